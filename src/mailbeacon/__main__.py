@@ -1,0 +1,3 @@
+from mailbeacon.cli import main
+
+main()

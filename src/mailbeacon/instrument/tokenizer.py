@@ -1,0 +1,230 @@
+"""Tag spans and attribute-value spans of HTML, without building a tree.
+
+Why hand-written: the instrumenter must return the input byte for byte except
+the href values it rewrites, so it needs the *offsets* of tags and attribute
+values. ``html.parser`` gives tag positions but no attribute offsets; lxml,
+html5lib and selectolax give none and re-serialise the document (pytracking's
+``adapt_html`` re-serialises through lxml and loses MSO comments' meaning,
+entities and attribute quoting). tree-sitter-html does give byte offsets, but
+measured on the 60 KB / 30-link benchmark mail (bench/instrument.py) its parse
+alone took ~1.6 ms before walking the tree, above our whole 1 ms budget, and
+it needs the same MSO-comment special case. So: regexes that follow the WHATWG
+tokenizer's states for tags, attributes, comments and raw text closely enough
+for email, with possessive quantifiers (Python >= 3.11) so nothing backtracks.
+
+Deviations from the HTML standard, all deliberate:
+* ``<!--[if ...]>`` (an MSO conditional comment) is *not* skipped as a comment:
+  Outlook renders its inside, where the VML buttons live, so we scan it.
+* ``<![CDATA[`` runs to ``]]>`` (HTML would end it at the first ``>``); either
+  way nothing inside is a rendered link.
+* Character references in attribute values follow the HTML attribute rule
+  (``&param=1`` stays as written) instead of plain ``html.unescape``, which
+  would turn ``?a=1&param=2`` into ``?a=1¶m=2``.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.entities import html5 as _HTML5_ENTITIES
+
+WS = "\t\n\f\r "
+_W = r"[\t\n\f\r ]"
+# Attributes of one tag, as the WHATWG "before/after attribute name" and
+# "attribute value (quoted/unquoted)" states read them. Possessive throughout.
+ATTRS = (
+    r"(?:[\t\n\f\r /]++"
+    r"|[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    r"(?:" + _W + r"*+=" + _W + r"*+"
+    r"(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+)*+"
+)
+# Elements whose content is text, not markup ("raw text" and "escapable raw
+# text" in the standard). noscript is *not* here: mail clients run no scripts,
+# so they render what is inside it.
+RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
+
+# One pass over "boring" markup inside the regex engine, stopping at the next
+# token the instrumenter cares about. One Python iteration per interesting tag
+# (~35 in a 60 KB newsletter) instead of per tag (~1,500): that is what keeps
+# a 60 KB mail under 1 ms.
+_HOT = r"(?:a|area|base|body|v:[a-z0-9_.-]+)"
+SCAN = re.compile(
+    r"(?:[^<]++"
+    r"|<!--(?!\[if)(?:-?>|.*?(?:--!?>|\Z))"  # comment; <!--> and <!---> are empty ones
+    r"|<!--\[if[^\]>]*+\]>"  # MSO conditional opener: skip it, scan its inside
+    r"|<!\[CDATA\[.*?(?:\]\]>|\Z)"
+    r"|<[!?][^>]*+(?:>|\Z)"  # doctype, <![endif]>, <?xml ...?>, bogus comments
+    r"|<(?P<raw>" + RAW_TEXT + r")(?=[\t\n\f\r />])" + ATTRS + r">"
+    r".*?(?=</(?P=raw)[\t\n\f\r />]|\Z)"
+    r"|<(?!" + _HOT + r"[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
+    r"|</(?!body[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
+    r"|</(?![a-z])[^>]*+(?:>|\Z)"  # </> and </ 3> are dropped / bogus comments
+    r"|<(?!" + _HOT + r"[\t\n\f\r />]|/body[\t\n\f\r />])"  # a stray '<' is text
+    r")*+"
+    r"(?:(?P<tag><(?P<name>" + _HOT + r")(?=[\t\n\f\r />])" + ATTRS + r">)"
+    r"|(?P<end></body(?=[\t\n\f\r />])" + ATTRS + r">)"
+    r"|(?P<lt><)"
+    r"|\Z)",
+    re.I | re.S,
+)
+
+# Every token, for the lint (not on the hot path).
+TOKEN = re.compile(
+    r"(?P<comment><!--(?!\[if)(?:-?>|.*?(?:--!?>|\Z)))"
+    r"|(?P<mso><!--\[if[^\]>]*+\]>)"
+    r"|(?P<cdata><!\[CDATA\[.*?(?:\]\]>|\Z))"
+    r"|(?P<bogus><[!?][^>]*+(?:>|\Z)|</(?![a-z])[^>]*+(?:>|\Z))"
+    r"|(?P<start><(?P<sname>[a-z][^\t\n\f\r />]*+)" + ATTRS + r">)"
+    r"|(?P<endtag></(?P<ename>[a-z][^\t\n\f\r />]*+)" + ATTRS + r">)"
+    r"|(?P<text>[^<]++|<)",
+    re.I | re.S,
+)
+
+ATTR = re.compile(
+    r"([^\t\n\f\r />][^\t\n\f\r />=]*+)"
+    r"(?:" + _W + r"*+=" + _W + r"*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """One attribute. ``start``/``end`` cover the value token including its
+    quotes (-1 when the attribute has no value); ``quote`` is ``"``, ``'`` or ``""``."""
+
+    name: str
+    value: str  # raw, still escaped
+    start: int
+    end: int
+    quote: str
+
+
+def attributes(src: str, start: int, end: int) -> list[Attr]:
+    """Attributes of the tag ``src[start:end]`` (``start`` just past the tag
+    name). Duplicates are kept in order; HTML uses the first."""
+    out: list[Attr] = []
+    for m in ATTR.finditer(src, start, end):
+        name = m.group(1).lower()
+        raw = m.group(2)
+        if raw is None:
+            out.append(Attr(name, "", -1, -1, ""))
+            continue
+        q = raw[:1] if raw[:1] in ('"', "'") else ""
+        value = raw[1:-1] if q else raw
+        out.append(Attr(name, value, m.start(2), m.end(2), q))
+    return out
+
+
+def first(attrs: list[Attr], name: str) -> Attr | None:
+    for a in attrs:
+        if a.name == name:
+            return a
+    return None
+
+
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+
+
+def _charref(m: re.Match[str]) -> str:
+    ref = m.group(1)
+    if ref[0] == "#" or ref[-1] == ";":
+        return _html.unescape(m.group(0))
+    # A named reference without ';' is decoded in an attribute only when it is
+    # a whole legacy name followed by neither an alphanumeric nor '=' (HTML
+    # "named character reference state"); our match already ate the alnums.
+    nxt = m.string[m.end() : m.end() + 1]
+    if ref in _HTML5_ENTITIES and nxt != "=":
+        return _HTML5_ENTITIES[ref]
+    return m.group(0)
+
+
+def unescape_attr(value: str) -> str:
+    """Decode character references the way a browser does in an attribute value."""
+    if "&" not in value:
+        return value
+    return _CHARREF.sub(_charref, value)
+
+
+_NEEDS_QUOTES = re.compile(r"[\t\n\f\r \"'=<>`]")
+
+
+def attr_value(new: str, quote: str) -> str:
+    """``new`` written as an attribute value token in the original quote style.
+
+    Unquoted values stay unquoted unless the new value is empty or holds a
+    character an unquoted value cannot (whitespace, quotes, = < > `); then it
+    becomes double-quoted, the most common style in mail.
+    """
+    esc = new.replace("&", "&amp;")
+    if quote == "'":
+        return "'" + esc.replace("'", "&#39;") + "'"
+    if quote == "" and esc and not _NEEDS_QUOTES.search(esc):
+        return esc
+    return '"' + esc.replace('"', "&quot;") + '"'
+
+
+_TAGS = re.compile(r"<[^>]*>?")
+_SPACES = re.compile(r"\s+")
+
+
+def visible_text(markup: str) -> str:
+    """Rough visible text of a markup fragment: tags dropped, entities decoded,
+    whitespace collapsed. Good enough to ask 'does this text show a URL?'."""
+    if "<" in markup:
+        markup = _TAGS.sub(" ", markup)
+    return _SPACES.sub(" ", _html.unescape(markup)).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """``kind`` is one of comment, mso, cdata, bogus, start, end, text; ``name``
+    is the lower-case tag name for start and end tags, else ""."""
+
+    kind: str
+    start: int
+    end: int
+    name: str
+
+
+_KINDS = ("comment", "mso", "cdata", "bogus", "start", "endtag", "text")
+
+
+def iter_tokens(src: str) -> Iterator[Token]:
+    """Every token of ``src`` in order; raw-text element content is text."""
+    pos = 0
+    n = len(src)
+    while pos < n:
+        m = TOKEN.match(src, pos)
+        assert m is not None  # the text alternative matches any character
+        kind = m.lastgroup or "text"
+        if kind == "sname":
+            kind = "start"
+        elif kind == "ename":
+            kind = "endtag"
+        name = (m.group("sname") or m.group("ename") or "").lower()
+        yield Token("end" if kind == "endtag" else kind, m.start(), m.end(), name)
+        pos = m.end()
+        if kind == "start" and name in _RAW_SET:
+            close = _raw_close(name).search(src, pos)
+            stop = close.start() if close else n
+            if stop > pos:
+                yield Token("text", pos, stop, "")
+            pos = stop
+
+
+_RAW_SET = frozenset(RAW_TEXT.split("|"))
+_RAW_CLOSE: dict[str, re.Pattern[str]] = {}
+
+
+def _raw_close(name: str) -> re.Pattern[str]:
+    """Compiled ``</name`` finder, cached: also finds the end of an <a> or VML tag."""
+    pat = _RAW_CLOSE.get(name)
+    if pat is None:
+        pat = _RAW_CLOSE[name] = re.compile(
+            r"</" + re.escape(name) + r"[\t\n\f\r />]", re.I
+        )
+    return pat
+
+
+closing_tag = _raw_close

@@ -1,0 +1,59 @@
+"""Prometheus metrics, in a registry of our own (served at /metrics).
+
+Children with fixed labels are bound once here: ``Counter.labels()`` takes a
+lock and a dict lookup, which the hot path should not pay per hit.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HITS = Counter("mailbeacon_hits_total", "Tracking requests answered", ["kind"], registry=REGISTRY)
+HITS_OPEN = HITS.labels(kind="open")
+HITS_CLICK = HITS.labels(kind="click")
+
+REJECTED = Counter(
+    "mailbeacon_rejected_tokens_total",
+    "Tracking requests whose token did not verify (nothing recorded)",
+    ["kind"],
+    registry=REGISTRY,
+)
+REJECTED_OPEN = REJECTED.labels(kind="open")
+REJECTED_CLICK = REJECTED.labels(kind="click")
+
+UNRECORDED = Counter(
+    "mailbeacon_unrecorded_hits_total",
+    "Valid hits answered with X-Mailbeacon-Recorded: no",
+    ["reason"],
+    registry=REGISTRY,
+)
+UNRECORDED_FULL = UNRECORDED.labels(reason="queue_full")
+UNRECORDED_DOWN = UNRECORDED.labels(reason="store_down")
+UNRECORDED_TIMEOUT = UNRECORDED.labels(reason="commit_timeout")
+
+DROPPED = Counter(
+    "mailbeacon_dropped_events_total",
+    "Unacknowledged events given up on (store down until shutdown or backlog full)",
+    registry=REGISTRY,
+)
+
+BATCH_SIZE = Histogram(
+    "mailbeacon_batch_size",
+    "Events per group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+    registry=REGISTRY,
+)
+COMMIT_SECONDS = Histogram(
+    "mailbeacon_commit_seconds",
+    "Time to write and commit one batch",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+QUEUE = Gauge("mailbeacon_queue_events", "Events waiting for the writer", registry=REGISTRY)
+STORE_UP = Gauge("mailbeacon_store_up", "1 when the last commit succeeded", registry=REGISTRY)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

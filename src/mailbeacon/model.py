@@ -1,0 +1,94 @@
+"""Plain data the rest of mailbeacon passes around: no I/O here.
+
+An :class:`Event` is one hit on a pixel or a tracked link, built on the hot
+path and stored append-only. Labels are the classifier's verdicts; their
+string values are a public interface (API, exports, webhooks).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Kind(str, enum.Enum):
+    OPEN = "open"
+    CLICK = "click"
+
+
+class OpenLabel(str, enum.Enum):
+    HUMAN_DIRECT = "human_direct"
+    HUMAN_VIA_PROXY = "human_via_proxy"
+    MACHINE_PREFETCH = "machine_prefetch"
+    SECURITY_SCANNER = "security_scanner"
+    BOT_OTHER = "bot_other"
+    SELF = "self"
+
+
+class ClickLabel(str, enum.Enum):
+    HUMAN = "human"
+    SCANNER = "scanner"
+    BOT = "bot"
+    SELF = "self"
+
+
+HUMAN_OPEN_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, OpenLabel.HUMAN_VIA_PROXY.value})
+
+# Request headers the classifier reads; everything else is dropped on the hot
+# path so an event stays small (a few hundred bytes).
+CLASSIFIER_HEADERS = (
+    "accept",
+    "accept-language",
+    "referer",
+    "sec-ch-ua",
+    "sec-fetch-mode",
+    "x-request-id",
+    "via",
+)
+
+MAX_USER_AGENT = 512  # characters kept of a User-Agent; longer ones are cut
+
+
+@dataclass(slots=True)
+class Event:
+    """One tracking hit, as the hot path saw it.
+
+    ``ip`` is the full client address and lives only in memory (for the
+    classifier); what is stored is ``ip_stored`` (a truncated network unless
+    full addresses were opted in to) and ``ip_hash`` (keyed, so the same
+    reader can be recognised without keeping the address).
+    """
+
+    message_id: int
+    kind: Kind
+    at: float  # unix seconds
+    method: str
+    ip: str
+    user_agent: str
+    headers: dict[str, str] = field(default_factory=dict)
+    link_position: int | None = None
+    url: str | None = None
+    ip_stored: str = ""
+    ip_hash: str = ""
+    token_flags: tuple[str, ...] = ()  # e.g. ("mutated",) when the token was repaired
+    label: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    confidence: float | None = None
+    client: str | None = None
+    os: str | None = None
+    device: str | None = None
+    country: str | None = None
+    id: int | None = None  # set once stored
+
+
+@dataclass(slots=True)
+class MessageInfo:
+    """What the hot path and the classifier know of a message, kept in memory."""
+
+    id: int
+    campaign_id: int | None
+    sent_at: float | None
+    created_at: float
+    recipient_domain: str = ""
+    link_count: int = 0
+    honeypot_position: int | None = None

@@ -1,0 +1,174 @@
+"""Creating tracked messages: one piece that the API, the CLI and the
+instrumenter all use, so a message looks the same however it was made."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from mailbeacon.store import events as event_store
+from mailbeacon.store import messages as store
+from mailbeacon.timefmt import iso
+from mailbeacon.tokens import DestinationError, Signer, check_destination
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Invalid(ValueError):
+    pass
+
+
+def open_url(base_url: str, signer: Signer, message_id: int) -> str:
+    return f"{base_url}/o/{signer.open_token(message_id)}.gif"
+
+
+def click_url(base_url: str, signer: Signer, message_id: int, position: int, url: str) -> str:
+    return f"{base_url}/c/{signer.click_token(message_id, position, url)}"
+
+
+def pixel_html(src: str) -> str:
+    """An image every client loads and nobody sees.
+
+    1x1 with explicit width/height attributes *and* CSS (Outlook reads the
+    attributes, webmail the style), empty alt so nothing shows when images
+    are blocked, and no ``display:none``, which some clients skip loading.
+    """
+    return (
+        f'<img src="{html.escape(src)}" width="1" height="1" alt="" '
+        'style="width:1px;height:1px;border:0;margin:0;padding:0;" />'
+    )
+
+
+def check_recipient(recipient: str) -> str:
+    recipient = recipient.strip()
+    if not recipient or len(recipient) > 320 or "@" not in recipient:
+        raise Invalid("recipient must be an email address such as ana@example.com")
+    return recipient
+
+
+def check_links(urls: Sequence[str]) -> None:
+    for url in urls:
+        try:
+            check_destination(url)
+        except DestinationError as exc:
+            raise Invalid(f"cannot track {url[:200]!r}: {exc}") from None
+
+
+def create_message(
+    conn: Connection,
+    signer: Signer,
+    base_url: str,
+    *,
+    recipient: str,
+    subject: str | None = None,
+    campaign_id: int | None = None,
+    variant: str | None = None,
+    sent_at: float | None = None,
+    links: Sequence[str] = (),
+    honeypot_url: str | None = None,
+) -> dict[str, Any]:
+    """Insert a message and its links in ``conn``'s transaction; return its public form."""
+    recipient = check_recipient(recipient)
+    check_links(links)
+    if honeypot_url is not None:
+        check_links([honeypot_url])
+    if campaign_id is not None and store.get_campaign(conn, campaign_id) is None:
+        raise Invalid(f"campaign_id {campaign_id} does not exist; create it with POST /api/v1/campaigns")
+    positions = [(i + 1, url) for i, url in enumerate(links)]
+    honeypot_position = len(positions) + 1 if honeypot_url else None
+    if honeypot_url and honeypot_position:
+        positions.append((honeypot_position, honeypot_url))
+    mid, created = store.insert_message(
+        conn,
+        recipient=recipient,
+        subject=subject,
+        campaign_id=campaign_id,
+        variant=variant,
+        sent_at=sent_at,
+        honeypot_position=honeypot_position,
+    )
+    store.insert_links(conn, mid, positions)
+    row = {
+        "id": mid,
+        "recipient": recipient,
+        "subject": subject,
+        "campaign_id": campaign_id,
+        "variant": variant,
+        "sent_at": sent_at,
+        "created_at": created,
+        "honeypot_position": honeypot_position,
+    }
+    return public_message(row, signer, base_url, [{"position": p, "url": u} for p, u in positions])
+
+
+def add_link(conn: Connection, signer: Signer, base_url: str, message_id: int, url: str) -> dict[str, Any]:
+    check_links([url])
+    if store.get_message(conn, message_id) is None:
+        raise NotFound(f"message {message_id} does not exist")
+    position = store.next_position(conn, message_id)
+    store.insert_links(conn, message_id, [(position, url)])
+    return {"url": url, "position": position, "tracked_url": click_url(base_url, signer, message_id, position, url)}
+
+
+def public_message(
+    row: dict[str, Any], signer: Signer, base_url: str, links: list[dict[str, Any]]
+) -> dict[str, Any]:
+    src = open_url(base_url, signer, row["id"])
+    return {
+        "id": row["id"],
+        "recipient": row["recipient"],
+        "subject": row["subject"],
+        "campaign_id": row["campaign_id"],
+        "variant": row["variant"],
+        "sent_at": iso(row["sent_at"]),
+        "created_at": iso(row["created_at"]),
+        "open_url": src,
+        "pixel_html": pixel_html(src),
+        "honeypot_position": row.get("honeypot_position"),
+        "links": [
+            {
+                "url": link["url"],
+                "position": link["position"],
+                "tracked_url": click_url(base_url, signer, row["id"], link["position"], link["url"]),
+            }
+            for link in links
+        ],
+    }
+
+
+def message_view(conn: Connection, signer: Signer, base_url: str, message_id: int) -> dict[str, Any]:
+    row = store.get_message(conn, message_id)
+    if row is None:
+        raise NotFound(f"message {message_id} does not exist")
+    out = public_message(row, signer, base_url, store.message_links(conn, message_id))
+    opens: dict[str, int] = {}
+    clicks: dict[str, int] = {}
+    for kind, label, n in event_store.counts_by_label(conn, message_id):
+        target = opens if kind == "open" else clicks
+        target[label or "unlabelled"] = target.get(label or "unlabelled", 0) + n
+    out["summary"] = {
+        "opens": sum(opens.values()),
+        "clicks": sum(clicks.values()),
+        "opens_by_label": opens,
+        "clicks_by_label": clicks,
+    }
+    return out
+
+
+def resolve_campaign(conn: Connection, name: str | None, create: bool = True) -> int | None:
+    if not name:
+        return None
+    found = store.campaign_by_name(conn, name)
+    if found:
+        return int(found["id"])
+    if not create:
+        raise NotFound(f"no campaign named {name!r}")
+    return int(store.create_campaign(conn, name)["id"])
+
+
+__all__ = ["Engine"]

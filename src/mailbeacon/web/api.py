@@ -1,0 +1,236 @@
+"""The JSON API under /api/v1 (documented at /openapi.json).
+
+Handlers are plain ``def``: FastAPI runs them in its thread pool, so store
+reads never block the event loop that serves the tracking paths.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mailbeacon import metrics
+from mailbeacon.service import Invalid, NotFound, add_link, create_message, message_view
+from mailbeacon.store import events as event_store
+from mailbeacon.store import keys
+from mailbeacon.store import messages as store
+from mailbeacon.store.messages import Conflict
+from mailbeacon.timefmt import iso, parse
+from mailbeacon.web.node import Node
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class CampaignIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Campaign(BaseModel):
+    id: int
+    name: str
+    created_at: str | None
+    messages: int = 0
+
+
+class MessageIn(BaseModel):
+    recipient: str = Field(min_length=3, max_length=320, examples=["ana@example.com"])
+    subject: str | None = Field(default=None, max_length=998)
+    campaign_id: int | None = None
+    variant: str | None = Field(default=None, max_length=100)
+    sent_at: str | float | None = Field(
+        default=None, description="ISO 8601 time or unix seconds; empty while still composing"
+    )
+    links: list[str] = Field(default_factory=list, max_length=500)
+    honeypot: bool = Field(default=False, description="add an invisible link only scanners follow")
+
+
+class LinkIn(BaseModel):
+    url: str = Field(min_length=1, max_length=4096)
+
+
+class Link(BaseModel):
+    url: str
+    position: int
+    tracked_url: str
+
+
+class Message(BaseModel):
+    id: int
+    recipient: str
+    subject: str | None
+    campaign_id: int | None
+    variant: str | None
+    sent_at: str | None
+    created_at: str | None
+    open_url: str
+    pixel_html: str
+    honeypot_position: int | None = None
+    links: list[Link]
+    summary: dict[str, Any] | None = None
+
+
+class EventOut(BaseModel):
+    id: int
+    message_id: int
+    kind: str
+    at: str
+    method: str
+    ip: str
+    user_agent: str
+    link_position: int | None
+    url: str | None
+    flags: list[str]
+    label: str | None
+    reasons: list[str]
+    confidence: float | None
+    client: str | None
+    os: str | None
+    device: str | None
+    country: str | None
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing or wrong API key"},
+    404: {"model": ErrorOut, "description": "no such object"},
+    422: {"model": ErrorOut, "description": "invalid input"},
+}
+
+
+def install(app: FastAPI, node: Node) -> None:
+    def authorised(request: Request) -> keys.ApiKey:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <key>'; create a key "
+                           "with `mailbeacon keys create --name NAME`")
+        key = keys.check_api_key(node.engine, token.strip())
+        if key is None:
+            raise ApiError(401, "unauthorized", "this API key is unknown or revoked")
+        return key
+
+    Auth = Annotated[keys.ApiKey, Depends(authorised)]
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"error": exc.code, "message": exc.message}, exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return JSONResponse({"error": "invalid", "message": "; ".join(parts)}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, exc.status_code)
+
+    def fail(exc: Exception) -> ApiError:
+        if isinstance(exc, NotFound):
+            return ApiError(404, "not_found", str(exc))
+        if isinstance(exc, Conflict):
+            return ApiError(409, "conflict", str(exc))
+        return ApiError(422, "invalid", str(exc))
+
+    @app.post("/api/v1/campaigns", response_model=Campaign, status_code=201, responses=ERRORS,
+              tags=["campaigns"])
+    def new_campaign(body: CampaignIn, _k: Auth) -> dict[str, Any]:
+        try:
+            with node.engine.begin() as conn:
+                row = store.create_campaign(conn, body.name.strip())
+        except Conflict as exc:
+            raise fail(exc) from None
+        return {**row, "created_at": iso(row["created_at"]), "messages": 0}
+
+    @app.get("/api/v1/campaigns", response_model=list[Campaign], responses=ERRORS, tags=["campaigns"])
+    def campaigns(_k: Auth) -> list[dict[str, Any]]:
+        with node.engine.connect() as conn:
+            rows = store.list_campaigns(conn)
+        return [{**r, "created_at": iso(r["created_at"])} for r in rows]
+
+    @app.post("/api/v1/messages", response_model=Message, status_code=201, responses=ERRORS,
+              tags=["messages"])
+    def new_message(body: MessageIn, _k: Auth) -> dict[str, Any]:
+        try:
+            sent_at = parse(body.sent_at)
+        except ValueError:
+            raise ApiError(422, "invalid", "sent_at must be ISO 8601 or unix seconds") from None
+        signer = node.signer()
+        try:
+            with node.engine.begin() as conn:
+                honeypot = f"{node.base_url}/hp" if body.honeypot else None
+                return create_message(
+                    conn, signer, node.base_url, recipient=body.recipient, subject=body.subject,
+                    campaign_id=body.campaign_id, variant=body.variant, sent_at=sent_at,
+                    links=body.links, honeypot_url=honeypot,
+                )
+        except (Invalid, NotFound) as exc:
+            raise fail(exc) from None
+
+    @app.post("/api/v1/messages/{message_id}/links", response_model=Link, status_code=201,
+              responses=ERRORS, tags=["messages"])
+    def new_link(message_id: int, body: LinkIn, _k: Auth) -> dict[str, Any]:
+        try:
+            with node.engine.begin() as conn:
+                return add_link(conn, node.signer(), node.base_url, message_id, body.url)
+        except (Invalid, NotFound) as exc:
+            raise fail(exc) from None
+
+    @app.get("/api/v1/messages/{message_id}", response_model=Message, responses=ERRORS,
+             tags=["messages"])
+    def get_message(message_id: int, _k: Auth) -> dict[str, Any]:
+        try:
+            with node.engine.connect() as conn:
+                return message_view(conn, node.signer(), node.base_url, message_id)
+        except NotFound as exc:
+            raise fail(exc) from None
+
+    @app.get("/api/v1/messages/{message_id}/events", response_model=list[EventOut],
+             responses=ERRORS, tags=["events"])
+    def message_events(
+        message_id: int,
+        _k: Auth,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[int, Query(ge=0, description="return events with id greater than this")] = 0,
+    ) -> list[dict[str, Any]]:
+        with node.engine.connect() as conn:
+            if store.get_message(conn, message_id) is None:
+                raise fail(NotFound(f"message {message_id} does not exist"))
+            return event_store.list_events(conn, message_id=message_id, after=after, limit=limit)
+
+    @app.get("/api/v1/events", response_model=list[EventOut], responses=ERRORS, tags=["events"])
+    def all_events(
+        _k: Auth,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[dict[str, Any]]:
+        with node.engine.connect() as conn:
+            return event_store.list_events(conn, after=after, limit=limit)
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    def prometheus() -> PlainTextResponse:
+        metrics.QUEUE.set(node.recorder.queued)
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz", tags=["operations"])
+    def health() -> JSONResponse:
+        ok = not node.recorder.down
+        return JSONResponse({"ok": ok, "store": "up" if ok else "down",
+                             "queued": node.recorder.queued}, 200 if ok else 503)

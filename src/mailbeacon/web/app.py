@@ -1,0 +1,51 @@
+"""Builds the ASGI app: tracking paths first, then the API (FastAPI)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mailbeacon.config import Settings
+from mailbeacon.web.api import install as install_api
+from mailbeacon.web.node import Node
+from mailbeacon.web.track import Tracker
+
+
+def build(settings: Settings, node: Node | None = None) -> Tracker:
+    node = node or Node(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    api = FastAPI(
+        title="mailbeacon",
+        version=_version(),
+        description="Email open and click tracking with honest labels.",
+        lifespan=lifespan,
+        # The bundled Swagger/ReDoc pages load scripts from a CDN; pages here
+        # must work offline, so only the OpenAPI document is served.
+        docs_url=None,
+        redoc_url=None,
+    )
+    api.state.node = node
+    install_api(api, node)
+    return Tracker(
+        fallback=api,
+        signer=node.signer,
+        recorder=node.recorder,
+        client_ip=node.client_ip,
+        ip_storage=node.ip_storage,
+    )
+
+
+def _version() -> str:
+    from mailbeacon import __version__
+
+    return __version__

@@ -1,0 +1,239 @@
+"""The hot path: ``GET|HEAD /o/<token>.gif`` and ``GET|HEAD /c/<token>``.
+
+Raw ASGI, no framework: this handler runs for every pixel and click, so it
+does a fixed, small amount of work and never touches the database itself.
+
+Every path returns something a mail client can use: a pixel always gets the
+GIF (a tracking image must never show broken), a click with a valid token
+always gets its redirect (the destination is inside the signed token). Only
+whether the hit was *recorded* varies, and ``X-Mailbeacon-Recorded`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from mailbeacon import metrics
+from mailbeacon.clientip import ClientIP, IPStorage
+from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind
+from mailbeacon.tokens import Signer, TokenError, repair_candidates
+
+log = logging.getLogger("mailbeacon.track")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The smallest valid image: a 1x1 transparent GIF89a, 43 bytes.
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+assert len(GIF) == 43
+
+# Bounds. A real mail client sends ~1 KB of headers; Safe Links URLs and
+# click tokens with long destinations stay well under 8 KB.
+MAX_PATH = 8192
+MAX_HEADER_BYTES = 16384
+
+_NO_CACHE = [
+    (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+_GIF_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", b"43"), *_NO_CACHE]
+_YES = (b"x-mailbeacon-recorded", b"yes")
+_NO = (b"x-mailbeacon-recorded", b"no")
+_WANTED = frozenset(h.encode() for h in CLASSIFIER_HEADERS)
+
+NOT_FOUND_PAGE = (
+    b"<!doctype html><meta charset=utf-8><title>Link not valid</title>"
+    b"<p>This tracked link is not valid. It may have been damaged when the email was "
+    b"copied or forwarded; ask the sender for the link.</p>"
+)
+
+Classifier = Callable[[Event, Scope], Awaitable[None] | None]
+
+
+class Tracker:
+    """ASGI app for the tracking paths; anything else goes to ``fallback``."""
+
+    def __init__(
+        self,
+        *,
+        fallback: ASGIApp,
+        signer: Callable[[], Signer],
+        recorder: Any,
+        client_ip: ClientIP,
+        ip_storage: Callable[[], IPStorage],
+        classify: Callable[[Event, Scope], Awaitable[None]] | None = None,
+    ) -> None:
+        self.fallback = fallback
+        self.signer = signer
+        self.recorder = recorder
+        self.client_ip = client_ip
+        self.ip_storage = ip_storage
+        self.classify = classify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/o/"):
+                return await self.pixel(scope, receive, send, path)
+            if path.startswith("/c/"):
+                return await self.click(scope, receive, send, path)
+        await self.fallback(scope, receive, send)
+
+    # -- the two endpoints ---------------------------------------------------
+
+    async def pixel(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        metrics.HITS_OPEN.inc()
+        refusal = _refuse(scope)
+        if refusal:
+            return await _plain(send, *refusal)
+        token = path[3:-4] if path.endswith(".gif") else path[3:]
+        flags: tuple[str, ...] = ()
+        try:
+            verified = self.signer().verify_open(token)
+        except TokenError:
+            verified = None
+            for candidate in repair_candidates(token):
+                try:
+                    verified = self.signer().verify_open(candidate)
+                    flags = ("mutated",)
+                    break
+                except TokenError:
+                    continue
+        if verified is None:
+            metrics.REJECTED_OPEN.inc()
+            return await _gif(send, scope, recorded=False)
+        event = self._event(scope, Kind.OPEN, verified.message_id, flags)
+        ok = await self._record(event, scope)
+        await _gif(send, scope, recorded=ok)
+
+    async def click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        metrics.HITS_CLICK.inc()
+        refusal = _refuse(scope)
+        if refusal:
+            return await _plain(send, *refusal)
+        token = path[3:]
+        flags: tuple[str, ...] = ()
+        try:
+            verified = self.signer().verify_click(token)
+        except TokenError:
+            verified = None
+            for candidate in repair_candidates(token):
+                try:
+                    verified = self.signer().verify_click(candidate)
+                    flags = ("mutated",)
+                    break
+                except TokenError:
+                    continue
+        if verified is None:
+            metrics.REJECTED_CLICK.inc()
+            return await _plain(send, 404, NOT_FOUND_PAGE, b"text/html; charset=utf-8")
+        event = self._event(scope, Kind.CLICK, verified.message_id, flags)
+        event.link_position = verified.position
+        event.url = verified.url
+        ok = await self._record(event, scope)
+        # Location must be ASCII: percent-encode anything else, keep the rest.
+        location = quote(verified.url, safe="!#$%&'()*+,/:;=?@[]~-._").encode("ascii")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [
+                    (b"location", location),
+                    (b"content-length", b"0"),
+                    (b"referrer-policy", b"no-referrer"),
+                    *_NO_CACHE,
+                    _YES if ok else _NO,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    # -- helpers -------------------------------------------------------------
+
+    def _event(self, scope: Scope, kind: Kind, message_id: int, flags: tuple[str, ...]) -> Event:
+        ua = ""
+        forwarded = None
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                ua = value.decode("latin-1")[:MAX_USER_AGENT]
+            elif name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")
+            elif name in _WANTED:
+                headers[name.decode()] = value.decode("latin-1")[:256]
+        peer = scope["client"][0] if scope.get("client") else ""
+        ip = self.client_ip.resolve(peer, forwarded)
+        stored, digest = self.ip_storage().stored(ip)
+        return Event(
+            message_id=message_id,
+            kind=kind,
+            at=time.time(),
+            method=scope["method"],
+            ip=ip,
+            user_agent=ua,
+            headers=headers,
+            ip_stored=stored,
+            ip_hash=digest,
+            token_flags=flags,
+        )
+
+    async def _record(self, event: Event, scope: Scope) -> bool:
+        if self.classify is not None:
+            try:
+                await self.classify(event, scope)
+            except Exception:  # noqa: BLE001 - an unlabelled hit beats a lost one
+                log.exception("classifier failed; recording the hit unlabelled")
+        return bool(await self.recorder.add(event))
+
+
+def _refuse(scope: Scope) -> tuple[int, bytes, bytes] | None:
+    """A reason to refuse the request outright, or None. Checked before the token."""
+    method = scope["method"]
+    if method not in ("GET", "HEAD"):
+        return 405, b"Only GET and HEAD are answered here.\n", b"text/plain"
+    if len(scope.get("raw_path") or scope["path"]) > MAX_PATH:
+        return 414, b"Request URI too long.\n", b"text/plain"
+    size = 0
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+        if name == b"content-length" and value.strip() not in (b"0", b""):
+            return 413, b"Tracking requests take no body.\n", b"text/plain"
+        if name == b"transfer-encoding":
+            return 413, b"Tracking requests take no body.\n", b"text/plain"
+    if size > MAX_HEADER_BYTES:
+        return 431, b"Request headers too large.\n", b"text/plain"
+    return None
+
+
+async def _gif(send: Send, scope: Scope, *, recorded: bool) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*_GIF_HEADERS, _YES if recorded else _NO],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else GIF})
+
+
+async def _plain(send: Send, status: int, body: bytes, ctype: bytes) -> None:
+    headers = [
+        (b"content-type", ctype),
+        (b"content-length", str(len(body)).encode()),
+        *_NO_CACHE,
+        _NO,
+    ]
+    if status == 405:
+        headers.append((b"allow", b"GET, HEAD"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
