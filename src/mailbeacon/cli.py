@@ -114,17 +114,19 @@ def serve(
     s = settings(host=host, port=port, base_url=base_url, trust_proxy=tuple(trust_proxy or ()),
                  store_ip=store_ip, sqlite_sync=sqlite_sync)
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     engine = open_store(s)
     node = Node(s, engine)
     node.prepare()  # first start: signing key and IP-hash key are generated here
     keys.set_setting(engine, "base_url", s.public_base_url)
     asgi = build(s, node)
-    out.print(f"mailbeacon listening on http://{s.host}:{s.port}")
-    out.print(f"  tracking links use {s.public_base_url}")
-    out.print(f"  database {_redact(s.database_url)}")
+    # Plain print, not rich: the banner must not be re-wrapped in narrow logs.
+    print(f"mailbeacon listening on http://{s.host}:{s.port}")
+    print(f"  tracking links use {s.public_base_url}")
+    print(f"  database {_redact(s.database_url)}")
     if not keys.list_api_keys(engine):
-        out.print("  no API key yet: run `mailbeacon keys create --name NAME`")
-    out.print("  press Ctrl-C to stop (hits already answered are on disk)")
+        print("  no API key yet: run `mailbeacon keys create --name NAME`")
+    print("  press Ctrl-C to stop (hits already answered are on disk)", flush=True)
     uvicorn.Server(
         uvicorn.Config(
             asgi,

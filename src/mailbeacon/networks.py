@@ -39,6 +39,7 @@ __all__ = [
     "Match",
     "NetworkSet",
     "fetch_official",
+    "parse_cidr",
     "parse_ip",
 ]
 
@@ -99,6 +100,9 @@ BUILTIN_LISTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 _V4_MAPPED = 0xFFFF << 32  # ::ffff:a.b.c.d
+_LOW64 = (1 << 64) - 1
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
 
 
 def parse_ip(ip: str) -> tuple[int, int] | None:
@@ -128,41 +132,85 @@ class LoadResult:
     skipped: int  # malformed lines or entries
 
 
+def parse_cidr(text: str) -> tuple[int, int, int] | None:
+    """(version, first, last) integers of a CIDR or bare address, or None.
+
+    Hand-written over ``ipaddress.ip_network`` because loading Apple's 287k
+    rows took 11 s with it and ~1 s with this (bench/networks.py). Host bits
+    are masked off ("1.2.3.4/24" is 1.2.3.0/24), as feeds sometimes carry them.
+    """
+    addr, sep, plen_s = text.strip().partition("/")
+    p = parse_ip(addr)
+    if p is None:
+        return None
+    version, n = p
+    bits = 32 if version == 4 and ":" not in addr else 128
+    if bits == 128 and version == 4:  # an IPv4-mapped IPv6 network: rebase it
+        bits, n = 128, n + _V4_MAPPED
+    if not sep:
+        plen = bits
+    elif plen_s.isdigit() and len(plen_s) <= 3 and int(plen_s) <= bits:
+        plen = int(plen_s)
+    else:
+        return None
+    host = (1 << (bits - plen)) - 1
+    first = n & ~host
+    if bits == 128 and first >> 32 == 0xFFFF and plen >= 96:
+        return 4, first - _V4_MAPPED, (first | host) - _V4_MAPPED
+    if bits == 128 and version == 4:
+        return None  # a mapped network shorter than /96 spans beyond IPv4
+    return (4 if bits == 32 else 6), first, first | host
+
+
 class _List:
-    """One named list: ranges as (start, end) int pairs per IP version."""
+    """One named list: ranges as (first, last) int pairs per IP version."""
 
     __slots__ = ("scope", "v4", "v6")
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
-        # IPv4 in unsigned 32-bit arrays: 8 bytes a range instead of ~120 as
-        # Python int tuples (Apple's 287k rows). IPv6 keeps Python ints.
-        self.v4 = (array("L"), array("L"))
-        self.v6: list[tuple[int, int]] = []
+        # C arrays: 8 bytes an IPv4 range and 32 an IPv6 one (as 64-bit
+        # halves), against ~160 as tuples of Python ints: Apple's 287k rows
+        # took 33 MB as tuples, 9 MB this way.
+        self.v4 = (array("I"), array("I"))
+        self.v6 = (array("Q"), array("Q"), array("Q"), array("Q"))
 
-    def add(self, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
-        start, end = int(net.network_address), int(net.broadcast_address)
-        if net.version == 4:
-            self.v4[0].append(start)
-            self.v4[1].append(end)
+    def add(self, version: int, first: int, last: int) -> None:
+        if version == 4:
+            self.v4[0].append(first)
+            self.v4[1].append(last)
         else:
-            self.v6.append((start, end))
+            fh, fl, lh, ll = self.v6
+            fh.append(first >> 64)
+            fl.append(first & _LOW64)
+            lh.append(last >> 64)
+            ll.append(last & _LOW64)
 
     def ranges(self, version: int) -> Iterable[tuple[int, int]]:
-        return zip(*self.v4) if version == 4 else iter(self.v6)
+        if version == 4:
+            return zip(*self.v4)
+        return (((a << 64) | b, (c << 64) | d) for a, b, c, d in zip(*self.v6))
 
     def __len__(self) -> int:
-        return len(self.v4[0]) + len(self.v6)
+        return len(self.v4[0]) + len(self.v6[0])
 
 
 class _Index:
-    """Disjoint segments: ``starts[i]`` begins a run covered by ``members[i]``."""
+    """Disjoint runs: ``starts[i]`` begins a run covered by ``members[i]``.
 
-    __slots__ = ("starts", "members")
+    Keys are kept in a C array, not a list of ints: the bisect then touches
+    one contiguous block instead of ~19 scattered objects (measured 520 ns
+    against 790 ns per bisect over 300k IPv4 keys). IPv6 keys are the top 64
+    bits when every boundary is /64-aligned (true of Apple, Google and
+    Microsoft feeds, whose IPv6 prefixes are /64 or shorter), else full ints.
+    """
+
+    __slots__ = ("starts", "members", "shift")
 
     def __init__(self, lists: dict[str, _List], version: int) -> None:
-        # Sweep line over +1 at start and -1 after end: O(n log n) once per
-        # rebuild, so a lookup never walks overlaps.
+        # Sweep line over +1 at the first address and -1 after the last:
+        # O(n log n) once per rebuild, so a lookup never walks overlaps.
+        bits = 32 if version == 4 else 128
         events: list[tuple[int, int, Match]] = []
         for name, lst in lists.items():
             m = (name, lst.scope)
@@ -172,7 +220,7 @@ class _Index:
         events.sort(key=lambda t: t[0])
         active: dict[Match, int] = {}
         interned: dict[tuple[Match, ...], tuple[Match, ...]] = {(): ()}
-        self.starts: list[int] = []
+        points: list[int] = []
         self.members: list[tuple[Match, ...]] = []
         i, n = 0, len(events)
         while i < n:
@@ -187,14 +235,20 @@ class _Index:
                 i += 1
             key = tuple(sorted(active))
             cur = interned.setdefault(key, key)
-            if self.members and self.members[-1] is cur:
-                continue  # adjacent CIDRs of the same lists merge into one run
-            self.starts.append(point)
+            if point >> bits or (self.members and self.members[-1] is cur):
+                continue  # past the address space, or adjacent runs of the same lists
+            points.append(point)
             self.members.append(cur)
-
-    def lookup(self, n: int) -> tuple[Match, ...]:
-        i = bisect_right(self.starts, n) - 1
-        return self.members[i] if i >= 0 else ()
+        low64 = _LOW64
+        self.shift = 0
+        self.starts: array[int] | list[int]
+        if version == 4:
+            self.starts = array("I", points)
+        elif all(p & low64 == 0 for p in points):
+            self.shift = 64
+            self.starts = array("Q", (p >> 64 for p in points))
+        else:
+            self.starts = points
 
 
 class NetworkSet:
@@ -231,11 +285,11 @@ class NetworkSet:
         lst.scope = scope
         skipped = 0
         for c in cidrs:
-            try:
-                # strict=False: feeds sometimes carry host bits ("1.2.3.4/24").
-                lst.add(ipaddress.ip_network(c.strip(), strict=False))
-            except (ValueError, TypeError):
+            r = parse_cidr(c) if isinstance(c, str) else None
+            if r is None:
                 skipped += 1
+            else:
+                lst.add(*r)
         self._v4 = self._v6 = None
         return skipped
 
@@ -275,14 +329,24 @@ class NetworkSet:
 
     def lookup(self, ip: str) -> tuple[Match, ...]:
         """Every (list name, scope) whose ranges contain ``ip``; () if none or invalid."""
-        p = parse_ip(ip)
-        if p is None:
-            return ()
         if self._v4 is None or self._v6 is None:
             self.build()
-        idx = self._v4 if p[0] == 4 else self._v6
-        assert idx is not None
-        return idx.lookup(p[1])
+        idx = self._v4
+        assert idx is not None and self._v6 is not None
+        if ":" not in ip:  # the IPv4 path inlined: ~30 % of a lookup was call overhead
+            try:
+                n = int.from_bytes(_inet_pton(_AF_INET, ip), "big")
+            except (OSError, ValueError, TypeError):
+                return ()
+        else:
+            p = parse_ip(ip)
+            if p is None:
+                return ()
+            if p[0] == 6:
+                idx = self._v6
+            n = p[1]
+        i = bisect_right(idx.starts, n >> idx.shift) - 1
+        return idx.members[i] if i >= 0 else ()
 
     # -- persistence ---------------------------------------------------------
 

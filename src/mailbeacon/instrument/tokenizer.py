@@ -4,11 +4,12 @@ Why hand-written: the instrumenter must return the input byte for byte except
 the href values it rewrites, so it needs the *offsets* of tags and attribute
 values. ``html.parser`` gives tag positions but no attribute offsets; lxml,
 html5lib and selectolax give none and re-serialise the document (pytracking's
-``adapt_html`` re-serialises through lxml and loses MSO comments' meaning,
-entities and attribute quoting). tree-sitter-html does give byte offsets, but
-measured on the 60 KB / 30-link benchmark mail (bench/instrument.py) its parse
-alone took ~1.6 ms before walking the tree, above our whole 1 ms budget, and
-it needs the same MSO-comment special case. So: regexes that follow the WHATWG
+``adapt_html`` goes through lxml). tree-sitter-html does give byte offsets,
+but on the 60 KB / 30-link benchmark mail its parse took 1.06 ms and walking
+its 4,400 nodes to the attributes another 0.56 ms, above our whole 1 ms
+budget, and MSO comments would still need a special case (measured on this
+machine: selectolax parses in 0.18 ms, but cannot say where an attribute is).
+So: regexes that follow the WHATWG
 tokenizer's states for tags, attributes, comments and raw text closely enough
 for email, with possessive quantifiers (Python >= 3.11) so nothing backtracks.
 
@@ -29,6 +30,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5_ENTITIES
+from typing import NamedTuple
 
 WS = "\t\n\f\r "
 _W = r"[\t\n\f\r ]"
@@ -56,9 +58,14 @@ SCAN = re.compile(
     r"|<!--\[if[^\]>]*+\]>"  # MSO conditional opener: skip it, scan its inside
     r"|<!\[CDATA\[.*?(?:\]\]>|\Z)"
     r"|<[!?][^>]*+(?:>|\Z)"  # doctype, <![endif]>, <?xml ...?>, bogus comments
-    r"|<(?P<raw>" + RAW_TEXT + r")(?=[\t\n\f\r />])" + ATTRS + r">"
-    r".*?(?=</(?P=raw)[\t\n\f\r />]|\Z)"
-    r"|<(?!" + _HOT + r"[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
+    # One alternative per raw-text element: a (?P=name) backreference inside
+    # this possessive loop trips a CPython 3.11 re bug ("span of capturing
+    # group is wrong").
+    + "".join(
+        r"|<" + t + r"(?=[\t\n\f\r />])" + ATTRS + r">.*?(?=</" + t + r"[\t\n\f\r />]|\Z)"
+        for t in RAW_TEXT.split("|")
+    )
+    + r"|<(?!" + _HOT + r"[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
     r"|</(?!body[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
     r"|</(?![a-z])[^>]*+(?:>|\Z)"  # </> and </ 3> are dropped / bogus comments
     r"|<(?!" + _HOT + r"[\t\n\f\r />]|/body[\t\n\f\r />])"  # a stray '<' is text
@@ -88,10 +95,11 @@ ATTR = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+class Attr(NamedTuple):
     """One attribute. ``start``/``end`` cover the value token including its
-    quotes (-1 when the attribute has no value); ``quote`` is ``"``, ``'`` or ``""``."""
+    quotes (-1 when the attribute has no value); ``quote`` is ``"``, ``'`` or ``""``.
+    A NamedTuple, not a dataclass: ~60 are built per 60 KB mail, and a frozen
+    dataclass costs ~3x as much to create."""
 
     name: str
     value: str  # raw, still escaped
@@ -100,19 +108,27 @@ class Attr:
     quote: str
 
 
+def _attr(m: re.Match[str], name: str) -> Attr:
+    raw = m.group(2)
+    if raw is None:
+        return Attr(name, "", -1, -1, "")
+    q = raw[:1] if raw[:1] in ('"', "'") else ""
+    return Attr(name, raw[1:-1] if q else raw, m.start(2), m.end(2), q)
+
+
 def attributes(src: str, start: int, end: int) -> list[Attr]:
     """Attributes of the tag ``src[start:end]`` (``start`` just past the tag
     name). Duplicates are kept in order; HTML uses the first."""
-    out: list[Attr] = []
+    return [_attr(m, m.group(1).lower()) for m in ATTR.finditer(src, start, end)]
+
+
+def pick(src: str, start: int, end: int, names: frozenset[str]) -> dict[str, Attr]:
+    """The first attribute of each wanted name in ``src[start:end]``."""
+    out: dict[str, Attr] = {}
     for m in ATTR.finditer(src, start, end):
         name = m.group(1).lower()
-        raw = m.group(2)
-        if raw is None:
-            out.append(Attr(name, "", -1, -1, ""))
-            continue
-        q = raw[:1] if raw[:1] in ('"', "'") else ""
-        value = raw[1:-1] if q else raw
-        out.append(Attr(name, value, m.start(2), m.end(2), q))
+        if name in names and name not in out:
+            out[name] = _attr(m, name)
     return out
 
 
@@ -143,6 +159,9 @@ def unescape_attr(value: str) -> str:
     """Decode character references the way a browser does in an attribute value."""
     if "&" not in value:
         return value
+    plain = value.replace("&amp;", "&")
+    if value.count("&") == value.count("&amp;"):
+        return plain  # the common case, 10x faster than the regex
     return _CHARREF.sub(_charref, value)
 
 

@@ -103,6 +103,21 @@ class ErrorOut(BaseModel):
     message: str
 
 
+def authorised(request: Request) -> keys.ApiKey:
+    node: Node = request.app.state.node
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <key>'; create a key "
+                       "with `mailbeacon keys create --name NAME`")
+    key = keys.check_api_key(node.engine, token.strip())
+    if key is None:
+        raise ApiError(401, "unauthorized", "this API key is unknown or revoked")
+    return key
+
+
+Auth = Annotated[keys.ApiKey, Depends(authorised)]
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or wrong API key"},
     404: {"model": ErrorOut, "description": "no such object"},
@@ -111,18 +126,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def install(app: FastAPI, node: Node) -> None:
-    def authorised(request: Request) -> keys.ApiKey:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <key>'; create a key "
-                           "with `mailbeacon keys create --name NAME`")
-        key = keys.check_api_key(node.engine, token.strip())
-        if key is None:
-            raise ApiError(401, "unauthorized", "this API key is unknown or revoked")
-        return key
-
-    Auth = Annotated[keys.ApiKey, Depends(authorised)]
 
     @app.exception_handler(ApiError)
     async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:

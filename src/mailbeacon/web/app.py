@@ -49,3 +49,14 @@ def _version() -> str:
     from mailbeacon import __version__
 
     return __version__
+
+
+def create_app() -> Tracker:
+    """App factory for ASGI servers (``granian --factory mailbeacon.web.app:create_app``).
+
+    Reads settings from MAILBEACON_* and the config file; the schema must
+    already be current (``mailbeacon migrate``).
+    """
+    from mailbeacon import config
+
+    return build(config.load())

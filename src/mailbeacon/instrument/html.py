@@ -1,0 +1,282 @@
+"""Put a pixel and tracked links into HTML, changing nothing else.
+
+The output equals the input byte for byte except: the rewritten href values
+(each a value token, quotes included, listed in ``InstrumentResult.edits``),
+the pixel, and the optional honeypot link inserted next to it. Nothing is
+re-serialised, so MSO conditional comments, VML, entities, upper-case tags,
+odd quoting and whitespace all survive.
+
+Two ways to use it, because the signer needs a link's position before the
+tracked URL exists:
+
+* one call: ``instrument_html(html, track=..., pixel_html=...)``; ``track(url,
+  position)`` is called once per distinct URL in document order;
+* two steps: ``plan = plan_links(html)`` lists ``plan.links`` as
+  ``(position, url)``; sign them; ``apply_plan(plan, {position: tracked_url},
+  pixel_html=...)``. A position missing from the mapping is left alone.
+
+Decisions:
+
+* **One position per distinct destination.** The same URL twice (an Outlook
+  VML button and its ``<a>`` fallback, a logo linked in header and footer) is
+  one link with one position, so the API's ``links: [url]`` and the reports'
+  "which link" agree, and a text/plain alternative can share positions.
+* ``track`` may raise ``ValueError`` (``tokens.DestinationError`` is one) to
+  refuse a URL: that link is left alone and takes no position.
+* The URL passed to ``track`` is the decoded href (HTML character references
+  resolved with the attribute rules, surrounding whitespace stripped, resolved
+  against ``<base href>``); ``links`` reports the same string.
+* The pixel goes before the last ``</body>`` (``pixel="bottom"``) or right
+  after the first ``<body ...>`` tag (``"top"``); with no body tag of the
+  needed kind it goes at the very end. The honeypot goes right after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import links as _links
+from .links import Clicks, Skip
+from .tokenizer import SCAN, attr_value, closing_tag, pick, unescape_attr, visible_text
+
+Pixel = Literal["bottom", "top"]
+_WANTED = frozenset({"href", "data-mailbeacon"})
+
+# Hidden from people in every client we know of (display:none; Outlook desktop
+# ignores that but honours mso-hide:all), empty so there is nothing to click
+# even where styles are stripped, out of the tab order (tabindex=-1) and out
+# of the accessibility tree (aria-hidden). A scanner that fetches every href
+# still fetches it, which is the point.
+HONEYPOT_TEMPLATE = (
+    '<a href="{url}" style="display:none;mso-hide:all;font-size:0;line-height:0;'
+    'max-height:0;max-width:0;overflow:hidden;opacity:0;color:transparent" '
+    'tabindex="-1" aria-hidden="true"></a>'
+)
+
+
+def honeypot_html(url: str) -> str:
+    return HONEYPOT_TEMPLATE.format(url=url.replace("&", "&amp;").replace('"', "&quot;"))
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One trackable href: the value token ``html[start:end]`` (quotes included)."""
+
+    start: int
+    end: int
+    quote: str
+    url: str
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A link left alone: where (offset of its tag), what the href said, why."""
+
+    offset: int
+    tag: str
+    href: str
+    reason: Skip
+
+
+@dataclass(slots=True)
+class Plan:
+    html: str
+    occurrences: list[Occurrence]
+    urls: list[str]  # distinct, in document order; position = index + 1
+    skipped: list[Skipped]
+    base: str | None
+    body_open_end: int | None  # just after the first <body ...> tag
+    body_close_start: int | None  # at the last </body>
+
+    @property
+    def links(self) -> list[tuple[int, str]]:
+        return [(i, u) for i, u in enumerate(self.urls, 1)]
+
+
+@dataclass(slots=True)
+class InstrumentResult:
+    html: str
+    links: list[tuple[int, str]]  # (position, decoded destination URL)
+    skipped: list[Skipped] = field(default_factory=list)
+    # (start, end, replacement) in *input* offsets, ascending; an insertion has
+    # start == end. Reverting these on the output gives the input back.
+    edits: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def plan_links(
+    html: str,
+    *,
+    clicks: Clicks = "safe",
+    tracked_prefixes: Sequence[str] = (),
+) -> Plan:
+    """Scan once: where the links are, which ones to track, where the body is."""
+    prefixes = _links.tracked_prefixes(tracked_prefixes)
+    # (tag start, tag end, tag name, raw href, value start, value end, quote, opt-out)
+    candidates: list[tuple[int, int, str, str, int, int, str, bool]] = []
+    body_open_end: int | None = None
+    body_close_start: int | None = None
+    base: str | None = None
+    pos = 0
+    n = len(html)
+    match = SCAN.match
+    while pos < n:
+        m = match(html, pos)
+        assert m is not None  # every alternative is optional; \Z ends it
+        pos = m.end()
+        if m.group("tag") is not None:
+            name = m.group("name").lower()
+            tag_start = m.start("tag")
+            if name == "body":
+                if body_open_end is None:
+                    body_open_end = pos
+                continue
+            attrs = pick(html, m.end("name"), pos - 1, _WANTED)
+            href = attrs.get("href")
+            if href is None:
+                continue
+            if name == "base":
+                if base is None:
+                    url = _links.clean_url(unescape_attr(href.value))
+                    resolved, why = _links.resolve(url, None)
+                    base = resolved if why is None else None
+                continue
+            if href.start < 0:
+                continue
+            mb = attrs.get("data-mailbeacon")
+            opt_out = mb is not None and unescape_attr(mb.value).strip().lower() == "off"
+            candidates.append(
+                (tag_start, pos, name, href.value, href.start, href.end, href.quote, opt_out)
+            )
+        elif m.group("end") is not None:
+            body_close_start = m.start("end")
+        elif m.group("lt") is None:
+            break
+
+    occurrences: list[Occurrence] = []
+    skipped: list[Skipped] = []
+    position: dict[str, int] = {}
+    urls: list[str] = []
+    for tag_start, tag_end, name, raw, vstart, vend, quote, opt_out in candidates:
+        url, why = _links.resolve(_links.clean_url(unescape_attr(raw)), base)
+        if why is None:
+            text = ""
+            if clicks == "safe" and name != "area":
+                close = closing_tag(name).search(html, tag_end)
+                if close is not None:
+                    text = visible_text(html[tag_end : close.start()])
+            why = _links.decide(url, text, clicks=clicks, prefixes=prefixes, opt_out=opt_out)
+        if why is not None:
+            skipped.append(Skipped(tag_start, name, raw, why))
+            continue
+        if url not in position:
+            position[url] = len(urls) + 1
+            urls.append(url)
+        occurrences.append(Occurrence(vstart, vend, quote, url, name))
+    return Plan(html, occurrences, urls, skipped, base, body_open_end, body_close_start)
+
+
+def _pixel_offset(plan: Plan, pixel: Pixel) -> int:
+    if pixel == "top":
+        return plan.body_open_end if plan.body_open_end is not None else len(plan.html)
+    if pixel == "bottom":
+        return plan.body_close_start if plan.body_close_start is not None else len(plan.html)
+    raise ValueError(f"pixel must be 'bottom' or 'top', not {pixel!r}")
+
+
+def _apply(
+    plan: Plan,
+    tracked: Mapping[str, str],
+    pixel_html: str,
+    pixel: Pixel,
+    honeypot_url: str | None,
+) -> tuple[str, list[tuple[int, int, str]]]:
+    """Splice: one list of pieces, joined once."""
+    edits: list[tuple[int, int, str]] = []
+    for occ in plan.occurrences:
+        new = tracked.get(occ.url)
+        if new is not None:
+            edits.append((occ.start, occ.end, attr_value(new, occ.quote)))
+    insert = pixel_html + (honeypot_html(honeypot_url) if honeypot_url else "")
+    if insert:
+        at = _pixel_offset(plan, pixel)
+        # Never inside an href value: the pixel offsets are at tag boundaries.
+        k = len(edits)
+        while k and edits[k - 1][0] >= at:
+            k -= 1
+        edits.insert(k, (at, at, insert))
+    src = plan.html
+    pieces: list[str] = []
+    last = 0
+    for start, end, text in edits:
+        pieces.append(src[last:start])
+        pieces.append(text)
+        last = end
+    pieces.append(src[last:])
+    return "".join(pieces), edits
+
+
+def apply_plan(
+    plan: Plan,
+    tracked: Mapping[int, str],
+    *,
+    pixel_html: str,
+    pixel: Pixel = "bottom",
+    honeypot_url: str | None = None,
+) -> InstrumentResult:
+    """Second step: write the signed URLs (by position) and the pixel."""
+    by_url = {plan.urls[p - 1]: u for p, u in tracked.items() if 0 < p <= len(plan.urls)}
+    out, edits = _apply(plan, by_url, pixel_html, pixel, honeypot_url)
+    links = [(p, u) for p, u in plan.links if u in by_url]
+    return InstrumentResult(out, links, list(plan.skipped), edits)
+
+
+def sign_all(
+    urls: Sequence[str],
+    track: Callable[[str, int], str],
+    tracked: dict[str, str],
+    links: list[tuple[int, str]],
+    refused: list[str],
+) -> None:
+    """Call ``track`` once per URL not yet in ``tracked``, numbering from
+    ``len(links) + 1``; a ``ValueError`` refuses the URL and uses no number."""
+    for url in urls:
+        if url in tracked or url in refused:
+            continue
+        position = len(links) + 1
+        try:
+            tracked[url] = track(url, position)
+        except ValueError:
+            refused.append(url)
+            continue
+        links.append((position, url))
+
+
+def instrument_html(
+    html: str,
+    *,
+    track: Callable[[str, int], str],
+    pixel_html: str,
+    clicks: Clicks = "safe",
+    pixel: Pixel = "bottom",
+    honeypot_url: str | None = None,
+    tracked_prefixes: Sequence[str] = (),
+) -> InstrumentResult:
+    """Scan, sign (``track`` once per distinct URL, in order) and splice."""
+    plan = plan_links(html, clicks=clicks, tracked_prefixes=tracked_prefixes)
+    tracked: dict[str, str] = {}
+    links: list[tuple[int, str]] = []
+    refused: list[str] = []
+    sign_all(plan.urls, track, tracked, links, refused)
+    out, edits = _apply(plan, tracked, pixel_html, pixel, honeypot_url)
+    skipped = list(plan.skipped)
+    if refused:
+        gone = set(refused)
+        skipped += [
+            Skipped(o.start, o.tag, html[o.start : o.end], Skip.REFUSED)
+            for o in plan.occurrences
+            if o.url in gone
+        ]
+    return InstrumentResult(out, links, skipped, edits)

@@ -1,0 +1,252 @@
+"""Deliverability lint: what in a mail is likely to hurt its inbox placement.
+
+``lint(html_or_eml)`` returns findings, one per risk, each with a line number.
+For a .eml the line is the line in the .eml file: exact for parts sent as
+7bit/8bit; for a quoted-printable or base64 part it is the line where that
+part's body starts, and the message gives the line inside the decoded part.
+
+Codes (stable, for filtering in CLI output):
+
+* ``domain-mismatch``: link text shows domain A, the href goes to domain B
+  (the phishing signal filters score; a tracked link whose text is a URL is
+  the classic case).
+* ``tracking-domain-unaligned``: the tracking base URL's registrable domain
+  differs from the From domain; a branded tracking domain fixes it.
+* ``many-links``: more than 20 http(s) links. A heuristic, not a published
+  threshold; newsletters over it are common, 1-to-1 mail almost never is.
+* ``no-text-part``: a .eml with HTML but no text/plain alternative.
+* ``image-only``: images but under 200 characters of visible text.
+* ``url-shortener``: a link through a public shortener (bit.ly, t.co, ...),
+  which spammers use to hide destinations and many lists block.
+* ``hidden-pixel``: the tracking pixel is inside a display:none element (or
+  is one); several clients then never load it.
+
+Registrable domains are compared crudely: the last two labels, or three when
+the last two are a known two-level public suffix (co.uk, com.au, ...).
+tldextract would do it exactly, offline with its bundled snapshot, but it is a
+dependency (plus requests and filelock) for a lint; the crude rule is right
+for every tracking-domain case we have seen.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import links as _links
+from .eml import Part, _codec, _decode, _split_headers, walk
+from .tokenizer import Attr, attributes, first, iter_tokens, unescape_attr, visible_text
+
+MANY_LINKS = 20
+IMAGE_ONLY_TEXT = 200  # visible characters below which a mail with images is "image-only"
+_SHORTENERS = frozenset(
+    "bit.ly tinyurl.com t.co goo.gl ow.ly is.gd buff.ly rebrand.ly cutt.ly shorturl.at "
+    "tiny.cc bl.ink t.ly rb.gy v.gd s.id lnkd.in short.io soo.gd clck.ru qr.ae".split()
+)
+_TWO_LEVEL = frozenset(
+    "co.uk org.uk ac.uk gov.uk me.uk ltd.uk plc.uk com.au net.au org.au edu.au co.nz "
+    "org.nz co.jp ne.jp or.jp co.kr co.in net.in org.in com.br com.mx com.ar com.tr "
+    "com.cn com.hk com.sg com.my co.za co.il com.ua co.at or.at gv.at com.pl".split()
+)
+_VOID = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+_HIDDEN = re.compile(r"display\s*:\s*none", re.I)
+_DOMAIN = re.compile(r"(?:https?://)?((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24})\b", re.I)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Finding:
+    line: int
+    code: str
+    message: str
+
+
+def registrable(host: str) -> str:
+    """Crude registrable domain: last two labels (three under co.uk etc.)."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and ".".join(labels[-2:]) in _TWO_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _is_eml(src: str) -> bool:
+    head = src[:4096].lstrip("\r\n")
+    if head[:1] == "<":
+        return False
+    m = re.search(r"\r?\n\r?\n", head)
+    block = head[: m.start()] if m else head
+    return bool(re.match(r"[A-Za-z0-9-]+:", block)) and bool(
+        re.search(r"^(?:content-type|from|mime-version|subject):", block, re.I | re.M)
+    )
+
+
+class _Lines:
+    """Offset -> 1-based line number."""
+
+    def __init__(self, text: str) -> None:
+        self._starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self._starts, offset)
+
+
+def _lint_html(html: str, tracking_host: str) -> tuple[list[tuple[int, str, str]], int]:
+    """Findings as (offset, code, message) for one HTML document, and the
+    offset of its first link to the tracking host (-1 if none)."""
+    out: list[tuple[int, str, str]] = []
+    stack: list[tuple[str, bool]] = []  # (tag name, hidden)
+    link_count = 0
+    images = 0
+    text_chars = 0
+    open_a: tuple[int, str] | None = None  # offset and href of the <a> we are in
+    a_text: list[str] = []
+    first_tracked = -1
+    for tok in iter_tokens(html):
+        if tok.kind == "text":
+            chunk = html[tok.start : tok.end]
+            if not (stack and stack[-1][0] in ("script", "style", "title")):
+                text_chars += len(visible_text(chunk))
+            if open_a is not None:
+                a_text.append(chunk)
+            continue
+        if tok.kind == "end":
+            if tok.name == "a" and open_a is not None:
+                _check_mismatch(open_a, " ".join(a_text), tracking_host, out)
+                open_a = None
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k][0] == tok.name:
+                    del stack[k:]
+                    break
+            continue
+        if tok.kind != "start":
+            continue
+        name = tok.name
+        attrs = attributes(html, tok.start + 1 + len(name), tok.end - 1)
+        style = _val(first(attrs, "style"))
+        hidden = (bool(stack) and stack[-1][1]) or bool(_HIDDEN.search(style))
+        hidden = hidden or first(attrs, "hidden") is not None
+        href = _val(first(attrs, "href"))
+        if href and (name in ("a", "area") or name.startswith("v:")):
+            url = _links.clean_url(href)
+            host = _host(url) if url.lower().startswith(("http://", "https://")) else ""
+            if host:
+                link_count += 1
+                if link_count == MANY_LINKS + 1:
+                    out.append((tok.start, "many-links", f"more than {MANY_LINKS} links"))
+                if host in _SHORTENERS:
+                    out.append((tok.start, "url-shortener", f"link through shortener {host}"))
+                if tracking_host and host == tracking_host and first_tracked < 0:
+                    first_tracked = tok.start
+            if name == "a":
+                open_a = (tok.start, url)
+                a_text = []
+        if name == "img":
+            src = _val(first(attrs, "src"))
+            pixel = _is_pixel(attrs, src, tracking_host)
+            if pixel and hidden:
+                out.append((tok.start, "hidden-pixel", "tracking pixel inside a display:none element"))
+            if not pixel:
+                images += 1
+        if name not in _VOID and not html[tok.end - 2 : tok.end] == "/>":
+            stack.append((name, hidden))
+    if images and text_chars < IMAGE_ONLY_TEXT:
+        out.append((0, "image-only", f"{images} image(s) and only {text_chars} characters of text"))
+    return out, first_tracked
+
+
+def _val(a: Attr | None) -> str:
+    return unescape_attr(a.value) if a is not None else ""
+
+
+def _is_pixel(attrs: list[Attr], src: str, tracking_host: str) -> bool:
+    if tracking_host and _host(src) == tracking_host and "/o/" in src:
+        return True
+    w, h = _val(first(attrs, "width")).strip(), _val(first(attrs, "height")).strip()
+    return w in ("0", "1", "1px") and h in ("0", "1", "1px")
+
+
+def _check_mismatch(a: tuple[int, str], text: str, tracking_host: str, out: list[tuple[int, str, str]]) -> None:
+    offset, href = a
+    shown = _DOMAIN.search(visible_text(text))
+    host = _host(href)
+    if shown is None or not host:
+        return
+    if registrable(shown.group(1)) != registrable(host):
+        what = "the tracking domain" if host == tracking_host else host
+        out.append(
+            (offset, "domain-mismatch", f"link text shows {shown.group(1)} but goes to {what}")
+        )
+
+
+def _alignment(tracking_host: str, from_domain: str | None) -> str | None:
+    if tracking_host and from_domain and registrable(tracking_host) != registrable(from_domain):
+        return f"tracking domain {tracking_host} is not under the From domain {from_domain}"
+    return None
+
+
+def lint(
+    html_or_eml: str,
+    *,
+    tracking_base_url: str | None = None,
+    from_domain: str | None = None,
+) -> list[Finding]:
+    """Deliverability risks in an HTML body or a whole .eml, in line order."""
+    tracking_host = _host(tracking_base_url) if tracking_base_url else ""
+    if not _is_eml(html_or_eml):
+        lines = _Lines(html_or_eml)
+        found, first_tracked = _lint_html(html_or_eml, tracking_host)
+        msg = _alignment(tracking_host, from_domain)
+        if msg:
+            found.append((max(first_tracked, 0), "tracking-domain-unaligned", msg))
+        return sorted(Finding(lines.line(o), c, m) for o, c, m in found)
+    return _lint_eml(html_or_eml, tracking_host, from_domain)
+
+
+def _lint_eml(src: str, tracking_host: str, from_domain: str | None) -> list[Finding]:
+    data = src.encode("utf-8", "surrogateescape")
+    file_lines = _Lines(data.decode("latin-1"))
+    parts = list(walk(data))
+    findings: list[Finding] = []
+    top, _ = _split_headers(data, 0, len(data))
+    if from_domain is None:
+        m = re.search(r"@([A-Za-z0-9.-]+)", str(top.get("From", "")))
+        from_domain = m.group(1).rstrip(".") if m else None
+    msg = _alignment(tracking_host, from_domain)
+    if msg:
+        # The From header's line: where the sender would fix it.
+        m = re.search(rb"^from:", data, re.I | re.M)
+        findings.append(
+            Finding(file_lines.line(m.start()) if m else 1, "tracking-domain-unaligned", msg)
+        )
+    html_parts = [p for p in parts if p.content_type == "text/html" and not p.attachment]
+    has_text = any(p.content_type == "text/plain" and not p.attachment for p in parts)
+    if html_parts and not has_text:
+        findings.append(Finding(1, "no-text-part", "HTML only: add a text/plain alternative"))
+    for p in html_parts:
+        findings += _lint_part(data, p, file_lines, tracking_host)
+    return sorted(findings, key=lambda f: (f.line, f.code))
+
+
+def _lint_part(data: bytes, p: Part, file_lines: _Lines, tracking_host: str) -> list[Finding]:
+    codec = _codec(p.charset) or "latin-1"
+    html = _decode(data[p.body_start : p.body_end], p.encoding).decode(codec, "replace")
+    lines = _Lines(html)
+    first_line = file_lines.line(p.body_start)
+    out = []
+    for o, c, m in _lint_html(html, tracking_host)[0]:
+        inner = lines.line(o)
+        if p.encoding in ("quoted-printable", "base64"):
+            out.append(Finding(first_line, c, f"{m} (line {inner} of the decoded {p.encoding} part)"))
+        else:
+            out.append(Finding(first_line + inner - 1, c, m))
+    return out

@@ -1,0 +1,152 @@
+"""Helpers for tests: a real server process, the CLI, PostgreSQL admin."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def pg_admin() -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        yield conn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(
+    *args: str, db: str | None = None, env: dict[str, str] | None = None, check: bool = True,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m mailbeacon ARGS` and return the finished process."""
+    cmd = [sys.executable, "-m", "mailbeacon"]
+    if db:
+        cmd += ["--db", db]
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run(
+        cmd + list(args), capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mailbeacon {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def create_key(db: str, name: str = "test") -> str:
+    out = cli("keys", "create", "--name", name, db=db).stdout
+    return out.strip().splitlines()[-1].split()[-1]
+
+
+@dataclass
+class Server:
+    db: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    key: str
+    log: Path
+    extra_args: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.key}"},
+                            timeout=15, **kw)
+
+    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        with self.client() as c:
+            return c.request(method, path, **kw)
+
+    def message(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("recipient", "reader@example.com")
+        r = self.api("POST", "/api/v1/messages", json=body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def events(self, message_id: int) -> list[dict[str, Any]]:
+        r = self.api("GET", f"/api/v1/messages/{message_id}/events", params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    def restart(self) -> None:
+        self.kill(signal.SIGKILL)
+        fresh = start_server(self.db, self.log.parent, key=self.key, port=self.port,
+                             extra_args=self.extra_args, env=self.env)
+        self.proc, self.log = fresh.proc, fresh.log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(
+    db: str,
+    workdir: Path,
+    *,
+    key: str | None = None,
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Server:
+    port = port or free_port()
+    key = key or create_key(db)
+    log = workdir / f"serve-{port}-{time.monotonic_ns()}.log"
+    full_env = {**os.environ, **(env or {})}
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mailbeacon", "--db", db, "serve", "--port", str(port),
+             "--base-url", f"http://127.0.0.1:{port}", *extra_args],
+            stdout=fh, stderr=subprocess.STDOUT, env=full_env,
+        )
+    srv = Server(db=db, port=port, proc=proc, key=key, log=log, extra_args=extra_args,
+                 env=dict(env or {}))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early:\n{srv.output()}")
+        try:
+            if httpx.get(f"{srv.url}/healthz", timeout=1).status_code in (200, 503):
+                return srv
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"serve did not come up:\n{srv.output()}")
+
+
+def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Read the store directly (to check what really is on disk)."""
+    if db.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(db[len("sqlite:///"):]) as conn:
+            return list(conn.execute(sql, params).fetchall())
+    with psycopg.connect(db) as pconn:
+        return list(pconn.execute(sql.replace("?", "%s"), params).fetchall())

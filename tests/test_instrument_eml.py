@@ -1,0 +1,141 @@
+"""Whole messages: headers byte-identical, HTML parts instrumented and re-encoded
+with their own transfer encoding and charset, text parts untouched unless asked."""
+
+from __future__ import annotations
+
+import email
+import re
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import pytest
+
+from mailbeacon.instrument import instrument_eml, instrument_html
+from mailbeacon.instrument.eml import walk
+
+EMAILS = Path(__file__).parent / "data" / "emails"
+PIXEL = '<img src="https://t.test/o/OPEN.gif" width="1" height="1" alt="">'
+
+
+def track(url: str, position: int) -> str:
+    return f"https://t.test/c/{position}"
+
+
+def read(name: str) -> bytes:
+    return (EMAILS / name).read_bytes()
+
+
+def header_blocks(data: bytes) -> list[bytes]:
+    """Every header block (top level and per part), as raw bytes."""
+    return [data[p.header_start : p.body_start] for p in walk(data)] + [
+        data[: re.search(rb"\r?\n\r?\n", data).end()]  # type: ignore[union-attr]
+    ]
+
+
+def parts(data: bytes) -> list[EmailMessage]:
+    msg = email.message_from_bytes(data, policy=default)
+    return [p for p in msg.walk() if not p.is_multipart()]  # type: ignore[misc]
+
+
+EML = {
+    # name: (links, HTML parts instrumented)
+    "alternative-qp-latin1.eml": ([(1, "https://cafe.example/menu?jour=lundi&utm_source=mail")], 1),
+    "mixed-related-base64-cp1252.eml": (
+        [(1, "https://shop.example/deal?id=7&utm_source=mail"), (2, "https://bit.ly/3abcd")],
+        1,
+    ),
+    "html-only-8bit-utf8.eml": ([(1, "https://docs.studio.example/p?v=2&l=de")], 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EML))
+def test_round_trip(name: str) -> None:
+    src = read(name)
+    links, html_parts = EML[name]
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    assert isinstance(res.eml, bytes)
+    assert res.links == links and res.html_parts == html_parts
+    # Headers, top-level and per part, byte-identical; same part layout.
+    assert header_blocks(res.eml) == header_blocks(src)
+    before, after = parts(src), parts(res.eml)
+    assert [p.get_content_type() for p in before] == [p.get_content_type() for p in after]
+    for old, new in zip(before, after, strict=True):
+        assert new["Content-Transfer-Encoding"] == old["Content-Transfer-Encoding"]
+        assert new.get_content_charset() == old.get_content_charset()
+        is_html = old.get_content_type() == "text/html" and not old.is_attachment()
+        if not is_html:
+            # Untouched parts keep their encoded bytes exactly.
+            assert new.get_payload(decode=False) == old.get_payload(decode=False)
+            continue
+        html_old, html_new = old.get_content(), new.get_content()
+        assert html_new.count(PIXEL) == 1
+        # The decoded HTML is exactly what instrument_html makes of the decoded input.
+        expected = instrument_html(html_old, track=track, pixel_html=PIXEL)
+        assert html_new == expected.html
+        for position, _ in links:
+            if f"https://t.test/c/{position}" in html_new:
+                break
+        else:
+            pytest.fail("no tracked link in the HTML part")
+
+
+def test_qp_latin1_keeps_accents_and_encoding() -> None:
+    res = instrument_eml(read("alternative-qp-latin1.eml"), track=track, pixel_html=PIXEL)
+    body = res.eml.decode("ascii")  # quoted-printable stays 7-bit
+    assert "Ren=E9e" in body and "caf=E9" in body
+    assert 'href=3D"https://t.test/c/1"' in body
+    assert all(len(line) <= 76 for line in body.splitlines())
+    assert res.eml.endswith(b"--==alt-1==--\nepilogue text\n")
+
+
+def test_base64_cp1252_keeps_smart_quotes_width_and_crlf() -> None:
+    src = read("mixed-related-base64-cp1252.eml")
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    html = next(p for p in parts(res.eml) if p.get_content_type() == "text/html" and not p.is_attachment())
+    text = html.get_content()
+    assert "\u201cSmart quotes\u201d \u2013 and a \u20ac sign." in text
+    raw = html.get_payload(decode=True)
+    assert b"\x93Smart quotes\x94" in raw  # still windows-1252 bytes
+    b64_lines = [ln for ln in res.eml.split(b"\r\n") if re.fullmatch(rb"[A-Za-z0-9+/=]{60,}", ln)]
+    assert b64_lines and all(len(ln) == 76 for ln in b64_lines[:-1])
+    assert b"\n" not in res.eml.replace(b"\r\n", b"")  # CRLF throughout
+    # The attached .html is not the message body: left alone.
+    assert b'<a href="https://attached.example/">attached</a>' in res.eml
+
+
+def test_text_plain_untouched_unless_asked() -> None:
+    src = read("alternative-qp-latin1.eml")
+    off = instrument_eml(src, track=track, pixel_html=PIXEL)
+    plain_old = next(p for p in parts(src) if p.get_content_type() == "text/plain")
+    plain_new = next(p for p in parts(off.eml) if p.get_content_type() == "text/plain")
+    assert plain_new.get_payload(decode=False) == plain_old.get_payload(decode=False)
+
+    on = instrument_eml(src, track=track, pixel_html=PIXEL, text_links=True)
+    # Same URL in text and HTML: same position; new URLs from text come after.
+    assert on.links == [
+        (1, "https://cafe.example/menu?jour=lundi&utm_source=mail"),
+        (2, "https://cafe.example/carte"),
+    ]
+    text = next(p for p in parts(on.eml) if p.get_content_type() == "text/plain").get_content()
+    assert "Voir le menu: https://t.test/c/1\n" in text
+    assert "Autre: https://t.test/c/2.\n" in text  # the sentence's full stop stays outside
+    assert "Renée" in text
+    assert header_blocks(on.eml) == header_blocks(src)
+
+
+def test_str_input_and_modes() -> None:
+    src = read("html-only-8bit-utf8.eml").decode("utf-8")
+    res = instrument_eml(src, track=track, pixel_html=PIXEL, clicks="off")
+    assert res.links == [] and isinstance(res.eml, bytes)
+    # An 8bit part with no <body>: the pixel is appended, every other byte kept.
+    assert res.eml == src.encode("utf-8") + PIXEL.encode()
+
+
+def test_unknown_charset_is_left_alone() -> None:
+    src = (
+        b"From: a@b.test\nContent-Type: text/html; charset=x-no-such-charset\n\n"
+        b'<a href="https://a.test/">x</a>\n'
+    )
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    assert res.eml == src and res.html_parts == 0 and res.notes

@@ -1,0 +1,87 @@
+"""The deliverability lint: one row per finding, with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailbeacon.instrument import Finding, lint
+from mailbeacon.instrument.lint import registrable
+
+EMAILS = Path(__file__).parent / "data" / "emails"
+T = "https://t.example.com"
+
+
+def codes(findings: list[Finding]) -> list[tuple[int, str]]:
+    return [(f.line, f.code) for f in findings]
+
+
+CASES: list[tuple[str, dict[str, str], list[tuple[int, str]]]] = [
+    ("<p>Hello there, a plain and clean mail with enough words to count as text.</p>", {}, []),
+    (
+        '<p>x</p>\n<a href="https://evil.example/login">www.paypal.com</a>',
+        {},
+        [(2, "domain-mismatch")],
+    ),
+    ('<a href="https://www.paypal.com/x">paypal.com</a>', {}, []),
+    (
+        '<p>line</p>\n\n<a href="https://t.example.com/c/TOKEN">https://shop.example/</a>',
+        {"tracking_base_url": T},
+        [(3, "domain-mismatch")],
+    ),
+    (
+        '<a href="https://t.example.com/c/TOKEN">Read</a>',
+        {"tracking_base_url": T, "from_domain": "news.example.com"},
+        [],
+    ),
+    (
+        '<p>a</p>\n<a href="https://t.other.net/c/TOKEN">Read</a>',
+        {"tracking_base_url": "https://t.other.net", "from_domain": "shop.co.uk"},
+        [(2, "tracking-domain-unaligned")],
+    ),
+    ("\n".join(f'<a href="https://a.example/{i}">l{i}</a>' for i in range(22)), {}, [(21, "many-links")]),
+    ('<p>hi</p>\n<img src="https://cdn.example/banner.jpg" width="600">', {}, [(1, "image-only")]),
+    ('<a href="https://bit.ly/abc">Go</a>\n<a href="https://tinyurl.com/x">Go</a>', {}, [(1, "url-shortener"), (2, "url-shortener")]),
+    (
+        '<div style="display: none">\n<table><tr><td><img src="https://t.example.com/o/abc.gif" width="1" height="1"></td></tr></table></div>',
+        {"tracking_base_url": T},
+        [(2, "hidden-pixel")],
+    ),
+    ('<div style="display:none">hidden</div><img src="x.gif" width=1 height=1>' + "<p>" + "text " * 50 + "</p>", {}, []),
+]
+
+
+@pytest.mark.parametrize(("src", "kw", "expected"), CASES)
+def test_lint_html(src: str, kw: dict[str, str], expected: list[tuple[int, str]]) -> None:
+    assert codes(lint(src, **kw)) == expected  # type: ignore[arg-type]
+
+
+def test_lint_eml_no_text_part_and_from_domain() -> None:
+    src = (EMAILS / "html-only-8bit-utf8.eml").read_text("utf-8")
+    found = codes(lint(src, tracking_base_url="https://t.studio.example"))
+    assert found == [(1, "no-text-part")]
+    found = codes(lint(src, tracking_base_url="https://track.elsewhere.example"))
+    assert found == [(1, "no-text-part"), (1, "tracking-domain-unaligned")]
+
+
+def test_lint_eml_base64_part_reports_part_line() -> None:
+    src = (EMAILS / "mixed-related-base64-cp1252.eml").read_bytes().decode("utf-8", "surrogateescape")
+    found = lint(src, tracking_base_url="https://t.shop.example")
+    assert ("url-shortener" in {f.code for f in found}) and ("no-text-part" not in {f.code for f in found})
+    short = next(f for f in found if f.code == "url-shortener")
+    assert short.line == 24 and "decoded base64 part" in short.message
+
+
+def test_lint_newsletter() -> None:
+    src = (EMAILS / "newsletter-60k.html").read_text("utf-8")
+    found = codes(lint(src, tracking_base_url=T, from_domain="acme-shop.example"))
+    assert ("many-links" in {c for _, c in found}) and ("domain-mismatch" not in {c for _, c in found})
+
+
+@pytest.mark.parametrize(
+    ("host", "reg"),
+    [("t.example.com", "example.com"), ("a.b.shop.co.uk", "shop.co.uk"), ("example.com", "example.com")],
+)
+def test_registrable(host: str, reg: str) -> None:
+    assert registrable(host) == reg
