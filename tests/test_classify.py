@@ -14,7 +14,9 @@ from mailbeacon.classify import Context, Verdict, classify, retro_relabel, ua_fa
 from mailbeacon.model import HUMAN_OPEN_LABELS, ClickLabel, Event, Kind, MessageInfo, OpenLabel
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("classify_corpus", ROOT / "bench" / "classify_corpus.py")
+_spec = importlib.util.spec_from_file_location(
+    "classify_corpus", ROOT / "bench" / "classify_corpus.py"
+)
 assert _spec is not None and _spec.loader is not None
 corpus = importlib.util.module_from_spec(_spec)
 sys.modules["classify_corpus"] = corpus

@@ -35,7 +35,7 @@ def header_blocks(data: bytes) -> list[bytes]:
 
 def parts(data: bytes) -> list[EmailMessage]:
     msg = email.message_from_bytes(data, policy=default)
-    return [p for p in msg.walk() if not p.is_multipart()]  # type: ignore[misc]
+    return [p for p in msg.walk() if not p.is_multipart()]
 
 
 EML = {
@@ -92,7 +92,9 @@ def test_qp_latin1_keeps_accents_and_encoding() -> None:
 def test_base64_cp1252_keeps_smart_quotes_width_and_crlf() -> None:
     src = read("mixed-related-base64-cp1252.eml")
     res = instrument_eml(src, track=track, pixel_html=PIXEL)
-    html = next(p for p in parts(res.eml) if p.get_content_type() == "text/html" and not p.is_attachment())
+    html = next(
+        p for p in parts(res.eml) if p.get_content_type() == "text/html" and not p.is_attachment()
+    )
     text = html.get_content()
     assert "\u201cSmart quotes\u201d \u2013 and a \u20ac sign." in text
     raw = html.get_payload(decode=True)

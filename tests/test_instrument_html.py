@@ -35,7 +35,9 @@ def read(name: str) -> str:
 
 
 _VALUE = re.compile(r"\"[^\"]*\"|'[^']*'|[^\t\n\f\r >]*")
-_MARKED = re.compile(r"\"https://t\.test/c/(\d+)\"|'https://t\.test/c/(\d+)'|https://t\.test/c/(\d+)")
+_MARKED = re.compile(
+    r"\"https://t\.test/c/(\d+)\"|'https://t\.test/c/(\d+)'|https://t\.test/c/(\d+)"
+)
 
 
 def check_only_edits(src: str, res: InstrumentResult, inserted: str) -> None:
@@ -172,7 +174,9 @@ def test_quote_styles_are_kept() -> None:
 def test_unquoted_value_is_quoted_only_when_it_must_be(new: str) -> None:
     # Unquoted values may not hold whitespace, quotes, = < > or ` (HTML syntax),
     # nor be empty: then, and only then, the new value is double-quoted.
-    out = instrument_html("<a href=https://a.test/y>b</a>", track=lambda u, p: new, pixel_html="").html
+    out = instrument_html(
+        "<a href=https://a.test/y>b</a>", track=lambda u, p: new, pixel_html=""
+    ).html
     escaped = new.replace("&", "&amp;")
     assert out == f'<a href="{escaped}">b</a>'
 
@@ -195,7 +199,9 @@ def test_pixel_placement(src: str, pixel: str, expected: str) -> None:
 
 
 def test_honeypot_is_invisible_and_next_to_the_pixel() -> None:
-    res = instrument_html("<body>x</body>", track=track, pixel_html="PX", honeypot_url="https://t.test/c/h?a&b")
+    res = instrument_html(
+        "<body>x</body>", track=track, pixel_html="PX", honeypot_url="https://t.test/c/h?a&b"
+    )
     hp = honeypot_html("https://t.test/c/h?a&b")
     assert res.html == "<body>xPX" + hp + "</body>"
     assert 'href="https://t.test/c/h?a&amp;b"' in hp
@@ -272,7 +278,11 @@ RULES: list[tuple[str, str, Skip | None]] = [
     ('<a href="https://a.test/u?id=1">Se désabonner</a>', "safe", Skip.UNSUBSCRIBE),
     ('<a href="https://a.test/unsubscribe?u=1">Leave</a>', "all", None),
     ('<area href="https://a.test/map" alt="a.test">', "safe", None),
-    ('<v:roundrect href="https://a.test/btn"><center>a.test</center></v:roundrect>', "safe", Skip.VISIBLE_URL),
+    (
+        '<v:roundrect href="https://a.test/btn"><center>a.test</center></v:roundrect>',
+        "safe",
+        Skip.VISIBLE_URL,
+    ),
     ('<link href="https://a.test/style.css" rel=stylesheet>', "all", "untouched"),  # type: ignore[list-item]
 ]
 
@@ -280,7 +290,11 @@ RULES: list[tuple[str, str, Skip | None]] = [
 @pytest.mark.parametrize(("src", "clicks", "reason"), RULES)
 def test_link_rules(src: str, clicks: str, reason: Skip | str | None) -> None:
     res = instrument_html(
-        src, track=track, pixel_html="", clicks=clicks, tracked_prefixes=["https://t.test"]  # type: ignore[arg-type]
+        src,
+        track=track,
+        pixel_html="",
+        clicks=clicks,  # type: ignore[arg-type]
+        tracked_prefixes=["https://t.test"],
     )
     if reason is None:
         assert len(res.links) == 1 and not res.skipped
@@ -294,7 +308,9 @@ def test_link_rules(src: str, clicks: str, reason: Skip | str | None) -> None:
 
 # --- property: nothing outside the edits changes ----------------------------------
 
-_word = st.sampled_from(["Hello", "world", "a.b", "x<y", "&amp;", "&copy", "é", " ", "\n", "<", ">", "=", '"'])
+_word = st.sampled_from(
+    ["Hello", "world", "a.b", "x<y", "&amp;", "&copy", "é", " ", "\n", "<", ">", "=", '"']
+)
 _url = st.sampled_from(
     [
         "https://a.test/p?x=1&amp;y=2",
@@ -320,7 +336,9 @@ def _link(draw: st.DrawFn) -> str:
         quote = '"'
     space = draw(st.sampled_from([" ", "  ", "\n", "\t", " / "]))
     eq = draw(st.sampled_from(["=", " = ", "=\n"]))
-    extra = draw(st.sampled_from(["", " class=x", " data-mailbeacon=off", " title='a>b'", ' x="<a href=y>"']))
+    extra = draw(
+        st.sampled_from(["", " class=x", " data-mailbeacon=off", " title='a>b'", ' x="<a href=y>"'])
+    )
     text = draw(st.sampled_from(["Read more", "a.test", "Leave", "", "<b>Go</b>"]))
     return f"<{tag}{extra}{space}href{eq}{quote}{url}{quote}{extra}>{text}</{tag}>"
 
@@ -332,7 +350,19 @@ _chunk = st.one_of(
     st.builds(lambda x: f"<!--[if mso]>{x}<![endif]-->", _link()),
     st.builds(lambda x: f"<script>{x}</script>", _link()),
     st.builds(lambda x: f"<style>/*{x}*/</style>", _link()),
-    st.sampled_from(["<body>", "<BODY class=a>", "</body>", "</BODY >", "<p>", "</p>", "<br/>", "<!-->", "<![CDATA[x]]>"]),
+    st.sampled_from(
+        [
+            "<body>",
+            "<BODY class=a>",
+            "</body>",
+            "</BODY >",
+            "<p>",
+            "</p>",
+            "<br/>",
+            "<!-->",
+            "<![CDATA[x]]>",
+        ]
+    ),
 )
 
 

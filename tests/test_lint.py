@@ -40,21 +40,37 @@ CASES: list[tuple[str, dict[str, str], list[tuple[int, str]]]] = [
         {"tracking_base_url": "https://t.other.net", "from_domain": "shop.co.uk"},
         [(2, "tracking-domain-unaligned")],
     ),
-    ("\n".join(f'<a href="https://a.example/{i}">l{i}</a>' for i in range(22)), {}, [(21, "many-links")]),
-    ('<p>hi</p>\n<img src="https://cdn.example/banner.jpg" width="600">', {}, [(1, "image-only")]),
-    ('<a href="https://bit.ly/abc">Go</a>\n<a href="https://tinyurl.com/x">Go</a>', {}, [(1, "url-shortener"), (2, "url-shortener")]),
     (
-        '<div style="display: none">\n<table><tr><td><img src="https://t.example.com/o/abc.gif" width="1" height="1"></td></tr></table></div>',
+        "\n".join(f'<a href="https://a.example/{i}">l{i}</a>' for i in range(22)),
+        {},
+        [(21, "many-links")],
+    ),
+    ('<p>hi</p>\n<img src="https://cdn.example/banner.jpg" width="600">', {}, [(1, "image-only")]),
+    (
+        '<a href="https://bit.ly/abc">Go</a>\n<a href="https://tinyurl.com/x">Go</a>',
+        {},
+        [(1, "url-shortener"), (2, "url-shortener")],
+    ),
+    (
+        '<div style="display: none">\n<table><tr><td>'
+        '<img src="https://t.example.com/o/abc.gif" width="1" height="1"></td></tr></table></div>',
         {"tracking_base_url": T},
         [(2, "hidden-pixel")],
     ),
-    ('<div style="display:none">hidden</div><img src="x.gif" width=1 height=1>' + "<p>" + "text " * 50 + "</p>", {}, []),
+    (
+        '<div style="display:none">hidden</div><img src="x.gif" width=1 height=1>'
+        + "<p>"
+        + "text " * 50
+        + "</p>",
+        {},
+        [],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("src", "kw", "expected"), CASES)
 def test_lint_html(src: str, kw: dict[str, str], expected: list[tuple[int, str]]) -> None:
-    assert codes(lint(src, **kw)) == expected  # type: ignore[arg-type]
+    assert codes(lint(src, **kw)) == expected
 
 
 def test_lint_eml_no_text_part_and_from_domain() -> None:
@@ -66,9 +82,13 @@ def test_lint_eml_no_text_part_and_from_domain() -> None:
 
 
 def test_lint_eml_base64_part_reports_part_line() -> None:
-    src = (EMAILS / "mixed-related-base64-cp1252.eml").read_bytes().decode("utf-8", "surrogateescape")
+    src = (
+        (EMAILS / "mixed-related-base64-cp1252.eml").read_bytes().decode("utf-8", "surrogateescape")
+    )
     found = lint(src, tracking_base_url="https://t.shop.example")
-    assert ("url-shortener" in {f.code for f in found}) and ("no-text-part" not in {f.code for f in found})
+    assert ("url-shortener" in {f.code for f in found}) and (
+        "no-text-part" not in {f.code for f in found}
+    )
     short = next(f for f in found if f.code == "url-shortener")
     assert short.line == 24 and "decoded base64 part" in short.message
 
@@ -76,12 +96,18 @@ def test_lint_eml_base64_part_reports_part_line() -> None:
 def test_lint_newsletter() -> None:
     src = (EMAILS / "newsletter-60k.html").read_text("utf-8")
     found = codes(lint(src, tracking_base_url=T, from_domain="acme-shop.example"))
-    assert ("many-links" in {c for _, c in found}) and ("domain-mismatch" not in {c for _, c in found})
+    assert ("many-links" in {c for _, c in found}) and (
+        "domain-mismatch" not in {c for _, c in found}
+    )
 
 
 @pytest.mark.parametrize(
     ("host", "reg"),
-    [("t.example.com", "example.com"), ("a.b.shop.co.uk", "shop.co.uk"), ("example.com", "example.com")],
+    [
+        ("t.example.com", "example.com"),
+        ("a.b.shop.co.uk", "shop.co.uk"),
+        ("example.com", "example.com"),
+    ],
 )
 def test_registrable(host: str, reg: str) -> None:
     assert registrable(host) == reg

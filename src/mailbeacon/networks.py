@@ -188,8 +188,8 @@ class _List:
 
     def ranges(self, version: int) -> Iterable[tuple[int, int]]:
         if version == 4:
-            return zip(*self.v4)
-        return (((a << 64) | b, (c << 64) | d) for a, b, c, d in zip(*self.v6))
+            return zip(*self.v4, strict=True)
+        return (((a << 64) | b, (c << 64) | d) for a, b, c, d in zip(*self.v6, strict=True))
 
     def __len__(self) -> int:
         return len(self.v4[0]) + len(self.v6[0])

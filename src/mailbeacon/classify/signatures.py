@@ -44,7 +44,9 @@ class UAFacts:
 
 
 # Gmail's prefetch bot, one exact UA (SparkPost 2022-01-25; GMass), section 1.
-_GMAIL_PREFETCH_RE = re.compile(r"Chrome/42\.0\.2311\.135 Safari/537\.36 Edge/12\.246 Mozilla/5\.0$")
+_GMAIL_PREFETCH_RE = re.compile(
+    r"Chrome/42\.0\.2311\.135 Safari/537\.36 Edge/12\.246 Mozilla/5\.0$"
+)
 _GMAIL_PROXY_RE = re.compile(r"GoogleImageProxy|ggpht\.com")  # section 1 rule
 
 # Mailbox proxies that fetch on view, section 3: Fastmail and HEY are

@@ -86,7 +86,9 @@ def _split_headers(data: bytes, start: int, end: int) -> tuple[Message, int]:
     return _HEADERS.parsebytes(data[start:head_end]), body_start
 
 
-def walk(data: bytes, start: int = 0, end: int | None = None, digest: bool = False) -> Iterator[Part]:
+def walk(
+    data: bytes, start: int = 0, end: int | None = None, digest: bool = False
+) -> Iterator[Part]:
     """Leaf parts of the MIME entity ``data[start:end]``, in order."""
     end = len(data) if end is None else end
     headers, body_start = _split_headers(data, start, end)
@@ -258,8 +260,7 @@ def instrument_eml(
             found = [
                 (s, e, u)
                 for s, e, u in _text_urls(text)
-                if _links.decide(u, "", clicks=clicks, prefixes=prefixes, text_is_url=True)
-                is None
+                if _links.decide(u, "", clicks=clicks, prefixes=prefixes, text_is_url=True) is None
             ]
             sign_all([u for _, _, u in found], track, tracked, links, refused)
             pieces: list[str] = []

@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 Clicks = Literal["off", "safe", "all"]
 
 
-class Skip(str, enum.Enum):
+class Skip(enum.StrEnum):
     """Why a link was left alone. The values appear in CLI/API output."""
 
     CLICKS_OFF = "clicks_off"

@@ -50,9 +50,7 @@ _TWO_LEVEL = frozenset(
     "org.nz co.jp ne.jp or.jp co.kr co.in net.in org.in com.br com.mx com.ar com.tr "
     "com.cn com.hk com.sg com.my co.za co.il com.ua co.at or.at gv.at com.pl".split()
 )
-_VOID = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _DOMAIN = re.compile(r"(?:https?://)?((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24})\b", re.I)
 
@@ -154,7 +152,9 @@ def _lint_html(html: str, tracking_host: str) -> tuple[list[tuple[int, str, str]
             src = _val(first(attrs, "src"))
             pixel = _is_pixel(attrs, src, tracking_host)
             if pixel and hidden:
-                out.append((tok.start, "hidden-pixel", "tracking pixel inside a display:none element"))
+                out.append(
+                    (tok.start, "hidden-pixel", "tracking pixel inside a display:none element")
+                )
             if not pixel:
                 images += 1
         if name not in _VOID and not html[tok.end - 2 : tok.end] == "/>":
@@ -175,7 +175,9 @@ def _is_pixel(attrs: list[Attr], src: str, tracking_host: str) -> bool:
     return w in ("0", "1", "1px") and h in ("0", "1", "1px")
 
 
-def _check_mismatch(a: tuple[int, str], text: str, tracking_host: str, out: list[tuple[int, str, str]]) -> None:
+def _check_mismatch(
+    a: tuple[int, str], text: str, tracking_host: str, out: list[tuple[int, str, str]]
+) -> None:
     offset, href = a
     shown = _DOMAIN.search(visible_text(text))
     host = _host(href)
@@ -224,9 +226,9 @@ def _lint_eml(src: str, tracking_host: str, from_domain: str | None) -> list[Fin
     msg = _alignment(tracking_host, from_domain)
     if msg:
         # The From header's line: where the sender would fix it.
-        m = re.search(rb"^from:", data, re.I | re.M)
+        at = re.search(rb"^from:", data, re.I | re.M)
         findings.append(
-            Finding(file_lines.line(m.start()) if m else 1, "tracking-domain-unaligned", msg)
+            Finding(file_lines.line(at.start()) if at else 1, "tracking-domain-unaligned", msg)
         )
     html_parts = [p for p in parts if p.content_type == "text/html" and not p.attachment]
     has_text = any(p.content_type == "text/plain" and not p.attachment for p in parts)
@@ -246,7 +248,9 @@ def _lint_part(data: bytes, p: Part, file_lines: _Lines, tracking_host: str) -> 
     for o, c, m in _lint_html(html, tracking_host)[0]:
         inner = lines.line(o)
         if p.encoding in ("quoted-printable", "base64"):
-            out.append(Finding(first_line, c, f"{m} (line {inner} of the decoded {p.encoding} part)"))
+            out.append(
+                Finding(first_line, c, f"{m} (line {inner} of the decoded {p.encoding} part)")
+            )
         else:
             out.append(Finding(first_line + inner - 1, c, m))
     return out

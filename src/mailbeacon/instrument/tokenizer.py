@@ -52,30 +52,32 @@ RAW_TEXT = "script|style|textarea|title|xmp|iframe|noembed|noframes"
 # (~35 in a 60 KB newsletter) instead of per tag (~1,500): that is what keeps
 # a 60 KB mail under 1 ms.
 _HOT = r"(?:a|area|base|body|v:[a-z0-9_.-]+)"
-SCAN = re.compile(
-    r"(?:[^<]++"
-    r"|<!--(?!\[if)(?:-?>|.*?(?:--!?>|\Z))"  # comment; <!--> and <!---> are empty ones
-    r"|<!--\[if[^\]>]*+\]>"  # MSO conditional opener: skip it, scan its inside
-    r"|<!\[CDATA\[.*?(?:\]\]>|\Z)"
-    r"|<[!?][^>]*+(?:>|\Z)"  # doctype, <![endif]>, <?xml ...?>, bogus comments
+_TAG_END = r"(?=[\t\n\f\r />])"  # a tag name ends at whitespace, / or >
+_SKIP = [
+    r"[^<]++",
+    r"<!--(?!\[if)(?:-?>|.*?(?:--!?>|\Z))",  # comment; <!--> and <!---> are empty ones
+    r"<!--\[if[^\]>]*+\]>",  # MSO conditional opener: skip it, scan its inside
+    r"<!\[CDATA\[.*?(?:\]\]>|\Z)",
+    r"<[!?][^>]*+(?:>|\Z)",  # doctype, <![endif]>, <?xml ...?>, bogus comments
     # One alternative per raw-text element: a (?P=name) backreference inside
     # this possessive loop trips a CPython 3.11 re bug ("span of capturing
     # group is wrong").
-    + "".join(
-        r"|<" + t + r"(?=[\t\n\f\r />])" + ATTRS + r">.*?(?=</" + t + r"[\t\n\f\r />]|\Z)"
+    *(
+        "<" + t + _TAG_END + ATTRS + r">.*?(?=</" + t + r"[\t\n\f\r />]|\Z)"
         for t in RAW_TEXT.split("|")
-    )
-    + r"|<(?!" + _HOT + r"[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
-    r"|</(?!body[\t\n\f\r />])[a-z][^\t\n\f\r />]*+" + ATTRS + r">"
-    r"|</(?![a-z])[^>]*+(?:>|\Z)"  # </> and </ 3> are dropped / bogus comments
-    r"|<(?!" + _HOT + r"[\t\n\f\r />]|/body[\t\n\f\r />])"  # a stray '<' is text
-    r")*+"
-    r"(?:(?P<tag><(?P<name>" + _HOT + r")(?=[\t\n\f\r />])" + ATTRS + r">)"
-    r"|(?P<end></body(?=[\t\n\f\r />])" + ATTRS + r">)"
-    r"|(?P<lt><)"
-    r"|\Z)",
-    re.I | re.S,
-)
+    ),
+    r"<(?!" + _HOT + _TAG_END + r")[a-z][^\t\n\f\r />]*+" + ATTRS + ">",  # other start tags
+    r"</(?!body" + _TAG_END + r")[a-z][^\t\n\f\r />]*+" + ATTRS + ">",  # other end tags
+    r"</(?![a-z])[^>]*+(?:>|\Z)",  # </> and </ 3> are dropped / bogus comments
+    r"<(?!" + _HOT + _TAG_END + r"|/body" + _TAG_END + ")",  # a stray '<' is text
+]
+_STOP = [
+    r"(?P<tag><(?P<name>" + _HOT + ")" + _TAG_END + ATTRS + ">)",
+    r"(?P<end></body" + _TAG_END + ATTRS + ">)",
+    r"(?P<lt><)",  # an unclosed <a ... at the end: text
+    r"\Z",
+]
+SCAN = re.compile("(?:" + "|".join(_SKIP) + ")*+(?:" + "|".join(_STOP) + ")", re.I | re.S)
 
 # Every token, for the lint (not on the hot path).
 TOKEN = re.compile(
@@ -240,9 +242,7 @@ def _raw_close(name: str) -> re.Pattern[str]:
     """Compiled ``</name`` finder, cached: also finds the end of an <a> or VML tag."""
     pat = _RAW_CLOSE.get(name)
     if pat is None:
-        pat = _RAW_CLOSE[name] = re.compile(
-            r"</" + re.escape(name) + r"[\t\n\f\r />]", re.I
-        )
+        pat = _RAW_CLOSE[name] = re.compile(r"</" + re.escape(name) + r"[\t\n\f\r />]", re.I)
     return pat
 
 
