@@ -1,0 +1,163 @@
+"""No acknowledged hit is ever lost: SIGKILL under load, store outages, full queues."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import Server, pg_admin, rows, start_server
+
+
+async def _load(urls: list[str], seconds: float, concurrency: int = 32) -> tuple[set[str], int]:
+    """Hit ``urls`` round-robin for ``seconds``; return the UAs of acknowledged hits."""
+    acked: set[str] = set()
+    sent = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency)
+
+    async with httpx.AsyncClient(limits=limits, timeout=5) as client:
+        async def worker(w: int) -> None:
+            nonlocal sent
+            n = 0
+            while time.monotonic() < deadline:
+                n += 1
+                ua = f"load/{w}/{n}"
+                sent += 1
+                try:
+                    r = await client.get(urls[n % len(urls)], headers={"User-Agent": ua})
+                except httpx.HTTPError:
+                    return  # the server died under us: expected after the kill
+                if r.status_code in (200, 302) and r.headers.get("x-mailbeacon-recorded") == "yes":
+                    acked.add(ua)
+
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return acked, sent
+
+
+def test_sigkill_mid_load_loses_no_acknowledged_hit(server: Server) -> None:
+    msg = server.message(links=["https://example.com/a", "https://example.com/b"])
+    urls = [msg["open_url"], msg["links"][0]["tracked_url"], msg["links"][1]["tracked_url"]]
+
+    async def run() -> tuple[set[str], int]:
+        load = asyncio.create_task(_load(urls, seconds=6))
+        await asyncio.sleep(2.0)
+        server.proc.kill()  # SIGKILL: no shutdown hook runs
+        return await load
+
+    acked, sent = asyncio.run(run())
+    assert len(acked) > 200, f"too little load to mean anything: {len(acked)} of {sent}"
+    server.restart()
+    stored = {ua for (ua,) in rows(server.db, "SELECT user_agent FROM events")}
+    missing = acked - stored
+    assert not missing, f"{len(missing)} acknowledged hits lost, e.g. {sorted(missing)[:5]}"
+
+
+@contextmanager
+def outage(db: str) -> Iterator[None]:
+    """Make the store refuse writes, then bring it back."""
+    if db.startswith("sqlite:///"):
+        conn = sqlite3.connect(db[len("sqlite:///"):], isolation_level=None, timeout=10)
+        conn.execute("BEGIN EXCLUSIVE")  # holds the write lock: every writer times out
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    name = db.rsplit("/", 1)[1]
+    with pg_admin() as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                      (name,))
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def _wait_health(srv: Server, want: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{srv.url}/healthz", timeout=2).json()["store"] == want:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"store never became {want}:\n{srv.output()[-2000:]}")
+
+
+def test_store_down_links_still_work_and_recording_resumes(db_url: str, tmp_path: Path) -> None:
+    srv = start_server(db_url, tmp_path, env={"MAILBEACON_COMMIT_TIMEOUT": "0.5"})
+    try:
+        msg = srv.message(links=["https://example.com/a"])
+        assert httpx.get(msg["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
+        with outage(db_url):
+            r = httpx.get(msg["open_url"], headers={"User-Agent": "during-outage/1"}, timeout=10)
+            assert r.status_code == 200 and r.headers["x-mailbeacon-recorded"] == "no"
+            _wait_health(srv, "down")
+            started = time.monotonic()
+            r = httpx.get(msg["open_url"], headers={"User-Agent": "during-outage/2"})
+            assert r.status_code == 200 and len(r.content) == 43
+            assert r.headers["x-mailbeacon-recorded"] == "no"
+            assert time.monotonic() - started < 0.5, "hits must not wait on a known outage"
+            c = httpx.get(msg["links"][0]["tracked_url"], headers={"User-Agent": "during-outage/3"})
+            assert c.status_code == 302 and c.headers["location"] == "https://example.com/a"
+            assert c.headers["x-mailbeacon-recorded"] == "no"
+        _wait_health(srv, "up")
+        assert httpx.get(msg["open_url"], headers={"User-Agent": "after"}).headers[
+            "x-mailbeacon-recorded"] == "yes"
+        uas = [e["user_agent"] for e in srv.events(msg["id"])]
+        # Unacknowledged hits were kept in memory and written once the store came back.
+        for ua in ("during-outage/1", "during-outage/2", "during-outage/3", "after"):
+            assert ua in uas
+        text = httpx.get(f"{srv.url}/metrics").text
+        assert 'mailbeacon_unrecorded_hits_total{reason="store_down"}' in text
+        assert "store write failed" in srv.output()
+        assert "recording resumed" in srv.output()
+    finally:
+        srv.stop()
+
+
+def test_full_queue_still_answers_and_counts(sqlite_url: str, tmp_path: Path) -> None:
+    srv = start_server(sqlite_url, tmp_path, env={"MAILBEACON_QUEUE_MAX": "0"})
+    try:
+        msg = srv.message(links=["https://example.com/a"])
+        r = httpx.get(msg["open_url"])
+        assert r.status_code == 200 and r.headers["x-mailbeacon-recorded"] == "no"
+        c = httpx.get(msg["links"][0]["tracked_url"])
+        assert c.status_code == 302 and c.headers["x-mailbeacon-recorded"] == "no"
+        text = httpx.get(f"{srv.url}/metrics").text
+        assert 'mailbeacon_unrecorded_hits_total{reason="queue_full"} 2.0' in text
+        assert srv.events(msg["id"]) == []
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_nodes_share_one_postgresql(db_url: str, tmp_path: Path) -> None:
+    a = start_server(db_url, tmp_path)
+    b = start_server(db_url, tmp_path, key=a.key)
+    try:
+        msg = a.message(links=["https://example.com/a"])
+        # Tokens are stateless: node B verifies and redirects links node A made.
+        token_path = msg["open_url"].split("/o/", 1)[1]
+        click_path = msg["links"][0]["tracked_url"].split("/c/", 1)[1]
+        assert httpx.get(f"{a.url}/o/{token_path}", headers={"User-Agent": "via-a"}).headers[
+            "x-mailbeacon-recorded"] == "yes"
+        assert httpx.get(f"{b.url}/o/{token_path}", headers={"User-Agent": "via-b"}).headers[
+            "x-mailbeacon-recorded"] == "yes"
+        assert httpx.get(f"{b.url}/c/{click_path}").status_code == 302
+        seen = {e["user_agent"] for e in a.events(msg["id"])}
+        assert {"via-a", "via-b"} <= seen and len(a.events(msg["id"])) == 3
+        assert len(b.events(msg["id"])) == 3
+    finally:
+        a.stop()
+        b.stop()
