@@ -33,7 +33,10 @@ def free_port() -> int:
 
 
 def cli(
-    *args: str, db: str | None = None, env: dict[str, str] | None = None, check: bool = True,
+    *args: str,
+    db: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m mailbeacon ARGS` and return the finished process."""
@@ -45,8 +48,9 @@ def cli(
         cmd + list(args), capture_output=True, text=True, env=full_env, timeout=timeout
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"mailbeacon {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"mailbeacon {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -70,8 +74,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, **kw: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.key}"},
-                            timeout=15, **kw)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=15, **kw
+        )
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         with self.client() as c:
@@ -98,8 +103,14 @@ class Server:
 
     def restart(self) -> None:
         self.kill(signal.SIGKILL)
-        fresh = start_server(self.db, self.log.parent, key=self.key, port=self.port,
-                             extra_args=self.extra_args, env=self.env)
+        fresh = start_server(
+            self.db,
+            self.log.parent,
+            key=self.key,
+            port=self.port,
+            extra_args=self.extra_args,
+            env=self.env,
+        )
         self.proc, self.log = fresh.proc, fresh.log
 
     def output(self) -> str:
@@ -121,12 +132,26 @@ def start_server(
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mailbeacon", "--db", db, "serve", "--port", str(port),
-             "--base-url", f"http://127.0.0.1:{port}", *extra_args],
-            stdout=fh, stderr=subprocess.STDOUT, env=full_env,
+            [
+                sys.executable,
+                "-m",
+                "mailbeacon",
+                "--db",
+                db,
+                "serve",
+                "--port",
+                str(port),
+                "--base-url",
+                f"http://127.0.0.1:{port}",
+                *extra_args,
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=full_env,
         )
-    srv = Server(db=db, port=port, proc=proc, key=key, log=log, extra_args=extra_args,
-                 env=dict(env or {}))
+    srv = Server(
+        db=db, port=port, proc=proc, key=key, log=log, extra_args=extra_args, env=dict(env or {})
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -146,7 +171,7 @@ def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]
     if db.startswith("sqlite:///"):
         import sqlite3
 
-        with sqlite3.connect(db[len("sqlite:///"):]) as conn:
+        with sqlite3.connect(db[len("sqlite:///") :]) as conn:
             return list(conn.execute(sql, params).fetchall())
     with psycopg.connect(db) as pconn:
         return list(pconn.execute(sql.replace("?", "%s"), params).fetchall())

@@ -32,7 +32,9 @@ def test_missing_wrong_and_revoked_keys_get_401_json(api: TestClient) -> None:
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     assert "keys create" in r.json()["message"]
     assert r.headers["www-authenticate"] == "Bearer"
-    assert api.get("/api/v1/campaigns", headers={"Authorization": "Bearer mb_nope"}).status_code == 401
+    assert (
+        api.get("/api/v1/campaigns", headers={"Authorization": "Bearer mb_nope"}).status_code == 401
+    )
     assert api.get("/api/v1/campaigns", headers={"Authorization": "Basic abc"}).status_code == 401
     assert api.get("/api/v1/campaigns", headers={"Authorization": good}).status_code == 200
     engine = api.app_state_engine  # type: ignore[attr-defined]
@@ -45,17 +47,27 @@ def test_campaign_and_message_with_links(api: TestClient) -> None:
     assert r.status_code == 201
     cid = r.json()["id"]
     assert api.post("/api/v1/campaigns", json={"name": "Q3 outreach"}).status_code == 409
-    r = api.post("/api/v1/messages", json={
-        "recipient": "ana@example.org", "subject": "Proposal", "campaign_id": cid,
-        "variant": "A", "sent_at": "2026-11-20T09:00:00Z",
-        "links": ["https://example.com/a", "https://example.com/b?x=1&y=2"],
-    })
+    r = api.post(
+        "/api/v1/messages",
+        json={
+            "recipient": "ana@example.org",
+            "subject": "Proposal",
+            "campaign_id": cid,
+            "variant": "A",
+            "sent_at": "2026-11-20T09:00:00Z",
+            "links": ["https://example.com/a", "https://example.com/b?x=1&y=2"],
+        },
+    )
     assert r.status_code == 201, r.text
     msg = r.json()
-    assert msg["open_url"].startswith("https://t.example.com/o/") and msg["open_url"].endswith(".gif")
+    assert msg["open_url"].startswith("https://t.example.com/o/") and msg["open_url"].endswith(
+        ".gif"
+    )
     assert msg["open_url"] in msg["pixel_html"]
     assert [(lk["position"], lk["url"]) for lk in msg["links"]] == [
-        (1, "https://example.com/a"), (2, "https://example.com/b?x=1&y=2")]
+        (1, "https://example.com/a"),
+        (2, "https://example.com/b?x=1&y=2"),
+    ]
     assert all(lk["tracked_url"].startswith("https://t.example.com/c/") for lk in msg["links"])
     assert msg["sent_at"] == "2026-11-20T09:00:00.000Z"
 
@@ -104,22 +116,37 @@ def test_events_listing_pages_with_limit_and_after(api: TestClient) -> None:
         assert r.headers["x-mailbeacon-recorded"] == "yes"
     first = api.get(f"/api/v1/messages/{msg['id']}/events", params={"limit": 2}).json()
     assert [e["user_agent"] for e in first] == ["client/0", "client/1"]
-    rest = api.get(f"/api/v1/messages/{msg['id']}/events",
-                   params={"after": first[-1]["id"], "limit": 100}).json()
+    rest = api.get(
+        f"/api/v1/messages/{msg['id']}/events", params={"after": first[-1]["id"], "limit": 100}
+    ).json()
     assert [e["user_agent"] for e in rest] == ["client/2", "client/3", "client/4"]
     e = rest[0]
-    assert set(e) >= {"id", "kind", "at", "method", "ip", "user_agent", "link_position", "url",
-                      "label", "reasons"}
+    assert set(e) >= {
+        "id",
+        "kind",
+        "at",
+        "method",
+        "ip",
+        "user_agent",
+        "link_position",
+        "url",
+        "label",
+        "reasons",
+    }
     assert api.get(f"/api/v1/messages/{msg['id']}/events", params={"limit": 0}).status_code == 422
 
 
 def test_openapi_documents_every_route(api: TestClient) -> None:
     spec = api.get("/openapi.json").json()
     paths = spec["paths"]
-    for path, method in [("/api/v1/campaigns", "post"), ("/api/v1/campaigns", "get"),
-                         ("/api/v1/messages", "post"), ("/api/v1/messages/{message_id}", "get"),
-                         ("/api/v1/messages/{message_id}/links", "post"),
-                         ("/api/v1/messages/{message_id}/events", "get")]:
+    for path, method in [
+        ("/api/v1/campaigns", "post"),
+        ("/api/v1/campaigns", "get"),
+        ("/api/v1/messages", "post"),
+        ("/api/v1/messages/{message_id}", "get"),
+        ("/api/v1/messages/{message_id}/links", "post"),
+        ("/api/v1/messages/{message_id}/events", "get"),
+    ]:
         assert method in paths[path], (path, method)
     # No page may pull scripts from a CDN: the Swagger UI route is off.
     assert api.get("/docs").status_code == 404

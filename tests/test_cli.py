@@ -27,17 +27,47 @@ def test_keys_create_list_revoke(sqlite_url: str) -> None:
 
 
 def test_message_new_prints_pixel_and_links(sqlite_url: str) -> None:
-    out = cli("message", "new", "--to", "ana@example.org", "--subject", "Invoice 12",
-              "--campaign", "November", "--link", "https://example.com/pay",
-              "--base-url", "https://t.example.com", db=sqlite_url).stdout
+    out = cli(
+        "message",
+        "new",
+        "--to",
+        "ana@example.org",
+        "--subject",
+        "Invoice 12",
+        "--campaign",
+        "November",
+        "--link",
+        "https://example.com/pay",
+        "--base-url",
+        "https://t.example.com",
+        db=sqlite_url,
+    ).stdout
     assert '<img src="https://t.example.com/o/' in out
     assert "https://t.example.com/c/" in out and "-> https://example.com/pay" in out
-    data = json.loads(cli("message", "new", "--to", "b@example.org", "--campaign", "November",
-                          "--json", db=sqlite_url).stdout)
+    data = json.loads(
+        cli(
+            "message",
+            "new",
+            "--to",
+            "b@example.org",
+            "--campaign",
+            "November",
+            "--json",
+            db=sqlite_url,
+        ).stdout
+    )
     assert data["campaign_id"] is not None
     assert "November" in cli("campaign", "list", db=sqlite_url).stdout
-    bad = cli("message", "new", "--to", "x@y.z", "--link", "javascript:alert(1)",
-              db=sqlite_url, check=False)
+    bad = cli(
+        "message",
+        "new",
+        "--to",
+        "x@y.z",
+        "--link",
+        "javascript:alert(1)",
+        db=sqlite_url,
+        check=False,
+    )
     assert bad.returncode == 2 and "http and https" in bad.stderr
 
 
@@ -45,7 +75,9 @@ def test_events_table_and_follow(server: Server, tmp_path: Path) -> None:
     msg = server.message(links=["https://example.com/a"])
     follower = subprocess.Popen(
         [sys.executable, "-m", "mailbeacon", "--db", server.db, "events", "--follow", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         time.sleep(2.5)  # let it start and read the current newest id

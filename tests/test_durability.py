@@ -23,6 +23,7 @@ async def _load(urls: list[str], seconds: float, concurrency: int = 32) -> tuple
     limits = httpx.Limits(max_connections=concurrency)
 
     async with httpx.AsyncClient(limits=limits, timeout=5) as client:
+
         async def worker(w: int) -> None:
             nonlocal sent
             n = 0
@@ -63,7 +64,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_hit(server: Server) -> None:
 def outage(db: str) -> Iterator[None]:
     """Make the store refuse writes, then bring it back."""
     if db.startswith("sqlite:///"):
-        conn = sqlite3.connect(db[len("sqlite:///"):], isolation_level=None, timeout=10)
+        conn = sqlite3.connect(db[len("sqlite:///") :], isolation_level=None, timeout=10)
         conn.execute("BEGIN EXCLUSIVE")  # holds the write lock: every writer times out
         try:
             yield
@@ -74,8 +75,9 @@ def outage(db: str) -> Iterator[None]:
     name = db.rsplit("/", 1)[1]
     with pg_admin() as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                      (name,))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
         try:
             yield
         finally:
@@ -112,8 +114,12 @@ def test_store_down_links_still_work_and_recording_resumes(db_url: str, tmp_path
             assert c.status_code == 302 and c.headers["location"] == "https://example.com/a"
             assert c.headers["x-mailbeacon-recorded"] == "no"
         _wait_health(srv, "up")
-        assert httpx.get(msg["open_url"], headers={"User-Agent": "after"}).headers[
-            "x-mailbeacon-recorded"] == "yes"
+        assert (
+            httpx.get(msg["open_url"], headers={"User-Agent": "after"}).headers[
+                "x-mailbeacon-recorded"
+            ]
+            == "yes"
+        )
         uas = [e["user_agent"] for e in srv.events(msg["id"])]
         # Unacknowledged hits were kept in memory and written once the store came back.
         for ua in ("during-outage/1", "during-outage/2", "during-outage/3", "after"):
@@ -150,10 +156,18 @@ def test_two_nodes_share_one_postgresql(db_url: str, tmp_path: Path) -> None:
         # Tokens are stateless: node B verifies and redirects links node A made.
         token_path = msg["open_url"].split("/o/", 1)[1]
         click_path = msg["links"][0]["tracked_url"].split("/c/", 1)[1]
-        assert httpx.get(f"{a.url}/o/{token_path}", headers={"User-Agent": "via-a"}).headers[
-            "x-mailbeacon-recorded"] == "yes"
-        assert httpx.get(f"{b.url}/o/{token_path}", headers={"User-Agent": "via-b"}).headers[
-            "x-mailbeacon-recorded"] == "yes"
+        assert (
+            httpx.get(f"{a.url}/o/{token_path}", headers={"User-Agent": "via-a"}).headers[
+                "x-mailbeacon-recorded"
+            ]
+            == "yes"
+        )
+        assert (
+            httpx.get(f"{b.url}/o/{token_path}", headers={"User-Agent": "via-b"}).headers[
+                "x-mailbeacon-recorded"
+            ]
+            == "yes"
+        )
         assert httpx.get(f"{b.url}/c/{click_path}").status_code == 302
         seen = {e["user_agent"] for e in a.events(msg["id"])}
         assert {"via-a", "via-b"} <= seen and len(a.events(msg["id"])) == 3

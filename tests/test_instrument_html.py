@@ -143,6 +143,17 @@ def test_corpus(name: str) -> None:
     assert all(b == s or b == "\x00" for b, s in zip(back, src, strict=True))
 
 
+def test_newsletter_60k() -> None:
+    src = read("newsletter-60k.html")
+    res = instrument_html(src, track=track, pixel_html=PIXEL)
+    assert [p for p, _ in res.links] == list(range(1, 31))
+    assert res.links[0][1].startswith("https://www.acme-shop.example/?utm_source=newsletter&utm_")
+    assert {s.reason for s in res.skipped} == {Skip.VISIBLE_URL, Skip.UNSUBSCRIBE, Skip.MAILTO}
+    check_only_edits(src, res, PIXEL)
+    # 14 VML buttons and their <a> fallbacks: 28 hrefs, 14 positions.
+    assert len(MARK.findall(res.html)) == 1 + 14 * 3 + 1
+
+
 def test_corpus_keeps_the_untouchable() -> None:
     src = read("outlook-vml-button.html")
     out = instrument_html(src, track=track, pixel_html=PIXEL).html

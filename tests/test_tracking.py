@@ -75,8 +75,13 @@ def test_forged_or_swapped_click_never_redirects(server: Server) -> None:
     msg = server.message(links=["https://example.com/a"])
     tracked = msg["links"][0]["tracked_url"]
     open_token = msg["open_url"].rsplit("/", 1)[1][: -len(".gif")]
-    for bad in (tracked[:-4], tracked + "xyz", f"{server.url}/c/{open_token}",
-                f"{server.url}/c/", f"{server.url}/c/%00%ff"):
+    for bad in (
+        tracked[:-4],
+        tracked + "xyz",
+        f"{server.url}/c/{open_token}",
+        f"{server.url}/c/",
+        f"{server.url}/c/%00%ff",
+    ):
         r = httpx.get(bad, follow_redirects=False)
         assert r.status_code == 404, bad
         assert "location" not in r.headers
@@ -131,9 +136,18 @@ def test_forwarded_for_is_ignored_without_trusted_proxy(server: Server) -> None:
 
 
 def test_trusted_proxy_and_full_ip_storage(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    srv = start_server(db_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8",
-                                                     "--trust-proxy", "10.0.0.0/8",
-                                                     "--store-ip", "full"])
+    srv = start_server(
+        db_url,
+        tmp_path,
+        extra_args=[
+            "--trust-proxy",
+            "127.0.0.0/8",
+            "--trust-proxy",
+            "10.0.0.0/8",
+            "--store-ip",
+            "full",
+        ],
+    )
     try:
         msg = srv.message()
         # Right-most untrusted address wins; the spoofed left part is ignored.

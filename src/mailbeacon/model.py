@@ -11,12 +11,12 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     OPEN = "open"
     CLICK = "click"
 
 
-class OpenLabel(str, enum.Enum):
+class OpenLabel(enum.StrEnum):
     HUMAN_DIRECT = "human_direct"
     HUMAN_VIA_PROXY = "human_via_proxy"
     MACHINE_PREFETCH = "machine_prefetch"
@@ -25,7 +25,7 @@ class OpenLabel(str, enum.Enum):
     SELF = "self"
 
 
-class ClickLabel(str, enum.Enum):
+class ClickLabel(enum.StrEnum):
     HUMAN = "human"
     SCANNER = "scanner"
     BOT = "bot"

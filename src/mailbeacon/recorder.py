@@ -145,8 +145,10 @@ class Recorder:
                 self._pending = keep
                 if self._stopping:
                     if self._pending:
-                        log.error("store down at shutdown: %d unacknowledged events not written",
-                                  len(self._pending))
+                        log.error(
+                            "store down at shutdown: %d unacknowledged events not written",
+                            len(self._pending),
+                        )
                         metrics.DROPPED.inc(len(self._pending))
                     return
                 self._cond.wait(backoff)
@@ -158,12 +160,29 @@ class Recorder:
                 self._raw = self.engine.raw_connection()
             cur = self._raw.cursor()
             try:
+                rows = [event_store.row(e) for e in batch]
                 if self._sqlite:
                     cur.execute("BEGIN IMMEDIATE")
-                cur.executemany(self._sql, [event_store.row(e) for e in batch])
+                    cur.executemany(self._sql, rows)
+                    # One writer holds the lock for the whole batch, so its
+                    # rowids are consecutive and end at last_insert_rowid().
+                    cur.execute("SELECT last_insert_rowid()")
+                    last = int(cur.fetchone()[0])
+                    ids: list[int] = list(range(last - len(batch) + 1, last + 1))
+                else:
+                    # psycopg pipelines executemany; returning=True keeps
+                    # each row's id (several nodes interleave sequence values).
+                    cur.executemany(self._sql + " RETURNING id", rows, returning=True)
+                    ids = []
+                    while True:
+                        ids.append(int(cur.fetchone()[0]))
+                        if not cur.nextset():
+                            break
                 self._raw.commit()
             finally:
                 cur.close()
+            for e, eid in zip(batch, ids, strict=True):
+                e.id = eid
             return None
         except Exception as exc:  # noqa: BLE001 - any store failure means "down"
             raw, self._raw = self._raw, None

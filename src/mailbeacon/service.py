@@ -78,7 +78,9 @@ def create_message(
     if honeypot_url is not None:
         check_links([honeypot_url])
     if campaign_id is not None and store.get_campaign(conn, campaign_id) is None:
-        raise Invalid(f"campaign_id {campaign_id} does not exist; create it with POST /api/v1/campaigns")
+        raise Invalid(
+            f"campaign_id {campaign_id} does not exist; create it with POST /api/v1/campaigns"
+        )
     positions = [(i + 1, url) for i, url in enumerate(links)]
     honeypot_position = len(positions) + 1 if honeypot_url else None
     if honeypot_url and honeypot_position:
@@ -106,13 +108,19 @@ def create_message(
     return public_message(row, signer, base_url, [{"position": p, "url": u} for p, u in positions])
 
 
-def add_link(conn: Connection, signer: Signer, base_url: str, message_id: int, url: str) -> dict[str, Any]:
+def add_link(
+    conn: Connection, signer: Signer, base_url: str, message_id: int, url: str
+) -> dict[str, Any]:
     check_links([url])
     if store.get_message(conn, message_id) is None:
         raise NotFound(f"message {message_id} does not exist")
     position = store.next_position(conn, message_id)
     store.insert_links(conn, message_id, [(position, url)])
-    return {"url": url, "position": position, "tracked_url": click_url(base_url, signer, message_id, position, url)}
+    return {
+        "url": url,
+        "position": position,
+        "tracked_url": click_url(base_url, signer, message_id, position, url),
+    }
 
 
 def public_message(
@@ -134,14 +142,18 @@ def public_message(
             {
                 "url": link["url"],
                 "position": link["position"],
-                "tracked_url": click_url(base_url, signer, row["id"], link["position"], link["url"]),
+                "tracked_url": click_url(
+                    base_url, signer, row["id"], link["position"], link["url"]
+                ),
             }
             for link in links
         ],
     }
 
 
-def message_view(conn: Connection, signer: Signer, base_url: str, message_id: int) -> dict[str, Any]:
+def message_view(
+    conn: Connection, signer: Signer, base_url: str, message_id: int
+) -> dict[str, Any]:
     row = store.get_message(conn, message_id)
     if row is None:
         raise NotFound(f"message {message_id} does not exist")

@@ -28,7 +28,12 @@ MAC_BYTES = 16  # 128 bits of HMAC-SHA256 kept
 MAX_URL = 4096  # a destination longer than this is refused when signing
 _OPEN = ord("o")
 _CLICK = ord("c")
-_NAMESPACE = {_OPEN: b"mailbeacon.open\x00", _CLICK: b"mailbeacon.click\x00"}
+_SENDER = ord("s")
+_NAMESPACE = {
+    _OPEN: b"mailbeacon.open\x00",
+    _CLICK: b"mailbeacon.click\x00",
+    _SENDER: b"mailbeacon.sender-cookie\x00",
+}
 
 
 class TokenError(ValueError):
@@ -164,6 +169,18 @@ class Signer:
         if pos != len(body):
             raise TokenError("trailing bytes")
         return OpenToken(message_id, kid)
+
+    def sender_cookie(self, issued_at: int) -> str:
+        """The value of the cookie that marks the sender's own browser."""
+        return self._seal(_SENDER, _varint(issued_at))
+
+    def verify_sender_cookie(self, value: str) -> int:
+        """When the cookie was issued (unix seconds); raises TokenError if forged."""
+        body, pos, _kid = self._unseal(value, _SENDER)
+        issued, pos = _read_varint(body, pos)
+        if pos != len(body):
+            raise TokenError("trailing bytes")
+        return issued
 
     def verify_click(self, token: str) -> ClickToken:
         body, pos, kid = self._unseal(token, _CLICK)

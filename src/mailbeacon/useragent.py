@@ -80,8 +80,19 @@ BARE_WEBKIT_RE = re.compile(
     r"^Mozilla/5\.0 \(Macintosh;[^)]*\) AppleWebKit/[\d.]+ \(KHTML, like Gecko\)$"
 )
 
-_DESKTOP_OS = frozenset({"Windows", "Mac OS X", "Linux", "Ubuntu", "Fedora", "Chrome OS",
-                         "FreeBSD", "OpenBSD", "Debian"})
+_DESKTOP_OS = frozenset(
+    {
+        "Windows",
+        "Mac OS X",
+        "Linux",
+        "Ubuntu",
+        "Fedora",
+        "Chrome OS",
+        "FreeBSD",
+        "OpenBSD",
+        "Debian",
+    }
+)
 _MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS"})
 _TABLET_DEVICES = ("iPad", "Tablet", "Kindle", "SM-T", "Nexus 7", "Nexus 10")
 
@@ -97,8 +108,9 @@ def _get_parser() -> ua_parser.Parser:
         with _parser_lock:
             if _parser is None:
                 accelerated = ua_parser.RegexResolver is not None
-                matchers = ua_parser.load_lazy_builtins() if accelerated else \
-                    ua_parser.load_builtins()
+                matchers = (
+                    ua_parser.load_lazy_builtins() if accelerated else ua_parser.load_builtins()
+                )
                 _parser = ua_parser.Parser(ua_parser.BestAvailableResolver(matchers))
     return _parser
 

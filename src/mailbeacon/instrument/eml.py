@@ -43,7 +43,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from . import links as _links
-from .html import Pixel, Skipped, _apply, plan_links, sign_all
+from .html import Pixel, Skipped, plan_links, sign_all, splice
 from .links import Clicks
 
 _HEADERS = BytesHeaderParser(policy=compat32)
@@ -75,7 +75,7 @@ class EmlResult:
     notes: list[str] = field(default_factory=list)  # parts left alone, and why
 
 
-def _split_headers(data: bytes, start: int, end: int) -> tuple[Message, int]:
+def split_headers(data: bytes, start: int, end: int) -> tuple[Message, int]:
     if data.startswith(b"\r\n", start):
         return _HEADERS.parsebytes(b""), start + 2
     if data.startswith(b"\n", start):
@@ -91,7 +91,7 @@ def walk(
 ) -> Iterator[Part]:
     """Leaf parts of the MIME entity ``data[start:end]``, in order."""
     end = len(data) if end is None else end
-    headers, body_start = _split_headers(data, start, end)
+    headers, body_start = split_headers(data, start, end)
     if digest:
         headers.set_default_type("message/rfc822")
     ctype = headers.get_content_type()
@@ -128,7 +128,7 @@ def walk(
         part_start = m.end()
 
 
-def _decode(body: bytes, encoding: str) -> bytes:
+def decode_body(body: bytes, encoding: str) -> bytes:
     if encoding == "base64":
         try:
             return binascii.a2b_base64(body)
@@ -182,7 +182,7 @@ def _encode(raw: bytes, encoding: str, original: bytes) -> bytes:
     return raw
 
 
-def _codec(charset: str | None) -> str | None:
+def codec_name(charset: str | None) -> str | None:
     try:
         return codecs.lookup(charset or "utf-8").name
     except LookupError:
@@ -221,11 +221,11 @@ def instrument_eml(
     prefixes = _links.tracked_prefixes(tracked_prefixes)
 
     def text_of(i: int, part: Part) -> tuple[str, str] | None:
-        codec = _codec(part.charset)
+        codec = codec_name(part.charset)
         if codec is None:
             notes.append(f"part {i}: unknown charset {part.charset!r}, left alone")
             return None
-        raw = _decode(data[part.body_start : part.body_end], part.encoding)
+        raw = decode_body(data[part.body_start : part.body_end], part.encoding)
         return raw.decode(codec, "surrogateescape"), codec
 
     def put(part: Part, text: str, codec: str) -> None:
@@ -244,7 +244,7 @@ def instrument_eml(
         sign_all(plan.urls, track, tracked, links, refused)
         # Markup the charset cannot hold goes in as character references.
         px = pixel_html.encode(codec, "xmlcharrefreplace").decode(codec)
-        out, _ = _apply(plan, tracked, px, pixel, honeypot_url)
+        out, _ = splice(plan, tracked, px, pixel, honeypot_url)
         skipped += plan.skipped
         html_parts += 1
         put(part, out, codec)

@@ -39,10 +39,10 @@ from typing import Literal
 
 from . import links as _links
 from .links import Clicks, Skip
-from .tokenizer import SCAN, attr_value, closing_tag, pick, unescape_attr, visible_text
+from .tokenizer import HREF, SCAN, attr_value, link_end, pick, unescape_attr, visible_text
 
 Pixel = Literal["bottom", "top"]
-_WANTED = frozenset({"href", "data-mailbeacon"})
+_WANTED = frozenset({"data-mailbeacon"})
 
 # Hidden from people in every client we know of (display:none; Outlook desktop
 # ignores that but honours mso-hide:all), empty so there is nothing to click
@@ -127,31 +127,37 @@ def plan_links(
         assert m is not None  # every alternative is optional; \Z ends it
         pos = m.end()
         if m.group("tag") is not None:
+            if html[pos - 1] != ">":
+                break  # a tag still open at the end of input: HTML drops it
             name = m.group("name").lower()
             tag_start = m.start("tag")
             if name == "body":
                 if body_open_end is None:
                     body_open_end = pos
                 continue
-            attrs = pick(html, m.end("name"), pos - 1, _WANTED)
-            href = attrs.get("href")
-            if href is None:
+            # Most hot tags without an href (v:fill, v:textbox) end here.
+            low = m.group("tag").lower()
+            if "href" not in low:
                 continue
+            hm = HREF.match(html, m.end("name"), pos - 1)
+            if hm is None:
+                continue
+            value = hm.group(1)
+            quote = value[:1] if value[:1] in ('"', "'") else ""
+            raw = value[1:-1] if quote else value
             if name == "base":
                 if base is None:
-                    url = _links.clean_url(unescape_attr(href.value))
-                    resolved, why = _links.resolve(url, None)
+                    resolved, why = _links.resolve(_links.clean_url(unescape_attr(raw)), None)
                     base = resolved if why is None else None
                 continue
-            if href.start < 0:
-                continue
-            mb = attrs.get("data-mailbeacon")
-            opt_out = mb is not None and unescape_attr(mb.value).strip().lower() == "off"
-            candidates.append(
-                (tag_start, pos, name, href.value, href.start, href.end, href.quote, opt_out)
-            )
+            opt_out = False
+            if "data-mailbeacon" in low:
+                mb = pick(html, m.end("name"), pos - 1, _WANTED).get("data-mailbeacon")
+                opt_out = mb is not None and unescape_attr(mb.value).strip().lower() == "off"
+            candidates.append((tag_start, pos, name, raw, hm.start(1), hm.end(1), quote, opt_out))
         elif m.group("end") is not None:
-            body_close_start = m.start("end")
+            if html[pos - 1] == ">":
+                body_close_start = m.start("end")
         elif m.group("lt") is None:
             break
 
@@ -164,7 +170,7 @@ def plan_links(
         if why is None:
             text = ""
             if clicks == "safe" and name != "area":
-                close = closing_tag(name).search(html, tag_end)
+                close = link_end(name).search(html, tag_end)
                 if close is not None:
                     text = visible_text(html[tag_end : close.start()])
             why = _links.decide(url, text, clicks=clicks, prefixes=prefixes, opt_out=opt_out)
@@ -186,7 +192,7 @@ def _pixel_offset(plan: Plan, pixel: Pixel) -> int:
     raise ValueError(f"pixel must be 'bottom' or 'top', not {pixel!r}")
 
 
-def _apply(
+def splice(
     plan: Plan,
     tracked: Mapping[str, str],
     pixel_html: str,
@@ -228,7 +234,7 @@ def apply_plan(
 ) -> InstrumentResult:
     """Second step: write the signed URLs (by position) and the pixel."""
     by_url = {plan.urls[p - 1]: u for p, u in tracked.items() if 0 < p <= len(plan.urls)}
-    out, edits = _apply(plan, by_url, pixel_html, pixel, honeypot_url)
+    out, edits = splice(plan, by_url, pixel_html, pixel, honeypot_url)
     links = [(p, u) for p, u in plan.links if u in by_url]
     return InstrumentResult(out, links, list(plan.skipped), edits)
 
@@ -270,7 +276,7 @@ def instrument_html(
     links: list[tuple[int, str]] = []
     refused: list[str] = []
     sign_all(plan.urls, track, tracked, links, refused)
-    out, edits = _apply(plan, tracked, pixel_html, pixel, honeypot_url)
+    out, edits = splice(plan, tracked, pixel_html, pixel, honeypot_url)
     skipped = list(plan.skipped)
     if refused:
         gone = set(refused)

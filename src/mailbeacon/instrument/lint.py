@@ -23,9 +23,9 @@ Codes (stable, for filtering in CLI output):
 
 Registrable domains are compared crudely: the last two labels, or three when
 the last two are a known two-level public suffix (co.uk, com.au, ...).
-tldextract would do it exactly, offline with its bundled snapshot, but it is a
-dependency (plus requests and filelock) for a lint; the crude rule is right
-for every tracking-domain case we have seen.
+tldextract would do it exactly (it ships a Public Suffix List snapshot), but
+it is a dependency for a lint and its offline mode was not verified here; the
+crude rule is right for every tracking-domain case in the tests.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from . import links as _links
-from .eml import Part, _codec, _decode, _split_headers, walk
+from .eml import Part, codec_name, decode_body, split_headers, walk
 from .tokenizer import Attr, attributes, first, iter_tokens, unescape_attr, visible_text
 
 MANY_LINKS = 20
@@ -219,7 +219,7 @@ def _lint_eml(src: str, tracking_host: str, from_domain: str | None) -> list[Fin
     file_lines = _Lines(data.decode("latin-1"))
     parts = list(walk(data))
     findings: list[Finding] = []
-    top, _ = _split_headers(data, 0, len(data))
+    top, _ = split_headers(data, 0, len(data))
     if from_domain is None:
         m = re.search(r"@([A-Za-z0-9.-]+)", str(top.get("From", "")))
         from_domain = m.group(1).rstrip(".") if m else None
@@ -240,8 +240,8 @@ def _lint_eml(src: str, tracking_host: str, from_domain: str | None) -> list[Fin
 
 
 def _lint_part(data: bytes, p: Part, file_lines: _Lines, tracking_host: str) -> list[Finding]:
-    codec = _codec(p.charset) or "latin-1"
-    html = _decode(data[p.body_start : p.body_end], p.encoding).decode(codec, "replace")
+    codec = codec_name(p.charset) or "latin-1"
+    html = decode_body(data[p.body_start : p.body_end], p.encoding).decode(codec, "replace")
     lines = _Lines(html)
     first_line = file_lines.line(p.body_start)
     out = []

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -101,12 +102,12 @@ def retire_signing_key(engine: Engine, kid: int) -> bool:
     return bool(done.rowcount)
 
 
-def list_signing_keys(engine: Engine) -> list[dict[str, object]]:
+def list_signing_keys(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(signing_keys.c.id, signing_keys.c.created_at, signing_keys.c.retired_at).order_by(
-                signing_keys.c.id
-            )
+            select(
+                signing_keys.c.id, signing_keys.c.created_at, signing_keys.c.retired_at
+            ).order_by(signing_keys.c.id)
         ).all()
     return [dict(r._mapping) for r in rows]
 
@@ -147,7 +148,9 @@ def check_api_key(engine: Engine, key: str) -> ApiKey | None:
         return None
     with engine.begin() as conn:
         row = conn.execute(
-            select(api_keys).where(api_keys.c.key_hash == _hash(key), api_keys.c.revoked_at.is_(None))
+            select(api_keys).where(
+                api_keys.c.key_hash == _hash(key), api_keys.c.revoked_at.is_(None)
+            )
         ).first()
         if row is None:
             return None
@@ -172,6 +175,8 @@ def revoke_api_key(engine: Engine, ident: str) -> int:
     cond = api_keys.c.id == int(ident) if ident.isdigit() else api_keys.c.name == ident
     with engine.begin() as conn:
         done = conn.execute(
-            update(api_keys).where(cond, api_keys.c.revoked_at.is_(None)).values(revoked_at=time.time())
+            update(api_keys)
+            .where(cond, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=time.time())
         )
     return int(done.rowcount)

@@ -81,7 +81,9 @@ messages = Table(
 links = Table(
     "links",
     metadata,
-    Column("message_id", BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "message_id", BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("url", Text, nullable=False),
 )
@@ -112,7 +114,23 @@ events = Table(
     Index("ix_events_at", "at"),
 )
 
+# Each list is kept as the official file it came from (re-parsed on start),
+# so nothing is lost to our parsing and a newer parser can read it again.
+network_lists = Table(
+    "network_lists",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("scope", String(8), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("loaded_at", Float, nullable=False),
+    Column("ranges", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("content", Text, nullable=False),
+)
+
 __all__ = [
+    "network_lists",
     "metadata",
     "settings",
     "signing_keys",

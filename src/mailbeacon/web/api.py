@@ -108,11 +108,17 @@ def authorised(request: Request) -> keys.ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <key>'; create a key "
-                       "with `mailbeacon keys create --name NAME`")
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send 'Authorization: Bearer <key>'; create a key "
+            "with `mailbeacon keys create --name NAME`",
+        )
     key = keys.check_api_key(node.engine, token.strip())
     if key is None:
         raise ApiError(401, "unauthorized", "this API key is unknown or revoked")
+    if request.client is not None:
+        node.saw_sender(request.client.host, request.headers.get("x-forwarded-for"))
     return key
 
 
@@ -130,7 +136,9 @@ def install(app: FastAPI, node: Node) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"error": exc.code, "message": exc.message}, exc.status, headers=headers)
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message}, exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,8 +160,13 @@ def install(app: FastAPI, node: Node) -> None:
             return ApiError(409, "conflict", str(exc))
         return ApiError(422, "invalid", str(exc))
 
-    @app.post("/api/v1/campaigns", response_model=Campaign, status_code=201, responses=ERRORS,
-              tags=["campaigns"])
+    @app.post(
+        "/api/v1/campaigns",
+        response_model=Campaign,
+        status_code=201,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
     def new_campaign(body: CampaignIn, _k: Auth) -> dict[str, Any]:
         try:
             with node.engine.begin() as conn:
@@ -162,14 +175,21 @@ def install(app: FastAPI, node: Node) -> None:
             raise fail(exc) from None
         return {**row, "created_at": iso(row["created_at"]), "messages": 0}
 
-    @app.get("/api/v1/campaigns", response_model=list[Campaign], responses=ERRORS, tags=["campaigns"])
+    @app.get(
+        "/api/v1/campaigns", response_model=list[Campaign], responses=ERRORS, tags=["campaigns"]
+    )
     def campaigns(_k: Auth) -> list[dict[str, Any]]:
         with node.engine.connect() as conn:
             rows = store.list_campaigns(conn)
         return [{**r, "created_at": iso(r["created_at"])} for r in rows]
 
-    @app.post("/api/v1/messages", response_model=Message, status_code=201, responses=ERRORS,
-              tags=["messages"])
+    @app.post(
+        "/api/v1/messages",
+        response_model=Message,
+        status_code=201,
+        responses=ERRORS,
+        tags=["messages"],
+    )
     def new_message(body: MessageIn, _k: Auth) -> dict[str, Any]:
         try:
             sent_at = parse(body.sent_at)
@@ -180,15 +200,27 @@ def install(app: FastAPI, node: Node) -> None:
             with node.engine.begin() as conn:
                 honeypot = f"{node.base_url}/hp" if body.honeypot else None
                 return create_message(
-                    conn, signer, node.base_url, recipient=body.recipient, subject=body.subject,
-                    campaign_id=body.campaign_id, variant=body.variant, sent_at=sent_at,
-                    links=body.links, honeypot_url=honeypot,
+                    conn,
+                    signer,
+                    node.base_url,
+                    recipient=body.recipient,
+                    subject=body.subject,
+                    campaign_id=body.campaign_id,
+                    variant=body.variant,
+                    sent_at=sent_at,
+                    links=body.links,
+                    honeypot_url=honeypot,
                 )
         except (Invalid, NotFound) as exc:
             raise fail(exc) from None
 
-    @app.post("/api/v1/messages/{message_id}/links", response_model=Link, status_code=201,
-              responses=ERRORS, tags=["messages"])
+    @app.post(
+        "/api/v1/messages/{message_id}/links",
+        response_model=Link,
+        status_code=201,
+        responses=ERRORS,
+        tags=["messages"],
+    )
     def new_link(message_id: int, body: LinkIn, _k: Auth) -> dict[str, Any]:
         try:
             with node.engine.begin() as conn:
@@ -196,8 +228,9 @@ def install(app: FastAPI, node: Node) -> None:
         except (Invalid, NotFound) as exc:
             raise fail(exc) from None
 
-    @app.get("/api/v1/messages/{message_id}", response_model=Message, responses=ERRORS,
-             tags=["messages"])
+    @app.get(
+        "/api/v1/messages/{message_id}", response_model=Message, responses=ERRORS, tags=["messages"]
+    )
     def get_message(message_id: int, _k: Auth) -> dict[str, Any]:
         try:
             with node.engine.connect() as conn:
@@ -205,13 +238,19 @@ def install(app: FastAPI, node: Node) -> None:
         except NotFound as exc:
             raise fail(exc) from None
 
-    @app.get("/api/v1/messages/{message_id}/events", response_model=list[EventOut],
-             responses=ERRORS, tags=["events"])
+    @app.get(
+        "/api/v1/messages/{message_id}/events",
+        response_model=list[EventOut],
+        responses=ERRORS,
+        tags=["events"],
+    )
     def message_events(
         message_id: int,
         _k: Auth,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        after: Annotated[int, Query(ge=0, description="return events with id greater than this")] = 0,
+        after: Annotated[
+            int, Query(ge=0, description="return events with id greater than this")
+        ] = 0,
     ) -> list[dict[str, Any]]:
         with node.engine.connect() as conn:
             if store.get_message(conn, message_id) is None:
@@ -235,5 +274,7 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get("/healthz", tags=["operations"])
     def health() -> JSONResponse:
         ok = not node.recorder.down
-        return JSONResponse({"ok": ok, "store": "up" if ok else "down",
-                             "queued": node.recorder.queued}, 200 if ok else 503)
+        return JSONResponse(
+            {"ok": ok, "store": "up" if ok else "down", "queued": node.recorder.queued},
+            200 if ok else 503,
+        )

@@ -42,6 +42,7 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         recorder=node.recorder,
         client_ip=node.client_ip,
         ip_storage=node.ip_storage,
+        classify=node.labeller,
     )
 
 

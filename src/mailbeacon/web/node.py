@@ -1,24 +1,32 @@
-"""One running mailbeacon node: its settings, store, signer and writer."""
+"""One running mailbeacon node: its settings, store, signer, memory and writer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from http.cookies import SimpleCookie
 
 from sqlalchemy import Engine
+from starlette.types import Scope
 
 from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.config import Settings
+from mailbeacon.labelling import Labeller
+from mailbeacon.memory import Memory
+from mailbeacon.networks import NetworkSet
 from mailbeacon.recorder import Recorder
 from mailbeacon.store import keys, make_engine
-from mailbeacon.tokens import Signer
+from mailbeacon.store import networks as network_store
+from mailbeacon.tokens import Signer, TokenError
 
 log = logging.getLogger("mailbeacon")
 
-# How often a node re-reads the signing keys, so a `keys rotate-signing` run
-# on any node (or the CLI) reaches every node within this many seconds.
-KEY_REFRESH_SECONDS = 10.0
+# How often a node re-reads signing keys and network lists, so a change made
+# on any node (or by the CLI) reaches every node within this many seconds.
+REFRESH_SECONDS = 10.0
+SENDER_COOKIE = "mb_sender"
+SENDER_COOKIE_DAYS = 365
 
 
 class Node:
@@ -27,8 +35,15 @@ class Node:
         self.engine = engine or make_engine(settings.database_url, sqlite_sync=settings.sqlite_sync)
         self.base_url = settings.public_base_url
         self.client_ip = ClientIP(settings.trusted_networks())
+        self.memory = Memory()
+        self._networks = NetworkSet.builtin()
+        self._networks_version: tuple[int, float] | None = None
+        self.labeller = Labeller(self.engine, self.memory, self.networks, self.has_sender_cookie)
         self.recorder = Recorder(
-            self.engine, queue_max=settings.queue_max, commit_timeout=settings.commit_timeout
+            self.engine,
+            queue_max=settings.queue_max,
+            commit_timeout=settings.commit_timeout,
+            on_commit=self.labeller.after_commit,
         )
         self._signer: Signer | None = None
         self._ip_storage: IPStorage | None = None
@@ -36,9 +51,11 @@ class Node:
         self.started_at = time.time()
 
     def prepare(self) -> None:
-        """Things that need the store: keys generated on first start."""
+        """Things that need the store: keys generated on first start, lists loaded."""
         self._signer = keys.ensure_signer(self.engine)
-        self._ip_storage = IPStorage(keys.ip_hash_key(self.engine), full=self.settings.store_ip == "full")
+        full = self.settings.store_ip == "full"
+        self._ip_storage = IPStorage(keys.ip_hash_key(self.engine), full=full)
+        self._refresh_networks()
 
     def signer(self) -> Signer:
         if self._signer is None:
@@ -52,23 +69,55 @@ class Node:
         assert self._ip_storage is not None
         return self._ip_storage
 
+    def networks(self) -> NetworkSet:
+        return self._networks
+
+    def has_sender_cookie(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"cookie" and SENDER_COOKIE.encode() in value:
+                jar: SimpleCookie = SimpleCookie()
+                try:
+                    jar.load(value.decode("latin-1"))
+                    morsel = jar.get(SENDER_COOKIE)
+                    if morsel is None:
+                        return False
+                    issued = self.signer().verify_sender_cookie(morsel.value)
+                except (TokenError, ValueError):
+                    return False
+                return time.time() - issued < SENDER_COOKIE_DAYS * 86400
+        return False
+
+    def saw_sender(self, peer: str, forwarded_for: str | None) -> None:
+        """The sender used the API or dashboard from here: hits from it are "self"."""
+        self.memory.saw_sender(self.client_ip.resolve(peer, forwarded_for))
+
     async def start(self) -> None:
         await asyncio.to_thread(self.prepare)
         self.recorder.start(asyncio.get_running_loop())
-        self._refresher = asyncio.create_task(self._refresh_keys())
+        self._refresher = asyncio.create_task(self._refresh())
 
     async def stop(self) -> None:
         if self._refresher is not None:
             self._refresher.cancel()
         await asyncio.to_thread(self.recorder.stop)
 
-    async def _refresh_keys(self) -> None:
+    def _refresh_networks(self) -> None:
+        current = network_store.version(self.engine)
+        if current != self._networks_version:
+            # Built off the hot path (a 300k-range list takes ~1 s), then swapped.
+            self._networks = network_store.load_set(self.engine)
+            self._networks_version = current
+
+    def _refresh_once(self) -> None:
+        fresh = keys.load_signer(self.engine)
+        if fresh is not None:
+            self._signer = fresh
+        self._refresh_networks()
+
+    async def _refresh(self) -> None:
         while True:
-            await asyncio.sleep(KEY_REFRESH_SECONDS)
+            await asyncio.sleep(REFRESH_SECONDS)
             try:
-                fresh = await asyncio.to_thread(keys.load_signer, self.engine)
-            except Exception as exc:  # noqa: BLE001 - store down: keep the keys we have
-                log.debug("key refresh failed: %s", exc)
-                continue
-            if fresh is not None:
-                self._signer = fresh
+                await asyncio.to_thread(self._refresh_once)
+            except Exception as exc:  # noqa: BLE001 - store down: keep what we have
+                log.debug("refresh failed: %s", exc)

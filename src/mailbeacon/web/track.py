@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from mailbeacon import metrics
 from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind
@@ -24,10 +26,6 @@ from mailbeacon.tokens import Signer, TokenError, repair_candidates
 
 log = logging.getLogger("mailbeacon.track")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # The smallest valid image: a 1x1 transparent GIF89a, 43 bytes.
 GIF = (
@@ -57,8 +55,6 @@ NOT_FOUND_PAGE = (
     b"copied or forwarded; ask the sender for the link.</p>"
 )
 
-Classifier = Callable[[Event, Scope], Awaitable[None] | None]
-
 
 class Tracker:
     """ASGI app for the tracking paths; anything else goes to ``fallback``."""
@@ -71,7 +67,7 @@ class Tracker:
         recorder: Any,
         client_ip: ClientIP,
         ip_storage: Callable[[], IPStorage],
-        classify: Callable[[Event, Scope], Awaitable[None]] | None = None,
+        classify: Callable[[Event, Scope], Awaitable[bool]] | None = None,
     ) -> None:
         self.fallback = fallback
         self.signer = signer
@@ -190,7 +186,8 @@ class Tracker:
     async def _record(self, event: Event, scope: Scope) -> bool:
         if self.classify is not None:
             try:
-                await self.classify(event, scope)
+                if not await self.classify(event, scope):
+                    return False  # erased or opted-out message: store nothing
             except Exception:  # noqa: BLE001 - an unlabelled hit beats a lost one
                 log.exception("classifier failed; recording the hit unlabelled")
         return bool(await self.recorder.add(event))

@@ -47,9 +47,7 @@ def upgrade() -> None:
     op.create_table(
         "messages",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column(
-            "campaign_id", sa.BigInteger, sa.ForeignKey("campaigns.id", ondelete="SET NULL")
-        ),
+        sa.Column("campaign_id", sa.BigInteger, sa.ForeignKey("campaigns.id", ondelete="SET NULL")),
         sa.Column("recipient", sa.String(320), nullable=False),
         sa.Column("subject", sa.Text),
         sa.Column("variant", sa.String(100)),
@@ -97,5 +95,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("events", "links", "messages", "campaigns", "api_keys", "signing_keys", "settings"):
+    for table in (
+        "events",
+        "links",
+        "messages",
+        "campaigns",
+        "api_keys",
+        "signing_keys",
+        "settings",
+    ):
         op.drop_table(table)

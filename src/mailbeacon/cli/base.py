@@ -1,0 +1,100 @@
+"""Shared pieces of the command line: the app, global options, store access.
+
+Every command that touches the store brings its schema up to date first, so
+``keys create`` works on a fresh machine before the first ``serve``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from mailbeacon import config
+from mailbeacon.store import make_engine, upgrade
+
+app = typer.Typer(
+    help="Self-hosted email open and click tracking with honest labels.\n\n"
+    "Start with `mailbeacon serve`, then `mailbeacon keys create --name me` for an API key.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(
+    help="API keys for the HTTP API, and the token signing keys.", no_args_is_help=True
+)
+message_app = typer.Typer(help="Create tracked messages.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Group messages into campaigns.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(message_app, name="message")
+app.add_typer(campaign_app, name="campaign")
+networks_app = typer.Typer(
+    help="IP range lists (Apple relay egress, Google crawlers, Microsoft EOP, your own) "
+    "that the classifier uses.",
+    no_args_is_help=True,
+)
+app.add_typer(networks_app, name="networks")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    db: str | None = None
+    data_dir: str | None = None
+
+
+state = State()
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="MAILBEACON_DB",
+            show_envvar=True,
+            help="Database URL: sqlite:///path.db or postgresql://user@host/db. "
+            "Default: mailbeacon.db in the data directory.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--data-dir",
+            envvar="MAILBEACON_DATA_DIR",
+            show_envvar=True,
+            help="Where the default SQLite file and mailbeacon.toml live.",
+        ),
+    ] = None,
+) -> None:
+    state.db = db
+    state.data_dir = data_dir
+
+
+def settings(**flags: Any) -> config.Settings:
+    return config.load(db=state.db, data_dir=state.data_dir, **flags)
+
+
+def open_store(s: config.Settings) -> Engine:
+    if s.database_url.startswith("sqlite:///"):
+        Path(s.database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(s.database_url, sqlite_sync=s.sqlite_sync)
+    try:
+        upgrade(engine)
+    except Exception as exc:  # noqa: BLE001 - say what to do, not a traceback
+        err.print(f"[red]cannot open the database {redact(s.database_url)}:[/] {exc}")
+        err.print("Check --db / MAILBEACON_DB, and that the database server is running.")
+        raise typer.Exit(2) from None
+    return engine
+
+
+def redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url

@@ -1,0 +1,192 @@
+"""`mailbeacon campaign`, `message` and `events`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import Engine
+
+from mailbeacon import config
+from mailbeacon.cli.base import (
+    app,
+    campaign_app,
+    err,
+    message_app,
+    open_store,
+    out,
+    settings,
+)
+from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
+from mailbeacon.store import events as event_store
+from mailbeacon.store import keys
+from mailbeacon.store import messages as store
+from mailbeacon.timefmt import iso, parse
+
+# --- campaigns and messages -----------------------------------------------------
+
+
+@campaign_app.command("new")
+def campaign_new(name: str) -> None:
+    """Create a campaign."""
+    engine = open_store(settings())
+    try:
+        with engine.begin() as conn:
+            row = store.create_campaign(conn, name)
+    except store.Conflict as exc:
+        err.print(str(exc))
+        raise typer.Exit(1) from None
+    out.print(f"campaign {row['id']}: {name}")
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """List campaigns with their message counts."""
+    engine = open_store(settings())
+    with engine.connect() as conn:
+        rows = store.list_campaigns(conn)
+    table = Table("id", "name", "messages", "created")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], str(r["messages"]), iso(r["created_at"]) or "")
+    out.print(table)
+
+
+def _base_url(engine: Engine, s: config.Settings) -> str:
+    if s.base_url:
+        return s.public_base_url
+    return keys.get_setting(engine, "base_url") or s.public_base_url
+
+
+@message_app.command("new")
+def message_new(
+    to: Annotated[str, typer.Option("--to", help="Recipient address.")],
+    subject: Annotated[str | None, typer.Option(help="Subject, for your reports.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign name (created if new).")] = None,
+    variant: Annotated[str | None, typer.Option(help="Variant label within the campaign.")] = None,
+    sent_at: Annotated[
+        str | None,
+        typer.Option(
+            "--sent-at", help="When the mail leaves (ISO 8601 or 'now'). Leave out while composing."
+        ),
+    ] = None,
+    link: Annotated[
+        list[str] | None, typer.Option("--link", help="A URL to track (repeatable).")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="Tracking domain for the URLs (default: the one `serve` last used)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Create a tracked message: prints the pixel snippet and the tracked links."""
+    s = settings(base_url=base_url)
+    engine = open_store(s)
+    signer = keys.ensure_signer(engine)
+    when = time.time() if sent_at == "now" else parse(sent_at)
+    try:
+        with engine.begin() as conn:
+            cid = resolve_campaign(conn, campaign)
+            msg = create_message(
+                conn,
+                signer,
+                _base_url(engine, s),
+                recipient=to,
+                subject=subject,
+                campaign_id=cid,
+                variant=variant,
+                sent_at=when,
+                links=link or [],
+            )
+    except (Invalid, NotFound) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(msg, indent=2))
+        return
+    out.print(f"message {msg['id']} to {msg['recipient']}")
+    out.print("Paste this pixel at the end of the email body (HTML):")
+    print(msg["pixel_html"])
+    if msg["links"]:
+        out.print("Tracked links (use each in place of the URL after it):")
+        for lk in msg["links"]:
+            # Plain lines, not a table: a table would cut long URLs people copy.
+            print(f"{lk['position']}. {lk['tracked_url']}\n   -> {lk['url']}")
+
+
+# --- events -------------------------------------------------------------------
+
+
+def _event_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("id", "message", "at", "kind", "method", "label", "ip", "link", "user agent")
+    for e in rows:
+        table.add_row(
+            str(e["id"]),
+            str(e["message_id"]),
+            e["at"],
+            e["kind"],
+            e["method"],
+            e["label"] or "-",
+            e["ip"],
+            str(e["link_position"] or ""),
+            (e["user_agent"] or "")[:60],
+        )
+    return table
+
+
+@app.command()
+def events(
+    message: Annotated[
+        int | None, typer.Option("--message", help="Only this message's events.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many (oldest first after --after).")] = 100,
+    after: Annotated[int, typer.Option(help="Only events with an id above this.")] = 0,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List recorded hits as a table, or tail them live with --follow."""
+    engine = open_store(settings())
+
+    def fetch(since: int, n: int) -> list[dict[str, Any]]:
+        with engine.connect() as conn:
+            return event_store.list_events(conn, message_id=message, after=since, limit=n)
+
+    def show(rows: list[dict[str, Any]]) -> None:
+        if as_json:
+            for e in rows:
+                print(json.dumps(e), flush=True)
+        elif rows:
+            out.print(_event_table(rows))
+
+    if not follow:
+        rows = fetch(after, limit)
+        if not rows and not as_json:
+            out.print("no events yet")
+        show(rows)
+        return
+    last = after
+    if not after:  # start from the newest, like `tail -f`
+        with engine.connect() as conn:
+            from sqlalchemy import func, select
+
+            from mailbeacon.store.schema import events as ev
+
+            last = int(conn.execute(select(func.coalesce(func.max(ev.c.id), 0))).scalar_one())
+    if not as_json:
+        out.print("following new events (Ctrl-C to stop)")
+    try:
+        while True:
+            rows = fetch(last, 500)
+            if rows:
+                last = rows[-1]["id"]
+                show(rows)
+            else:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,106 @@
+"""Labels on the live path: classify each hit from memory, and let late
+evidence (honeypot, bursts) relabel what was already stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine, bindparam, update
+from starlette.types import Scope
+
+from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.memory import MISSING, Memory
+from mailbeacon.model import Event, Kind, MessageInfo
+from mailbeacon.networks import NetworkSet
+from mailbeacon.store import messages as message_store
+from mailbeacon.store.schema import events as events_table
+
+log = logging.getLogger("mailbeacon.labels")
+
+
+class Labeller:
+    """The hot path's classifier hook and the writer's post-commit hook."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        memory: Memory,
+        networks: Callable[[], NetworkSet],
+        sender_cookie: Callable[[Scope], bool] = lambda _s: False,
+    ) -> None:
+        self.engine = engine
+        self.memory = memory
+        self.networks = networks
+        self.sender_cookie = sender_cookie
+
+    async def message_info(self, message_id: int) -> MessageInfo | None:
+        info = self.memory.message(message_id)
+        if info is MISSING:
+            try:
+                info = await asyncio.to_thread(message_store.message_info, self.engine, message_id)
+            except Exception as exc:  # noqa: BLE001 - store down: classify with less context
+                log.debug("message %s facts unavailable: %s", message_id, exc)
+                return None
+            self.memory.put_message(message_id, info)  # type: ignore[arg-type]
+        return info  # type: ignore[return-value]
+
+    async def __call__(self, event: Event, scope: Scope) -> bool:
+        """Label ``event`` in place; False when it must not be stored at all
+        (its message was erased or opted out)."""
+        info = await self.message_info(event.message_id)
+        if info is None and self.memory.message(event.message_id) is None:
+            return False
+        ctx = Context(
+            message=info,
+            prior=self.memory.recent(event.message_id),
+            campaign_recent_clicks=self.memory.campaign_clicks(
+                info.campaign_id if info else None, event.at
+            ),
+            networks=self.networks(),
+            sender_cookie=self.sender_cookie(scope),
+            sender_ips=self.memory.sender_ips(event.at),
+            now=event.at,
+        )
+        classify(event, ctx).apply(event)
+        self.memory.remember(event, info)
+        return True
+
+    # -- late evidence, run by the writer thread after each commit --------------
+
+    def after_commit(self, batch: Sequence[Event]) -> None:
+        touched = {e.message_id for e in batch if e.kind == Kind.CLICK}
+        changes: list[tuple[int, str, list[str]]] = []
+        for mid in touched:
+            info = self.memory.message(mid)
+            recent = self.memory.recent(mid)
+            found = retro_relabel(recent, info if isinstance(info, MessageInfo) else None)
+            if not found:
+                continue
+            by_id = {e.id: e for e in recent}
+            for eid, label, reasons in found:
+                ev = by_id.get(eid)
+                if ev is not None:
+                    ev.label, ev.reasons = label, reasons
+            changes.extend(found)
+        if changes:
+            apply_relabels(self.engine, changes)
+
+
+def apply_relabels(engine: Engine, changes: Sequence[tuple[int, str, list[str]]]) -> None:
+    """Write label changes: one statement, executemany, one transaction."""
+    stmt = (
+        update(events_table)
+        .where(events_table.c.id == bindparam("eid"))
+        .values(label=bindparam("new_label"), reasons=bindparam("new_reasons"))
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            stmt,
+            [
+                {"eid": eid, "new_label": lab, "new_reasons": json.dumps(rs)}
+                for eid, lab, rs in changes
+            ],
+        )

@@ -1,0 +1,138 @@
+"""``mailbeacon reclassify``: recompute labels from the stored facts.
+
+Run after a rule or a network list changes. Events are replayed per message
+in the order they happened, with the same Context the live path builds, then
+late-evidence rules run over each message's whole history. Only labels that
+change are written.
+
+What replay cannot see again: the full client address when only the /24
+(/48) was stored (ranges narrower than that cannot match; use
+``--store-ip full`` if that matters), and the sender's cookie or address at
+the time, so a ``self`` verdict made from those is kept as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.labelling import apply_relabels
+from mailbeacon.memory import Memory
+from mailbeacon.model import Event, Kind, MessageInfo
+from mailbeacon.networks import NetworkSet
+from mailbeacon.store import messages as message_store
+from mailbeacon.store.schema import events, messages
+
+CHUNK = 5000
+_KEEP_SELF = ("self:cookie", "self:sender_ip")
+
+
+def _query(campaign_id: int | None, since: float | None) -> Any:
+    q = select(events).order_by(events.c.at, events.c.id)
+    if campaign_id is not None:
+        ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
+        q = q.where(events.c.message_id.in_(ids))
+    if since is not None:
+        q = q.where(events.c.at >= since)
+    return q
+
+
+def count(engine: Engine, campaign_id: int | None, since: float | None) -> int:
+    sub = _query(campaign_id, since).order_by(None).subquery()
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def _stored_events(engine: Engine, campaign_id: int | None, since: float | None) -> Iterator[Any]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+            _query(campaign_id, since)
+        )
+        yield from result
+
+
+def _event(row: Any) -> Event:
+    ip = row.ip.split("/", 1)[0] if row.ip else ""
+    return Event(
+        id=row.id,
+        message_id=row.message_id,
+        kind=Kind(row.kind),
+        at=row.at,
+        method=row.method,
+        ip=ip,
+        ip_stored=row.ip,
+        ip_hash=row.ip_hash,
+        user_agent=row.user_agent,
+        headers=json.loads(row.headers or "{}"),
+        link_position=row.link_position,
+        url=row.url,
+        token_flags=tuple(f for f in (row.flags or "").split(",") if f),
+        label=row.label,
+        reasons=json.loads(row.reasons) if row.reasons else [],
+    )
+
+
+def run(
+    engine: Engine,
+    networks: NetworkSet,
+    *,
+    campaign_id: int | None = None,
+    since: float | None = None,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> dict[str, int]:
+    """Reclassify; returns counts {"events", "changed"}."""
+    memory = Memory(max_messages=10_000_000)
+    history: dict[int, list[Event]] = {}
+    before: dict[int, tuple[str | None, list[str]]] = {}
+    seen = 0
+    for row in _stored_events(engine, campaign_id, since):
+        ev = _event(row)
+        before[ev.id or 0] = (ev.label, list(ev.reasons))
+        info = memory.message(ev.message_id)
+        if not isinstance(info, MessageInfo):
+            info = message_store.message_info(engine, ev.message_id)
+            memory.put_message(ev.message_id, info)
+        keep_self = ev.label == "self" and any(r in ev.reasons for r in _KEEP_SELF)
+        ctx = Context(
+            message=info,
+            prior=memory.recent(ev.message_id),
+            campaign_recent_clicks=memory.campaign_clicks(
+                info.campaign_id if info else None, ev.at
+            ),
+            networks=networks,
+            sender_cookie=keep_self and "self:cookie" in ev.reasons,
+            sender_ips=frozenset({ev.ip})
+            if keep_self and "self:sender_ip" in ev.reasons
+            else frozenset(),
+            now=ev.at,
+        )
+        classify(ev, ctx).apply(ev)
+        memory.remember(ev, info)
+        history.setdefault(ev.message_id, []).append(ev)
+        seen += 1
+        if seen % 1000 == 0:
+            progress(1000)
+    progress(seen % 1000)
+    for mid, evs in history.items():
+        info = memory.message(mid)
+        for eid, label, reasons in retro_relabel(
+            evs, info if isinstance(info, MessageInfo) else None
+        ):
+            for ev in evs:
+                if ev.id == eid:
+                    ev.label, ev.reasons = label, reasons
+    changes = [
+        (ev.id, ev.label, ev.reasons)
+        for evs in history.values()
+        for ev in evs
+        if ev.id is not None
+        and ev.label is not None
+        and before.get(ev.id) != (ev.label, ev.reasons)
+    ]
+    for start in range(0, len(changes), CHUNK):
+        apply_relabels(engine, changes[start : start + CHUNK])  # type: ignore[arg-type]
+    return {"events": seen, "changed": len(changes)}

@@ -1,0 +1,150 @@
+"""Classification end to end: realistic traffic through a real `serve`.
+
+The server trusts 127.0.0.0/8 as its reverse proxy, so each hit can carry the
+address a real mail client, proxy or scanner would have (X-Forwarded-For).
+The test's own API calls come from 127.0.0.1: that is "the sender".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import Server, cli, start_server
+
+DATA = Path(__file__).parent / "data" / "networks"
+GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/124.0.0.0 Safari/537.36")
+THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"
+
+
+@pytest.fixture
+def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    cli("networks", "load", "apple_egress", str(DATA / "egress-ip-ranges.csv"), db=db_url)
+    srv = start_server(db_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def hit(url: str, ip: str, ua: str, method: str = "GET") -> httpx.Response:
+    r = httpx.request(method, url, headers={"User-Agent": ua, "X-Forwarded-For": ip},
+                      follow_redirects=False)
+    assert r.headers["x-mailbeacon-recorded"] == "yes", r.headers
+    return r
+
+
+def labels(srv: Server, message_id: int, settle: float = 3.0) -> list[tuple[str, str, list[str]]]:
+    """(kind, label, reasons) of a message's events, after late evidence settled."""
+    deadline = time.monotonic() + settle
+    while True:
+        events = srv.events(message_id)
+        if time.monotonic() > deadline or all(e["label"] for e in events):
+            return [(e["kind"], e["label"], e["reasons"]) for e in events]
+        time.sleep(0.1)
+
+
+def ago(seconds: float) -> float:
+    return time.time() - seconds
+
+
+def test_scanner_clicking_every_link_a_second_after_sending(tracked: Server) -> None:
+    msg = tracked.message(sent_at=ago(1), links=[f"https://example.com/{p}" for p in "abc"])
+    for link in msg["links"]:
+        hit(link["tracked_url"], "40.107.218.12", CHROME)
+    time.sleep(0.5)  # the writer relabels right after the commit
+    got = labels(tracked, msg["id"])
+    assert [lab for _, lab, _ in got] == ["scanner"] * 3, got
+
+
+def test_apple_prefetch_then_gmail_proxy_open_an_hour_later(tracked: Server) -> None:
+    msg = tracked.message(sent_at=ago(3600))
+    hit(msg["open_url"], "172.224.226.5", "Mozilla/5.0")  # MPP fetch at delivery
+    hit(msg["open_url"], "66.249.84.222", GMAIL_PROXY)  # the reader opens in Gmail
+    (k1, l1, r1), (k2, l2, r2) = labels(tracked, msg["id"])
+    assert (k1, l1) == ("open", "machine_prefetch") and "ip:apple_egress" in r1
+    assert (k2, l2) == ("open", "human_via_proxy") and "ua:gmail_image_proxy" in r2
+    events = tracked.events(msg["id"])
+    assert events[1]["client"] == "Gmail"
+
+
+def test_human_open_then_human_click(tracked: Server) -> None:
+    msg = tracked.message(sent_at=ago(600), links=["https://example.com/offer"])
+    hit(msg["open_url"], "198.51.100.20", THUNDERBIRD)
+    time.sleep(1.5)
+    hit(msg["links"][0]["tracked_url"], "198.51.100.20", FIREFOX)
+    got = labels(tracked, msg["id"])
+    assert [(k, lab) for k, lab, _ in got] == [("open", "human_direct"), ("click", "human")]
+    assert tracked.events(msg["id"])[0]["client"] == "Thunderbird"
+
+
+def test_honeypot_hit_relabels_the_clicks_around_it(tracked: Server) -> None:
+    msg = tracked.message(sent_at=ago(7200), honeypot=True,
+                          links=["https://example.com/a", "https://example.com/b"])
+    hp = msg["honeypot_position"]
+    assert hp == 3 and msg["links"][-1]["position"] == hp
+    hit(msg["links"][0]["tracked_url"], "203.0.113.77", CHROME)
+    time.sleep(0.3)
+    first = labels(tracked, msg["id"])
+    assert first[0][1] == "human"  # nothing suspicious yet
+    hit(msg["links"][-1]["tracked_url"], "203.0.113.77", CHROME)  # the invisible link
+    time.sleep(0.5)
+    got = labels(tracked, msg["id"])
+    assert [lab for _, lab, _ in got] == ["scanner", "scanner"], got
+    assert "honeypot" in got[1][2] and any(r.startswith("honeypot") for r in got[0][2])
+
+
+def test_gmail_readers_behind_one_proxy_address_are_all_human(tracked: Server) -> None:
+    camp = tracked.api("POST", "/api/v1/campaigns", json={"name": "newsletter"}).json()
+    msgs = [tracked.message(recipient=f"r{i}@gmail.com", campaign_id=camp["id"], sent_at=ago(900))
+            for i in range(5)]
+    for m in msgs:
+        hit(m["open_url"], "66.249.84.222", GMAIL_PROXY)
+    for m in msgs:
+        assert [lab for _, lab, _ in labels(tracked, m["id"])] == ["human_via_proxy"]
+
+
+def test_sender_views_are_self(tracked: Server) -> None:
+    composing = tracked.message()  # no sent_at: the sender is still composing
+    hit(composing["open_url"], "198.51.100.99", CHROME)  # compose-time activation fetch
+    [(_, lab, reasons)] = labels(tracked, composing["id"])
+    assert lab == "self" and "self:compose_time" in reasons
+    sent = tracked.message(sent_at=ago(3600))
+    r = httpx.get(sent["open_url"], headers={"User-Agent": CHROME})  # from the API's address
+    assert r.headers["x-mailbeacon-recorded"] == "yes"
+    [(_, lab, reasons)] = labels(tracked, sent["id"])
+    assert lab == "self" and "self:sender_ip" in reasons
+
+
+def test_head_and_library_hits_are_never_human(tracked: Server) -> None:
+    msg = tracked.message(sent_at=ago(3600), links=["https://example.com/a"])
+    hit(msg["open_url"], "198.51.100.5", "python-requests/2.32.3")
+    hit(msg["links"][0]["tracked_url"], "198.51.100.6", CHROME, method="HEAD")
+    got = labels(tracked, msg["id"])
+    assert got[0][1] == "bot_other" and got[1][1] in ("bot", "scanner")
+    assert "method:head" in got[1][2]
+
+
+def test_reclassify_after_a_new_network_list(tracked: Server, tmp_path: Path) -> None:
+    msg = tracked.message(sent_at=ago(3600), links=["https://example.com/a"])
+    hit(msg["links"][0]["tracked_url"], "192.0.2.50", CHROME)
+    assert labels(tracked, msg["id"])[0][1] == "human"
+    lst = tmp_path / "gateway.txt"
+    lst.write_text("# our customer's mail gateway\n192.0.2.0/24\n")
+    out = cli("networks", "load", "gateway", str(lst), "--scope", "all", db=tracked.db).stdout
+    assert "1 ranges loaded" in out
+    assert "gateway" in cli("networks", "list", db=tracked.db).stdout
+    out = cli("reclassify", db=tracked.db).stdout
+    assert "1 labels changed" in out, out
+    [(_, lab, reasons)] = labels(tracked, msg["id"])
+    assert lab == "scanner" and any("gateway" in r for r in reasons), reasons
+
+
