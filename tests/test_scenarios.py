@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,9 +17,13 @@ import pytest
 from tests.helpers import Server, cli, start_server
 
 DATA = Path(__file__).parent / "data" / "networks"
-GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/124.0.0.0 Safari/537.36")
+GMAIL_PROXY = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"
 
@@ -36,8 +39,9 @@ def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 def hit(url: str, ip: str, ua: str, method: str = "GET") -> httpx.Response:
-    r = httpx.request(method, url, headers={"User-Agent": ua, "X-Forwarded-For": ip},
-                      follow_redirects=False)
+    r = httpx.request(
+        method, url, headers={"User-Agent": ua, "X-Forwarded-For": ip}, follow_redirects=False
+    )
     assert r.headers["x-mailbeacon-recorded"] == "yes", r.headers
     return r
 
@@ -87,10 +91,11 @@ def test_human_open_then_human_click(tracked: Server) -> None:
 
 
 def test_honeypot_hit_relabels_the_clicks_around_it(tracked: Server) -> None:
-    msg = tracked.message(sent_at=ago(7200), honeypot=True,
-                          links=["https://example.com/a", "https://example.com/b"])
+    msg = tracked.message(
+        sent_at=ago(7200), honeypot=True, links=["https://example.com/a", "https://example.com/b"]
+    )
     hp = msg["honeypot_position"]
-    assert hp == 3 and msg["links"][-1]["position"] == hp
+    assert hp == 0 and msg["links"][-1]["position"] == hp  # reserved: real links count from 1
     hit(msg["links"][0]["tracked_url"], "203.0.113.77", CHROME)
     time.sleep(0.3)
     first = labels(tracked, msg["id"])
@@ -104,8 +109,10 @@ def test_honeypot_hit_relabels_the_clicks_around_it(tracked: Server) -> None:
 
 def test_gmail_readers_behind_one_proxy_address_are_all_human(tracked: Server) -> None:
     camp = tracked.api("POST", "/api/v1/campaigns", json={"name": "newsletter"}).json()
-    msgs = [tracked.message(recipient=f"r{i}@gmail.com", campaign_id=camp["id"], sent_at=ago(900))
-            for i in range(5)]
+    msgs = [
+        tracked.message(recipient=f"r{i}@gmail.com", campaign_id=camp["id"], sent_at=ago(900))
+        for i in range(5)
+    ]
     for m in msgs:
         hit(m["open_url"], "66.249.84.222", GMAIL_PROXY)
     for m in msgs:
@@ -146,5 +153,3 @@ def test_reclassify_after_a_new_network_list(tracked: Server, tmp_path: Path) ->
     assert "1 labels changed" in out, out
     [(_, lab, reasons)] = labels(tracked, msg["id"])
     assert lab == "scanner" and any("gateway" in r for r in reasons), reasons
-
-

@@ -14,6 +14,11 @@ from mailbeacon.store import messages as store
 from mailbeacon.timefmt import iso
 from mailbeacon.tokens import DestinationError, Signer, check_destination
 
+# The honeypot link always takes position 0: real links count from 1, so a
+# link added later can never collide with it.
+HONEYPOT_POSITION = 0
+HONEYPOT_PATH = "/hp"
+
 
 class NotFound(LookupError):
     pass
@@ -82,9 +87,9 @@ def create_message(
             f"campaign_id {campaign_id} does not exist; create it with POST /api/v1/campaigns"
         )
     positions = [(i + 1, url) for i, url in enumerate(links)]
-    honeypot_position = len(positions) + 1 if honeypot_url else None
-    if honeypot_url and honeypot_position:
-        positions.append((honeypot_position, honeypot_url))
+    honeypot_position = HONEYPOT_POSITION if honeypot_url else None
+    if honeypot_url:
+        positions.append((HONEYPOT_POSITION, honeypot_url))
     mid, created = store.insert_message(
         conn,
         recipient=recipient,
@@ -181,6 +186,10 @@ def resolve_campaign(conn: Connection, name: str | None, create: bool = True) ->
     if not create:
         raise NotFound(f"no campaign named {name!r}")
     return int(store.create_campaign(conn, name)["id"])
+
+
+def honeypot_destination(base_url: str) -> str:
+    return base_url + HONEYPOT_PATH
 
 
 __all__ = ["Engine"]

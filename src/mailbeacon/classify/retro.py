@@ -38,8 +38,9 @@ def retro_relabel(
     ``self`` events are never relabelled: sender signals outrank behaviour.
     Events without an id, and opens, are ignored.
     """
-    clicks = sorted((e for e in events if e.kind == Kind.CLICK and e.id is not None),
-                    key=lambda e: e.at)
+    clicks = sorted(
+        (e for e in events if e.kind == Kind.CLICK and e.id is not None), key=lambda e: e.at
+    )
     honeypot = message.honeypot_position if message is not None else None
     found: dict[int, list[str]] = {}  # event id -> codes to add
 
@@ -58,7 +59,7 @@ def retro_relabel(
 
     real = [e for e in clicks if honeypot is None or e.link_position != honeypot]
     for i, a in enumerate(real):
-        for b in real[i + 1:]:
+        for b in real[i + 1 :]:
             if b.at - a.at > BURST_S:
                 break
             if a.link_position != b.link_position and same_source(a, b):
@@ -68,8 +69,9 @@ def retro_relabel(
     needed = (message.link_count - (1 if honeypot is not None else 0)) if message else 0
     if needed >= 3:
         for i, a in enumerate(real):
-            window = [b for b in real[i:] if b.at - a.at <= EVERY_LINK_WINDOW_S
-                      and same_source(a, b)]
+            window = [
+                b for b in real[i:] if b.at - a.at <= EVERY_LINK_WINDOW_S and same_source(a, b)
+            ]
             if len({b.link_position for b in window} - {None}) >= needed:
                 for b in window:
                     mark(b, "burst:every_link")

@@ -35,12 +35,29 @@ DEVICE_MISMATCH_S = 30.0  # resend-node #901: scanner came ~12 s after the human
 CAMPAIGN_OTHER_MESSAGES = 3  # same ip_hash clicked >= 3 other recipients' messages
 
 # UA kinds a sender's own compose window or mail client can have.
-_SENDER_KINDS = frozenset({UAKind.BROWSER, UAKind.MAIL_CLIENT, UAKind.BARE_WEBKIT,
-                           UAKind.GMAIL_PROXY, UAKind.MAILBOX_PROXY, UAKind.UNKNOWN})
-_PROXIED = frozenset({UAKind.GMAIL_PROXY, UAKind.MAILBOX_PROXY, UAKind.GMAIL_PREFETCH,
-                      UAKind.BARE_MOZILLA})
-_NOT_A_CLICKER = frozenset({UAKind.EMPTY, UAKind.GMAIL_PREFETCH, UAKind.GMAIL_PROXY,
-                            UAKind.MAILBOX_PROXY, UAKind.BARE_MOZILLA, UAKind.BOT})
+_SENDER_KINDS = frozenset(
+    {
+        UAKind.BROWSER,
+        UAKind.MAIL_CLIENT,
+        UAKind.BARE_WEBKIT,
+        UAKind.GMAIL_PROXY,
+        UAKind.MAILBOX_PROXY,
+        UAKind.UNKNOWN,
+    }
+)
+_PROXIED = frozenset(
+    {UAKind.GMAIL_PROXY, UAKind.MAILBOX_PROXY, UAKind.GMAIL_PREFETCH, UAKind.BARE_MOZILLA}
+)
+_NOT_A_CLICKER = frozenset(
+    {
+        UAKind.EMPTY,
+        UAKind.GMAIL_PREFETCH,
+        UAKind.GMAIL_PROXY,
+        UAKind.MAILBOX_PROXY,
+        UAKind.BARE_MOZILLA,
+        UAKind.BOT,
+    }
+)
 
 _DEFAULT_CTX: Context | None = None
 
@@ -72,8 +89,9 @@ def _timing_code(since: float | None) -> str | None:
     return "timing:2s_after_send" if since <= STRONG_S else "timing:60s_after_send"
 
 
-def _verdict(label: str, conf: float, f: UAFacts, reasons: list[str],
-             extra: tuple[str | None, ...] = ()) -> Verdict:
+def _verdict(
+    label: str, conf: float, f: UAFacts, reasons: list[str], extra: tuple[str | None, ...] = ()
+) -> Verdict:
     for r in extra:
         if r is not None and r not in reasons:
             reasons.append(r)
@@ -93,8 +111,14 @@ def _split(matches: tuple[Match, ...], for_click: bool) -> tuple[bool, list[str]
     return apple, hard, cloud
 
 
-def _self(event: Event, ctx: Context, f: UAFacts, msg: MessageInfo | None,
-          since: float | None, hard: list[str]) -> Verdict | None:
+def _self(
+    event: Event,
+    ctx: Context,
+    f: UAFacts,
+    msg: MessageInfo | None,
+    since: float | None,
+    hard: list[str],
+) -> Verdict | None:
     """O1 / C0: the sender viewing or testing their own message."""
     if ctx.sender_cookie:
         return _verdict(SELF, 0.95, f, ["self:cookie"])
@@ -113,8 +137,15 @@ def _self(event: Event, ctx: Context, f: UAFacts, msg: MessageInfo | None,
     return None
 
 
-def _open(event: Event, ctx: Context, f: UAFacts, matches: tuple[Match, ...],
-          msg: MessageInfo | None, since: float | None, timing: str | None) -> Verdict:
+def _open(
+    event: Event,
+    ctx: Context,
+    f: UAFacts,
+    matches: tuple[Match, ...],
+    msg: MessageInfo | None,
+    since: float | None,
+    timing: str | None,
+) -> Verdict:
     apple, hard, cloud = _split(matches, for_click=False)
     v = _self(event, ctx, f, msg, since, hard)
     if v is not None:
@@ -161,8 +192,15 @@ def _open(event: Event, ctx: Context, f: UAFacts, matches: tuple[Match, ...],
     return _verdict(H_DIRECT, 0.3, f, [f.code], (timing,))
 
 
-def _click(event: Event, ctx: Context, f: UAFacts, matches: tuple[Match, ...],
-           msg: MessageInfo | None, since: float | None, timing: str | None) -> Verdict:
+def _click(
+    event: Event,
+    ctx: Context,
+    f: UAFacts,
+    matches: tuple[Match, ...],
+    msg: MessageInfo | None,
+    since: float | None,
+    timing: str | None,
+) -> Verdict:
     apple, hard, cloud = _split(matches, for_click=True)
     v = _self(event, ctx, f, msg, since, hard)
     if v is not None:
@@ -189,8 +227,13 @@ def _click(event: Event, ctx: Context, f: UAFacts, matches: tuple[Match, ...],
     if cloud:  # C5 for whole Microsoft/Google networks: medium, stronger when early (C10)
         if timing is not None:
             no_open = not any(e.kind == Kind.OPEN for e in ctx.prior)
-            return _verdict(SCANNER, 0.8, f, [cloud[0], timing],
-                            (*cloud[1:], "click:no_prior_open" if no_open else None, f.code))
+            return _verdict(
+                SCANNER,
+                0.8,
+                f,
+                [cloud[0], timing],
+                (*cloud[1:], "click:no_prior_open" if no_open else None, f.code),
+            )
         return _verdict(SCANNER, 0.55, f, [cloud[0]], (*cloud[1:], f.code))
     others = ctx.campaign_recent_clicks.get(event.ip_hash) if event.ip_hash else None
     if others and len(others - {event.message_id}) >= CAMPAIGN_OTHER_MESSAGES:  # C8
@@ -201,8 +244,14 @@ def _click(event: Event, ctx: Context, f: UAFacts, matches: tuple[Match, ...],
     return _verdict(HUMAN, conf, f, [f.code], (timing,))
 
 
-def _history(event: Event, ctx: Context, f: UAFacts, msg: MessageInfo | None,
-             honeypot: int | None, timing: str | None) -> Verdict | None:
+def _history(
+    event: Event,
+    ctx: Context,
+    f: UAFacts,
+    msg: MessageInfo | None,
+    honeypot: int | None,
+    timing: str | None,
+) -> Verdict | None:
     """One pass over this message's earlier clicks: honeypot window, bursts,
     every link clicked, device mismatch. ``prior`` is bounded by the caller."""
     at, pos = event.at, event.link_position
@@ -220,8 +269,7 @@ def _history(event: Event, ctx: Context, f: UAFacts, msg: MessageInfo | None,
                 return _verdict(SCANNER, 0.85, f, ["honeypot:window"], (f.code, timing))
             continue
         if not same_source(e, event):
-            if (e.label == HUMAN and abs(dt) <= DEVICE_MISMATCH_S and e.os and f.os
-                    and e.os != f.os):
+            if e.label == HUMAN and abs(dt) <= DEVICE_MISMATCH_S and e.os and f.os and e.os != f.os:
                 mismatch = True
             continue
         positions.add(e.link_position)

@@ -67,18 +67,26 @@ _SCANNERS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 # O9/C4: previewers, headless browsers, HTTP libraries, generic crawlers.
 _BOTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(
-        r"Slackbot|Slack-ImgProxy|BingPreview|MicrosoftPreview|SkypeUriPreview|"
-        r"Yahoo Link Preview|facebookexternalhit|Twitterbot|LinkedInBot|Discordbot|"
-        r"TelegramBot|WhatsApp/|Iframely|redditbot",
-        re.I), "ua:link_preview"),
+    (
+        re.compile(
+            r"Slackbot|Slack-ImgProxy|BingPreview|MicrosoftPreview|SkypeUriPreview|"
+            r"Yahoo Link Preview|facebookexternalhit|Twitterbot|LinkedInBot|Discordbot|"
+            r"TelegramBot|WhatsApp/|Iframely|redditbot",
+            re.I,
+        ),
+        "ua:link_preview",
+    ),
     (re.compile(r"HeadlessChrome|PhantomJS|Puppeteer|Playwright", re.I), "ua:headless"),
-    (re.compile(
-        r"^(?:python-requests|python-urllib|python-httpx|Python/|aiohttp|httpx/|curl/|"
-        r"Wget/|Go-http-client|okhttp|Java/|Apache-HttpClient|node-fetch|axios/|undici|"
-        r"libwww-perl|LWP::|PHP/|GuzzleHttp|Ruby|Faraday|Dart/|Scrapy|PostmanRuntime|"
-        r"HTTPie|Deno/|Bun/|got \(|reqwest)",
-        re.I), "ua:library"),
+    (
+        re.compile(
+            r"^(?:python-requests|python-urllib|python-httpx|Python/|aiohttp|httpx/|curl/|"
+            r"Wget/|Go-http-client|okhttp|Java/|Apache-HttpClient|node-fetch|axios/|undici|"
+            r"libwww-perl|LWP::|PHP/|GuzzleHttp|Ruby|Faraday|Dart/|Scrapy|PostmanRuntime|"
+            r"HTTPie|Deno/|Bun/|got \(|reqwest)",
+            re.I,
+        ),
+        "ua:library",
+    ),
     # "bot" as a word end, but not the phone brand Cubot.
     (re.compile(r"(?<!cu)bot\b|crawler|spider|\bcrawl", re.I), "ua:crawler"),
 )
@@ -116,7 +124,7 @@ def ua_facts(ua: str) -> UAFacts:
     if mail_client(s) is not None:
         return UAFacts(UAKind.MAIL_CLIENT, "ua:mail_client", 0.85, client, a.os, a.device)
     if s.startswith(("Mozilla/5.0 (", "Opera/")) and a.os is not None:
-        return UAFacts(UAKind.BROWSER, "ua:browser", 0.6, client, a.os, a.device,
-                       safari=client in _SAFARI)
+        return UAFacts(
+            UAKind.BROWSER, "ua:browser", 0.6, client, a.os, a.device, safari=client in _SAFARI
+        )
     return UAFacts(UAKind.UNKNOWN, "ua:unknown", 0.3, client, a.os, a.device)
-

@@ -15,7 +15,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbeacon import metrics
-from mailbeacon.service import Invalid, NotFound, add_link, create_message, message_view
+from mailbeacon.service import (
+    Invalid,
+    NotFound,
+    add_link,
+    create_message,
+    honeypot_destination,
+    message_view,
+)
 from mailbeacon.store import events as event_store
 from mailbeacon.store import keys
 from mailbeacon.store import messages as store
@@ -198,7 +205,7 @@ def install(app: FastAPI, node: Node) -> None:
         signer = node.signer()
         try:
             with node.engine.begin() as conn:
-                honeypot = f"{node.base_url}/hp" if body.honeypot else None
+                honeypot = honeypot_destination(node.base_url) if body.honeypot else None
                 return create_message(
                     conn,
                     signer,

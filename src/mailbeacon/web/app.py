@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from mailbeacon.config import Settings
 from mailbeacon.web.api import install as install_api
+from mailbeacon.web.api_instrument import install as install_instrument_api
 from mailbeacon.web.node import Node
 from mailbeacon.web.track import Tracker
 
@@ -36,6 +37,7 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
     )
     api.state.node = node
     install_api(api, node)
+    install_instrument_api(api, node)
     return Tracker(
         fallback=api,
         signer=node.signer,

@@ -1,0 +1,265 @@
+"""`mailbeacon instrument` (one recipient or a CSV of them) and `mailbeacon lint`."""
+
+from __future__ import annotations
+
+import csv
+import html as htmllib
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from sqlalchemy import Engine
+
+from mailbeacon.cli.base import app, err, open_store, out, settings
+from mailbeacon.instrument import lint as lint_mail
+from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
+from mailbeacon.service import Invalid, NotFound, resolve_campaign
+from mailbeacon.store import keys
+from mailbeacon.timefmt import parse
+from mailbeacon.tokens import Signer
+
+# {{ column }} placeholders, as in Postmark, Mustache and most mail tools.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_ -]*?)\s*\}\}")
+RECIPIENT_COLUMNS = ("email", "recipient", "to", "e-mail")
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    return Path(path).read_text("utf-8", errors="surrogateescape")
+
+
+def _is_eml(path: str, text: str) -> bool:
+    if path.lower().endswith(".eml"):
+        return True
+    head = text[:2000].lower()
+    return bool(re.match(r"^(?:[a-z-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+\r?\n", head)) and (
+        "mime-version:" in head or "content-type:" in head
+    )
+
+
+def _fill(template: str, row: dict[str, str], escape: bool) -> str:
+    def one(m: re.Match[str]) -> str:
+        value = row.get(m.group(1).strip(), "")
+        return htmllib.escape(value) if escape else value
+
+    return PLACEHOLDER.sub(one, template)
+
+
+def _safe_name(n: int, recipient: str, suffix: str) -> str:
+    return f"{n:05d}-{re.sub(r'[^A-Za-z0-9@._-]+', '_', recipient)[:80]}{suffix}"
+
+
+@app.command()
+def instrument(
+    source: Annotated[str, typer.Argument(help="HTML or .eml file ('-' for standard input).")],
+    to: Annotated[str | None, typer.Option("--to", help="Recipient address (one email).")] = None,
+    recipients: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with an email column and one column "
+            "per {{placeholder}}: renders one email per row.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign name (created if new).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject, for your reports.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Variant label within the campaign.")] = None,
+    sent_at: Annotated[
+        str | None,
+        typer.Option(
+            "--sent-at",
+            help="When the mail leaves "
+            "(ISO 8601 or 'now'); leave out to mark hits while you compose as your own.",
+        ),
+    ] = None,
+    clicks: Annotated[
+        str,
+        typer.Option(
+            help="off: pixel only; safe: skip links showing a URL and "
+            "unsubscribe links (default); all: every http(s) link."
+        ),
+    ] = "safe",
+    pixel: Annotated[str, typer.Option(help="Where the pixel goes: bottom or top.")] = "bottom",
+    honeypot: Annotated[
+        bool, typer.Option(help="Add an invisible link only scanners follow.")
+    ] = False,
+    text_links: Annotated[
+        bool, typer.Option("--text-links", help=".eml: also track URLs in text/plain parts.")
+    ] = False,
+    out_path: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Output file (one email) or "
+            "directory (with --recipients). Default: standard output.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="Tracking domain for the URLs (default: the one `serve` last used)."
+        ),
+    ] = None,
+) -> None:
+    """Put a tracking pixel and tracked links into an email, for one recipient or a list."""
+    if clicks not in ("off", "safe", "all") or pixel not in ("bottom", "top"):
+        err.print("--clicks is off, safe or all; --pixel is bottom or top")
+        raise typer.Exit(2)
+    if (to is None) == (recipients is None):
+        err.print("give --to ADDR for one email, or --recipients people.csv for a list")
+        raise typer.Exit(2)
+    if recipients is not None and not out_path:
+        err.print("--recipients writes one file per person: give --out DIRECTORY")
+        raise typer.Exit(2)
+    template = _read(source)
+    eml = _is_eml(source, template)
+    if to is not None and PLACEHOLDER.search(template):
+        err.print(
+            "[yellow]note:[/] the template has {{placeholders}}; they are filled only with "
+            "--recipients people.csv, and links containing them are left untracked"
+        )
+    s = settings(base_url=base_url)
+    engine = open_store(s)
+    signer = keys.ensure_signer(engine)
+    base = (
+        s.public_base_url
+        if s.base_url
+        else (keys.get_setting(engine, "base_url") or s.public_base_url)
+    )
+    when = time.time() if sent_at == "now" else parse(sent_at)
+    opts: dict[str, Any] = dict(
+        subject=subject,
+        variant=variant,
+        sent_at=when,
+        clicks=clicks,
+        pixel=pixel,
+        honeypot=honeypot,
+        text_links=text_links,
+    )
+    try:
+        if to is not None:
+            with engine.begin() as conn:
+                cid = resolve_campaign(conn, campaign)
+                kind: dict[str, Any] = {"eml": template} if eml else {"html": template}
+                res = instrument_message(
+                    conn, signer, base, recipient=to, campaign_id=cid, **kind, **opts
+                )
+            data = (
+                res.eml
+                if res.eml is not None
+                else (res.html or "").encode("utf-8", "surrogateescape")
+            )
+            if out_path:
+                Path(out_path).write_bytes(data)
+            else:
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            err.print(
+                f"message {res.message['id']}: pixel added, {len(res.message['links'])} "
+                f"links tracked, {res.skipped} left alone"
+            )
+            return
+        assert recipients is not None and out_path is not None
+        _batch(engine, signer, base, template, eml, recipients, Path(out_path), campaign, opts)
+    except (Invalid, NotFound) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _batch(
+    engine: Engine,
+    signer: Signer,
+    base: str,
+    template: str,
+    eml: bool,
+    recipients: Path,
+    outdir: Path,
+    campaign: str | None,
+    opts: dict[str, Any],
+) -> None:
+    with recipients.open(newline="", encoding="utf-8-sig") as fh:
+        people = list(csv.DictReader(fh))
+    if not people:
+        err.print(f"{recipients} has no rows")
+        raise typer.Exit(2)
+    columns = {c.strip().lower(): c for c in people[0]}
+    email_col = next((columns[c] for c in RECIPIENT_COLUMNS if c in columns), None)
+    if email_col is None:
+        err.print(f"{recipients} needs an email column (one of {', '.join(RECIPIENT_COLUMNS)})")
+        raise typer.Exit(2)
+    missing = {m.strip() for m in PLACEHOLDER.findall(template)} - set(people[0])
+    if missing:
+        err.print(
+            f"the template uses {', '.join('{{' + m + '}}' for m in sorted(missing))} but "
+            f"{recipients} has no such column"
+        )
+        raise typer.Exit(2)
+    outdir.mkdir(parents=True, exist_ok=True)
+    suffix = ".eml" if eml else ".html"
+    started = time.perf_counter()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("instrumenting", total=len(people))
+        written: list[tuple[Path, bytes]] = []
+        # One transaction: either every message exists or none does.
+        with engine.begin() as conn:
+            cid = resolve_campaign(conn, campaign)
+            for n, row in enumerate(people, 1):
+                body = _fill(template, row, escape=not eml)
+                kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
+                res = instrument_message(
+                    conn, signer, base, recipient=row[email_col], campaign_id=cid, **kind, **opts
+                )
+                data = (
+                    res.eml
+                    if res.eml is not None
+                    else (res.html or "").encode("utf-8", "surrogateescape")
+                )
+                written.append((outdir / _safe_name(n, row[email_col], suffix), data))
+                bar.advance(task)
+        for path, data in written:
+            path.write_bytes(data)
+    took = time.perf_counter() - started
+    out.print(
+        f"{len(people)} emails written to {outdir} in {took:.1f} s"
+        + (f" (campaign {campaign})" if campaign else "")
+    )
+
+
+@app.command()
+def lint(
+    source: Annotated[str, typer.Argument(help="HTML or .eml file ('-' for standard input).")],
+    from_domain: Annotated[
+        str | None,
+        typer.Option(
+            "--from-domain",
+            help="Your From domain, to check the tracking domain is aligned with it.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Tracking domain to check.")
+    ] = None,
+) -> None:
+    """List deliverability risks, a line each (exit status 1 when there are any)."""
+    text = _read(source)
+    findings = lint_mail(text, tracking_base_url=base_url, from_domain=from_domain)
+    for f in findings:
+        print(f"{source}:{f.line}: {f.code}: {f.message}")
+    if not findings:
+        out.print("no deliverability risks found")
+    raise typer.Exit(1 if findings else 0)
+
+
+__all__ = ["Clicks", "Pixel"]

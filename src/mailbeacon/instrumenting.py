@@ -1,0 +1,96 @@
+"""Instrument an email for one recipient: create the message, sign its links
+while the instrumenter walks the document, store the positions it chose.
+
+One transaction per call (or per batch: the caller passes the connection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from mailbeacon.instrument import instrument_eml, instrument_html
+from mailbeacon.service import (
+    HONEYPOT_POSITION,
+    click_url,
+    create_message,
+    honeypot_destination,
+    open_url,
+    pixel_html,
+)
+from mailbeacon.store import messages as store
+from mailbeacon.tokens import Signer
+
+Clicks = Literal["off", "safe", "all"]
+Pixel = Literal["bottom", "top"]
+
+
+@dataclass
+class Instrumented:
+    message: dict[str, Any]
+    html: str | None = None
+    eml: bytes | None = None
+    skipped: int = 0
+
+
+def instrument_message(
+    conn: Connection,
+    signer: Signer,
+    base_url: str,
+    *,
+    html: str | None = None,
+    eml: str | bytes | None = None,
+    recipient: str,
+    subject: str | None = None,
+    campaign_id: int | None = None,
+    variant: str | None = None,
+    sent_at: float | None = None,
+    clicks: Clicks = "safe",
+    pixel: Pixel = "bottom",
+    honeypot: bool = False,
+    text_links: bool = False,
+) -> Instrumented:
+    if (html is None) == (eml is None):
+        raise ValueError("give exactly one of html or eml")
+    hp_dest = honeypot_destination(base_url) if honeypot else None
+    msg = create_message(
+        conn,
+        signer,
+        base_url,
+        recipient=recipient,
+        subject=subject,
+        campaign_id=campaign_id,
+        variant=variant,
+        sent_at=sent_at,
+        honeypot_url=hp_dest,
+    )
+    mid = msg["id"]
+    hp_url = click_url(base_url, signer, mid, HONEYPOT_POSITION, hp_dest) if hp_dest else None
+
+    def track(url: str, position: int) -> str:
+        return click_url(base_url, signer, mid, position, url)
+
+    common: dict[str, Any] = {
+        "track": track,
+        "pixel_html": pixel_html(open_url(base_url, signer, mid)),
+        "clicks": clicks,
+        "pixel": pixel,
+        "honeypot_url": hp_url,
+        "tracked_prefixes": (base_url + "/c/",),
+    }
+    if html is not None:
+        res = instrument_html(html, **common)
+        out = Instrumented(msg, html=res.html, skipped=len(res.skipped))
+    else:
+        assert eml is not None
+        eres = instrument_eml(eml, text_links=text_links, **common)
+        out = Instrumented(msg, eml=eres.eml, skipped=len(eres.skipped))
+        res = eres  # type: ignore[assignment]
+    store.insert_links(conn, mid, res.links)
+    tracked = [
+        {"url": url, "position": pos, "tracked_url": track(url, pos)} for pos, url in res.links
+    ]
+    msg["links"] = tracked + [lk for lk in msg["links"] if lk["position"] == HONEYPOT_POSITION]
+    return out
