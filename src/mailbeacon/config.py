@@ -18,28 +18,80 @@ import platformdirs
 ENV_PREFIX = "MAILBEACON_"
 
 
+def _s(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Settings:
-    data_dir: str = ""
-    db: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8000
-    base_url: str = ""
-    trust_proxy: tuple[str, ...] = ()
-    # "truncated": store a /24 (IPv4) or /48 (IPv6) network plus a keyed hash;
-    # "full": store the address as seen. Classification always sees the full
-    # address, in memory.
-    store_ip: str = "truncated"
-    # Pending hits the writer may hold before new ones are answered unrecorded.
+    data_dir: str = _s(
+        "",
+        "Directory for the default SQLite file and mailbeacon.toml "
+        "(default: the platform's user data directory).",
+    )
+    db: str = _s(
+        "",
+        "Database URL: sqlite:///path.db or postgresql://user@host/db "
+        "(default: mailbeacon.db in the data directory).",
+    )
+    host: str = _s("127.0.0.1", "Address serve listens on.")
+    port: int = _s(8000, "Port serve listens on.")
+    base_url: str = _s(
+        "",
+        "Public URL of the tracking domain used in every generated link, "
+        "e.g. https://t.example.com (default: http://host:port).",
+    )
+    trust_proxy: tuple[str, ...] = _s(
+        (),
+        "CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed (comma-separated in the environment).",
+    )
+    # Classification always sees the full address, in memory.
+    store_ip: str = _s(
+        "truncated",
+        "'truncated': store a /24 (IPv4) or /48 (IPv6) network plus "
+        "a keyed hash; 'full': store the address as seen.",
+    )
     # 20k events are ~10 MB and about a second of peak load.
-    queue_max: int = 20_000
-    # How long a hit waits for its commit before it is answered "not recorded".
+    queue_max: int = _s(
+        20_000,
+        "Hits the writer may hold before new ones are answered "
+        "unrecorded (X-Mailbeacon-Recorded: no).",
+    )
     # Mail clients give up on images after ~10-30 s; 5 s keeps pages snappy.
-    commit_timeout: float = 5.0
-    # SQLite: "full" fsyncs every group commit (survives power loss);
-    # "normal" survives a process crash but not power loss (WAL semantics).
-    sqlite_sync: str = "full"
-    log_level: str = "info"
+    commit_timeout: float = _s(
+        5.0,
+        "Seconds a hit waits for its commit before it is answered "
+        "unrecorded (it is still written when the commit lands).",
+    )
+    sqlite_sync: str = _s(
+        "full",
+        "SQLite: 'full' fsyncs every group commit (survives power "
+        "loss); 'normal' survives a crash of the process, not of the machine.",
+    )
+    log_level: str = _s("info", "debug, info, warning or error.")
+    smtp_host: str = _s(
+        "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."
+    )
+    smtp_port: int = _s(25, "SMTP server port.")
+    smtp_security: str = _s(
+        "none", "'none', 'starttls', or 'ssl' (implicit TLS, usually port 465)."
+    )
+    smtp_user: str = _s("", "SMTP login (empty: no AUTH).")
+    smtp_password: str = _s("", "SMTP password.")
+    smtp_from: str = _s("mailbeacon@localhost", "From address of notification emails.")
+    notify_email: str = _s(
+        "", "Where to email a notice on each message's first human open (needs smtp_host)."
+    )
+    # 2 s: a receiver that is restarting is usually back within a few seconds.
+    webhook_backoff_base: float = _s(
+        2.0,
+        "Seconds before the first retry of a failed webhook or email; doubles "
+        "each time up to an hour, with jitter.",
+    )
+    webhook_max_age: float = _s(
+        26 * 3600.0, "Seconds a delivery is retried before it is marked failed (>= 24 h)."
+    )
 
     @property
     def database_url(self) -> str:
@@ -114,6 +166,8 @@ def load(**overrides: Any) -> Settings:
     settings = replace(Settings(), **values)
     if settings.store_ip not in ("truncated", "full"):
         raise SystemExit("store_ip must be 'truncated' or 'full'")
+    if settings.smtp_security not in ("none", "starttls", "ssl"):
+        raise SystemExit("smtp_security must be 'none', 'starttls' or 'ssl'")
     if settings.sqlite_sync not in ("full", "normal"):
         raise SystemExit("sqlite_sync must be 'full' or 'normal'")
     for cidr in settings.trust_proxy:

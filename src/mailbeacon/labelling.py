@@ -7,16 +7,18 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import Engine
 from starlette.types import Scope
 
+from mailbeacon import rollups
 from mailbeacon.classify import Context, classify, retro_relabel
 from mailbeacon.memory import MISSING, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
 from mailbeacon.networks import NetworkSet
 from mailbeacon.store import messages as message_store
-from mailbeacon.store.schema import events as events_table
+from mailbeacon.store.db import placeholder
 
 log = logging.getLogger("mailbeacon.labels")
 
@@ -72,35 +74,47 @@ class Labeller:
 
     def after_commit(self, batch: Sequence[Event]) -> None:
         touched = {e.message_id for e in batch if e.kind == Kind.CLICK}
-        changes: list[tuple[int, str, list[str]]] = []
+        changes: list[tuple[Event, str, list[str]]] = []
         for mid in touched:
             info = self.memory.message(mid)
             recent = self.memory.recent(mid)
             found = retro_relabel(recent, info if isinstance(info, MessageInfo) else None)
-            if not found:
-                continue
             by_id = {e.id: e for e in recent}
             for eid, label, reasons in found:
                 ev = by_id.get(eid)
                 if ev is not None:
-                    ev.label, ev.reasons = label, reasons
-            changes.extend(found)
+                    changes.append((ev, label, reasons))
         if changes:
             apply_relabels(self.engine, changes)
+            for ev, label, reasons in changes:  # memory follows the store
+                ev.label, ev.reasons = label, reasons
 
 
-def apply_relabels(engine: Engine, changes: Sequence[tuple[int, str, list[str]]]) -> None:
-    """Write label changes: one statement, executemany, one transaction."""
-    stmt = (
-        update(events_table)
-        .where(events_table.c.id == bindparam("eid"))
-        .values(label=bindparam("new_label"), reasons=bindparam("new_reasons"))
-    )
-    with engine.begin() as conn:
-        conn.execute(
-            stmt,
-            [
-                {"eid": eid, "new_label": lab, "new_reasons": json.dumps(rs)}
-                for eid, lab, rs in changes
-            ],
+def apply_relabels(engine: Engine, changes: Sequence[tuple[Event, str, list[str]]]) -> None:
+    """Write label changes and move their counts, in one transaction.
+
+    ``changes`` pairs each event *as stored* (old label) with its new label
+    and reasons; the rollups lose the old contribution and gain the new one.
+    """
+    mark = placeholder(engine)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cur.execute("BEGIN IMMEDIATE")
+        cur.executemany(
+            f"UPDATE events SET label = {mark}, reasons = {mark} WHERE id = {mark}",
+            [(label, json.dumps(reasons), ev.id) for ev, label, reasons in changes],
         )
+        items: list[tuple[Event, int]] = []
+        for ev, label, reasons in changes:
+            items.append((ev, -1))
+            items.append((replace(ev, label=label, reasons=list(reasons)), 1))
+        rollups.apply(cur, mark, engine.dialect.name != "sqlite", items)
+        raw.commit()
+        cur.close()
+    except Exception:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()

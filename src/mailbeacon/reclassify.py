@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -125,14 +126,14 @@ def run(
             for ev in evs:
                 if ev.id == eid:
                     ev.label, ev.reasons = label, reasons
-    changes = [
-        (ev.id, ev.label, ev.reasons)
-        for evs in history.values()
-        for ev in evs
-        if ev.id is not None
-        and ev.label is not None
-        and before.get(ev.id) != (ev.label, ev.reasons)
-    ]
+    changes: list[tuple[Event, str, list[str]]] = []
+    for evs in history.values():
+        for ev in evs:
+            if ev.id is None or ev.label is None or before.get(ev.id) == (ev.label, ev.reasons):
+                continue
+            old_label, old_reasons = before[ev.id]
+            stored = replace(ev, label=old_label, reasons=old_reasons)
+            changes.append((stored, ev.label, ev.reasons))
     for start in range(0, len(changes), CHUNK):
-        apply_relabels(engine, changes[start : start + CHUNK])  # type: ignore[arg-type]
+        apply_relabels(engine, changes[start : start + CHUNK])
     return {"events": seen, "changed": len(changes)}

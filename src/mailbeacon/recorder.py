@@ -22,13 +22,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mailbeacon import metrics
+from mailbeacon import metrics, rollups
 from mailbeacon.model import Event
 from mailbeacon.store import events as event_store
+from mailbeacon.store.db import placeholder
 
 log = logging.getLogger("mailbeacon.recorder")
 
 _Item = tuple[Event, "asyncio.Future[bool] | None"]
+TxHook = Callable[[Any, str, bool, Sequence[Event], list[rollups.Transition]], None]
 
 
 class Recorder:
@@ -40,6 +42,11 @@ class Recorder:
         commit_timeout: float = 5.0,
         on_commit: Callable[[Sequence[Event]], None] | None = None,
     ) -> None:
+        # Called inside each batch's transaction, after events and rollups are
+        # written: (cursor, param mark, is_postgresql, batch, rollup transitions).
+        # A durable outbox writes its rows here, so a committed hit always has
+        # its notification. A hook that raises fails the batch (and retries).
+        self.tx_hooks: list[TxHook] = []
         self.engine = engine
         self.queue_max = queue_max
         self.commit_timeout = commit_timeout
@@ -53,6 +60,7 @@ class Recorder:
         self._raw: Any = None
         self._sql = event_store.insert_sql(engine)
         self._sqlite = engine.dialect.name == "sqlite"
+        self._mark = placeholder(engine)
 
     # -- the event loop side -------------------------------------------------
 
@@ -178,11 +186,17 @@ class Recorder:
                         ids.append(int(cur.fetchone()[0]))
                         if not cur.nextset():
                             break
+                for e, eid in zip(batch, ids, strict=True):
+                    e.id = eid
+                # Rollups in the same transaction: a report never disagrees
+                # with the events it counts.
+                pg = not self._sqlite
+                changes = rollups.apply(cur, self._mark, pg, [(e, 1) for e in batch])
+                for hook in self.tx_hooks:
+                    hook(cur, self._mark, pg, batch, changes)
                 self._raw.commit()
             finally:
                 cur.close()
-            for e, eid in zip(batch, ids, strict=True):
-                e.id = eid
             return None
         except Exception as exc:  # noqa: BLE001 - any store failure means "down"
             raw, self._raw = self._raw, None

@@ -7,10 +7,10 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
-from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as store
+from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS, message_stats
 from mailbeacon.timefmt import iso
 from mailbeacon.tokens import DestinationError, Signer, check_destination
 
@@ -163,18 +163,26 @@ def message_view(
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
     out = public_message(row, signer, base_url, store.message_links(conn, message_id))
-    opens: dict[str, int] = {}
-    clicks: dict[str, int] = {}
-    for kind, label, n in event_store.counts_by_label(conn, message_id):
-        target = opens if kind == "open" else clicks
-        target[label or "unlabelled"] = target.get(label or "unlabelled", 0) + n
-    out["summary"] = {
+    out["summary"] = message_summary(conn, message_id)
+    return out
+
+
+def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:
+    """Read from the message's rollup row: one primary-key read, however many hits."""
+    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
+    m = dict(st._mapping) if st else {}
+    opens = {lab: int(m[f"open_{lab}"]) for lab in OPEN_LABELS if m.get(f"open_{lab}")}
+    clicks = {lab: int(m[f"click_{lab}"]) for lab in CLICK_LABELS if m.get(f"click_{lab}")}
+    return {
         "opens": sum(opens.values()),
         "clicks": sum(clicks.values()),
         "opens_by_label": opens,
         "clicks_by_label": clicks,
+        "opened": m.get("opened_at") is not None,
+        "opened_at": iso(m.get("opened_at")),
+        "first_human_open_at": iso(m.get("first_human_open_at")),
+        "first_human_click_at": iso(m.get("first_human_click_at")),
     }
-    return out
 
 
 def resolve_campaign(conn: Connection, name: str | None, create: bool = True) -> int | None:

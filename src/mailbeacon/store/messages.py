@@ -6,11 +6,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from mailbeacon.model import MessageInfo
-from mailbeacon.store.schema import campaigns, links, messages
+from mailbeacon.store.schema import (
+    campaigns,
+    counters,
+    links,
+    message_stats,
+    messages,
+    optouts,
+)
 
 
 class Conflict(ValueError):
@@ -40,17 +47,27 @@ def get_campaign(conn: Connection, cid: int) -> dict[str, Any] | None:
 
 
 def list_campaigns(conn: Connection) -> list[dict[str, Any]]:
-    counts = (
-        select(messages.c.campaign_id, func.count().label("messages"))
-        .group_by(messages.c.campaign_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(campaigns, func.coalesce(counts.c.messages, 0).label("messages"))
-        .outerjoin(counts, counts.c.campaign_id == campaigns.c.id)
-        .order_by(campaigns.c.id.desc())
-    ).all()
-    return [dict(r._mapping) for r in rows]
+    """Campaigns, newest first, with key figures read from the rollup counters
+    (three primary-key lookups per campaign, never a count over messages)."""
+    figures = {}
+    for key in ("messages", "opened", "clicked"):
+        figures[key] = counters.alias(f"c_{key}")
+    q = select(
+        campaigns,
+        *[func.coalesce(t.c.n, 0).label(k) for k, t in figures.items()],
+    ).select_from(campaigns)
+    for key, t in figures.items():
+        q = q.outerjoin(
+            t, (t.c.campaign_id == campaigns.c.id) & (t.c.dim == "unique") & (t.c.key == key)
+        )
+    out = []
+    for r in conn.execute(q.order_by(campaigns.c.id.desc())).all():
+        row = dict(r._mapping)
+        n = int(row["messages"])
+        row["open_rate"] = round(row["opened"] / n, 4) if n else 0.0
+        row["click_rate"] = round(row["clicked"] / n, 4) if n else 0.0
+        out.append(row)
+    return out
 
 
 def insert_message(
@@ -77,7 +94,25 @@ def insert_message(
         )
         .returning(messages.c.id)
     ).scalar_one()
+    conn.execute(
+        insert(message_stats).values(
+            message_id=mid, campaign_id=campaign_id or 0, variant=variant or "", sent_at=sent_at
+        )
+    )
+    add_counter(conn, campaign_id or 0, "unique", "messages", 1)
+    if variant:
+        add_counter(conn, campaign_id or 0, "variant", f"{variant}\x1fmessages", 1)
     return int(mid), now
+
+
+def add_counter(conn: Connection, campaign_id: int, dim: str, key: str, n: int) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO counters (campaign_id, dim, key, n) VALUES (:c, :d, :k, :n) "
+            "ON CONFLICT (campaign_id, dim, key) DO UPDATE SET n = counters.n + excluded.n"
+        ),
+        {"c": campaign_id, "d": dim, "k": key, "n": n},
+    )
 
 
 def insert_links(conn: Connection, message_id: int, urls: Sequence[tuple[int, str]]) -> None:
@@ -122,6 +157,11 @@ def message_info(engine: Engine, message_id: int) -> MessageInfo | None:
             ).where(messages.c.id == message_id)
         ).first()
         if row is None:
+            return None
+        # Opted out: the pixel is still served, but an unknown message records nothing.
+        if conn.execute(
+            select(optouts.c.recipient).where(optouts.c.recipient == row.recipient.lower())
+        ).first():
             return None
         count = conn.execute(
             select(func.count()).select_from(links).where(links.c.message_id == message_id)

@@ -114,6 +114,15 @@ events = Table(
     Index("ix_events_at", "at"),
 )
 
+# Recipients who asked not to be tracked (lowercased address): their pixel
+# is still served, nothing is stored (store.messages.message_info).
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("recipient", String(320), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
 # Each list is kept as the official file it came from (re-parsed on start),
 # so nothing is lost to our parsing and a newer parser can read it again.
 network_lists = Table(
@@ -129,8 +138,63 @@ network_lists = Table(
     Column("content", Text, nullable=False),
 )
 
+OPEN_LABELS = (
+    "human_direct",
+    "human_via_proxy",
+    "machine_prefetch",
+    "security_scanner",
+    "bot_other",
+    "self",
+)
+CLICK_LABELS = ("human", "scanner", "bot", "self")
+
+# Rollups (see mailbeacon/rollups.py): one row per message with a counter per
+# label, so "unique" numbers are exact transitions, never a scan of events.
+message_stats = Table(
+    "message_stats",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("campaign_id", BigInteger, nullable=False, server_default="0"),
+    Column("variant", String(100), nullable=False, server_default=""),
+    Column("sent_at", Float),
+    *[Column(f"open_{lab}", Integer, nullable=False, server_default="0") for lab in OPEN_LABELS],
+    *[Column(f"click_{lab}", Integer, nullable=False, server_default="0") for lab in CLICK_LABELS],
+    Column("opened_at", Float),  # first human open, or first human click (an implied open)
+    Column("first_human_open_at", Float),
+    Column("first_human_click_at", Float),
+    Column("last_human_at", Float),
+    Column("last_event_at", Float),
+    Index("ix_message_stats_campaign_last", "campaign_id", "last_human_at"),
+    Index("ix_message_stats_campaign_opened", "campaign_id", "opened_at"),
+)
+
+link_stats = Table(
+    "link_stats",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("campaign_id", BigInteger, nullable=False, server_default="0"),
+    Column("human", Integer, nullable=False, server_default="0"),
+    Column("other", Integer, nullable=False, server_default="0"),
+)
+
+# Additive counters: (campaign, dimension, key) -> n. Campaign 0 holds
+# messages that belong to no campaign. Dimensions and keys: rollups.py.
+counters = Table(
+    "counters",
+    metadata,
+    Column("campaign_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("dim", String(16), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
 __all__ = [
+    "message_stats",
+    "link_stats",
+    "counters",
     "network_lists",
+    "optouts",
     "metadata",
     "settings",
     "signing_keys",
@@ -141,3 +205,73 @@ __all__ = [
     "events",
     "UniqueConstraint",
 ]
+
+# --- the sender's view (migration 0005): people, sessions, webhooks, outbox ---
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # lowercased
+    Column("password_hash", String(200), nullable=False),  # scrypt$n$r$p$salt$hash
+    Column("created_at", Float, nullable=False),
+    Column("last_login_at", Float),
+)
+
+# The cookie holds a random token; only its SHA-256 is stored, so a leaked
+# database cannot be replayed as logins.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("key", String(400), nullable=False),  # "<email>|<ip>"
+    Column("at", Float, nullable=False),
+    Index("ix_login_failures_key_at", "key", "at"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # comma-separated event types
+    Column("secret", String(100), nullable=False),  # needed in clear to sign
+    Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float),
+)
+
+# One row per notification to deliver (a webhook POST or an email), written
+# in the same transaction as the event that caused it: the durable outbox.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("channel", String(8), nullable=False),  # "webhook" | "email"
+    Column("webhook_id", Integer),
+    Column("target", Text),  # email address for the email channel
+    Column("event_type", String(32), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("next_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("locked_until", Float),
+    Column("payload", Text),  # built at the first attempt, then sent unchanged
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Float),
+    Column("replay_of", BigInteger),
+    Index("ix_outbox_due", "status", "next_at"),
+    Index("ix_outbox_webhook", "webhook_id", "id"),
+)

@@ -46,6 +46,10 @@ class Campaign(BaseModel):
     name: str
     created_at: str | None
     messages: int = 0
+    opened: int = 0  # key figures from the rollups (see docs/reports.md)
+    clicked: int = 0
+    open_rate: float = 0.0
+    click_rate: float = 0.0
 
 
 class MessageIn(BaseModel):

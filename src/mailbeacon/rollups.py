@@ -1,0 +1,242 @@
+"""Rollups, updated in the same transaction as each batch of events.
+
+Reports read these and never scan raw events (GoatCounter's ``hit_counts``).
+
+``message_stats`` holds one row per message with a counter per label; a
+batch locks the rows it touches (``FOR UPDATE`` on PostgreSQL, the single
+writer lock on SQLite), so "unique" numbers are exact: a message counts
+once, at the moment it flips from not opened to opened, however many nodes
+write at once. ``counters`` holds additive (campaign, dim, key) -> n:
+
+====== ============================== =========================================
+dim    key                            counts
+====== ============================== =========================================
+label  ``open:<label>``/``click:..``  events per label (totals)
+unique ``messages``, ``opened``,      messages created / opened (human open or
+       ``clicked``, ``machine``,      human click) / with a human click / with
+       ``opened_or_auto``,            a machine prefetch / opened or prefetched
+       ``scanned``, ``human_open``    / touched by a scanner / with a human pixel hit
+hour   ``<unix hour>:<o|c>:<class>``  events per hour; class h(uman) m(achine)
+                                      s(canner) b(ot) x (self) u(nlabelled)
+link   ``<pos>:total|unique|other``   human clicks, messages clicking, others
+client ``<client>``                   human opens by mail client
+os, device, country                   direct human opens by OS / device / country
+ttfo   ``<bucket>``                   time from sent_at to first open
+variant ``<variant>\\x1f<metric>``     messages, opened, clicked per variant
+====== ============================== =========================================
+
+Relabelling applies the old event with sign -1 and the new one with +1 in
+one transaction, so every number stays consistent with the labels.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from mailbeacon.model import Event
+from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS
+
+CLASS = {
+    "human_direct": "h",
+    "human_via_proxy": "h",
+    "human": "h",
+    "machine_prefetch": "m",
+    "security_scanner": "s",
+    "scanner": "s",
+    "bot_other": "b",
+    "bot": "b",
+    "self": "x",
+}
+LABEL_COLS = [f"open_{lab}" for lab in OPEN_LABELS] + [f"click_{lab}" for lab in CLICK_LABELS]
+TIME_COLS = [
+    "opened_at",
+    "first_human_open_at",
+    "first_human_click_at",
+    "last_human_at",
+    "last_event_at",
+]
+STATE_COLS = ["message_id", "campaign_id", "variant", "sent_at", *LABEL_COLS, *TIME_COLS]
+FLAGS = ("opened", "clicked", "machine", "opened_or_auto", "scanned", "human_open")
+SEP = "\x1f"  # between a variant name and its metric: cannot appear in a typed name
+
+# Time to first open, from sent_at. Edges in seconds, chosen around how
+# people read mail: at once, the same morning, the same day, later.
+TTFO_EDGES = (
+    (300, "<5m"),
+    (1800, "5-30m"),
+    (7200, "30m-2h"),
+    (21600, "2-6h"),
+    (86400, "6-24h"),
+    (259200, "1-3d"),
+)
+TTFO_BUCKETS = [b for _, b in TTFO_EDGES] + [">3d", "unknown"]
+
+
+def ttfo_bucket(sent_at: float | None, opened_at: float) -> str:
+    if sent_at is None:
+        return "unknown"
+    delta = opened_at - sent_at
+    for edge, name in TTFO_EDGES:
+        if delta < edge:
+            return name
+    return ">3d"
+
+
+def _flags(st: dict[str, Any]) -> tuple[bool, ...]:
+    human_open = st["open_human_direct"] + st["open_human_via_proxy"] > 0
+    clicked = st["click_human"] > 0
+    opened = human_open or clicked
+    machine = st["open_machine_prefetch"] > 0
+    scanned = st["open_security_scanner"] + st["click_scanner"] > 0
+    return (opened, clicked, machine, opened or machine, scanned, human_open)
+
+
+def _later(a: float | None, b: float) -> float:
+    return b if a is None or b > a else a
+
+
+Transition = tuple[Event, str, bool]  # (event that caused it, flag, now on?)
+
+
+def apply(
+    cur: Any, mark: str, pg: bool, items: Sequence[tuple[Event, int]]
+) -> list[Transition]:
+    """Add (+1) or remove (-1) each event's contribution, inside the caller's transaction.
+
+    Returns the per-message flag changes (e.g. a message becoming ``opened``:
+    its first human open), for notifications written in the same transaction.
+    """
+    transitions: list[Transition] = []
+    if not items:
+        return transitions
+    mids = sorted({e.message_id for e, _ in items})
+    lock = " FOR UPDATE" if pg else ""
+    marks = ",".join([mark] * len(mids))
+    cur.execute(
+        f"SELECT {','.join(STATE_COLS)} FROM message_stats WHERE message_id IN ({marks}) "
+        f"ORDER BY message_id{lock}",
+        mids,
+    )
+    state = {row[0]: dict(zip(STATE_COLS, row, strict=True)) for row in cur.fetchall()}
+    click_mids = sorted(
+        {
+            e.message_id
+            for e, _ in items
+            if e.kind.value == "click" and e.link_position is not None and e.message_id in state
+        }
+    )
+    links: dict[tuple[int, int], list[int]] = {}
+    if click_mids:
+        cur.executemany(
+            f"INSERT INTO link_stats (message_id, position, campaign_id, human, other) "
+            f"VALUES ({mark},{mark},{mark},0,0) ON CONFLICT (message_id, position) DO NOTHING",
+            sorted(
+                {
+                    (e.message_id, e.link_position, state[e.message_id]["campaign_id"])
+                    for e, _ in items
+                    if e.message_id in state
+                    and e.kind.value == "click"
+                    and e.link_position is not None
+                }
+            ),
+        )
+        cmarks = ",".join([mark] * len(click_mids))
+        cur.execute(
+            f"SELECT message_id, position, human, other FROM link_stats WHERE message_id "
+            f"IN ({cmarks}) ORDER BY message_id, position{lock}",
+            click_mids,
+        )
+        links = {(r[0], r[1]): [r[2], r[3]] for r in cur.fetchall()}
+
+    counts: dict[tuple[int, str, str], int] = defaultdict(int)
+    touched_links: set[tuple[int, int]] = set()
+    for e, sign in items:
+        st = state.get(e.message_id)
+        if st is None:
+            continue  # erased message: nothing to count
+        cid, variant, kind, label = st["campaign_id"], st["variant"], e.kind.value, e.label
+        cls = CLASS.get(label or "", "u")
+        before = _flags(st)
+        col = f"{kind}_{label}"
+        if col in st:
+            st[col] += sign
+        counts[(cid, "label", f"{kind}:{label or 'unlabelled'}")] += sign
+        counts[(cid, "hour", f"{int(e.at // 3600)}:{kind[0]}:{cls}")] += sign
+        if sign > 0:
+            st["last_event_at"] = _later(st["last_event_at"], e.at)
+        if cls == "h":
+            if sign > 0:
+                st["last_human_at"] = _later(st["last_human_at"], e.at)
+            first = "first_human_open_at" if kind == "open" else "first_human_click_at"
+            if sign > 0 and (st[first] is None or e.at < st[first]):
+                st[first] = e.at
+            if kind == "open":
+                if e.client:
+                    counts[(cid, "client", e.client)] += sign
+                if label == "human_direct":
+                    for dim, value in (("os", e.os), ("device", e.device), ("country", e.country)):
+                        if value:
+                            counts[(cid, dim, value)] += sign
+        if kind == "click" and e.link_position is not None:
+            key = (e.message_id, e.link_position)
+            ls = links.setdefault(key, [0, 0])
+            touched_links.add(key)
+            pos = e.link_position
+            if cls == "h":
+                was = ls[0] > 0
+                ls[0] += sign
+                counts[(cid, "link", f"{pos}:total")] += sign
+                if (ls[0] > 0) != was:
+                    counts[(cid, "link", f"{pos}:unique")] += 1 if ls[0] > 0 else -1
+            else:
+                ls[1] += sign
+                counts[(cid, "link", f"{pos}:other")] += sign
+        after = _flags(st)
+        if after != before:
+            for flag, b, a in zip(FLAGS, before, after, strict=True):
+                if a != b:
+                    transitions.append((e, flag, a))
+                    d = 1 if a else -1
+                    counts[(cid, "unique", flag)] += d
+                    if variant and flag in ("opened", "clicked"):
+                        counts[(cid, "variant", f"{variant}{SEP}{flag}")] += d
+            if after[0] and not before[0]:
+                st["opened_at"] = e.at
+                counts[(cid, "ttfo", ttfo_bucket(st["sent_at"], e.at))] += 1
+            elif before[0] and not after[0]:
+                if st["opened_at"] is not None:
+                    counts[(cid, "ttfo", ttfo_bucket(st["sent_at"], st["opened_at"]))] -= 1
+                st["opened_at"] = None
+        if cls == "h" and sign < 0:
+            if kind == "open" and not after[5]:
+                st["first_human_open_at"] = None
+            if kind == "click" and not after[1]:
+                st["first_human_click_at"] = None
+
+    cols = [*LABEL_COLS, *TIME_COLS]
+    sets = ", ".join(f"{c} = {mark}" for c in cols)
+    cur.executemany(
+        f"UPDATE message_stats SET {sets} WHERE message_id = {mark}",
+        [[st[c] for c in cols] + [mid] for mid, st in sorted(state.items())],
+    )
+    if touched_links:
+        cur.executemany(
+            f"UPDATE link_stats SET human = {mark}, other = {mark} "
+            f"WHERE message_id = {mark} AND position = {mark}",
+            [(links[k][0], links[k][1], k[0], k[1]) for k in sorted(touched_links)],
+        )
+    add_counts(cur, mark, counts)
+    return transitions
+
+
+def add_counts(cur: Any, mark: str, counts: dict[tuple[int, str, str], int]) -> None:
+    """Additive upsert; sorted so concurrent writers lock rows in one order."""
+    rows = sorted((cid, dim, key, n) for (cid, dim, key), n in counts.items() if n)
+    if rows:
+        cur.executemany(
+            f"INSERT INTO counters (campaign_id, dim, key, n) VALUES ({mark},{mark},{mark},{mark}) "
+            "ON CONFLICT (campaign_id, dim, key) DO UPDATE SET n = counters.n + excluded.n",
+            rows,
+        )
