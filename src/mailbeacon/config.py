@@ -69,6 +69,8 @@ class Settings:
         "SQLite: 'full' fsyncs every group commit (survives power "
         "loss); 'normal' survives a crash of the process, not of the machine.",
     )
+    geoip_db: str = _s("", "Path to a country .mmdb (GeoLite2-Country, DB-IP lite) for the "
+                       "country of direct hits; none: no countries.")
     log_level: str = _s("info", "debug, info, warning or error.")
     smtp_host: str = _s(
         "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."

@@ -14,6 +14,7 @@ from starlette.types import Scope
 
 from mailbeacon import rollups
 from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.geo import Geo
 from mailbeacon.memory import MISSING, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
 from mailbeacon.networks import NetworkSet
@@ -21,6 +22,9 @@ from mailbeacon.store import messages as message_store
 from mailbeacon.store.db import placeholder
 
 log = logging.getLogger("mailbeacon.labels")
+
+# Hits that come from the reader's own device: only these get a country.
+DIRECT_LABELS = frozenset({"human_direct", "human"})
 
 
 class Labeller:
@@ -32,7 +36,9 @@ class Labeller:
         memory: Memory,
         networks: Callable[[], NetworkSet],
         sender_cookie: Callable[[Scope], bool] = lambda _s: False,
+        geo: Geo | None = None,
     ) -> None:
+        self.geo = geo
         self.engine = engine
         self.memory = memory
         self.networks = networks
@@ -67,6 +73,8 @@ class Labeller:
             now=event.at,
         )
         classify(event, ctx).apply(event)
+        if self.geo is not None and event.label in DIRECT_LABELS:
+            event.country = self.geo.country(event.ip)
         self.memory.remember(event, info)
         return True
 

@@ -12,6 +12,7 @@ from starlette.types import Scope
 
 from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.config import Settings
+from mailbeacon.geo import Geo
 from mailbeacon.labelling import Labeller
 from mailbeacon.memory import Memory
 from mailbeacon.networks import NetworkSet
@@ -38,7 +39,10 @@ class Node:
         self.memory = Memory()
         self._networks = NetworkSet.builtin()
         self._networks_version: tuple[int, float] | None = None
-        self.labeller = Labeller(self.engine, self.memory, self.networks, self.has_sender_cookie)
+        geo = Geo(settings.geoip_db) if settings.geoip_db else None
+        self.labeller = Labeller(
+            self.engine, self.memory, self.networks, self.has_sender_cookie, geo=geo
+        )
         self.recorder = Recorder(
             self.engine,
             queue_max=settings.queue_max,
