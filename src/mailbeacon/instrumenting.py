@@ -69,8 +69,11 @@ def instrument_message(
     mid = msg["id"]
     hp_url = click_url(base_url, signer, mid, HONEYPOT_POSITION, hp_dest) if hp_dest else None
 
+    signed: dict[int, str] = {}
+
     def track(url: str, position: int) -> str:
-        return click_url(base_url, signer, mid, position, url)
+        signed[position] = click_url(base_url, signer, mid, position, url)
+        return signed[position]
 
     common: dict[str, Any] = {
         "track": track,
@@ -90,7 +93,8 @@ def instrument_message(
         res = eres  # type: ignore[assignment]
     store.insert_links(conn, mid, res.links)
     tracked = [
-        {"url": url, "position": pos, "tracked_url": track(url, pos)} for pos, url in res.links
+        {"url": url, "position": pos, "tracked_url": signed.get(pos) or track(url, pos)}
+        for pos, url in res.links
     ]
     msg["links"] = tracked + [lk for lk in msg["links"] if lk["position"] == HONEYPOT_POSITION]
     return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import html as htmllib
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -203,34 +205,45 @@ def _batch(
     outdir.mkdir(parents=True, exist_ok=True)
     suffix = ".eml" if eml else ".html"
     started = time.perf_counter()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("instrumenting", total=len(people))
-        written: list[tuple[Path, bytes]] = []
-        # One transaction: either every message exists or none does.
-        with engine.begin() as conn:
-            cid = resolve_campaign(conn, campaign)
-            for n, row in enumerate(people, 1):
-                body = _fill(template, row, escape=not eml)
-                kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
-                res = instrument_message(
-                    conn, signer, base, recipient=row[email_col], campaign_id=cid, **kind, **opts
-                )
-                data = (
-                    res.eml
-                    if res.eml is not None
-                    else (res.html or "").encode("utf-8", "surrogateescape")
-                )
-                written.append((outdir / _safe_name(n, row[email_col], suffix), data))
-                bar.advance(task)
-        for path, data in written:
-            path.write_bytes(data)
+    # Files go to a scratch directory first and are moved into place only
+    # after the transaction commits: no file for a message that does not
+    # exist, and no need to hold 10k rendered emails in memory.
+    scratch = Path(tempfile.mkdtemp(prefix=".mailbeacon-", dir=outdir))
+    try:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("instrumenting", total=len(people))
+            with engine.begin() as conn:  # one transaction: every message or none
+                cid = resolve_campaign(conn, campaign)
+                for n, row in enumerate(people, 1):
+                    body = _fill(template, row, escape=not eml)
+                    kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
+                    res = instrument_message(
+                        conn,
+                        signer,
+                        base,
+                        recipient=row[email_col],
+                        campaign_id=cid,
+                        **kind,
+                        **opts,
+                    )
+                    data = (
+                        res.eml
+                        if res.eml is not None
+                        else (res.html or "").encode("utf-8", "surrogateescape")
+                    )
+                    (scratch / _safe_name(n, row[email_col], suffix)).write_bytes(data)
+                    bar.advance(task)
+        for path in scratch.iterdir():
+            path.replace(outdir / path.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     took = time.perf_counter() - started
     out.print(
         f"{len(people)} emails written to {outdir} in {took:.1f} s"
