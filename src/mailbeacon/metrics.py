@@ -6,6 +6,8 @@ lock and a dict lookup, which the hot path should not pay per hit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -14,24 +16,53 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 
 # The *_created series double the output and nobody graphs them.
 disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-HITS = Counter("mailbeacon_hits_total", "Tracking requests answered", ["kind"], registry=REGISTRY)
-HITS_OPEN = HITS.labels(kind="open")
-HITS_CLICK = HITS.labels(kind="click")
+class LoopCounter:
+    """A counter for the event loop thread only: a plain int, no lock.
 
-REJECTED = Counter(
-    "mailbeacon_rejected_tokens_total",
-    "Tracking requests whose token did not verify (nothing recorded)",
-    ["kind"],
-    registry=REGISTRY,
-)
-REJECTED_OPEN = REJECTED.labels(kind="open")
-REJECTED_CLICK = REJECTED.labels(kind="click")
+    prometheus_client's Counter takes a lock per ``inc()``; on the pixel path
+    that was ~4 % of the loop's samples (bench/pixel with py-spy). Every
+    increment here happens on the one event loop thread, so an int is safe.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+
+HITS_OPEN, HITS_CLICK = LoopCounter(), LoopCounter()
+REJECTED_OPEN, REJECTED_CLICK = LoopCounter(), LoopCounter()
+
+
+class _LoopCounters:
+    """Exposes the loop counters at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        hits = CounterMetricFamily("mailbeacon_hits", "Tracking requests answered", labels=["kind"])
+        hits.add_metric(["open"], HITS_OPEN.value)
+        hits.add_metric(["click"], HITS_CLICK.value)
+        rejected = CounterMetricFamily(
+            "mailbeacon_rejected_tokens",
+            "Tracking requests whose token did not verify (nothing recorded)",
+            labels=["kind"],
+        )
+        rejected.add_metric(["open"], REJECTED_OPEN.value)
+        rejected.add_metric(["click"], REJECTED_CLICK.value)
+        yield hits
+        yield rejected
+
+
+REGISTRY.register(_LoopCounters())
 
 UNRECORDED = Counter(
     "mailbeacon_unrecorded_hits_total",
