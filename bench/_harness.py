@@ -38,9 +38,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("MAILBEACON_VENV", REPO / ".venv"))
@@ -109,12 +109,20 @@ def install_cleanup() -> None:
         signal.signal(sig, _on_signal)
 
 
-def spawn(cmd: list[str], *, env: dict[str, str] | None = None, log_path: Path,
-          cwd: Path | None = None) -> subprocess.Popen:
+def spawn(
+    cmd: list[str], *, env: dict[str, str] | None = None, log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen:
     """Start ``cmd`` pinned to the server core, in its own process group."""
     out = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
-    p = subprocess.Popen(["taskset", "-c", SERVER_CPU, *cmd], stdout=out, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
+    p = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *cmd],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
     out.close()
     _procs.append(p)
     return p
@@ -191,8 +199,12 @@ def probe(url: str) -> tuple[int, dict[str, str], bytes]:
 
 def curl_headers(url: str) -> str:
     """The single curl the brief asks for: response headers of one GET."""
-    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5", url],
-                       capture_output=True, text=True, timeout=15)
+    r = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5", url],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
     return r.stdout
 
 
@@ -309,13 +321,23 @@ def parse_wrk(out: str) -> Wrk:
 
 
 def wrk_cmd(url: str, seconds: float) -> list[str]:
-    return ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s",
-            "--latency", "--timeout", "2s", url]
+    return [
+        "taskset",
+        "-c",
+        CLIENT_CPU,
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "--timeout",
+        "2s",
+        url,
+    ]
 
 
 def run_wrk(url: str, seconds: float) -> Wrk:
-    r = subprocess.run(wrk_cmd(url, seconds), capture_output=True, text=True,
-                       timeout=seconds + 60)
+    r = subprocess.run(wrk_cmd(url, seconds), capture_output=True, text=True, timeout=seconds + 60)
     if r.returncode != 0:
         raise RuntimeError(f"wrk failed ({r.returncode}): {r.stderr.strip()} {r.stdout.strip()}")
     return parse_wrk(r.stdout)
@@ -403,9 +425,15 @@ http {{
     }}
 }}
 """)
-    p = spawn(["nginx", "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
-              log_path=work / "server.log")
-    path = "/o/AW8BAZP0LzjS_sRNFPpv-7D4aVI.gif" if endpoint == "pixel" else "/c/AWMBAQFodHRwczovL2V4YW1wbGUuY29tL2E"
+    p = spawn(
+        ["nginx", "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
+        log_path=work / "server.log",
+    )
+    path = (
+        "/o/AW8BAZP0LzjS_sRNFPpv-7D4aVI.gif"
+        if endpoint == "pixel"
+        else "/c/AWMBAQFodHRwczovL2V4YW1wbGUuY29tL2E"
+    )
     url = f"http://127.0.0.1:{port}{path}"
     wait_http(url, p)
 
@@ -428,9 +456,24 @@ def _mb_env(work: Path, *, db: str | None, sync: str | None) -> dict[str, str]:
 
 
 def _mb_message(env: dict[str, str], port: int, work: Path) -> dict:
-    r = subprocess.run([str(VBIN / "mailbeacon"), "message", "new", "--to", "x@example.com",
-                        "--link", "https://example.com/a", "--base-url", f"http://127.0.0.1:{port}",
-                        "--json"], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            str(VBIN / "mailbeacon"),
+            "message",
+            "new",
+            "--to",
+            "x@example.com",
+            "--link",
+            "https://example.com/a",
+            "--base-url",
+            f"http://127.0.0.1:{port}",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     (work / "message.json").write_text(r.stdout + r.stderr)
     if r.returncode != 0:
         raise RuntimeError(f"mailbeacon message new failed: {r.stderr.strip()}")
@@ -463,8 +506,15 @@ def _exe(pid: int) -> str:
         return ""
 
 
-def mailbeacon_server(key: str, label: str, *, asgi: str = "uvicorn", db: str | None = None,
-                      sync: str | None = None, note: str = "") -> Server:
+def mailbeacon_server(
+    key: str,
+    label: str,
+    *,
+    asgi: str = "uvicorn",
+    db: str | None = None,
+    sync: str | None = None,
+    note: str = "",
+) -> Server:
     def start(endpoint: str, work: Path) -> Running:
         if db:
             pg_recreate()
@@ -477,8 +527,13 @@ def mailbeacon_server(key: str, label: str, *, asgi: str = "uvicorn", db: str | 
         if asgi == "uvicorn":
             cmd = [str(VBIN / "mailbeacon"), "serve", "--host", "127.0.0.1", "--port", str(port)]
         else:
-            subprocess.run([str(VBIN / "mailbeacon"), "migrate"], env=env, check=True,
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [str(VBIN / "mailbeacon"), "migrate"],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
             env["MAILBEACON_BASE_URL"] = f"http://127.0.0.1:{port}"
             cmd = [str(VBIN / "granian"), *granian_args(port)]
         p = spawn(cmd, env=env, log_path=work / "server.log", cwd=work)
@@ -504,50 +559,118 @@ def mailbeacon_server(key: str, label: str, *, asgi: str = "uvicorn", db: str | 
 
 
 def granian_args(port: int | str) -> list[str]:
-    return ["--interface", "asgi", "--factory", "mailbeacon.web.app:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop",
-            "--http", "1", "--backlog", "4096", "--no-access-log"]
+    return [
+        "--interface",
+        "asgi",
+        "--factory",
+        "mailbeacon.web.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "1",
+        "--backlog",
+        "4096",
+        "--no-access-log",
+    ]
 
 
 def peer_server(key: str, label: str, workers: int = 1) -> Server:
     def start(endpoint: str, work: Path) -> Running:
         port = free_port()
         db = work / "peer.db"
-        env = dict(os.environ, PYTRACKING_BENCH_DB=str(db), PATH=f"{VBIN}:{os.environ.get('PATH', '')}")
-        r = subprocess.run([str(VBIN / "python"), str(REPO / "bench/peers/pytracking_app.py"), "urls",
-                            f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60,
-                           check=True)
+        env = dict(
+            os.environ, PYTRACKING_BENCH_DB=str(db), PATH=f"{VBIN}:{os.environ.get('PATH', '')}"
+        )
+        r = subprocess.run(
+            [
+                str(VBIN / "python"),
+                str(REPO / "bench/peers/pytracking_app.py"),
+                "urls",
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         urls = json.loads(r.stdout)
         url = urls["open_url"] if endpoint == "pixel" else urls["click_url"]
-        p = spawn([str(VBIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                   "--backlog", "4096", "--no-control-socket", "--chdir", str(REPO),
-                   "bench.peers.pytracking_app:app"], env=env, log_path=work / "server.log", cwd=work)
+        p = spawn(
+            [
+                str(VBIN / "gunicorn"),
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--backlog",
+                "4096",
+                "--no-control-socket",
+                "--chdir",
+                str(REPO),
+                "bench.peers.pytracking_app:app",
+            ],
+            env=env,
+            log_path=work / "server.log",
+            cwd=work,
+        )
         wait_http(url, p)
         status, _h, body = probe(url)
         check = f"HTTP {status}" + (", 43-byte GIF" if body == GIF_43 else "")
         return Running(p, url, lambda: sqlite_count(db), work, check, lambda: _leaf_python(p.pid))
 
-    return Server(key, label, "peer", start,
-                  f"taskset -c 0 gunicorn -w {workers} -b 127.0.0.1:PORT --backlog 4096 "
-                  "--no-control-socket bench.peers.pytracking_app:app")
+    return Server(
+        key,
+        label,
+        "peer",
+        start,
+        f"taskset -c 0 gunicorn -w {workers} -b 127.0.0.1:PORT --backlog 4096 "
+        "--no-control-socket bench.peers.pytracking_app:app",
+    )
 
 
 def all_servers(endpoint: str) -> list[Server]:
     ref = "empty_gif" if endpoint == "pixel" else "return 302"
     return [
-        Server("nginx", f"nginx `{ref}`, access_log on", "nginx", _nginx_start,
-               "taskset -c 0 nginx -c nginx.conf (worker_processes 1; see bench/_harness.py)"),
+        Server(
+            "nginx",
+            f"nginx `{ref}`, access_log on",
+            "nginx",
+            _nginx_start,
+            "taskset -c 0 nginx -c nginx.conf (worker_processes 1; see bench/_harness.py)",
+        ),
         mailbeacon_server("mb", "mailbeacon serve (uvicorn+uvloop+httptools), SQLite FULL"),
-        mailbeacon_server("mb-normal", "mailbeacon serve (uvicorn), SQLite synchronous=NORMAL",
-                          sync="normal", note="survives a process crash, not a power loss"),
-        mailbeacon_server("mb-pg", "mailbeacon serve (uvicorn), PostgreSQL", db=PG_URL,
-                          note="the PostgreSQL backend is not pinned: it uses core 1 too"),
-        mailbeacon_server("granian", "mailbeacon on granian (asgi, uvloop), SQLite FULL", asgi="granian"),
-        mailbeacon_server("granian-pg", "mailbeacon on granian (asgi, uvloop), PostgreSQL",
-                          asgi="granian", db=PG_URL,
-                          note="the PostgreSQL backend is not pinned: it uses core 1 too"),
+        mailbeacon_server(
+            "mb-normal",
+            "mailbeacon serve (uvicorn), SQLite synchronous=NORMAL",
+            sync="normal",
+            note="survives a process crash, not a power loss",
+        ),
+        mailbeacon_server(
+            "mb-pg",
+            "mailbeacon serve (uvicorn), PostgreSQL",
+            db=PG_URL,
+            note="the PostgreSQL backend is not pinned: it uses core 1 too",
+        ),
+        mailbeacon_server(
+            "granian", "mailbeacon on granian (asgi, uvloop), SQLite FULL", asgi="granian"
+        ),
+        mailbeacon_server(
+            "granian-pg",
+            "mailbeacon on granian (asgi, uvloop), PostgreSQL",
+            asgi="granian",
+            db=PG_URL,
+            note="the PostgreSQL backend is not pinned: it uses core 1 too",
+        ),
         peer_server("peer", "pytracking on Flask/gunicorn -w 1 (sync), SQLite commit per hit"),
-        peer_server("peer-w2", "pytracking on Flask/gunicorn -w 2 (sync), SQLite commit per hit", 2),
+        peer_server(
+            "peer-w2", "pytracking on Flask/gunicorn -w 2 (sync), SQLite commit per hit", 2
+        ),
     ]
 
 
@@ -569,8 +692,14 @@ class Run:
     check: str
 
 
-def measure(server: Server, endpoint: str, seconds: float, warmup: float, root: Path,
-            profile_dir: Path | None = None) -> Run:
+def measure(
+    server: Server,
+    endpoint: str,
+    seconds: float,
+    warmup: float,
+    root: Path,
+    profile_dir: Path | None = None,
+) -> Run:
     for attempt in (1, 2, 3):
         work = Path(tempfile.mkdtemp(prefix=f"{server.key}-", dir=root))
         try:
@@ -613,11 +742,29 @@ def measure(server: Server, endpoint: str, seconds: float, warmup: float, root: 
 def _start_py_spy(pid: int, out: Path, key: str, endpoint: str, seconds: float) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     base = out / f"{endpoint}-{key}"
-    cmd = [str(VBIN / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(seconds)),
-           "--rate", "100", "--threads", "--idle", "--format", "raw", "-o", f"{base}.txt"]
+    cmd = [
+        str(VBIN / "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "100",
+        "--threads",
+        "--idle",
+        "--format",
+        "raw",
+        "-o",
+        f"{base}.txt",
+    ]
     log("profiling: " + shlex.join(cmd))
-    p = subprocess.Popen(["taskset", "-c", CLIENT_CPU, *cmd], stdout=subprocess.DEVNULL,
-                         stderr=open(f"{base}.log", "w"), start_new_session=True)  # noqa: SIM115
+    p = subprocess.Popen(
+        ["taskset", "-c", CLIENT_CPU, *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=open(f"{base}.log", "w"),
+        start_new_session=True,
+    )  # noqa: SIM115
     _procs.append(p)
     return p
 
@@ -674,9 +821,11 @@ def table(rows: list[Row], endpoint: str) -> tuple[str, list[str]]:
         if r.server.kind == "mailbeacon":
             checks = [
                 f"hits/s >= {T_NGINX} x nginx: {_pf(rps >= T_NGINX * n_rps)} ({rps / n_rps:.2f}x)"
-                if n_rps == n_rps else "vs nginx: not measured",
+                if n_rps == n_rps
+                else "vs nginx: not measured",
                 f">= {T_PEER:g} x pytracking: {_pf(rps >= T_PEER * p_rps)} ({rps / p_rps:.1f}x)"
-                if p_rps == p_rps else "vs pytracking: not measured",
+                if p_rps == p_rps
+                else "vs pytracking: not measured",
                 f"p99 <= {T_P99_MS:g} ms: {_pf(p99 <= T_P99_MS)} ({p99:.1f} ms)",
                 f"RSS <= {T_RSS_MB:g} MB: {_pf(rss <= T_RSS_MB)} ({rss:.0f} MB)",
                 f"durable: {_pf(all((x.recorded or 0) >= x.answered for x in r.runs))} ({rec:,} of {ans:,})",
@@ -696,24 +845,45 @@ def _version(cmd: list[str], pattern: str = r"(\d[\w.+~-]*)") -> str:
 
 def versions() -> dict[str, str]:
     py = str(VBIN / "python")
-    pkgs = ["mailbeacon", "uvicorn", "uvloop", "httptools", "granian", "gunicorn", "flask",
-            "pytracking", "sqlalchemy", "psycopg"]
-    code = ("import importlib.metadata as m, json, sys, sqlite3\n"
-            f"out = {{'python': sys.version.split()[0], 'sqlite': sqlite3.sqlite_version}}\n"
-            f"for p in {pkgs!r}:\n"
-            "    try: out[p] = m.version(p)\n"
-            "    except Exception: out[p] = 'not installed'\n"
-            "print(json.dumps(out))")
+    pkgs = [
+        "mailbeacon",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "granian",
+        "gunicorn",
+        "flask",
+        "pytracking",
+        "sqlalchemy",
+        "psycopg",
+    ]
+    code = (
+        "import importlib.metadata as m, json, sys, sqlite3\n"
+        f"out = {{'python': sys.version.split()[0], 'sqlite': sqlite3.sqlite_version}}\n"
+        f"for p in {pkgs!r}:\n"
+        "    try: out[p] = m.version(p)\n"
+        "    except Exception: out[p] = 'not installed'\n"
+        "print(json.dumps(out))"
+    )
     try:
-        v = json.loads(subprocess.run([py, "-c", code], capture_output=True, text=True,
-                                      timeout=30, check=True).stdout)
+        v = json.loads(
+            subprocess.run(
+                [py, "-c", code], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+        )
     except (OSError, subprocess.SubprocessError, ValueError):
         v = {}
     v["nginx"] = _version(["nginx", "-v"], r"nginx/(\S+)")
     v["wrk"] = _version(["wrk", "-v"], r"wrk (\S+)")
     try:
-        v["postgresql"] = pg("SHOW server_version") + " (fsync=" + pg("SHOW fsync") + \
-            ", synchronous_commit=" + pg("SHOW synchronous_commit") + ")"
+        v["postgresql"] = (
+            pg("SHOW server_version")
+            + " (fsync="
+            + pg("SHOW fsync")
+            + ", synchronous_commit="
+            + pg("SHOW synchronous_commit")
+            + ")"
+        )
     except Exception:  # noqa: BLE001
         v["postgresql"] = "not reachable"
     return v
@@ -722,10 +892,18 @@ def versions() -> dict[str, str]:
 def code_under_test() -> str:
     """The commit measured, and whether src/ had uncommitted changes at the time."""
     try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return f"{rev or 'unknown'}" + (" + uncommitted changes in src/" if dirty else "")
@@ -752,10 +930,12 @@ def write_section(name: str, body: str) -> None:
     if DOC.exists():
         text = DOC.read_text()
     else:
-        text = ("# Benchmarks\n\n"
-                "Measured figures for the targets in DESIGN.md (\"Targets\"). Each section is\n"
-                "written by the script named in it; re-run the script to refresh it, and do not\n"
-                "edit between the `<!-- bench:... -->` markers by hand.\n")
+        text = (
+            "# Benchmarks\n\n"
+            'Measured figures for the targets in DESIGN.md ("Targets"). Each section is\n'
+            "written by the script named in it; re-run the script to refresh it, and do not\n"
+            "edit between the `<!-- bench:... -->` markers by hand.\n"
+        )
     pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if pat.search(text):
         text = pat.sub(lambda _m: block, text, count=1)
@@ -768,21 +948,45 @@ def write_section(name: str, body: str) -> None:
 
 
 def main(endpoint: str, argv: list[str] | None = None) -> int:
-    title = {"pixel": "Pixel (open) hits: GET /o/<token>.gif",
-             "click": "Click redirects: GET /c/<token> -> 302"}[endpoint]
+    title = {
+        "pixel": "Pixel (open) hits: GET /o/<token>.gif",
+        "click": "Click redirects: GET /c/<token> -> 302",
+    }[endpoint]
     servers = {s.key: s for s in all_servers(endpoint)}
-    ap = argparse.ArgumentParser(prog=f"bench/{endpoint}", description=title + ".\n\n" + __doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured wrk run (10)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per server; medians are reported (3)")
-    ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured wrk seconds before each run (2)")
-    ap.add_argument("--quick", action="store_true", help="3 s x 1 run, 1 s warm-up; still writes the doc")
-    ap.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
-                    help=f"comma list from: {', '.join(servers)} (default: %(default)s)")
-    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    ap.add_argument("--profile", metavar="DIR", help="also run py-spy record (raw stacks) on each "
-                    "Python server during its first measured run, into DIR (skews that run)")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, dbs, wrk output)")
+    ap = argparse.ArgumentParser(
+        prog=f"bench/{endpoint}",
+        description=title + ".\n\n" + __doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per measured wrk run (10)"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs per server; medians are reported (3)"
+    )
+    ap.add_argument(
+        "--warmup", type=float, default=2.0, help="unmeasured wrk seconds before each run (2)"
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="3 s x 1 run, 1 s warm-up; still writes the doc"
+    )
+    ap.add_argument(
+        "--servers",
+        default=",".join(DEFAULT_SERVERS),
+        help=f"comma list from: {', '.join(servers)} (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone"
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="also run py-spy record (raw stacks) on each "
+        "Python server during its first measured run, into DIR (skews that run)",
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the temp dirs (logs, dbs, wrk output)"
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.duration, args.repeat, args.warmup = 3.0, 1, 1.0
@@ -807,9 +1011,16 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix=f"mailbeacon-bench-{endpoint}-"))
     if not args.keep:
         _cleanups.insert(0, lambda: shutil.rmtree(root, ignore_errors=True))
-    command = "bench/" + endpoint + (" " + shlex.join(argv if argv is not None else sys.argv[1:])
-                                     if (argv if argv is not None else sys.argv[1:]) else "")
-    started = dt.datetime.now(dt.timezone.utc)
+    command = (
+        "bench/"
+        + endpoint
+        + (
+            " " + shlex.join(argv if argv is not None else sys.argv[1:])
+            if (argv if argv is not None else sys.argv[1:])
+            else ""
+        )
+    )
+    started = dt.datetime.now(dt.UTC)
     code = code_under_test()
     rows = [Row(servers[k]) for k in chosen]
     profile_dir = Path(args.profile).resolve() if args.profile else None
@@ -820,9 +1031,11 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
                 prof = profile_dir if (i == 0 and row.server.kind != "nginx") else None
                 run = measure(row.server, endpoint, args.duration, args.warmup, root, prof)
                 row.runs.append(run)
-                log(f"  {run.rps:,.0f}/s p50 {run.p50_ms:.2f} ms p99 {run.p99_ms:.2f} ms "
+                log(
+                    f"  {run.rps:,.0f}/s p50 {run.p50_ms:.2f} ms p99 {run.p99_ms:.2f} ms "
                     f"rss {run.rss_mb:.0f} MB recorded {run.recorded} of {run.answered} "
-                    f"{run.errors} {run.check}")
+                    f"{run.errors} {run.check}"
+                )
     finally:
         cleanup()
         pg_drop() if any("pg" in k for k in chosen) else None
@@ -847,14 +1060,14 @@ Command: `{command}` (code under test: {code})
 Targets (DESIGN.md: >= {T_NGINX} x nginx, >= {T_PEER:g} x pytracking, p99 <= {T_P99_MS:g} ms at {CONNECTIONS}
 connections, RSS <= {T_RSS_MB:g} MB):
 
-{chr(10).join(verdicts) if verdicts else '- no mailbeacon row measured'}
+{chr(10).join(verdicts) if verdicts else "- no mailbeacon row measured"}
 
-Pre-run probe (one `curl` per mailbeacon start): {', '.join(checks) or '-'}.
+Pre-run probe (one `curl` per mailbeacon start): {", ".join(checks) or "-"}.
 
 Servers:
-{chr(10).join(f'- {r.server.label}: `{r.server.command}`' + (f' ({r.server.note})' if r.server.note else '') for r in rows)}
+{chr(10).join(f"- {r.server.label}: `{r.server.command}`" + (f" ({r.server.note})" if r.server.note else "") for r in rows)}
 
-Versions: {', '.join(f'{k} {val}' for k, val in v.items())}.
+Versions: {", ".join(f"{k} {val}" for k, val in v.items())}.
 """
     print()
     print(body)

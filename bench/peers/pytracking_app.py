@@ -66,9 +66,11 @@ def urls(base: str) -> dict[str, str]:
     meta = {"message_id": 1, "recipient": "x@example.com"}
     return {
         "open_url": pytracking.get_open_tracking_url(
-            meta, base_open_tracking_url=base.rstrip("/") + OPEN_PATH),
+            meta, base_open_tracking_url=base.rstrip("/") + OPEN_PATH
+        ),
         "click_url": pytracking.get_click_tracking_url(
-            "https://example.com/a", meta, base_click_tracking_url=base.rstrip("/") + CLICK_PATH),
+            "https://example.com/a", meta, base_click_tracking_url=base.rstrip("/") + CLICK_PATH
+        ),
     }
 
 
@@ -82,15 +84,22 @@ def _make_app():  # noqa: ANN202 - flask is imported lazily so `urls` works with
         conn.execute("BEGIN")
         conn.execute(
             "INSERT INTO events (kind, at, url, metadata, ip, user_agent) VALUES (?,?,?,?,?,?)",
-            (kind, time.time(), result.tracked_url, json.dumps(result.metadata),
-             request.remote_addr, request.headers.get("User-Agent", "")),
+            (
+                kind,
+                time.time(),
+                result.tracked_url,
+                json.dumps(result.metadata),
+                request.remote_addr,
+                request.headers.get("User-Agent", ""),
+            ),
         )
         conn.execute("COMMIT")  # one fsync per hit: the naive way to be durable
 
     @app.get("/o/<path:token>")
     def pixel(token: str) -> Response:
         result = pytracking.get_open_tracking_result(
-            request.full_path.rstrip("?"), base_open_tracking_url=OPEN_PATH)
+            request.full_path.rstrip("?"), base_open_tracking_url=OPEN_PATH
+        )
         record("open", result)
         resp = Response(GIF, mimetype="image/gif")
         resp.headers["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
@@ -99,7 +108,8 @@ def _make_app():  # noqa: ANN202 - flask is imported lazily so `urls` works with
     @app.get("/c/<path:token>")
     def click(token: str) -> Response:
         result = pytracking.get_click_tracking_result(
-            request.full_path.rstrip("?"), base_click_tracking_url=CLICK_PATH)
+            request.full_path.rstrip("?"), base_click_tracking_url=CLICK_PATH
+        )
         record("click", result)
         resp = redirect(result.tracked_url, code=302)
         resp.headers["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
