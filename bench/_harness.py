@@ -514,6 +514,7 @@ def mailbeacon_server(
     db: str | None = None,
     sync: str | None = None,
     note: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     def start(endpoint: str, work: Path) -> Running:
         if db:
@@ -522,6 +523,7 @@ def mailbeacon_server(
         (work / "data").mkdir()
         port = free_port()
         env = _mb_env(work, db=db, sync=sync)
+        env.update(extra_env or {})
         msg = _mb_message(env, port, work)  # also creates the schema
         url = msg["open_url"] if endpoint == "pixel" else msg["links"][0]["tracked_url"]
         if asgi == "uvicorn":
@@ -645,6 +647,12 @@ def all_servers(endpoint: str) -> list[Server]:
             "taskset -c 0 nginx -c nginx.conf (worker_processes 1; see bench/_harness.py)",
         ),
         mailbeacon_server("mb", "mailbeacon serve (uvicorn+uvloop+httptools), SQLite FULL"),
+        # The same with labelling off: the difference is what classification costs.
+        mailbeacon_server(
+            "mb-nolabel",
+            "mailbeacon serve, SQLite FULL, labelling off (MAILBEACON_CLASSIFY=false)",
+            extra_env={"MAILBEACON_CLASSIFY": "false"},
+        ),
         mailbeacon_server(
             "mb-normal",
             "mailbeacon serve (uvicorn), SQLite synchronous=NORMAL",

@@ -153,3 +153,20 @@ def test_reclassify_after_a_new_network_list(tracked: Server, tmp_path: Path) ->
     assert "1 labels changed" in out, out
     [(_, lab, reasons)] = labels(tracked, msg["id"])
     assert lab == "scanner" and any("gateway" in r for r in reasons), reasons
+
+
+def test_labelling_off_records_unlabelled_then_reclassify_labels(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    srv = start_server(sqlite_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"],
+                       env={"MAILBEACON_CLASSIFY": "false"})
+    try:
+        msg = srv.message(sent_at=ago(600))
+        hit(msg["open_url"], "66.249.84.222", GMAIL_PROXY)
+        [event] = srv.events(msg["id"])
+        assert event["label"] is None and event["reasons"] == []
+        assert "1 labels changed" in cli("reclassify", db=sqlite_url).stdout
+        [(_, lab, reasons)] = labels(srv, msg["id"])
+        assert lab == "human_via_proxy" and "ua:gmail_image_proxy" in reasons
+    finally:
+        srv.stop()

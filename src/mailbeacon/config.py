@@ -71,6 +71,8 @@ class Settings:
     )
     geoip_db: str = _s("", "Path to a country .mmdb (GeoLite2-Country, DB-IP lite) for the "
                        "country of direct hits; none: no countries.")
+    classify: bool = _s(True, "Label hits as they arrive. false records them unlabelled (to "
+                        "measure what labelling costs); `mailbeacon reclassify` labels them later.")
     log_level: str = _s("info", "debug, info, warning or error.")
     smtp_host: str = _s(
         "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."
@@ -137,6 +139,13 @@ def _coerce(name: str, raw: Any) -> Any:
         return int(raw)
     if kind == "float":
         return float(raw)
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise SystemExit(f"setting {name} must be true or false, not {raw!r}")
+        return text in ("1", "true", "yes", "on")
     if kind.startswith("tuple"):
         if isinstance(raw, str):
             return tuple(p.strip() for p in raw.split(",") if p.strip())

@@ -37,8 +37,10 @@ class Labeller:
         networks: Callable[[], NetworkSet],
         sender_cookie: Callable[[Scope], bool] = lambda _s: False,
         geo: Geo | None = None,
+        enabled: bool = True,
     ) -> None:
         self.geo = geo
+        self.enabled = enabled
         self.engine = engine
         self.memory = memory
         self.networks = networks
@@ -61,6 +63,8 @@ class Labeller:
         info = await self.message_info(event.message_id)
         if info is None and self.memory.message(event.message_id) is None:
             return False
+        if not self.enabled:
+            return True  # the `classify` setting is off: stored unlabelled
         ctx = Context(
             message=info,
             prior=self.memory.recent(event.message_id),

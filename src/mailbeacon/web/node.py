@@ -41,7 +41,12 @@ class Node:
         self._networks_version: tuple[int, float] | None = None
         geo = Geo(settings.geoip_db) if settings.geoip_db else None
         self.labeller = Labeller(
-            self.engine, self.memory, self.networks, self.has_sender_cookie, geo=geo
+            self.engine,
+            self.memory,
+            self.networks,
+            self.has_sender_cookie,
+            geo=geo,
+            enabled=settings.classify,
         )
         self.recorder = Recorder(
             self.engine,
