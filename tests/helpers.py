@@ -156,11 +156,14 @@ def start_server(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited early:\n{srv.output()}")
-        try:
-            if httpx.get(f"{srv.url}/healthz", timeout=1).status_code in (200, 503):
-                return srv
-        except httpx.HTTPError:
-            pass
+        # Ready when *this* process says it bound the port: with tests in
+        # parallel, another server may briefly hold a port free_port() gave us.
+        if f"running on http://127.0.0.1:{port}" in srv.output():
+            try:
+                if httpx.get(f"{srv.url}/healthz", timeout=1).status_code in (200, 503):
+                    return srv
+            except httpx.HTTPError:
+                pass
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"serve did not come up:\n{srv.output()}")

@@ -74,6 +74,13 @@ class Settings:
     classify: bool = _s(True, "Label hits as they arrive. false records them unlabelled (to "
                         "measure what labelling costs); `mailbeacon reclassify` labels them later.")
     log_level: str = _s("info", "debug, info, warning or error.")
+    # A purge pass is ~20 ms per 5k events, so daily is cheap and at most a
+    # day late.
+    retention_days: int = _s(
+        0,
+        "Days raw events are kept; serve purges older ones daily and reports "
+        "(which read rollups) stay the same. 0 keeps them forever.",
+    )
     smtp_host: str = _s(
         "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."
     )

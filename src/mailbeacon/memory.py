@@ -64,6 +64,15 @@ class Memory:
             self._messages.pop(message_id, None)
             self._recent.pop(message_id, None)
 
+    def clear(self) -> None:
+        """Forget every message and its events (a recipient opted out or was
+        erased: nothing of theirs may be used or recorded from here on)."""
+        with self._lock:
+            self._messages.clear()
+            self._negative_until.clear()
+            self._recent.clear()
+            self._campaign_clicks.clear()
+
     # -- events ---------------------------------------------------------------
 
     def recent(self, message_id: int) -> tuple[Event, ...]:

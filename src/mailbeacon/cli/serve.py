@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from mailbeacon.cli.base import (
     app,
@@ -86,6 +87,7 @@ def serve(
     print(f"  database {redact(s.database_url)}")
     if not keys.list_api_keys(engine):
         print("  no API key yet: run `mailbeacon keys create --name NAME`")
+    print(f"  dashboard at {s.public_base_url}/" + _dashboard_hint(engine))
     print("  press Ctrl-C to stop (hits already answered are on disk)", flush=True)
     uvicorn.Server(
         uvicorn.Config(
@@ -104,6 +106,14 @@ def serve(
             backlog=4096,
         )
     ).run()
+
+
+def _dashboard_hint(engine: Engine) -> str:
+    from mailbeacon.web.dashboard.accounts import has_users
+
+    return "" if has_users(engine) else (
+        " (no user yet: run `mailbeacon users create --email you@example.com`)"
+    )
 
 
 @app.command()

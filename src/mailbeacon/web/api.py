@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -29,6 +29,12 @@ from mailbeacon.store import messages as store
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import iso, parse
 from mailbeacon.web.node import Node
+
+# Ids are 64-bit integers in the store; a larger number in a path or body
+# would overflow the database driver (a 500), so it is refused as invalid.
+MAX_ID = 2**63 - 1
+DbId = Annotated[int, Path(ge=0, le=MAX_ID)]
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class ApiError(Exception):
@@ -55,7 +61,7 @@ class Campaign(BaseModel):
 class MessageIn(BaseModel):
     recipient: str = Field(min_length=3, max_length=320, examples=["ana@example.com"])
     subject: str | None = Field(default=None, max_length=998)
-    campaign_id: int | None = None
+    campaign_id: Id | None = None
     variant: str | None = Field(default=None, max_length=100)
     sent_at: str | float | None = Field(
         default=None, description="ISO 8601 time or unix seconds; empty while still composing"
@@ -232,7 +238,7 @@ def install(app: FastAPI, node: Node) -> None:
         responses=ERRORS,
         tags=["messages"],
     )
-    def new_link(message_id: int, body: LinkIn, _k: Auth) -> dict[str, Any]:
+    def new_link(message_id: DbId, body: LinkIn, _k: Auth) -> dict[str, Any]:
         try:
             with node.engine.begin() as conn:
                 return add_link(conn, node.signer(), node.base_url, message_id, body.url)
@@ -242,7 +248,7 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get(
         "/api/v1/messages/{message_id}", response_model=Message, responses=ERRORS, tags=["messages"]
     )
-    def get_message(message_id: int, _k: Auth) -> dict[str, Any]:
+    def get_message(message_id: DbId, _k: Auth) -> dict[str, Any]:
         try:
             with node.engine.connect() as conn:
                 return message_view(conn, node.signer(), node.base_url, message_id)
@@ -256,11 +262,11 @@ def install(app: FastAPI, node: Node) -> None:
         tags=["events"],
     )
     def message_events(
-        message_id: int,
+        message_id: DbId,
         _k: Auth,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after: Annotated[
-            int, Query(ge=0, description="return events with id greater than this")
+            int, Query(ge=0, le=MAX_ID, description="return events with id greater than this")
         ] = 0,
     ) -> list[dict[str, Any]]:
         with node.engine.connect() as conn:
@@ -272,7 +278,7 @@ def install(app: FastAPI, node: Node) -> None:
     def all_events(
         _k: Auth,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     ) -> list[dict[str, Any]]:
         with node.engine.connect() as conn:
             return event_store.list_events(conn, after=after, limit=limit)

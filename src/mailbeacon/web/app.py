@@ -10,7 +10,10 @@ from fastapi import FastAPI
 
 from mailbeacon.config import Settings
 from mailbeacon.web.api import install as install_api
+from mailbeacon.web.api_hooks import install as install_hooks_api
 from mailbeacon.web.api_instrument import install as install_instrument_api
+from mailbeacon.web.api_reports import install as install_reports_api
+from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.node import Node
 from mailbeacon.web.track import Tracker
 
@@ -45,6 +48,9 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
     api.state.node = node
     install_api(api, node)
     install_instrument_api(api, node)
+    install_reports_api(api, node)
+    install_hooks_api(api, node)
+    install_dashboard(api, node)
     return Tracker(
         fallback=api,
         signer=node.signer,

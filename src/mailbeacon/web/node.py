@@ -10,6 +10,7 @@ from http.cookies import SimpleCookie
 from sqlalchemy import Engine
 from starlette.types import Scope
 
+from mailbeacon import retention
 from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.config import Settings
 from mailbeacon.geo import Geo
@@ -26,6 +27,9 @@ log = logging.getLogger("mailbeacon")
 # How often a node re-reads signing keys and network lists, so a change made
 # on any node (or by the CLI) reaches every node within this many seconds.
 REFRESH_SECONDS = 10.0
+# Retention runs at start and then daily: events older than N days are a
+# day too late at worst, and a purge pass costs ~20 ms per 5k rows.
+RETENTION_SECONDS = 86400.0
 SENDER_COOKIE = "mb_sender"
 SENDER_COOKIE_DAYS = 365
 
@@ -54,9 +58,17 @@ class Node:
             commit_timeout=settings.commit_timeout,
             on_commit=self.labeller.after_commit,
         )
+        # Notifications: outbox rows in each batch's transaction, sent by a worker.
+        from mailbeacon.notify import Worker, make_tx_hook
+
+        email = settings.notify_email if settings.smtp_host else ""
+        self.recorder.tx_hooks.append(make_tx_hook(lambda: email))
+        self.notifier = Worker(self.engine, settings, self.base_url)
         self._signer: Signer | None = None
         self._ip_storage: IPStorage | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
+        self._privacy_version: str | None = None
         self.started_at = time.time()
 
     def prepare(self) -> None:
@@ -65,6 +77,7 @@ class Node:
         full = self.settings.store_ip == "full"
         self._ip_storage = IPStorage(keys.ip_hash_key(self.engine), full=full)
         self._refresh_networks()
+        self._privacy_version = retention.privacy_version(self.engine)
 
     def signer(self) -> Signer:
         if self._signer is None:
@@ -104,10 +117,15 @@ class Node:
         await asyncio.to_thread(self.prepare)
         self.recorder.start(asyncio.get_running_loop())
         self._refresher = asyncio.create_task(self._refresh())
+        if self.settings.retention_days > 0:
+            self._retention = asyncio.create_task(self._retain())
+        self.notifier.start()
 
     async def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in (self._refresher, self._retention):
+            if task is not None:
+                task.cancel()
+        await self.notifier.stop()
         await asyncio.to_thread(self.recorder.stop)
 
     def _refresh_networks(self) -> None:
@@ -122,6 +140,29 @@ class Node:
         if fresh is not None:
             self._signer = fresh
         self._refresh_networks()
+        self._check_privacy()
+
+    def _check_privacy(self) -> None:
+        """An opt-out or erase happened on some node or in the CLI (the
+        ``privacy_version`` setting moved): forget cached messages, so the next
+        hit re-reads its message's facts and an opted-out one records nothing."""
+        version = retention.privacy_version(self.engine)
+        if version != self._privacy_version:
+            self._privacy_version = version
+            self.memory.clear()
+
+    async def _retain(self) -> None:
+        """Drop raw events older than ``retention_days``, now and once a day."""
+        while True:
+            try:
+                n = await asyncio.to_thread(
+                    retention.purge, self.engine, self.settings.retention_days * 86400.0
+                )
+                log.info("retention: %d events older than %d days purged", n,
+                         self.settings.retention_days)
+            except Exception as exc:  # noqa: BLE001 - store down: try again tomorrow
+                log.warning("retention purge failed: %s", exc)
+            await asyncio.sleep(RETENTION_SECONDS)
 
     async def _refresh(self) -> None:
         while True:

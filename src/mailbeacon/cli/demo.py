@@ -1,0 +1,47 @@
+"""`mailbeacon demo`: a campaign with realistic traffic, to see every view filled."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mailbeacon.cli.base import app, err, open_store, settings
+
+
+@app.command()
+def demo(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Drive a server that is already running (it must share --db and run with "
+            "--trust-proxy 127.0.0.1/32). Default: start one on a free port for the demo.",
+        ),
+    ] = None,
+) -> None:
+    """Create a demo campaign and send realistic opens and clicks through the real
+    tracking endpoints: Outlook, Apple Mail with and without Privacy Protection,
+    Gmail's proxy, a scanner, a bot, and your own opens."""
+    from mailbeacon.demo import drive, run_with_server
+    from mailbeacon.web.dashboard.accounts import has_users
+
+    s = settings()
+    engine = open_store(s)
+    say = print  # plain print: rich would re-wrap long lines
+    say("Sending demo traffic:")
+    try:
+        done = drive(engine, url, say) if url else run_with_server(s.database_url, engine, say)
+    except RuntimeError as exc:
+        err.print(f"demo failed: {exc}")
+        raise typer.Exit(1) from None
+    say(
+        f"\nCreated campaign {done['campaign_id']} ({done['name']}) with "
+        f"{done['messages']} messages."
+    )
+    say(
+        "See it: run `mailbeacon serve`, sign in, and open "
+        f"{s.public_base_url}/campaigns/{done['campaign_id']}"
+    )
+    if not has_users(engine):
+        say("No dashboard user yet: `mailbeacon users create --email you@example.com`")

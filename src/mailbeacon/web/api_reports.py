@@ -1,0 +1,323 @@
+"""Reports, recipients, exports and the privacy actions, under /api/v1.
+
+Reports read rollups only (mailbeacon.reports); exports stream raw events
+through a server-side cursor; the recipient actions change what running
+nodes may record, so this node forgets its cached messages at once and the
+others within their 10 s refresh (web/node.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Path, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from mailbeacon import retention
+from mailbeacon.reports import campaign_report
+from mailbeacon.reports import export as exports
+from mailbeacon.reports.recipients import recipient_total, recipients
+from mailbeacon.store import messages as store
+from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut
+from mailbeacon.web.node import Node
+
+
+class Opens(BaseModel):
+    human_unique: int
+    human_total: int
+    human_direct_total: int
+    human_via_proxy_total: int
+    human_pixel_unique: int
+    machine_unique: int
+    machine_total: int
+    scanner_total: int
+    bot_total: int
+    self_total: int
+    unlabelled_total: int
+    open_rate: float
+    opened_or_auto_unique: int
+    opened_or_auto_rate: float
+
+
+class Clicks(BaseModel):
+    human_unique: int
+    human_total: int
+    scanner_total: int
+    bot_total: int
+    self_total: int
+    unlabelled_total: int
+    click_rate: float
+    click_to_open_rate: float
+
+
+class LinkRow(BaseModel):
+    position: int
+    url: str | None
+    human_unique: int
+    human_total: int
+    other_total: int
+
+
+class Counts(BaseModel):
+    human_opens: int
+    machine_opens: int
+    other_opens: int
+    human_clicks: int
+    other_clicks: int
+
+
+class HourRow(Counts):
+    at: str
+
+
+class DayRow(Counts):
+    date: str
+
+
+class Heatmap(BaseModel):
+    tz: str
+    weekdays: list[str]
+    human_opens: list[list[int]]
+
+
+class Share(BaseModel):
+    name: str
+    opens: int
+    share: float
+
+
+class VariantRow(BaseModel):
+    variant: str
+    messages: int
+    opened: int
+    clicked: int
+    open_rate: float
+    click_rate: float
+    p_value: float
+    vs: str | None
+    winner: bool
+    small_sample: bool
+    click_p_value: float
+    click_vs: str | None
+    click_winner: bool
+    click_small_sample: bool
+
+
+class TtfoRow(BaseModel):
+    bucket: str
+    messages: int
+
+
+class RecipientRow(BaseModel):
+    message_id: int
+    recipient: str
+    variant: str | None
+    opened: bool
+    opened_at: str | None
+    human_opens: int
+    human_clicks: int
+    last_human_at: str | None
+
+
+class WarmLead(RecipientRow):
+    why: Literal["clicked", "opened_repeatedly"]
+
+
+class Report(BaseModel):
+    campaign_id: int
+    messages: int
+    opens: Opens
+    clicks: Clicks
+    scanned_unique: int
+    links: list[LinkRow]
+    timeline: list[HourRow]
+    timeline_daily: list[DayRow]
+    heatmap: Heatmap
+    clients: list[Share]
+    os: list[Share]
+    devices: list[Share]
+    countries: list[Share]
+    variants: list[VariantRow]
+    first_open_at: str | None
+    time_to_first_open: list[TtfoRow]
+    warm_leads: list[WarmLead]
+    tz: str
+
+
+class LinkOut(BaseModel):
+    position: int
+    url: str
+
+
+class StoredMessage(BaseModel):
+    id: int
+    recipient: str
+    subject: str | None
+    campaign_id: int | None
+    variant: str | None
+    sent_at: str | None
+    created_at: str | None
+    links: list[LinkOut]
+    events: list[EventOut]
+
+
+class RecipientData(BaseModel):
+    recipient: str
+    opted_out: bool
+    messages: list[StoredMessage]
+
+
+class Erased(BaseModel):
+    recipient: str
+    messages: int
+    events: int
+
+
+class OptOut(BaseModel):
+    recipient: str
+    opted_out: bool
+    changed: bool
+
+
+Address = Annotated[str, Path(min_length=3, max_length=320, examples=["ana@example.com"])]
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def _address(address: str) -> str:
+    if "@" not in address or not address.strip():
+        raise ApiError(422, "invalid", "address must be an email address such as ana@example.com")
+    return address.strip()
+
+
+def install(app: FastAPI, node: Node) -> None:
+    def need_campaign(campaign_id: int) -> None:
+        with node.engine.connect() as conn:
+            if store.get_campaign(conn, campaign_id) is None:
+                raise ApiError(404, "not_found", f"campaign {campaign_id} does not exist")
+
+    @app.get(
+        "/api/v1/campaigns/{campaign_id}/report",
+        response_model=Report,
+        responses=ERRORS,
+        tags=["reports"],
+    )
+    def report(
+        campaign_id: DbId,
+        _k: Auth,
+        tz: Annotated[
+            str, Query(max_length=64, description="IANA zone for daily rows and the heatmap")
+        ] = "UTC",
+    ) -> dict[str, Any]:
+        with node.engine.connect() as conn:
+            if store.get_campaign(conn, campaign_id) is None:
+                raise ApiError(404, "not_found", f"campaign {campaign_id} does not exist")
+            try:
+                return campaign_report(conn, campaign_id, tz)
+            except ValueError as exc:
+                raise ApiError(422, "invalid", str(exc)) from None
+
+    @app.get(
+        "/api/v1/campaigns/{campaign_id}/recipients",
+        response_model=list[RecipientRow],
+        responses=ERRORS,
+        tags=["reports"],
+        description="One page of recipients; the header X-Total-Count has the filter's total.",
+    )
+    def campaign_recipients(
+        campaign_id: DbId,
+        _k: Auth,
+        response: Response,
+        filter: Literal["all", "opened", "clicked", "not_opened"] = "all",  # noqa: A002
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> list[dict[str, Any]]:
+        need_campaign(campaign_id)
+        with node.engine.connect() as conn:
+            response.headers["X-Total-Count"] = str(recipient_total(conn, campaign_id, filter))
+            return recipients(conn, campaign_id, filter, limit, offset)
+
+    @app.get(
+        "/api/v1/campaigns/{campaign_id}/export",
+        response_class=StreamingResponse,
+        responses={
+            **ERRORS,
+            200: {
+                "description": "the export, streamed",
+                "content": {"text/csv": {}, "application/json": {}},
+            },
+        },
+        tags=["reports"],
+    )
+    def campaign_export(
+        campaign_id: DbId,
+        _k: Auth,
+        what: Literal["events", "recipients"] = "events",
+        format: Literal["csv", "json"] = "csv",  # noqa: A002
+    ) -> StreamingResponse:
+        need_campaign(campaign_id)
+        name = f"campaign-{campaign_id}-{what}.{format}"
+        return StreamingResponse(
+            exports.export(node.engine, campaign_id, what, format),
+            media_type=EXPORT_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @app.get(
+        "/api/v1/recipients/{address}/export",
+        response_model=RecipientData,
+        responses=ERRORS,
+        tags=["privacy"],
+    )
+    def recipient_export(address: Address, _k: Auth) -> dict[str, Any]:
+        return retention.recipient_export(node.engine, _address(address))
+
+    def erase(address: str) -> dict[str, Any]:
+        done = retention.recipient_erase(node.engine, _address(address))
+        node.memory.clear()  # this node at once; the others on their next refresh
+        return {"recipient": address.strip(), **done}
+
+    @app.delete(
+        "/api/v1/recipients/{address}/erase",
+        response_model=Erased,
+        responses=ERRORS,
+        tags=["privacy"],
+        description="Delete the address's messages, links, events and per-message rollups. "
+        "Anonymous campaign counters stay, so reported totals do not change.",
+    )
+    def recipient_erase(address: Address, _k: Auth) -> dict[str, Any]:
+        return erase(address)
+
+    @app.delete(
+        "/api/v1/recipients/{address}",
+        response_model=Erased,
+        responses=ERRORS,
+        tags=["privacy"],
+        description="The same as DELETE /api/v1/recipients/{address}/erase.",
+    )
+    def recipient_delete(address: Address, _k: Auth) -> dict[str, Any]:
+        return erase(address)
+
+    def optout(address: str, out: bool) -> dict[str, Any]:
+        changed = retention.set_optout(node.engine, _address(address), out)
+        node.memory.clear()
+        return {"recipient": address.strip().lower(), "opted_out": out, "changed": changed}
+
+    @app.post(
+        "/api/v1/recipients/{address}/optout",
+        response_model=OptOut,
+        responses=ERRORS,
+        tags=["privacy"],
+        description="Stop recording hits for this address (its pixel is still served).",
+    )
+    def recipient_optout(address: Address, _k: Auth) -> dict[str, Any]:
+        return optout(address, True)
+
+    @app.delete(
+        "/api/v1/recipients/{address}/optout",
+        response_model=OptOut,
+        responses=ERRORS,
+        tags=["privacy"],
+    )
+    def recipient_optin(address: Address, _k: Auth) -> dict[str, Any]:
+        return optout(address, False)

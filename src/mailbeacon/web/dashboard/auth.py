@@ -1,0 +1,215 @@
+"""Sign-in: server-side sessions, CSRF tokens, the login rate limit, and the
+sender cookie that makes the sender's own pixel fetches count as ``self``."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailbeacon.web.dashboard import accounts
+from mailbeacon.web.dashboard.accounts import Session
+from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.node import SENDER_COOKIE, SENDER_COOKIE_DAYS, Node
+
+SESSION_COOKIE = "mb_session"
+# Before there is a session, the login form is protected by a double-submit
+# cookie; after, every form carries the session's own token.
+LOGIN_CSRF_COOKIE = "mb_login_csrf"
+
+
+class LoginRequired(Exception):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+@dataclass
+class Posted:
+    session: Session
+    form: dict[str, str]
+    lists: dict[str, list[str]]
+
+
+def node_of(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def secure(node: Node) -> bool:
+    return node.base_url.startswith("https://")
+
+
+def client_ip(request: Request) -> str:
+    node = node_of(request)
+    peer = request.client.host if request.client else ""
+    return node.client_ip.resolve(peer, request.headers.get("x-forwarded-for"))
+
+
+async def current(request: Request) -> Session | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    sess = await asyncio.to_thread(accounts.get_session, node_of(request).engine, token)
+    request.state.mb_session = sess
+    return sess
+
+
+async def require_user(request: Request) -> Session:
+    sess = await current(request)
+    if sess is None:
+        raise LoginRequired(request.url.path)
+    node = node_of(request)
+    if request.client is not None:
+        node.saw_sender(request.client.host, request.headers.get("x-forwarded-for"))
+    return sess
+
+
+async def require_post(request: Request) -> Posted:
+    """A signed-in user's form, with its CSRF token checked (403 when wrong)."""
+    sess = await require_user(request)
+    form = await request.form()
+    token = form.get("csrf")
+    if not isinstance(token, str) or not hmac.compare_digest(token, sess.csrf):
+        raise CsrfFailed()
+    flat = {k: v for k, v in form.items() if isinstance(v, str)}
+    lists = {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form.keys()}
+    return Posted(sess, flat, lists)
+
+
+User = Annotated[Session, Depends(require_user)]
+Post = Annotated[Posted, Depends(require_post)]
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths: a login link must not become an open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def install(app: FastAPI, node: Node) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(_r: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.path)}", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
+        return page(
+            request,
+            "error.html",
+            {
+                "title": "Form expired",
+                "message": "This form's security token is missing or "
+                "wrong (CSRF check). Go back, reload the page and try again.",
+            },
+            status=403,
+        )
+
+    def login_page(request: Request, status: int = 200, **ctx: object) -> HTMLResponse:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        resp = page(
+            request,
+            "login.html",
+            {
+                "login_csrf": token,
+                "has_users": accounts.has_users(node.engine),
+                "next": safe_next(request.query_params.get("next")),
+                **ctx,
+            },
+            status=status,
+        )
+        resp.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure(node),
+            path="/login",
+        )
+        return resp
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request) -> HTMLResponse:
+        return login_page(request)
+
+    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        email = str(form.get("email") or "").strip()
+        password = str(form.get("password") or "")
+        token, cookie = str(form.get("csrf") or ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not token or not cookie or not hmac.compare_digest(token, cookie):
+            raise CsrfFailed()
+        ip = client_ip(request)
+        wait = await asyncio.to_thread(accounts.login_blocked_for, node.engine, email, ip)
+        if wait > 0:
+            return await asyncio.to_thread(
+                login_page,
+                request,
+                429,
+                email=email,
+                error=f"Too many failed sign-ins for this account from your address. "
+                f"Try again in {int(wait // 60) + 1} minute(s).",
+            )
+        uid = await asyncio.to_thread(accounts.authenticate, node.engine, email, password)
+        if uid is None:
+            await asyncio.to_thread(accounts.record_failure, node.engine, email, ip)
+            return await asyncio.to_thread(
+                login_page, request, 401, email=email, error="Wrong email or password."
+            )
+        await asyncio.to_thread(accounts.clear_failures, node.engine, email, ip)
+        value, _sess = await asyncio.to_thread(accounts.start_session, node.engine, uid)
+        resp = RedirectResponse(safe_next(str(form.get("next") or "/")), status_code=303)
+        resp.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=accounts.SESSION_DAYS * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=secure(node),
+            path="/",
+        )
+        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        set_sender_cookie(resp, node)
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request, posted: Post) -> Response:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        await asyncio.to_thread(accounts.end_session, node.engine, token)
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+
+def set_sender_cookie(resp: Response, node: Node) -> None:
+    """Mark this browser as the sender's: its pixel fetches become ``self``.
+
+    Compose windows load the pixel as a cross-site image, and browsers send
+    only SameSite=None cookies with those, which must be Secure; over plain
+    http it stays Lax (it still marks previews opened from the dashboard).
+    Webmail that proxies images (Gmail) never forwards cookies: the
+    compose-time rule covers those.
+    """
+    https = secure(node)
+    resp.set_cookie(
+        SENDER_COOKIE,
+        node.signer().sender_cookie(int(time.time())),
+        max_age=SENDER_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="none" if https else "lax",
+        secure=https,
+        path="/",
+    )

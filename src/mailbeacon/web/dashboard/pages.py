@@ -1,0 +1,143 @@
+"""Dashboard pages: overview, campaign, message, "Track an email", live feed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from mailbeacon.notify import stream
+from mailbeacon.reports import campaign_report
+from mailbeacon.reports.recipients import recipient_total, recipients
+from mailbeacon.service import Invalid, NotFound, create_message, message_view
+from mailbeacon.store import events as event_store
+from mailbeacon.store import messages as message_store
+from mailbeacon.web.dashboard import data, reasons
+from mailbeacon.web.dashboard.auth import Post, User
+from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.node import Node
+
+FILTERS = ("all", "opened", "clicked", "not_opened")
+PAGE = 100
+
+
+def enrich(ev: dict[str, Any]) -> dict[str, Any]:
+    """What the live feed shows: the label and its reasons in words."""
+    return {
+        **ev,
+        "label_words": reasons.label_words(ev.get("label")),
+        "label_class": reasons.label_class(ev.get("label")),
+        "why": reasons.explain(ev.get("label"), ev.get("reasons") or [])[:2],
+    }
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    return page(request, "error.html", {"title": "Not found", "message": what}, status=404)
+
+
+def install(app: FastAPI, node: Node) -> None:
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, user: User) -> HTMLResponse:
+        with node.engine.connect() as conn:
+            camps = data.campaigns_with_figures(conn)
+            recent = data.recent_messages(conn)
+        return page(request, "home.html", {"campaigns": camps, "recent": recent})
+
+    @app.get("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
+    def campaign(
+        request: Request,
+        campaign_id: int,
+        user: User,
+        filter: Annotated[str, Query()] = "all",
+        tz: Annotated[str, Query(max_length=64)] = "UTC",
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> HTMLResponse:
+        which = filter if filter in FILTERS else "all"
+        with node.engine.connect() as conn:
+            camp = message_store.get_campaign(conn, campaign_id)
+            if camp is None:
+                return not_found(request, f"There is no campaign {campaign_id}.")
+            try:
+                report = campaign_report(conn, campaign_id, tz)
+            except ValueError:
+                tz = "UTC"
+                report = campaign_report(conn, campaign_id, tz)
+            people = recipients(conn, campaign_id, which, limit=PAGE, offset=offset)  # type: ignore[arg-type]
+            total = recipient_total(conn, campaign_id, which)  # type: ignore[arg-type]
+            counts = {f: recipient_total(conn, campaign_id, f) for f in FILTERS}  # type: ignore[arg-type]
+        daily = report.get("timeline_daily") or []
+        series, key = (daily, "date") if len(daily) > 3 else (report.get("timeline") or [], "at")
+        return page(
+            request,
+            "campaign.html",
+            {
+                "campaign": camp,
+                "r": report,
+                "series": series,
+                "series_key": key,
+                "people": people,
+                "filter": which,
+                "filters": FILTERS,
+                "counts": counts,
+                "total": total,
+                "offset": offset,
+                "page_size": PAGE,
+                "tz": tz,
+            },
+        )
+
+    @app.get("/messages/{message_id}", response_class=HTMLResponse, include_in_schema=False)
+    def message(request: Request, message_id: int, user: User) -> HTMLResponse:
+        with node.engine.connect() as conn:
+            try:
+                msg = message_view(conn, node.signer(), node.base_url, message_id)
+            except NotFound:
+                return not_found(request, f"There is no message {message_id}.")
+            events = event_store.list_events(conn, message_id=message_id, limit=1000)
+            stats = data.message_stats_row(conn, message_id)
+            camp = (
+                message_store.get_campaign(conn, msg["campaign_id"]) if msg["campaign_id"] else None
+            )
+        return page(
+            request, "message.html", {"m": msg, "events": events, "stats": stats, "campaign": camp}
+        )
+
+    @app.get("/track", response_class=HTMLResponse, include_in_schema=False)
+    def track_form(request: Request, user: User) -> HTMLResponse:
+        return page(request, "track.html", {"form": {}})
+
+    @app.post("/track", response_class=HTMLResponse, include_in_schema=False)
+    def track(request: Request, posted: Post) -> HTMLResponse:
+        f = posted.form
+        links = [u.strip() for u in f.get("links", "").splitlines() if u.strip()]
+        try:
+            with node.engine.begin() as conn:
+                # No sent_at: the message is still being written, so the first
+                # fetches (the compose window's) are labelled self:compose_time.
+                msg = create_message(
+                    conn,
+                    node.signer(),
+                    node.base_url,
+                    recipient=f.get("recipient", ""),
+                    subject=f.get("subject") or None,
+                    links=links,
+                )
+        except (Invalid, NotFound) as exc:
+            return page(request, "track.html", {"form": f, "error": str(exc)}, status=422)
+        return page(request, "track.html", {"form": {}, "created": msg}, status=201)
+
+    @app.get("/live", response_class=HTMLResponse, include_in_schema=False)
+    def live(request: Request, user: User) -> HTMLResponse:
+        return page(request, "live.html")
+
+    @app.get("/live/stream", include_in_schema=False)
+    def live_stream(
+        request: Request, user: User, after: Annotated[int | None, Query(ge=0)] = None
+    ) -> Response:
+        start = stream.start_after(node.engine, request.headers.get("last-event-id"), after)
+        return StreamingResponse(
+            stream.sse(node.engine, start, is_disconnected=request.is_disconnected, enrich=enrich),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+        )

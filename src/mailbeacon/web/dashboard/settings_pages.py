@@ -1,0 +1,102 @@
+"""Settings: API keys, webhooks and their delivery log, network lists, privacy."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailbeacon.notify import EVENT_TYPES
+from mailbeacon.notify import store as ns
+from mailbeacon.store import keys
+from mailbeacon.store import networks as network_store
+from mailbeacon.web.api import ApiError
+from mailbeacon.web.api_hooks import check_webhook
+from mailbeacon.web.dashboard.auth import Post, User
+from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.node import Node
+
+
+def install(app: FastAPI, node: Node) -> None:
+    def settings_page(request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
+        s = node.settings
+        lists = network_store.list_info(node.engine)
+        now = time.time()
+        for item in lists:
+            item["age_days"] = (now - item["loaded_at"]) / 86400
+        ctx = {
+            "api_keys": keys.list_api_keys(node.engine),
+            "webhooks": ns.list_webhooks(node.engine),
+            "event_types": EVENT_TYPES,
+            "networks": lists,
+            "active": sorted(node.networks().names().items()),
+            "privacy": {
+                "store_ip": s.store_ip,
+                "retention_days": s.retention_days,
+            },
+            "smtp": {"host": s.smtp_host, "port": s.smtp_port, "notify": s.notify_email},
+            "emails": ns.deliveries(node.engine, channel="email", limit=10),
+            **extra,
+        }
+        return page(request, "settings.html", ctx, status=status)
+
+    @app.get("/settings", response_class=HTMLResponse, include_in_schema=False)
+    def settings(request: Request, user: User) -> HTMLResponse:
+        return settings_page(request)
+
+    @app.post("/settings/keys", response_class=HTMLResponse, include_in_schema=False)
+    def new_key(request: Request, posted: Post) -> HTMLResponse:
+        name = posted.form.get("name", "").strip()[:200]
+        if not name:
+            return settings_page(request, 422, error="Give the key a name.")
+        _key, secret = keys.create_api_key(node.engine, name)
+        return settings_page(request, 201, new_key=secret, new_key_name=name)
+
+    @app.post("/settings/keys/{key_id}/revoke", include_in_schema=False)
+    def revoke_key(key_id: int, posted: Post) -> Response:
+        keys.revoke_api_key(node.engine, str(key_id))
+        return RedirectResponse("/settings#keys", status_code=303)
+
+    @app.post("/settings/webhooks", response_class=HTMLResponse, include_in_schema=False)
+    def new_webhook(request: Request, posted: Post) -> HTMLResponse:
+        url = posted.form.get("url", "").strip()
+        events = posted.lists.get("events") or []
+        try:
+            if not events:
+                raise ApiError(422, "invalid", "choose at least one event type")
+            check_webhook(url, events)
+        except ApiError as exc:
+            return settings_page(request, 422, error=exc.message)
+        hook = ns.create_webhook(node.engine, url, events)
+        return settings_page(request, 201, new_webhook=hook)
+
+    @app.post("/settings/webhooks/{webhook_id}/delete", include_in_schema=False)
+    def delete_webhook(webhook_id: int, posted: Post) -> Response:
+        ns.delete_webhook(node.engine, webhook_id)
+        return RedirectResponse("/settings#webhooks", status_code=303)
+
+    @app.get(
+        "/settings/webhooks/{webhook_id}", response_class=HTMLResponse, include_in_schema=False
+    )
+    def webhook_log(request: Request, webhook_id: int, user: User) -> HTMLResponse:
+        hook = ns.get_webhook(node.engine, webhook_id, deleted=True)
+        if hook is None:
+            return page(
+                request,
+                "error.html",
+                {"title": "Not found", "message": f"No webhook {webhook_id}."},
+                404,
+            )
+        log = ns.deliveries(node.engine, webhook_id=webhook_id, limit=200)
+        return page(request, "webhook.html", {"hook": hook, "log": log})
+
+    @app.post("/settings/deliveries/{delivery_id}/replay", include_in_schema=False)
+    def replay(delivery_id: int, posted: Post) -> Response:
+        old = ns.get_delivery(node.engine, delivery_id)
+        ns.replay(node.engine, delivery_id)
+        back = "/settings"
+        if old and old["webhook_id"]:
+            back = f"/settings/webhooks/{old['webhook_id']}"
+        return RedirectResponse(back, status_code=303)

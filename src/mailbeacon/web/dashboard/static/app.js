@@ -1,0 +1,141 @@
+// mailbeacon dashboard: live feed (server-sent events), first-open
+// notifications, and copying the pixel as rich HTML. No dependencies.
+"use strict";
+
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function when(iso) {
+  try { return new Date(iso).toLocaleTimeString(); } catch (e) { return iso; }
+}
+
+function notifyFirstOpen(ev) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const n = new Notification("Opened: " + (ev.subject || "(no subject)"), {
+    body: ev.recipient + " opened your email (" + ev.label_words + ")",
+    tag: "mb-open-" + ev.message_id,
+  });
+  n.onclick = () => { window.focus(); location.href = "/messages/" + ev.message_id; };
+}
+
+function renderHit(ev) {
+  const li = el("li", { class: "ev " + ev.label_class, "data-event": String(ev.id) });
+  const head = el("p");
+  head.append(el("span", { class: "badge " + ev.label_class }, ev.label_words));
+  head.append(" ");
+  const verb = ev.kind === "open" ? "opened" : "clicked link " + ev.link_position;
+  const who = el("a", { href: "/messages/" + ev.message_id }, ev.recipient || ("message " + ev.message_id));
+  head.append(who, " " + verb + " ");
+  head.append(el("time", { datetime: ev.at }, when(ev.at)));
+  if (ev.first_open) { head.append(" "); head.append(el("strong", {}, "first open")); }
+  li.append(head);
+  if (ev.subject) li.append(el("p", { class: "muted small" }, ev.subject));
+  if (ev.why && ev.why.length) li.append(el("p", { class: "small" }, ev.why.join(" ")));
+  return li;
+}
+
+let source = null;
+const listeners = [];
+
+function subscribe(fn) {
+  listeners.push(fn);
+  if (source) return;
+  source = new EventSource("/live/stream");
+  source.addEventListener("hit", (msg) => {
+    const ev = JSON.parse(msg.data);
+    for (const f of listeners) f(ev);
+  });
+  const status = document.getElementById("feed-status");
+  source.onopen = () => { if (status) status.textContent = "connected"; };
+  source.onerror = () => { if (status) status.textContent = "reconnecting…"; };
+}
+
+function setupFeed() {
+  const feed = document.querySelector("[data-live-feed]");
+  if (!feed) return;
+  const only = feed.getAttribute("data-message");
+  const empty = document.getElementById("feed-empty");
+  subscribe((ev) => {
+    if (ev.first_open) notifyFirstOpen(ev);
+    if (only && String(ev.message_id) !== only) return;
+    feed.prepend(renderHit(ev));
+    if (empty) empty.hidden = true;
+    while (feed.children.length > 100) feed.lastChild.remove();
+  });
+  const btn = document.getElementById("notify-btn");
+  if (btn && "Notification" in window && Notification.permission === "default") {
+    btn.hidden = false;
+    btn.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      btn.hidden = Notification.permission !== "default";
+    });
+  }
+}
+
+function setupActivation() {
+  const box = document.getElementById("activation");
+  if (!box) return;
+  const mid = box.getAttribute("data-message");
+  subscribe((ev) => {
+    if (String(ev.message_id) !== mid) return;
+    const compose = (ev.reasons || []).includes("self:compose_time");
+    const text = compose
+      ? "Activation fetch seen at " + when(ev.at) + ": your compose window loaded the pixel. Counted as you, not as an open."
+      : "Hit at " + when(ev.at) + ": " + ev.label_words + ".";
+    box.append(el("p", { class: compose ? "activated" : "" }, text));
+  });
+}
+
+function say(button, text) {
+  const status = button.parentElement.querySelector(".status") || document.getElementById("copy-status");
+  if (status) status.textContent = text;
+}
+
+// Fallback for browsers without ClipboardItem: copy a rendered selection,
+// which mail compose windows paste as an image, not as text.
+function copyBySelection(html) {
+  const box = el("div", { contenteditable: "true", "aria-hidden": "true" });
+  box.innerHTML = html;
+  box.style.position = "fixed"; box.style.left = "-9999px";
+  document.body.append(box);
+  const range = document.createRange();
+  range.selectNodeContents(box);
+  const sel = window.getSelection();
+  sel.removeAllRanges(); sel.addRange(range);
+  const ok = document.execCommand("copy");
+  sel.removeAllRanges(); box.remove();
+  return ok;
+}
+
+async function copyHtml(button) {
+  const src = document.getElementById(button.getAttribute("data-copy-html"));
+  const html = src.value;
+  try {
+    if (!navigator.clipboard || typeof ClipboardItem === "undefined") throw new Error("no ClipboardItem");
+    await navigator.clipboard.write([new ClipboardItem({
+      "text/html": new Blob([html], { type: "text/html" }),
+      "text/plain": new Blob([html], { type: "text/plain" }),
+    })]);
+    say(button, "Copied. Paste it into your email.");
+  } catch (e) {
+    say(button, copyBySelection(html) ? "Copied. Paste it into your email." : "Copy failed: select the code and copy it.");
+  }
+}
+
+async function copyText(button) {
+  const src = document.getElementById(button.getAttribute("data-copy-text"));
+  try { await navigator.clipboard.writeText(src.value); }
+  catch (e) { src.select(); document.execCommand("copy"); }
+  button.textContent = "Copied";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupFeed();
+  setupActivation();
+  for (const b of document.querySelectorAll("[data-copy-html]")) b.addEventListener("click", () => copyHtml(b));
+  for (const b of document.querySelectorAll("[data-copy-text]")) b.addEventListener("click", () => copyText(b));
+});

@@ -1,0 +1,169 @@
+"""The dashboard in a real browser (Debian's Chromium through Playwright)
+against a real `serve`: sign in, track an email and copy its pixel, watch a
+hit arrive in the live feed, walk a campaign filled by `mailbeacon demo`.
+
+Screenshots go to artifacts/screenshots/. Needs /usr/bin/chromium; the
+Playwright-managed browsers are never downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import Server, cli, start_server
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+EMAIL, PASSWORD = "sender@example.com", "a long passphrase"
+THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")
+
+
+@pytest.fixture
+def site(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(sqlite_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"])
+    cli("users", "create", "--email", EMAIL, "--password", PASSWORD, db=sqlite_url)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def page(site: Server) -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+        pg = context.new_page()
+        pg.set_default_timeout(15_000)
+        try:
+            yield pg
+        finally:
+            context.close()
+            browser.close()
+
+
+def nav(page: Any, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+
+
+def sign_in(page: Any, site: Server) -> None:
+    page.goto(site.url + "/")
+    assert "/login" in page.url
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(site.url + "/")
+    assert page.get_by_role("heading", name="Overview").is_visible()
+
+
+def test_track_copy_and_live_feed(page: Any, site: Server) -> None:
+    sign_in(page, site)
+    nav(page, "Track an email")
+    page.get_by_label("Recipient").fill("ana@example.com")
+    page.get_by_label("Subject").fill("Lunch on Friday?")
+    page.get_by_label("Links to track").fill("https://example.com/menu")
+    page.get_by_role("button", name="Create pixel").click()
+    page.get_by_role("heading", name="Ready: Lunch on Friday? to ana@example.com").wait_for()
+    pixel = page.locator("#pixel-code").input_value()
+    assert pixel.startswith(f'<img src="{site.url}/o/')
+
+    page.get_by_role("button", name="Copy pixel").click()
+    page.get_by_text("Copied. Paste it into your email.").wait_for()
+    copied = page.evaluate(
+        """async () => {
+            const items = await navigator.clipboard.read();
+            const blob = await items[0].getType("text/html");
+            return { types: items[0].types, html: await blob.text() };
+        }"""
+    )
+    # Rich content, as compose windows paste it (the browser re-serialises the tag).
+    src = pixel.split('src="')[1].split('"')[0]
+    assert "text/html" in copied["types"] and f'<img src="{src}"' in copied["html"]
+
+    # The compose window's first fetch shows up as the activation, live.
+    time.sleep(0.8)  # let the EventSource connect
+    httpx.get(
+        src, headers={"User-Agent": "Mozilla/5.0 Chrome/124.0", "X-Forwarded-For": "203.0.113.5"}
+    )
+    page.get_by_text("Activation fetch seen").wait_for()
+    page.screenshot(path=str(SHOTS / "track-an-email.png"), full_page=True)
+
+    # Another client's open appears on the overview's live feed, no reload.
+    nav(page, "Overview")
+    page.wait_for_selector("#feed-status:has-text('connected')")
+    page.evaluate("window.__stillHere = true")
+    msg = site.message(recipient="bo@example.com", subject="Quote", sent_at=time.time() - 3600)
+    httpx.get(
+        msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+    )
+    item = page.locator("#feed li", has_text="bo@example.com")
+    item.wait_for()
+    assert "Read by a person" in item.inner_text() and "first open" in item.inner_text()
+    assert page.evaluate("window.__stillHere") is True
+    page.screenshot(path=str(SHOTS / "live-feed.png"), full_page=True)
+
+
+def test_campaign_page_after_demo_traffic(page: Any, site: Server) -> None:
+    out = cli("demo", "--url", site.url, db=site.db, timeout=120).stdout
+    cid = int(out.split("Created campaign ")[1].split()[0])
+    sign_in(page, site)
+    page.get_by_role("link", name="Demo: spring newsletter").first.click()
+    page.wait_for_url(f"{site.url}/campaigns/{cid}")
+    assert page.get_by_text("opened by a person").is_visible()
+    assert page.get_by_text("Not counted as reads").is_visible()
+    assert page.locator("svg[aria-label='Timeline of opens and clicks']").count() == 1
+    assert page.locator("svg.heatmap rect").count() == 7 * 24
+    links = page.locator("section:has(h2:text('Links')) tbody tr")
+    assert links.count() == 3  # the hidden honeypot link is not a row
+    page.screenshot(path=str(SHOTS / "campaign.png"), full_page=True)
+
+    page.get_by_role("link", name="not opened").click()
+    rows = page.locator("#recipients tbody tr")
+    names = rows.all_inner_texts()
+    assert any("ben@example.org" in r for r in names)
+    assert not any("olivia@example.org" in r for r in names)
+
+    page.get_by_role("link", name="all (12)").click()
+    page.get_by_role("link", name="amir@example.net").click()
+    assert page.get_by_text(
+        "Apple Mail Privacy Protection fetched this at delivery: not a read."
+    ).is_visible()
+    page.screenshot(path=str(SHOTS / "message-mpp.png"), full_page=True)
+    page.go_back()
+    page.get_by_role("link", name="security@corp.example").click()
+    assert page.get_by_text("Followed the invisible link no person can see").is_visible()
+    page.screenshot(path=str(SHOTS / "message-scanner.png"), full_page=True)
+
+    # Keyboard: the skip link is the first stop and lands on the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+    nav(page, "Settings")
+    page.get_by_label("New key name").fill("ci")
+    page.get_by_role("button", name="Create key").click()
+    assert page.locator("#new-key").input_value().startswith("mb_")
+    page.screenshot(path=str(SHOTS / "settings.png"), full_page=True)
