@@ -11,10 +11,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import PG_ADMIN_URL, Server, pg_admin, start_server
+from tests.helpers import PG_ADMIN_URL, Server, cli, pg_admin, start_server
+from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -82,3 +84,34 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def worker_id() -> str:  # overridden by pytest-xdist when it runs
     return os.environ.get("PYTEST_XDIST_WORKER", "master")
+
+
+@pytest.fixture
+def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    cli("networks", "load", "apple_egress", str(DATA / "egress-ip-ranges.csv"), db=db_url)
+    srv = start_server(db_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Any]:
+    """The app in process (Starlette's TestClient runs it with its lifespan),
+    tracking domain https://t.example.com, authorised with a fresh API key."""
+    from fastapi.testclient import TestClient
+
+    from mailbeacon import config
+    from mailbeacon.store import keys, make_engine, upgrade
+    from mailbeacon.web.app import build
+
+    settings = config.load(db=db_url, base_url="https://t.example.com")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    _, secret = keys.create_api_key(engine, "test")
+    with TestClient(build(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {secret}"
+        client.app_state_engine = engine  # type: ignore[attr-defined]
+        yield client
+    engine.dispose()

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
-from mailbeacon import config
-from mailbeacon.store import keys, make_engine, upgrade
-from mailbeacon.web.app import build
-
-
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = config.load(db=db_url, base_url="https://t.example.com")
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    _, secret = keys.create_api_key(engine, "test")
-    with TestClient(build(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {secret}"
-        client.app_state_engine = engine  # type: ignore[attr-defined]
-        yield client
-    engine.dispose()
+from mailbeacon.store import keys
 
 
 def test_missing_wrong_and_revoked_keys_get_401_json(api: TestClient) -> None:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from mailbeacon import config
-from mailbeacon.store import keys, make_engine, upgrade
-from mailbeacon.web.app import build
 from tests.helpers import Server, cli, rows
 
 EMAILS = Path(__file__).parent / "data" / "emails"
@@ -24,18 +20,6 @@ HTML = (
     '<a href="mailto:me@example.com">mail me</a> <a href="https://example.com/unsubscribe">x</a>'
     "</BODY></html>"
 )
-
-
-@pytest.fixture
-def api(db_url: str) -> Iterator[TestClient]:
-    settings = config.load(db=db_url, base_url="https://t.example.com")
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    _, secret = keys.create_api_key(engine, "test")
-    with TestClient(build(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {secret}"
-        yield client
-    engine.dispose()
 
 
 def test_instrument_html_changes_only_links_and_adds_one_pixel(api: TestClient) -> None:

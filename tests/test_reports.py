@@ -24,15 +24,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailbeacon.reports import stats, timeline
-from tests.helpers import Server, cli, start_server
-from tests.test_scenarios import CHROME, DATA, FIREFOX, GMAIL_PROXY, THUNDERBIRD, ago, hit, labels
+from tests.helpers import Server, cli
+from tests.traffic import CHROME, FIREFOX, GMAIL_PROXY, THUNDERBIRD, ago, hit, labels
 
 OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)"
 SAFARI = (
@@ -40,16 +38,6 @@ SAFARI = (
     "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
 )
 LINKS = ["https://example.com/offer", "https://example.com/docs"]
-
-
-@pytest.fixture
-def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    cli("networks", "load", "apple_egress", str(DATA / "egress-ip-ranges.csv"), db=db_url)
-    srv = start_server(db_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def settled_report(srv: Server, cid: int, **params: Any) -> dict[str, Any]:

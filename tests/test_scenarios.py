@@ -8,56 +8,12 @@ The test's own API calls come from 127.0.0.1: that is "the sender".
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.helpers import Server, cli, start_server
-
-DATA = Path(__file__).parent / "data" / "networks"
-GMAIL_PROXY = (
-    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-)
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
-)
-THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
-FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"
-
-
-@pytest.fixture
-def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    cli("networks", "load", "apple_egress", str(DATA / "egress-ip-ranges.csv"), db=db_url)
-    srv = start_server(db_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def hit(url: str, ip: str, ua: str, method: str = "GET") -> httpx.Response:
-    r = httpx.request(
-        method, url, headers={"User-Agent": ua, "X-Forwarded-For": ip}, follow_redirects=False
-    )
-    assert r.headers["x-mailbeacon-recorded"] == "yes", r.headers
-    return r
-
-
-def labels(srv: Server, message_id: int, settle: float = 3.0) -> list[tuple[str, str, list[str]]]:
-    """(kind, label, reasons) of a message's events, after late evidence settled."""
-    deadline = time.monotonic() + settle
-    while True:
-        events = srv.events(message_id)
-        if time.monotonic() > deadline or all(e["label"] for e in events):
-            return [(e["kind"], e["label"], e["reasons"]) for e in events]
-        time.sleep(0.1)
-
-
-def ago(seconds: float) -> float:
-    return time.time() - seconds
+from tests.traffic import CHROME, FIREFOX, GMAIL_PROXY, THUNDERBIRD, ago, hit, labels
 
 
 def test_scanner_clicking_every_link_a_second_after_sending(tracked: Server) -> None:

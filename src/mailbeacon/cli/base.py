@@ -98,3 +98,21 @@ def redact(url: str) -> str:
         creds, host = rest.rsplit("@", 1)
         return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
     return url
+
+
+# The tracking domain for generated URLs, for commands that make links.
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="Tracking domain for the URLs (default: the one `serve` last used)."
+    ),
+]
+
+
+def tracking_base_url(engine: Engine, s: config.Settings) -> str:
+    """--base-url / MAILBEACON_BASE_URL, else what the last `serve` used, else host:port."""
+    if s.base_url:
+        return s.public_base_url
+    from mailbeacon.store import keys
+
+    return keys.get_setting(engine, "base_url") or s.public_base_url

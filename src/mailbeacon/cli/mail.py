@@ -16,7 +16,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy import Engine
 
-from mailbeacon.cli.base import app, err, open_store, out, settings
+from mailbeacon.cli.base import (
+    BaseUrlOption,
+    app,
+    err,
+    open_store,
+    out,
+    settings,
+    tracking_base_url,
+)
 from mailbeacon.instrument import lint as lint_mail
 from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
 from mailbeacon.service import Invalid, NotFound, resolve_campaign
@@ -102,12 +110,7 @@ def instrument(
             "directory (with --recipients). Default: standard output.",
         ),
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="Tracking domain for the URLs (default: the one `serve` last used)."
-        ),
-    ] = None,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """Put a tracking pixel and tracked links into an email, for one recipient or a list."""
     if clicks not in ("off", "safe", "all") or pixel not in ("bottom", "top"):
@@ -129,11 +132,7 @@ def instrument(
     s = settings(base_url=base_url)
     engine = open_store(s)
     signer = keys.ensure_signer(engine)
-    base = (
-        s.public_base_url
-        if s.base_url
-        else (keys.get_setting(engine, "base_url") or s.public_base_url)
-    )
+    base = tracking_base_url(engine, s)
     when = time.time() if sent_at == "now" else parse(sent_at)
     opts: dict[str, Any] = dict(
         subject=subject,

@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine
 
-from mailbeacon import config
 from mailbeacon.cli.base import (
+    BaseUrlOption,
     app,
     campaign_app,
     err,
@@ -19,6 +18,7 @@ from mailbeacon.cli.base import (
     open_store,
     out,
     settings,
+    tracking_base_url,
 )
 from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
 from mailbeacon.store import events as event_store
@@ -54,12 +54,6 @@ def campaign_list() -> None:
     out.print(table)
 
 
-def _base_url(engine: Engine, s: config.Settings) -> str:
-    if s.base_url:
-        return s.public_base_url
-    return keys.get_setting(engine, "base_url") or s.public_base_url
-
-
 @message_app.command("new")
 def message_new(
     to: Annotated[str, typer.Option("--to", help="Recipient address.")],
@@ -75,12 +69,7 @@ def message_new(
     link: Annotated[
         list[str] | None, typer.Option("--link", help="A URL to track (repeatable).")
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="Tracking domain for the URLs (default: the one `serve` last used)."
-        ),
-    ] = None,
+    base_url: BaseUrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
 ) -> None:
     """Create a tracked message: prints the pixel snippet and the tracked links."""
@@ -94,7 +83,7 @@ def message_new(
             msg = create_message(
                 conn,
                 signer,
-                _base_url(engine, s),
+                tracking_base_url(engine, s),
                 recipient=to,
                 subject=subject,
                 campaign_id=cid,

@@ -87,7 +87,9 @@ def print_report(rep: dict[str, Any], name: str) -> None:
     beside = Table("beside the rates", "opens", "clicks", "messages", title_justify="left")
     beside.add_row("machine prefetch", str(o["machine_total"]), "-", str(o["machine_unique"]))
     beside.add_row(
-        "security scanner", str(o["scanner_total"]), str(c["scanner_total"]),
+        "security scanner",
+        str(o["scanner_total"]),
+        str(c["scanner_total"]),
         str(rep["scanned_unique"]),
     )
     beside.add_row("bot", str(o["bot_total"]), str(c["bot_total"]), "")
@@ -100,8 +102,11 @@ def print_report(rep: dict[str, Any], name: str) -> None:
         links = Table("#", "url", "clicked (messages)", "human clicks", "other hits")
         for lk in rep["links"]:
             links.add_row(
-                str(lk["position"]), lk["url"] or "?", str(lk["human_unique"]),
-                str(lk["human_total"]), str(lk["other_total"]),
+                str(lk["position"]),
+                lk["url"] or "?",
+                str(lk["human_unique"]),
+                str(lk["human_total"]),
+                str(lk["other_total"]),
             )
         out.print(links)
     if rep["clients"]:
@@ -110,20 +115,39 @@ def print_report(rep: dict[str, Any], name: str) -> None:
             clients.add_row(row["name"], str(row["opens"]), _pct(row["share"]))
         out.print(clients)
     if rep["variants"]:
-        var = Table("variant", "messages", "opened", "open rate", "clicked", "click rate",
-                    "p (opens)", "winner")
+        var = Table(
+            "variant",
+            "messages",
+            "opened",
+            "open rate",
+            "clicked",
+            "click rate",
+            "p (opens)",
+            "winner",
+        )
         for v in rep["variants"]:
             win = "yes" if v["winner"] else ("click" if v["click_winner"] else "")
             var.add_row(
-                v["variant"], str(v["messages"]), str(v["opened"]), _pct(v["open_rate"]),
-                str(v["clicked"]), _pct(v["click_rate"]), f"{v['p_value']:.3g}", win,
+                v["variant"],
+                str(v["messages"]),
+                str(v["opened"]),
+                _pct(v["open_rate"]),
+                str(v["clicked"]),
+                _pct(v["click_rate"]),
+                f"{v['p_value']:.3g}",
+                win,
             )
         out.print(var)
     if rep["warm_leads"]:
         leads = Table("warm leads", "why", "opens", "clicks", "last seen")
         for r in rep["warm_leads"]:
-            leads.add_row(r["recipient"], r["why"], str(r["human_opens"]),
-                          str(r["human_clicks"]), r["last_human_at"] or "")
+            leads.add_row(
+                r["recipient"],
+                r["why"],
+                str(r["human_opens"]),
+                str(r["human_clicks"]),
+                r["last_human_at"] or "",
+            )
         out.print(leads)
 
 
@@ -181,8 +205,11 @@ def export_cmd(
             yield r
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-        TimeRemainingColumn(), console=err,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeRemainingColumn(),
+        console=err,
     ) as bar:
         task = bar.add_task(f"exporting {what}", total=exports.estimate(engine, cid, w) or None)
         with out_file.open("w", encoding="utf-8", newline="") as fh:
@@ -194,9 +221,7 @@ def export_cmd(
 
 @app.command()
 def purge(
-    older_than: Annotated[
-        str, typer.Option("--older-than", help="Age such as 90d or 12h.")
-    ],
+    older_than: Annotated[str, typer.Option("--older-than", help="Age such as 90d or 12h.")],
 ) -> None:
     """Delete raw events older than an age; rollups (and so reports) stay."""
     try:

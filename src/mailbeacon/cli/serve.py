@@ -111,8 +111,10 @@ def serve(
 def _dashboard_hint(engine: Engine) -> str:
     from mailbeacon.web.dashboard.accounts import has_users
 
-    return "" if has_users(engine) else (
-        " (no user yet: run `mailbeacon users create --email you@example.com`)"
+    return (
+        ""
+        if has_users(engine)
+        else (" (no user yet: run `mailbeacon users create --email you@example.com`)")
     )
 
 

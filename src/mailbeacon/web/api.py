@@ -80,7 +80,7 @@ class Link(BaseModel):
     tracked_url: str
 
 
-class Message(BaseModel):
+class MessageBase(BaseModel):
     id: int
     recipient: str
     subject: str | None
@@ -88,6 +88,9 @@ class Message(BaseModel):
     variant: str | None
     sent_at: str | None
     created_at: str | None
+
+
+class Message(MessageBase):
     open_url: str
     pixel_html: str
     honeypot_position: int | None = None

@@ -19,7 +19,7 @@ from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.store import messages as store
-from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut
+from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut, MessageBase
 from mailbeacon.web.node import Node
 
 
@@ -150,14 +150,7 @@ class LinkOut(BaseModel):
     url: str
 
 
-class StoredMessage(BaseModel):
-    id: int
-    recipient: str
-    subject: str | None
-    campaign_id: int | None
-    variant: str | None
-    sent_at: str | None
-    created_at: str | None
+class StoredMessage(MessageBase):
     links: list[LinkOut]
     events: list[EventOut]
 
