@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import Server, cli
-from tests.test_reports import build_campaign, settled_report, tracked  # noqa: F401 - fixture
+from tests.traffic import build_campaign, settled_report
 
 
 def parse(text: str, fmt: str) -> list[dict[str, Any]]:
@@ -28,8 +28,9 @@ def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None: 
     want = {e["id"]: e for one in m.values() for e in tracked.events(one["id"])}
     assert len(want) == 16
 
-    r = tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"what": "events",
-                                                                     "format": fmt})
+    r = tracked.api(
+        "GET", f"/api/v1/campaigns/{cid}/export", params={"what": "events", "format": fmt}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/csv" if fmt == "csv" else "application/json")
     assert "attachment" in r.headers["content-disposition"]
@@ -43,8 +44,17 @@ def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None: 
         assert e["recipient"].endswith("@example.org")
 
     out = tmp_path / f"recipients.{fmt}"
-    cli("export", f"export-{fmt}", "--what", "recipients", "--format", fmt, "--out", str(out),
-        db=tracked.db)
+    cli(
+        "export",
+        f"export-{fmt}",
+        "--what",
+        "recipients",
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+        db=tracked.db,
+    )
     rows = {r["recipient"].split("@")[0]: r for r in parse(out.read_text(), fmt)}
     assert set(rows) == {"h1", "h2", "g1", "g2", "g3", "a1", "a2", "s1", "b1"}
     h1, a1 = rows["h1"], rows["a1"]
@@ -52,8 +62,17 @@ def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None: 
     assert str(h1["opened"]).lower() == "true" and str(a1["opened"]).lower() == "false"
 
     ev_file = tmp_path / f"events.{fmt}"
-    cli("export", str(cid), "--what", "events", "--format", fmt, "--out", str(ev_file),
-        db=tracked.db)
+    cli(
+        "export",
+        str(cid),
+        "--what",
+        "events",
+        "--format",
+        fmt,
+        "--out",
+        str(ev_file),
+        db=tracked.db,
+    )
     assert sorted(int(e["id"]) for e in parse(ev_file.read_text(), fmt)) == sorted(want)
 
 
@@ -66,6 +85,8 @@ def test_export_of_an_empty_campaign_and_bad_input(tracked: Server) -> None:  # 
             assert json.loads(r.text) == body
         else:
             assert r.text.splitlines()[0].startswith("id,message_id,recipient")
-    assert tracked.api("GET", f"/api/v1/campaigns/{cid}/export",
-                       params={"format": "xml"}).status_code == 422
+    assert (
+        tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": "xml"}).status_code
+        == 422
+    )
     assert tracked.api("GET", "/api/v1/campaigns/424242/export").status_code == 404

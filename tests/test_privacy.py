@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import Server, cli, rows, start_server
-from tests.test_reports import build_campaign, settled_report, tracked  # noqa: F401 - fixture
-from tests.test_scenarios import THUNDERBIRD, ago, hit
+from tests.traffic import THUNDERBIRD, ago, build_campaign, hit, settled_report
 
 GIF_LEN = 43
 
@@ -37,15 +36,24 @@ def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> Non
     assert data["recipient"] == "h1@example.org" and not data["opted_out"]
     [msg] = data["messages"]
     assert msg["id"] == m["h1"]["id"] and len(msg["events"]) == 3
-    assert [lk["url"] for lk in msg["links"]] == ["https://example.com/offer",
-                                                   "https://example.com/docs"]
+    assert [lk["url"] for lk in msg["links"]] == [
+        "https://example.com/offer",
+        "https://example.com/docs",
+    ]
 
     r = tracked.api("DELETE", "/api/v1/recipients/h1@example.org/erase")
-    assert r.status_code == 200 and r.json() == {"recipient": "h1@example.org", "messages": 1,
-                                                 "events": 3}
+    assert r.status_code == 200 and r.json() == {
+        "recipient": "h1@example.org",
+        "messages": 1,
+        "events": 3,
+    }
     mid = m["h1"]["id"]
-    for table, col in (("messages", "id"), ("events", "message_id"), ("links", "message_id"),
-                       ("message_stats", "message_id")):
+    for table, col in (
+        ("messages", "id"),
+        ("events", "message_id"),
+        ("links", "message_id"),
+        ("message_stats", "message_id"),
+    ):
         assert rows(tracked.db, f"SELECT count(*) FROM {table} WHERE {col} = ?", [mid]) == [(0,)]
     assert tracked.api("GET", f"/api/v1/messages/{mid}").status_code == 404
     assert tracked.api("GET", "/api/v1/recipients/h1@example.org/export").json()["messages"] == []
@@ -54,8 +62,9 @@ def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> Non
     assert after["opens"] == before["opens"] and after["messages"] == before["messages"]
     assert "h1@example.org" not in {r["recipient"] for r in after["warm_leads"]}
     # A hit on the erased message's pixel still gets the GIF, and nothing is stored.
-    r = httpx.get(m["h1"]["open_url"], headers={"User-Agent": THUNDERBIRD,
-                                                "X-Forwarded-For": "198.51.100.20"})
+    r = httpx.get(
+        m["h1"]["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+    )
     assert r.status_code == 200 and len(r.content) == GIF_LEN
     assert rows(tracked.db, "SELECT count(*) FROM events WHERE message_id = ?", [mid]) == [(0,)]
 
@@ -72,8 +81,9 @@ def test_optout_records_nothing_but_still_serves_the_pixel(
     msg = tracked.message(recipient="Quiet@Example.org", sent_at=ago(3600))
     r = tracked.api("POST", "/api/v1/recipients/quiet@example.org/optout")
     assert r.status_code == 200 and r.json()["opted_out"] and r.json()["changed"]
-    r = httpx.get(msg["open_url"], headers={"User-Agent": THUNDERBIRD,
-                                            "X-Forwarded-For": "198.51.100.20"})
+    r = httpx.get(
+        msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "image/gif"
     assert len(r.content) == GIF_LEN and r.headers["x-mailbeacon-recorded"] == "no"
     assert tracked.events(msg["id"]) == []
@@ -93,8 +103,9 @@ def test_cli_optout_reaches_a_running_server_within_the_refresh(
     assert "opted out" in cli("recipient", "optout", "later@example.org", db=tracked.db).stdout
     deadline = time.monotonic() + 15  # REFRESH_SECONDS is 10
     while time.monotonic() < deadline:
-        r = httpx.get(msg["open_url"], headers={"User-Agent": THUNDERBIRD,
-                                                "X-Forwarded-For": "198.51.100.20"})
+        r = httpx.get(
+            msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+        )
         assert r.status_code == 200 and len(r.content) == GIF_LEN
         if r.headers["x-mailbeacon-recorded"] == "no":
             break
@@ -104,8 +115,10 @@ def test_cli_optout_reaches_a_running_server_within_the_refresh(
     n = len(tracked.events(msg["id"]))
     httpx.get(msg["open_url"], headers={"X-Forwarded-For": "198.51.100.20"})
     assert len(tracked.events(msg["id"])) == n
-    assert "tracked again" in cli("recipient", "optout", "later@example.org", "--undo",
-                                  db=tracked.db).stdout
+    assert (
+        "tracked again"
+        in cli("recipient", "optout", "later@example.org", "--undo", db=tracked.db).stdout
+    )
 
 
 def test_serve_applies_retention_days(db_url: str, tmp_path: Path) -> None:

@@ -23,72 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from typing import Any
 
 import pytest
 
 from mailbeacon.reports import stats, timeline
 from tests.helpers import Server, cli
-from tests.traffic import CHROME, FIREFOX, GMAIL_PROXY, THUNDERBIRD, ago, hit, labels
-
-OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)"
-SAFARI = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
-)
-LINKS = ["https://example.com/offer", "https://example.com/docs"]
-
-
-def settled_report(srv: Server, cid: int, **params: Any) -> dict[str, Any]:
-    """The report once late relabelling has stopped moving it (two equal reads)."""
-    last: Any = None
-    deadline = time.monotonic() + 10
-    while True:
-        r = srv.api("GET", f"/api/v1/campaigns/{cid}/report", params=params)
-        assert r.status_code == 200, r.text
-        if r.json() == last or time.monotonic() > deadline:
-            return dict(r.json())
-        last = r.json()
-        time.sleep(0.4)
-
-
-def build_campaign(srv: Server, name: str = "launch") -> tuple[int, dict[str, dict[str, Any]]]:
-    cid = srv.api("POST", "/api/v1/campaigns", json={"name": name}).json()["id"]
-
-    def msg(key: str, variant: str, sent: float, **kw: Any) -> dict[str, Any]:
-        return srv.message(
-            recipient=f"{key}@example.org", campaign_id=cid, variant=variant, sent_at=sent,
-            links=LINKS, **kw,
-        )
-
-    m = {
-        "h1": msg("h1", "A", ago(3600)),
-        "h2": msg("h2", "A", ago(3600)),
-        **{g: msg(g, "B", ago(3600)) for g in ("g1", "g2", "g3")},
-        "a1": msg("a1", "B", ago(3600)),
-        "a2": msg("a2", "A", ago(3600)),
-        "s1": msg("s1", "B", ago(0), honeypot=True),
-        "b1": msg("b1", "B", ago(3600)),
-    }
-    for _ in range(3):
-        hit(m["h1"]["open_url"], "198.51.100.20", THUNDERBIRD)
-    for _ in range(2):
-        hit(m["h2"]["open_url"], "203.0.113.50", OUTLOOK)
-    hit(m["h2"]["links"][0]["tracked_url"], "203.0.113.50", FIREFOX)
-    for g in ("g1", "g2", "g3"):
-        hit(m[g]["open_url"], "66.249.84.222", GMAIL_PROXY)
-    hit(m["a1"]["open_url"], "172.224.226.5", "Mozilla/5.0")
-    hit(m["a2"]["open_url"], "172.224.226.5", "Mozilla/5.0")
-    hit(m["a2"]["links"][1]["tracked_url"], "172.224.226.6", SAFARI)
-    time.sleep(1.0)  # "a second after sending"
-    for link in m["s1"]["links"]:  # links 1, 2 and the honeypot (position 0)
-        hit(link["tracked_url"], "40.107.218.12", CHROME)
-    hit(m["b1"]["open_url"], "198.51.100.77", "python-requests/2.32.3")
-    for one in m.values():
-        labels(srv, one["id"])
-    return cid, m
-
+from tests.traffic import LINKS, build_campaign, labels, settled_report
 
 # What every label the traffic above must get (checked first, so a classifier
 # change shows up as a label mismatch rather than as a wrong report number).
@@ -110,18 +50,39 @@ def test_campaign_report_from_real_traffic(tracked: Server) -> None:
     rep = settled_report(tracked, cid)
 
     assert rep["messages"] == 9
-    assert {k: rep["opens"][k] for k in (
-        "human_unique", "human_total", "machine_unique", "opened_or_auto_unique",
-        "scanner_total", "bot_total", "self_total", "open_rate", "opened_or_auto_rate",
-    )} == {
-        "human_unique": 6, "human_total": 8, "machine_unique": 2, "opened_or_auto_unique": 7,
-        "scanner_total": 0, "bot_total": 1, "self_total": 0,
-        "open_rate": round(6 / 9, 4), "opened_or_auto_rate": round(7 / 9, 4),
+    assert {
+        k: rep["opens"][k]
+        for k in (
+            "human_unique",
+            "human_total",
+            "machine_unique",
+            "opened_or_auto_unique",
+            "scanner_total",
+            "bot_total",
+            "self_total",
+            "open_rate",
+            "opened_or_auto_rate",
+        )
+    } == {
+        "human_unique": 6,
+        "human_total": 8,
+        "machine_unique": 2,
+        "opened_or_auto_unique": 7,
+        "scanner_total": 0,
+        "bot_total": 1,
+        "self_total": 0,
+        "open_rate": round(6 / 9, 4),
+        "opened_or_auto_rate": round(7 / 9, 4),
     }
     assert rep["opens"]["human_via_proxy_total"] == 3 and rep["opens"]["machine_total"] == 2
     assert rep["clicks"] == {
-        "human_unique": 2, "human_total": 2, "scanner_total": 3, "bot_total": 0,
-        "self_total": 0, "unlabelled_total": 0, "click_rate": round(2 / 9, 4),
+        "human_unique": 2,
+        "human_total": 2,
+        "scanner_total": 3,
+        "bot_total": 0,
+        "self_total": 0,
+        "unlabelled_total": 0,
+        "click_rate": round(2 / 9, 4),
         "click_to_open_rate": round(2 / 6, 4),
     }
     assert rep["scanned_unique"] == 1
@@ -147,7 +108,8 @@ def test_campaign_report_from_real_traffic(tracked: Server) -> None:
     assert rep["first_open_at"] is not None
     leads = {r["recipient"]: r["why"] for r in rep["warm_leads"]}
     assert leads == {
-        "h1@example.org": "opened_repeatedly", "h2@example.org": "clicked",
+        "h1@example.org": "opened_repeatedly",
+        "h2@example.org": "clicked",
         "a2@example.org": "clicked",
     }
     clients = {c["name"]: c["opens"] for c in rep["clients"]}
@@ -202,7 +164,8 @@ def test_recipient_filters_and_paging(tracked: Server) -> None:
         seen: list[str] = []
         for offset in range(0, 12, 2):
             r = tracked.api(
-                "GET", f"/api/v1/campaigns/{cid}/recipients",
+                "GET",
+                f"/api/v1/campaigns/{cid}/recipients",
                 params={"filter": which, "limit": 2, "offset": offset},
             )
             assert r.status_code == 200, r.text
@@ -244,8 +207,12 @@ def test_winner_only_below_005() -> None:
     from mailbeacon.reports.campaign import variant_rows
 
     sep = "\x1f"
-    rows = {f"A{sep}messages": 400, f"A{sep}opened": 120, f"B{sep}messages": 400,
-            f"B{sep}opened": 80}
+    rows = {
+        f"A{sep}messages": 400,
+        f"A{sep}opened": 120,
+        f"B{sep}messages": 400,
+        f"B{sep}opened": 80,
+    }
     a, b = variant_rows(rows)
     assert a["winner"] and not b["winner"] and a["vs"] == "B" and not a["small_sample"]
     rows[f"A{sep}opened"] = 90  # 22.5 % vs 20 %: p ~ 0.39
@@ -270,8 +237,13 @@ def test_heatmap_shifts_hours_into_the_zone(
 
     h = int(datetime.fromisoformat(utc_hour).timestamp() // 3600)
     hours = timeline.hourly({f"{h}:o:h": 4, f"{h}:o:m": 9, f"{h}:c:s": 1})
-    assert hours[h] == {"human_opens": 4, "machine_opens": 9, "other_opens": 0,
-                        "human_clicks": 0, "other_clicks": 1}
+    assert hours[h] == {
+        "human_opens": 4,
+        "machine_opens": 9,
+        "other_opens": 0,
+        "human_clicks": 0,
+        "other_clicks": 1,
+    }
     grid = timeline.heatmap(hours, timeline.zone(tz))["human_opens"]
     assert grid[weekday][local_hour] == 4 and sum(map(sum, grid)) == 4
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,3 +48,65 @@ def labels(srv: Server, message_id: int, settle: float = 3.0) -> list[tuple[str,
 
 def ago(seconds: float) -> float:
     return time.time() - seconds
+
+
+OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)"
+SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
+)
+LINKS = ["https://example.com/offer", "https://example.com/docs"]
+
+
+def settled_report(srv: Server, cid: int, **params: Any) -> dict[str, Any]:
+    """The report once late relabelling has stopped moving it (two equal reads)."""
+    last: Any = None
+    deadline = time.monotonic() + 10
+    while True:
+        r = srv.api("GET", f"/api/v1/campaigns/{cid}/report", params=params)
+        assert r.status_code == 200, r.text
+        if r.json() == last or time.monotonic() > deadline:
+            return dict(r.json())
+        last = r.json()
+        time.sleep(0.4)
+
+
+def build_campaign(srv: Server, name: str = "launch") -> tuple[int, dict[str, dict[str, Any]]]:
+    cid = srv.api("POST", "/api/v1/campaigns", json={"name": name}).json()["id"]
+
+    def msg(key: str, variant: str, sent: float, **kw: Any) -> dict[str, Any]:
+        return srv.message(
+            recipient=f"{key}@example.org",
+            campaign_id=cid,
+            variant=variant,
+            sent_at=sent,
+            links=LINKS,
+            **kw,
+        )
+
+    m = {
+        "h1": msg("h1", "A", ago(3600)),
+        "h2": msg("h2", "A", ago(3600)),
+        **{g: msg(g, "B", ago(3600)) for g in ("g1", "g2", "g3")},
+        "a1": msg("a1", "B", ago(3600)),
+        "a2": msg("a2", "A", ago(3600)),
+        "s1": msg("s1", "B", ago(0), honeypot=True),
+        "b1": msg("b1", "B", ago(3600)),
+    }
+    for _ in range(3):
+        hit(m["h1"]["open_url"], "198.51.100.20", THUNDERBIRD)
+    for _ in range(2):
+        hit(m["h2"]["open_url"], "203.0.113.50", OUTLOOK)
+    hit(m["h2"]["links"][0]["tracked_url"], "203.0.113.50", FIREFOX)
+    for g in ("g1", "g2", "g3"):
+        hit(m[g]["open_url"], "66.249.84.222", GMAIL_PROXY)
+    hit(m["a1"]["open_url"], "172.224.226.5", "Mozilla/5.0")
+    hit(m["a2"]["open_url"], "172.224.226.5", "Mozilla/5.0")
+    hit(m["a2"]["links"][1]["tracked_url"], "172.224.226.6", SAFARI)
+    time.sleep(1.0)  # "a second after sending"
+    for link in m["s1"]["links"]:  # links 1, 2 and the honeypot (position 0)
+        hit(link["tracked_url"], "40.107.218.12", CHROME)
+    hit(m["b1"]["open_url"], "198.51.100.77", "python-requests/2.32.3")
+    for one in m.values():
+        labels(srv, one["id"])
+    return cid, m

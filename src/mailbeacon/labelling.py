@@ -60,17 +60,27 @@ class Labeller:
     async def __call__(self, event: Event, scope: Scope) -> bool:
         """Label ``event`` in place; False when it must not be stored at all
         (its message was erased or opted out)."""
-        info = await self.message_info(event.message_id)
-        if info is None and self.memory.message(event.message_id) is None:
+        mid = event.message_id
+        cached = self.memory.message(mid)
+        if cached is MISSING:
+            info = await self.message_info(mid)
+            if info is None and self.memory.message(mid) is None:
+                return False  # erased or opted out
+        elif cached is None:
             return False
+        else:
+            info = cached  # type: ignore[assignment]
         if not self.enabled:
             return True  # the `classify` setting is off: stored unlabelled
+        clicks = (
+            self.memory.campaign_clicks(info.campaign_id if info else None, event.at)
+            if event.kind == Kind.CLICK
+            else {}  # the many-recipients rule is for clicks only
+        )
         ctx = Context(
             message=info,
-            prior=self.memory.recent(event.message_id),
-            campaign_recent_clicks=self.memory.campaign_clicks(
-                info.campaign_id if info else None, event.at
-            ),
+            prior=self.memory.history(mid),
+            campaign_recent_clicks=clicks,
             networks=self.networks(),
             sender_cookie=self.sender_cookie(scope),
             sender_ips=self.memory.sender_ips(event.at),

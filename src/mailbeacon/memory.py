@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from mailbeacon.model import Event, Kind, MessageInfo
 
@@ -34,6 +34,8 @@ class Memory:
         # campaign id -> ip_hash -> {message id: last click time}
         self._campaign_clicks: dict[int, dict[str, dict[int, float]]] = {}
         self._sender_ips: dict[str, float] = {}
+        self._sender_set: frozenset[str] = frozenset()
+        self._pruned_at = 0.0
         self._lock = threading.Lock()  # the writer thread reads recent events too
 
     # -- messages -------------------------------------------------------------
@@ -75,6 +77,11 @@ class Memory:
 
     # -- events ---------------------------------------------------------------
 
+    def history(self, message_id: int) -> Sequence[Event]:
+        """The live history, not a copy: for the event loop thread, which is
+        the only one that appends (``remember``). Other threads use ``recent``."""
+        return self._recent.get(message_id) or ()
+
     def recent(self, message_id: int) -> tuple[Event, ...]:
         dq = self._recent.get(message_id)
         return tuple(dq) if dq else ()
@@ -110,14 +117,23 @@ class Memory:
     # -- the sender -----------------------------------------------------------
 
     def saw_sender(self, ip: str, now: float | None = None) -> None:
-        self._sender_ips[ip] = now if now is not None else time.time()
+        with self._lock:  # API threads write here, the loop thread prunes
+            fresh = ip not in self._sender_ips
+            self._sender_ips[ip] = now if now is not None else time.time()
+            if fresh:
+                self._sender_set = frozenset(self._sender_ips)
 
     def sender_ips(self, now: float) -> frozenset[str]:
-        horizon = now - SENDER_IP_TTL_S
-        stale = [ip for ip, at in self._sender_ips.items() if at < horizon]
-        for ip in stale:
-            del self._sender_ips[ip]
-        return frozenset(self._sender_ips)
+        """Addresses the sender used lately; pruned at most once a minute
+        (this is read on every hit)."""
+        if now - self._pruned_at > 60:
+            self._pruned_at = now
+            horizon = now - SENDER_IP_TTL_S
+            with self._lock:
+                for ip in [ip for ip, at in self._sender_ips.items() if at < horizon]:
+                    del self._sender_ips[ip]
+                self._sender_set = frozenset(self._sender_ips)
+        return self._sender_set
 
     def messages_in(self, events: Iterable[Event]) -> set[int]:
         return {e.message_id for e in events}
