@@ -7,7 +7,8 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 
 from mailbeacon.cli.base import (
     BaseUrlOption,
@@ -110,20 +111,23 @@ def message_new(
 # --- events -------------------------------------------------------------------
 
 
-def _event_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("id", "message", "at", "kind", "method", "label", "ip", "link", "user agent")
+def _event_table(rows: list[dict[str, Any]], with_message: bool = True) -> Table:
+    # Fits 80 columns: the link position and any method but GET go into the
+    # kind ("click #2", "open HEAD"), the client when known else the user agent.
+    names = ["id", *(["msg"] if with_message else []), "at (UTC)", "kind", "label", "ip"]
+    cols = [Column(name, no_wrap=True) for name in names]
+    cols.append(Column("client / user agent", no_wrap=True, overflow="ellipsis"))
+    table = Table(*cols, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     for e in rows:
-        table.add_row(
-            str(e["id"]),
-            str(e["message_id"]),
-            e["at"],
-            e["kind"],
-            e["method"],
-            e["label"] or "-",
-            e["ip"],
-            str(e["link_position"] or ""),
-            (e["user_agent"] or "")[:60],
-        )
+        kind = e["kind"]
+        if e["link_position"] is not None:
+            kind += f" #{e['link_position']}"
+        if e["method"] != "GET":
+            kind += f" {e['method']}"
+        cells = [str(e["id"]), *([str(e["message_id"])] if with_message else [])]
+        cells += [(e["at"] or "")[5:19].replace("T", " "), kind, e["label"] or "-", e["ip"]]
+        cells.append(e.get("client") or e["user_agent"] or "")
+        table.add_row(*cells)
     return table
 
 
@@ -151,7 +155,7 @@ def events(
             for e in rows:
                 print(json.dumps(e), flush=True)
         elif rows:
-            out.print(_event_table(rows))
+            out.print(_event_table(rows, with_message=message is None))
 
     if not follow:
         rows = fetch(after, limit)
