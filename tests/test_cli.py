@@ -87,7 +87,7 @@ def test_events_table_and_follow(server: Server, tmp_path: Path) -> None:
     finally:
         follower.kill()
     table = cli("events", "--message", str(msg["id"]), db=server.db).stdout
-    assert "open" in table and "GET" in table
+    assert "open" in table and "FollowMe/1.0" in table and "self" in table
 
 
 def test_rotate_signing_keeps_sent_mail_working(server: Server, tmp_path: Path) -> None:
