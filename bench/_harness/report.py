@@ -1,0 +1,253 @@
+"""What a run reports: the table against the targets, versions, machine, commit, and the doc.
+
+Sections of docs/benchmarks.md live between ``<!-- bench:NAME -->`` and
+``<!-- /bench:NAME -->``; a script rewrites only its own section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+
+from .procs import REPO, VBIN
+from .run import Run
+from .servers import Server
+from .stores import pg
+from .wrk import CONNECTIONS
+
+DOC = REPO / "docs" / "benchmarks.md"
+
+# Targets from DESIGN.md ("Targets").
+T_NGINX = 0.25
+T_PEER = 10.0
+T_P99_MS = 10.0
+T_RSS_MB = 150.0
+
+
+@dataclass
+class Row:
+    server: Server
+    runs: list[Run] = field(default_factory=list)
+
+    def med(self, attr: str) -> float:
+        vals = [getattr(r, attr) for r in self.runs]
+        return statistics.median(vals) if vals else float("nan")
+
+
+def _fmt_ratio(x: float) -> str:
+    return "-" if x != x else f"{x:.2f}x"
+
+
+def _pf(ok: bool) -> str:
+    return "PASS" if ok else "**FAIL**"
+
+
+def table(rows: list[Row], endpoint: str) -> tuple[str, list[str]]:
+    by_key = {r.server.key: r for r in rows}
+    nginx = by_key.get("nginx")
+    peer = by_key.get("peer")
+    n_rps = nginx.med("rps") if nginx else float("nan")
+    p_rps = peer.med("rps") if peer else float("nan")
+    lines = [
+        "| server | hits/s | p50 ms | p99 ms | peak RSS MB | durable (rows of answered) | vs nginx | vs pytracking |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    verdicts = []
+    for r in rows:
+        rps, p50, p99, rss = r.med("rps"), r.med("p50_ms"), r.med("p99_ms"), r.med("rss_mb")
+        ans = sum(x.answered for x in r.runs)
+        if r.server.kind == "nginx":
+            rec = sum(x.recorded or 0 for x in r.runs)
+            durable = f"n/a (access log: {rec:,} lines of {ans:,})"
+        else:
+            rec = sum(x.recorded or 0 for x in r.runs)
+            short = sum(1 for x in r.runs if (x.recorded or 0) < x.answered)
+            durable = f"{rec:,} of {ans:,}" + ("" if short == 0 else f" ({short} run(s) short!)")
+        errs = "; ".join(sorted({x.errors for x in r.runs if x.errors}))
+        label = r.server.label + (f" [{errs}]" if errs else "")
+        lines.append(
+            f"| {label} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rss:.0f} | {durable} | "
+            f"{_fmt_ratio(rps / n_rps if n_rps else float('nan'))} | "
+            f"{_fmt_ratio(rps / p_rps if p_rps else float('nan'))} |"
+        )
+        if r.server.kind == "mailbeacon":
+            checks = [
+                f"hits/s >= {T_NGINX} x nginx: {_pf(rps >= T_NGINX * n_rps)} ({rps / n_rps:.2f}x)"
+                if n_rps == n_rps
+                else "vs nginx: not measured",
+                f">= {T_PEER:g} x pytracking: {_pf(rps >= T_PEER * p_rps)} ({rps / p_rps:.1f}x)"
+                if p_rps == p_rps
+                else "vs pytracking: not measured",
+                f"p99 <= {T_P99_MS:g} ms: {_pf(p99 <= T_P99_MS)} ({p99:.1f} ms)",
+                f"RSS <= {T_RSS_MB:g} MB: {_pf(rss <= T_RSS_MB)} ({rss:.0f} MB)",
+                f"durable: {_pf(all((x.recorded or 0) >= x.answered for x in r.runs))} ({rec:,} of {ans:,})",
+            ]
+            verdicts.append(f"- **{r.server.label}**: " + "; ".join(checks))
+    return "\n".join(lines), verdicts
+
+
+# --- where and what was measured ---------------------------------------------------------
+
+
+def _version(cmd: list[str], pattern: str = r"(\d[\w.+~-]*)") -> str:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        m = re.search(pattern, r.stdout + r.stderr)
+        return m.group(1) if m else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def versions() -> dict[str, str]:
+    py = str(VBIN / "python")
+    pkgs = [
+        "mailbeacon",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "granian",
+        "gunicorn",
+        "flask",
+        "pytracking",
+        "sqlalchemy",
+        "psycopg",
+    ]
+    code = (
+        "import importlib.metadata as m, json, sys, sqlite3\n"
+        f"out = {{'python': sys.version.split()[0], 'sqlite': sqlite3.sqlite_version}}\n"
+        f"for p in {pkgs!r}:\n"
+        "    try: out[p] = m.version(p)\n"
+        "    except Exception: out[p] = 'not installed'\n"
+        "print(json.dumps(out))"
+    )
+    try:
+        v = json.loads(
+            subprocess.run(
+                [py, "-c", code], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        v = {}
+    v["nginx"] = _version(["nginx", "-v"], r"nginx/(\S+)")
+    v["wrk"] = _version(["wrk", "-v"], r"wrk (\S+)")
+    try:
+        v["postgresql"] = (
+            pg("SHOW server_version")
+            + " (fsync="
+            + pg("SHOW fsync")
+            + ", synchronous_commit="
+            + pg("SHOW synchronous_commit")
+            + ")"
+        )
+    except Exception:  # noqa: BLE001
+        v["postgresql"] = "not reachable"
+    return v
+
+
+def code_under_test() -> str:
+    """The commit measured, and whether src/ had uncommitted changes at the time."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return f"{rev or 'unknown'}" + (" + uncommitted changes in src/" if dirty else "")
+
+
+def machine() -> str:
+    model = "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        mem = f"{int(f.readline().split()[1]) // 1024} MB RAM"
+    return f"{os.cpu_count()} cores ({model}), {mem}, Linux {platform.release()}"
+
+
+# --- the section in docs/benchmarks.md ---------------------------------------------------
+
+
+def section(
+    title: str,
+    rows: list[Row],
+    *,
+    endpoint: str,
+    started: dt.datetime,
+    repeat: int,
+    duration: float,
+    warmup: float,
+    command: str,
+    code: str,
+) -> str:
+    tbl, verdicts = table(rows, endpoint)
+    v = versions()
+    checks = sorted({r.check for row in rows for r in row.runs if r.check})
+    return f"""### {title}
+
+Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}; {repeat} run(s) x {duration:g} s
+per server (after {warmup:g} s warm-up), servers interleaved, **medians** shown.
+Server pinned to core 0 (`taskset -c 0`), load from core 1:
+`taskset -c 1 wrk -t1 -c{CONNECTIONS} -d{duration:g}s --latency --timeout 2s URL`.
+"durable" = rows in the events table after the run (server stopped gracefully) vs.
+2xx/3xx responses wrk counted, summed over runs (rows can exceed answers by the few
+requests still in flight when wrk stopped). RSS = peak summed VmRSS of the server's
+process tree, sampled every 0.2 s.
+
+Command: `{command}` (code under test: {code})
+
+{tbl}
+
+Targets (DESIGN.md: >= {T_NGINX} x nginx, >= {T_PEER:g} x pytracking, p99 <= {T_P99_MS:g} ms at {CONNECTIONS}
+connections, RSS <= {T_RSS_MB:g} MB):
+
+{chr(10).join(verdicts) if verdicts else "- no mailbeacon row measured"}
+
+Pre-run probe (one `curl` per mailbeacon start): {", ".join(checks) or "-"}.
+
+Servers:
+{chr(10).join(f"- {r.server.label}: `{r.server.command}`" + (f" ({r.server.note})" if r.server.note else "") for r in rows)}
+
+Versions: {", ".join(f"{k} {val}" for k, val in v.items())}.
+"""
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->`` in docs/benchmarks.md."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    if DOC.exists():
+        text = DOC.read_text()
+    else:
+        text = (
+            "# Benchmarks\n\n"
+            'Measured figures for the targets in DESIGN.md ("Targets"). Each section is\n'
+            "written by the script named in it; re-run the script to refresh it, and do not\n"
+            "edit between the `<!-- bench:... -->` markers by hand.\n"
+        )
+    pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pat.search(text):
+        text = pat.sub(lambda _m: block, text, count=1)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text)
