@@ -31,7 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .procs import CLIENT_CPU, VBIN, at_cleanup, cleanup, install_cleanup, log
+from .prereqs import problems
+from .procs import CLIENT_CPU, at_cleanup, cleanup, install_cleanup, log
 from .report import DOC, Row, code_under_test, section, write_section
 from .run import measure
 from .servers import DEFAULT_SERVERS, all_servers
@@ -92,16 +93,17 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
     unknown = [k for k in chosen if k not in servers]
     if unknown:
         ap.error(f"unknown server(s): {', '.join(unknown)}")
-    for tool in ("nginx", "wrk", "taskset", "curl"):
-        if not shutil.which(tool):
-            ap.error(f"{tool} not found on PATH")
-    if not (VBIN / "mailbeacon").exists():
-        ap.error(f"{VBIN}/mailbeacon not found (set MAILBEACON_VENV)")
+    needs = {"wrk", "taskset", "mailbeacon"}.union(*(servers[k].needs for k in chosen))
+    if args.profile:
+        needs.add("py-spy")
+    missing = problems(needs)
+    if missing:
+        for line in missing:
+            print(f"bench/{endpoint}: {line}", file=sys.stderr)
+        return 2
     if any(servers[k].start and "pg" in k for k in chosen) and not pg_available():
         log("PostgreSQL not reachable on 127.0.0.1:5432: skipping the PostgreSQL rows")
         chosen = [k for k in chosen if "pg" not in k]
-    if (os.cpu_count() or 1) < 2:
-        ap.error("needs 2 cores: server on core 0, wrk on core 1")
 
     install_cleanup()
     with contextlib.suppress(OSError):

@@ -16,7 +16,7 @@ import statistics
 import subprocess
 from dataclasses import dataclass, field
 
-from .procs import REPO, VBIN
+from .procs import REPO, VBIN, tool
 from .run import Run
 from .servers import Server
 from .stores import pg
@@ -135,7 +135,7 @@ def versions() -> dict[str, str]:
         )
     except (OSError, subprocess.SubprocessError, ValueError):
         v = {}
-    v["nginx"] = _version(["nginx", "-v"], r"nginx/(\S+)")
+    v["nginx"] = _version([tool("nginx") or "nginx", "-v"], r"nginx/(\S+)")
     v["wrk"] = _version(["wrk", "-v"], r"wrk (\S+)")
     try:
         v["postgresql"] = (

@@ -25,6 +25,7 @@ from .procs import (
     log,
     probe,
     spawn,
+    tool,
     wait_http,
 )
 from .stores import PG_DB, PG_URL, pg, pg_drop, pg_recreate, sqlite_count
@@ -48,6 +49,7 @@ class Server:
     start: Callable[[str, Path], Running]  # (endpoint "pixel"|"click", workdir)
     command: str = ""
     note: str = ""
+    needs: frozenset[str] = frozenset()  # tools and venv packages (see prereqs.py)
 
 
 # --- nginx: the reference ------------------------------------------------------------
@@ -80,7 +82,7 @@ http {{
 }}
 """)
     p = spawn(
-        ["nginx", "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
+        [tool("nginx") or "nginx", "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
         log_path=work / "server.log",
     )
     path = (
@@ -195,7 +197,8 @@ def mailbeacon_server(
     if sync:
         env_txt.append(f"MAILBEACON_SQLITE_SYNC={sync}")
     command = " ".join([*env_txt, "taskset -c 0", command])
-    return Server(key, label, "mailbeacon", start, command, note)
+    needs = {"mailbeacon", "curl"} | ({"granian"} if asgi == "granian" else set())
+    return Server(key, label, "mailbeacon", start, command, note, frozenset(needs))
 
 
 def granian_args(port: int | str) -> list[str]:
@@ -274,6 +277,7 @@ def peer_server(key: str, label: str, workers: int = 1) -> Server:
         start,
         f"taskset -c 0 gunicorn -w {workers} -b 127.0.0.1:PORT --backlog 4096 "
         "--no-control-socket bench.peers.pytracking_app:app",
+        needs=frozenset({"gunicorn", "flask", "pytracking"}),
     )
 
 
@@ -289,6 +293,7 @@ def all_servers(endpoint: str) -> list[Server]:
             "nginx",
             _nginx_start,
             "taskset -c 0 nginx -c nginx.conf (worker_processes 1; see bench/_harness/servers.py)",
+            needs=frozenset({"nginx"}),
         ),
         mailbeacon_server("mb", "mailbeacon serve (uvicorn+uvloop+httptools), SQLite FULL"),
         # The same with labelling off: the difference is what classification costs.
