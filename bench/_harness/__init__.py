@@ -36,7 +36,7 @@ from .procs import CLIENT_CPU, at_cleanup, cleanup, install_cleanup, log
 from .report import DOC, Row, code_under_test, section, write_section
 from .run import measure
 from .servers import DEFAULT_SERVERS, all_servers
-from .stores import pg_available, pg_drop
+from .stores import pg_drop, pg_problem
 
 TITLES = {
     "pixel": "Pixel (open) hits: GET /o/<token>.gif",
@@ -101,9 +101,13 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
         for line in missing:
             print(f"bench/{endpoint}: {line}", file=sys.stderr)
         return 2
-    if any(servers[k].start and "pg" in k for k in chosen) and not pg_available():
-        log("PostgreSQL not reachable on 127.0.0.1:5432: skipping the PostgreSQL rows")
-        chosen = [k for k in chosen if "pg" not in k]
+    skipped = []
+    on_pg = [k for k in chosen if servers[k].on_pg]
+    if on_pg and (why := pg_problem()):
+        skipped.append(f"{', '.join(on_pg)}: {why}")
+        log(f"skipping the PostgreSQL rows ({skipped[-1]})")
+        chosen = [k for k in chosen if k not in on_pg]
+        on_pg = []
 
     install_cleanup()
     with contextlib.suppress(OSError):
@@ -131,7 +135,7 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
                 )
     finally:
         cleanup()
-        pg_drop() if any("pg" in k for k in chosen) else None
+        pg_drop() if on_pg else None
     body = section(
         title,
         rows,
@@ -142,6 +146,7 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
         warmup=args.warmup,
         command=command,
         code=code,
+        skipped=skipped,
     )
     print()
     print(body)

@@ -198,6 +198,7 @@ def section(
     warmup: float,
     command: str,
     code: str,
+    skipped: list[str] | None = None,
 ) -> str:
     tbl, verdicts = table(rows, endpoint)
     v = versions()
@@ -216,7 +217,7 @@ process tree, sampled every 0.2 s.
 Command: `{command}` (code under test: {code})
 
 {tbl}
-
+{"".join(f"{chr(10)}Not measured: {s}.{chr(10)}" for s in skipped or [])}
 Targets (DESIGN.md: >= {T_NGINX} x nginx, >= {T_PEER:g} x pytracking, p99 <= {T_P99_MS:g} ms at {CONNECTIONS}
 connections, RSS <= {T_RSS_MB:g} MB):
 

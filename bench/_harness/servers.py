@@ -28,7 +28,7 @@ from .procs import (
     tool,
     wait_http,
 )
-from .stores import PG_DB, PG_URL, pg, pg_drop, pg_recreate, sqlite_count
+from .stores import PG_DB, PG_URL, PG_URL_SHOWN, pg, pg_drop, pg_recreate, sqlite_count
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Server:
     command: str = ""
     note: str = ""
     needs: frozenset[str] = frozenset()  # tools and venv packages (see prereqs.py)
+    on_pg: bool = False  # skipped, and said so, when PostgreSQL is not reachable
 
 
 # --- nginx: the reference ------------------------------------------------------------
@@ -193,12 +194,13 @@ def mailbeacon_server(
         command = "granian " + " ".join(granian_args("PORT"))
     env_txt = []
     if db:
-        env_txt.append(f"MAILBEACON_DB={db}")
+        env_txt.append(f"MAILBEACON_DB={PG_URL_SHOWN if db == PG_URL else db}")
     if sync:
         env_txt.append(f"MAILBEACON_SQLITE_SYNC={sync}")
     command = " ".join([*env_txt, "taskset -c 0", command])
     needs = {"mailbeacon", "curl"} | ({"granian"} if asgi == "granian" else set())
-    return Server(key, label, "mailbeacon", start, command, note, frozenset(needs))
+    on_pg = bool(db and db.startswith("postgresql"))
+    return Server(key, label, "mailbeacon", start, command, note, frozenset(needs), on_pg)
 
 
 def granian_args(port: int | str) -> list[str]:
