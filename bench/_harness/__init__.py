@@ -31,11 +31,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .mbserver import serve_has_workers
+from .menu import DEFAULT_SERVERS, all_servers
 from .prereqs import problems
 from .procs import CLIENT_CPU, at_cleanup, cleanup, install_cleanup, log
 from .report import DOC, Row, code_under_test, section, write_section
 from .run import measure
-from .servers import DEFAULT_SERVERS, all_servers
+from .servers import Server
 from .stores import pg_drop, pg_problem
 
 TITLES = {
@@ -79,7 +81,41 @@ def _parser(endpoint: str, keys: list[str]) -> argparse.ArgumentParser:
     ap.add_argument(
         "--keep", action="store_true", help="keep the temp dirs (logs, dbs, wrk output)"
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also measure nginx, `mailbeacon serve --workers N` and the pytracking peer with "
+        "N workers pinned to cores 0..N-1, beside the 1-worker rows (scaling); wrk takes the "
+        "next core, or shares them when none is left (1)",
+    )
     return ap
+
+
+def _rows(
+    args: argparse.Namespace, servers: dict[str, Server], chosen: list[str]
+) -> tuple[list[Row], list[str]]:
+    """The rows to measure (1 worker, plus N workers where a server scales), and what is not."""
+    skipped = []
+    on_pg = [k for k in chosen if servers[k].on_pg]
+    if on_pg and (why := pg_problem()):
+        skipped.append(f"{', '.join(on_pg)}: {why}")
+        log(f"skipping the PostgreSQL rows ({skipped[-1]})")
+        chosen = [k for k in chosen if k not in on_pg]
+    n = args.workers
+    if n > 1 and not serve_has_workers():
+        skipped.append(
+            f"{n} workers: `mailbeacon serve --help` lists no --workers option yet (issue 16 adds it)"
+        )
+        log(f"measuring 1 worker only ({skipped[-1]})")
+        n = 1
+    rows = []
+    for k in chosen:
+        rows.append(Row(servers[k]))
+        if n > 1 and servers[k].scales:
+            rows.append(Row(servers[k], n))
+    return rows, skipped
 
 
 def main(endpoint: str, argv: list[str] | None = None) -> int:
@@ -93,6 +129,8 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
     unknown = [k for k in chosen if k not in servers]
     if unknown:
         ap.error(f"unknown server(s): {', '.join(unknown)}")
+    if not 1 <= args.workers <= (os.cpu_count() or 1):
+        ap.error(f"--workers must be between 1 and the {os.cpu_count()} cores of this machine")
     needs = {"wrk", "taskset", "mailbeacon"}.union(*(servers[k].needs for k in chosen))
     if args.profile:
         needs.add("py-spy")
@@ -101,13 +139,7 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
         for line in missing:
             print(f"bench/{endpoint}: {line}", file=sys.stderr)
         return 2
-    skipped = []
-    on_pg = [k for k in chosen if servers[k].on_pg]
-    if on_pg and (why := pg_problem()):
-        skipped.append(f"{', '.join(on_pg)}: {why}")
-        log(f"skipping the PostgreSQL rows ({skipped[-1]})")
-        chosen = [k for k in chosen if k not in on_pg]
-        on_pg = []
+    rows, skipped = _rows(args, servers, chosen)
 
     install_cleanup()
     with contextlib.suppress(OSError):
@@ -119,14 +151,16 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
     command = "bench/" + endpoint + (" " + shlex.join(given) if given else "")
     started = dt.datetime.now(dt.UTC)
     code = code_under_test()
-    rows = [Row(servers[k]) for k in chosen]
     profile_dir = Path(args.profile).resolve() if args.profile else None
     try:
         for i in range(args.repeat):
             for row in rows:  # interleaved: run i of every server, then run i+1
-                log(f"run {i + 1}/{args.repeat}: {row.server.key} ({args.duration:g}s)")
+                workers = "" if row.workers == 1 else f", {row.workers} workers"
+                log(f"run {i + 1}/{args.repeat}: {row.server.key}{workers} ({args.duration:g}s)")
                 prof = profile_dir if (i == 0 and row.server.kind != "nginx") else None
-                run = measure(row.server, endpoint, args.duration, args.warmup, root, prof)
+                run = measure(
+                    row.server, endpoint, args.duration, args.warmup, root, prof, row.workers
+                )
                 row.runs.append(run)
                 log(
                     f"  {run.rps:,.0f}/s p50 {run.p50_ms:.2f} ms p99 {run.p99_ms:.2f} ms "
@@ -135,7 +169,7 @@ def main(endpoint: str, argv: list[str] | None = None) -> int:
                 )
     finally:
         cleanup()
-        pg_drop() if on_pg else None
+        pg_drop() if any(r.server.on_pg for r in rows) else None
     body = section(
         title,
         rows,

@@ -29,6 +29,24 @@ VBIN = VENV / "bin"
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
+
+def server_cpus(workers: int) -> str:
+    """The cores a server with ``workers`` workers is pinned to: 0 .. workers-1."""
+    return SERVER_CPU if workers == 1 else f"0-{workers - 1}"
+
+
+def client_cpus(workers: int) -> str:
+    """Where wrk runs: the next free core, or every core when the server has them all.
+
+    On this 2-core machine ``--workers 2`` leaves no core for the load generator,
+    so wrk shares both with the server (see bench/README.md, "--workers").
+    """
+    cores = os.cpu_count() or 1
+    if workers == 1:
+        return CLIENT_CPU
+    return str(workers) if workers < cores else f"0-{cores - 1}"
+
+
 GIF_43 = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00"
     b"!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -106,12 +124,17 @@ def install_cleanup() -> None:
 
 
 def spawn(
-    cmd: list[str], *, env: dict[str, str] | None = None, log_path: Path, cwd: Path | None = None
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    log_path: Path,
+    cwd: Path | None = None,
+    cpus: str = SERVER_CPU,
 ) -> subprocess.Popen:
-    """Start ``cmd`` pinned to the server core, in its own process group."""
+    """Start ``cmd`` pinned to the server core(s), in its own process group."""
     out = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
     p = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *cmd],
+        ["taskset", "-c", cpus, *cmd],
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

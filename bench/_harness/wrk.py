@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Wrk:
     non_2xx_3xx: int = 0
     socket_errors: str = ""
     raw: str = ""
+    cpu_share: float = float("nan")  # wrk's own CPU time / wall time (1.0 = one core)
 
     @property
     def answered(self) -> int:
@@ -53,11 +55,11 @@ def parse_wrk(out: str) -> Wrk:
     return w
 
 
-def wrk_cmd(url: str, seconds: float) -> list[str]:
+def wrk_cmd(url: str, seconds: float, cpus: str = CLIENT_CPU) -> list[str]:
     return [
         "taskset",
         "-c",
-        CLIENT_CPU,
+        cpus,
         "wrk",
         "-t1",
         f"-c{CONNECTIONS}",
@@ -69,8 +71,18 @@ def wrk_cmd(url: str, seconds: float) -> list[str]:
     ]
 
 
-def run_wrk(url: str, seconds: float) -> Wrk:
-    r = subprocess.run(wrk_cmd(url, seconds), capture_output=True, text=True, timeout=seconds + 60)
+def run_wrk(url: str, seconds: float, cpus: str = CLIENT_CPU) -> Wrk:
+    before = os.times()
+    r = subprocess.run(
+        wrk_cmd(url, seconds, cpus), capture_output=True, text=True, timeout=seconds + 60
+    )
+    after = os.times()
     if r.returncode != 0:
         raise RuntimeError(f"wrk failed ({r.returncode}): {r.stderr.strip()} {r.stdout.strip()}")
-    return parse_wrk(r.stdout)
+    w = parse_wrk(r.stdout)
+    # Only wrk (and its taskset) is reaped in between, so the children's CPU is wrk's.
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    w.cpu_share = cpu / max(after.elapsed - before.elapsed, 1e-9)
+    return w
