@@ -293,3 +293,16 @@ def write_section(name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(text)
+
+
+def append_row(name: str, head: str, row: str) -> None:
+    """Add ``row`` under the table of section NAME; a missing section starts as ``head``.
+
+    For histories: earlier rows stay as they are, so the section keeps every figure
+    with the commit it was measured on.
+    """
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = DOC.read_text() if DOC.exists() else ""
+    m = re.search(re.escape(start) + r"\n(.*?)\n?" + re.escape(end), text, re.S)
+    body = m.group(1).rstrip() if m else head.rstrip()
+    write_section(name, body + "\n" + row)
