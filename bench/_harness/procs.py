@@ -68,15 +68,22 @@ _procs: list[subprocess.Popen] = []
 _cleanups: list[Callable[[], None]] = []
 
 
+def _signal_and_wait(p: subprocess.Popen, sig: int, grace: float) -> bool:
+    """Send ``sig`` to ``p``'s process group, wait up to ``grace`` s; True once it exited."""
+    if p.poll() is not None:
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, sig)
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def kill_group(p: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM the process group we created for ``p``, then SIGKILL it."""
-    if p.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
+    _signal_and_wait(p, signal.SIGTERM, grace)
     # Children (nginx worker, gunicorn worker, granian worker) may outlive the leader.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(p.pid, signal.SIGKILL)
@@ -150,13 +157,8 @@ def stop(p: subprocess.Popen, grace: float = 15.0) -> None:
     """Graceful stop (the recorder flushes its queue on shutdown), then make sure."""
     if p in _procs:
         _procs.remove(p)
-    if p.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGINT)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            log(f"pid {p.pid} did not stop on SIGINT within {grace}s")
+    if not _signal_and_wait(p, signal.SIGINT, grace):
+        log(f"pid {p.pid} did not stop on SIGINT within {grace}s")
     kill_group(p, grace=3.0)
 
 
