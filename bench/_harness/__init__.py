@@ -14,10 +14,12 @@ then driven with ``wrk -t1 -c64 --latency`` for ``--duration`` seconds; that
 repeats ``--repeat`` times and the table reports medians. Only 127.0.0.1 is used.
 """
 
-# Modules, by concern (the docstring above is the --help text): procs (spawn, stop,
-# clean up, ports, RSS), wrk (command and parsing), stores (counting rows), servers
-# (nginx, mailbeacon, granian, the pytracking peer), run (one measured run), report
-# (table, versions, machine, the section in docs/benchmarks.md).
+# Modules, by concern (the docstring above is the --help text): prereqs (what a run
+# needs, checked first), procs (spawn, stop, clean up, ports, RSS, core layout), wrk
+# (command and parsing), stores (counting rows, PostgreSQL), servers (Server, nginx,
+# the pytracking peer), mbserver (mailbeacon on uvicorn or granian), menu (the keys
+# --servers takes), run (one measured run), report (table, versions, machine,
+# commit, the sections in docs/benchmarks.md). bench/README.md has the same list.
 
 from __future__ import annotations
 
