@@ -55,11 +55,11 @@ def _load_json(path: Path) -> Any:
 
 
 def _headers(agent: dict[str, Any], profiles: dict[str, Any], kind: str) -> dict[str, str]:
+    """What the agent sends on an open or a click: its profile's headers, its own, its UA."""
     out: dict[str, str] = {}
-    for name in [agent.get("profile")] if agent.get("profile") else []:
-        prof = profiles[name]
-        out.update(prof.get("all", {}))
-        out.update(prof.get(kind, {}))
+    if profile := agent.get("profile"):
+        out.update(profiles[profile].get("all", {}))
+        out.update(profiles[profile].get(kind, {}))
     out.update(agent.get("headers", {}))
     out.update(agent.get(kind, {}))
     if agent["ua"] is not None:

@@ -11,15 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-OPEN_LABELS = (
-    "human_direct",
-    "human_via_proxy",
-    "machine_prefetch",
-    "security_scanner",
-    "bot_other",
-    "self",
-)
-CLICK_LABELS = ("human", "scanner", "bot", "self")
+from mailbeacon.store import schema
+
+# The label strings are an interface (DESIGN.md): one vocabulary, the store's.
+OPEN_LABELS = schema.OPEN_LABELS
+CLICK_LABELS = schema.CLICK_LABELS
 HUMAN_LABELS = frozenset({"human_direct", "human_via_proxy", "human"})
 
 
