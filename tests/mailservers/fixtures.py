@@ -1,0 +1,51 @@
+"""The mail server fixtures (see the package docstring for what each offers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.mailservers import dovecot as dovecot_module
+from tests.mailservers.common import TLSFiles, make_root, remove_root, require_root_and
+from tests.mailservers.dovecot import Dovecot
+
+_restart_after_test: list[Dovecot] = []
+
+
+@pytest.fixture(scope="session")
+def mail_root() -> Iterator[Path]:
+    require_root_and((), "")
+    root = make_root()
+    try:
+        yield root
+    finally:
+        remove_root(root)
+
+
+@pytest.fixture(scope="session")
+def mail_tls(mail_root: Path) -> TLSFiles:
+    return TLSFiles.generate(mail_root / "tls")
+
+
+@pytest.fixture(scope="session")
+def dovecot(mail_root: Path, mail_tls: TLSFiles) -> Iterator[Dovecot]:
+    require_root_and(dovecot_module.BINARIES, dovecot_module.PACKAGES)
+    server = Dovecot(mail_root, mail_tls)
+    server.start()
+    _restart_after_test.append(server)
+    try:
+        yield server
+    finally:
+        _restart_after_test.remove(server)
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _mail_servers_up_again() -> Iterator[None]:
+    """A test that stopped a shared server hands it on running."""
+    yield
+    for server in _restart_after_test:
+        if not server.running:
+            server.start()
