@@ -1,18 +1,21 @@
 """The private mail servers the relay and reply tests stand on (tests/mailservers/).
 
-LMTP -> private Dovecot -> imaplib, plain and over TLS; Dovecot restarted
-under a client; flags read without changing them; a big mailbox filled fast.
+smtplib -> private Postfix (each TLS/AUTH listener) -> LMTP -> private
+Dovecot -> imaplib; refusals with their codes; Postfix down and up again;
+Dovecot restarted under a client; flags read without changing them.
 """
 
 from __future__ import annotations
 
 import email.policy
 import imaplib
+import smtplib
+import socket
 from email.message import EmailMessage
 
 import pytest
 
-from tests.mailservers import Dovecot
+from tests.mailservers import HOST, Dovecot, Postfix
 
 pytestmark = pytest.mark.mailservers
 
@@ -35,6 +38,97 @@ def imap_subjects(dovecot: Dovecot, user: str, tls: str = "none") -> list[str]:
     return [item[1].decode().split(":", 1)[1].strip() for item in data if isinstance(item, tuple)]
 
 
+@pytest.mark.parametrize("tls", ["none", "starttls", "smtps"])
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "auth"])
+def test_smtp_through_postfix_and_lmtp_reaches_imap(
+    postfix: Postfix, dovecot: Dovecot, tls: str, auth: bool
+) -> None:
+    sender = dovecot.add_user(dovecot.address("sender"))
+    rcpt = dovecot.add_user(dovecot.address("ana"))[0]
+    subject = f"listener {tls} {'auth' if auth else 'open'} {rcpt}"
+    with postfix.client(tls, login=sender if auth else None) as smtp:  # type: ignore[arg-type]
+        assert smtp.sendmail(sender[0], [rcpt], message(sender[0], [rcpt], subject)) == {}
+
+    (stored,) = postfix.wait_for(rcpt)[rcpt]
+    assert stored.header("Subject") == subject
+    assert stored.header("Delivered-To") == rcpt  # Dovecot's LMTP records the envelope
+    assert imap_subjects(dovecot, rcpt) == [subject]
+
+
+def test_upstream_urls_name_the_listeners(postfix: Postfix, dovecot: Dovecot) -> None:
+    user, password = dovecot.add_user(dovecot.address("url"), "p@ss word")
+    quoted = user.replace("@", "%40")
+    assert postfix.url("none") == f"smtp://{HOST}:{postfix.port('none')}?tls=none"
+    assert postfix.url("starttls", user) == (
+        f"smtp://{quoted}:p%40ss%20word@{HOST}:{postfix.port('starttls', auth=True)}"
+    )
+    assert postfix.url("smtps", user).startswith(f"smtps://{quoted}:")
+    assert dovecot.imap_url(user, "imaps") == (
+        f"imaps://{quoted}:p%40ss%20word@{HOST}:{dovecot.imaps_port}"
+    )
+    assert dovecot.imap_url(user).endswith(f":{dovecot.imap_port}?tls=none")
+    assert len({*postfix.ports.values(), dovecot.imap_port, dovecot.imaps_port}) == 8
+
+
+def test_auth_listeners_refuse_strangers(postfix: Postfix, dovecot: Dovecot) -> None:
+    user, _ = dovecot.add_user(dovecot.address("auth"))
+    with postfix.client("none") as smtp:  # the open listener offers no AUTH
+        smtp.ehlo()
+        assert not smtp.has_extn("auth")
+    with smtplib.SMTP(HOST, postfix.port("starttls", auth=True), timeout=30) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("auth")  # offered only after STARTTLS
+        smtp.starttls(context=postfix.tls.client_context())
+        smtp.ehlo()
+        assert smtp.has_extn("auth")
+        with pytest.raises(smtplib.SMTPAuthenticationError) as wrong:
+            smtp.login(user, "wrong password")
+        assert wrong.value.smtp_code == 535
+        smtp.mail(user)
+        code, _ = smtp.rcpt(dovecot.address("anyone"))
+        assert code == 554  # unauthenticated: no relaying through this listener
+
+
+def test_reject_and_defer_recipients_fail_at_rcpt(postfix: Postfix, dovecot: Dovecot) -> None:
+    ok, rejected, deferred = (dovecot.address(n) for n in ("ok", "reject", "defer"))
+    raw = message("s@example.com", [ok, rejected, deferred], f"refusals {ok}")
+    with postfix.client() as smtp:
+        refused = smtp.sendmail("s@example.com", [ok, rejected, deferred], raw)
+    assert refused[rejected][0] == 550
+    assert refused[deferred][0] == 450
+    assert ok not in refused
+    assert len(postfix.wait_for(ok)[ok]) == 1
+
+
+def test_bounce_recipient_gets_the_sender_a_dsn(postfix: Postfix, dovecot: Dovecot) -> None:
+    sender, bounced = dovecot.address("sender"), dovecot.address("bounce")
+    with postfix.client() as smtp:
+        assert smtp.sendmail(sender, [bounced], message(sender, [bounced], f"to {bounced}")) == {}
+    (dsn,) = postfix.wait_for(sender)[sender]
+    assert dsn.message.get_content_type() == "multipart/report"
+    assert dsn.message.get_param("report-type") == "delivery-status"
+    assert bounced in dsn.raw.decode(errors="replace")
+    assert postfix.received(bounced) == []
+
+
+def test_postfix_stopped_refuses_connections_and_starts_again(
+    postfix: Postfix, dovecot: Dovecot
+) -> None:
+    ports = dict(postfix.ports)
+    postfix.stop()
+    assert not postfix.running
+    for port in ports.values():
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((HOST, port), timeout=5).close()
+
+    postfix.start()
+    assert postfix.ports == ports
+    rcpt = dovecot.address("again")
+    with postfix.client("starttls") as smtp:
+        smtp.sendmail("s@example.com", [rcpt], message("s@example.com", [rcpt], f"back {rcpt}"))
+    assert len(postfix.wait_for(rcpt)[rcpt]) == 1
+
+
 def test_dovecot_restart_drops_clients_and_keeps_mail(dovecot: Dovecot) -> None:
     user, _ = dovecot.add_user(dovecot.address("restart"))
     dovecot.deliver(message("s@example.com", [user], f"kept {user}"), user)
@@ -48,6 +142,19 @@ def test_dovecot_restart_drops_clients_and_keeps_mail(dovecot: Dovecot) -> None:
         imap.noop()
     assert dovecot.imap_port == port
     assert imap_subjects(dovecot, user) == [f"kept {user}"]
+
+
+def test_mail_accepted_while_dovecot_is_down_arrives_after_it_returns(
+    postfix: Postfix, dovecot: Dovecot
+) -> None:
+    rcpt = dovecot.address("queued")
+    dovecot.stop()
+    with postfix.client() as smtp:
+        smtp.sendmail("s@example.com", [rcpt], message("s@example.com", [rcpt], f"q {rcpt}"))
+    dovecot.start()
+    (stored,) = postfix.wait_for(rcpt)[rcpt]  # retried within seconds, not 5 minutes
+    assert stored.header("Subject") == f"q {rcpt}"
+    postfix.wait_queue_empty()
 
 
 @pytest.mark.parametrize("tls", ["starttls", "imaps"])

@@ -1,4 +1,4 @@
-"""Real mail servers for tests: private Dovecot instances.
+"""Real mail servers for tests: private Postfix and Dovecot instances.
 
 Each pytest process (each xdist worker) starts its own, on loopback, on ports
 picked at run time, with every file under one temp dir
@@ -9,7 +9,10 @@ Fixtures (in fixtures.py, registered for every test by tests/conftest.py):
   and `dovecot.imaps_port`; `add_user()`, `imap_url()`, `imap()`,
   `deliver()` (LMTP), `store()` (straight into the maildir), `messages()`,
   `flags()`, `restart()`.
-- `mail_tls` -> TLSFiles: the CA (`ca_file`, `client_context()`) the
+- `postfix` -> Postfix: the upstream SMTP server, delivering into `dovecot`;
+  `url()`, `port()`, `client()`, `received()`, `wait_for()`, `stop()`,
+  `start()`; `reject*@`, `defer*@` and `bounce*@` recipients fail on purpose.
+- `mail_tls` -> TLSFiles: the CA (`ca_file`, `client_context()`) both
   servers' certificates chain to.
 
 The servers are shared by the tests of one process: use fresh addresses
@@ -20,11 +23,16 @@ again after it (on the same ports) even if it fails midway.
 from tests.mailservers.common import HOST, MailServerError, TLSFiles
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.maildir import StoredMessage
+from tests.mailservers.postfix import BOUNCE, DEFER, REJECT, Postfix
 
 __all__ = [
+    "BOUNCE",
+    "DEFER",
     "HOST",
+    "REJECT",
     "Dovecot",
     "MailServerError",
+    "Postfix",
     "StoredMessage",
     "TLSFiles",
 ]

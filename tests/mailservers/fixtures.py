@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.mailservers import dovecot as dovecot_module
+from tests.mailservers import postfix as postfix_module
 from tests.mailservers.common import TLSFiles, make_root, remove_root, require_root_and
 from tests.mailservers.dovecot import Dovecot
+from tests.mailservers.postfix import Postfix
 
-_restart_after_test: list[Dovecot] = []
+_restart_after_test: list[Dovecot | Postfix] = []
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +35,19 @@ def mail_tls(mail_root: Path) -> TLSFiles:
 def dovecot(mail_root: Path, mail_tls: TLSFiles) -> Iterator[Dovecot]:
     require_root_and(dovecot_module.BINARIES, dovecot_module.PACKAGES)
     server = Dovecot(mail_root, mail_tls)
+    server.start()
+    _restart_after_test.append(server)
+    try:
+        yield server
+    finally:
+        _restart_after_test.remove(server)
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postfix(mail_root: Path, mail_tls: TLSFiles, dovecot: Dovecot) -> Iterator[Postfix]:
+    require_root_and(postfix_module.BINARIES, postfix_module.PACKAGES)
+    server = Postfix(mail_root, mail_tls, dovecot)
     server.start()
     _restart_after_test.append(server)
     try:
