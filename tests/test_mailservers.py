@@ -2,7 +2,8 @@
 
 smtplib -> private Postfix (each TLS/AUTH listener) -> LMTP -> private
 Dovecot -> imaplib; refusals with their codes; Postfix down and up again;
-Dovecot restarted under a client; flags read without changing them.
+Dovecot restarted under a client; flags read without changing them; Debian's
+SpamAssassin rules.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import email.policy
 import imaplib
 import smtplib
 import socket
+from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
@@ -195,3 +197,33 @@ def test_store_fills_a_big_mailbox_without_lmtp(dovecot: Dovecot) -> None:
     with dovecot.imap(user) as imap:
         _, status = imap.status("INBOX", "(MESSAGES UNSEEN)")
     assert status == [b"INBOX (MESSAGES 200 UNSEEN 0)"]
+
+
+SPAM = b"""\
+From: WINNER <winner@lottery.example>
+To: you@example.net
+Subject: CONGRATULATIONS!!! YOU HAVE WON $1,000,000 CASH PRIZE!!!
+MIME-Version: 1.0
+Content-Type: text/html
+
+<html><body><font size=7 color=red>CLICK HERE NOW!!! 100% FREE!!!</font>
+<p>Dear Friend, you have been selected as the winner of our international
+lottery. Send your bank account details to claim your prize of ONE MILLION
+DOLLARS. Act now! Guaranteed! No credit check!</p>
+<a href="http://192.0.2.1/claim">http://www.paypal.com/verify</a>
+</body></html>
+"""
+
+
+def test_spamassassin_flags_spam_and_passes_plain_mail(
+    spam_rules: Callable[[bytes], tuple[float, set[str]]],
+) -> None:
+    score, rules = spam_rules(SPAM)
+    assert score >= 5.0
+    assert {"DEAR_FRIEND", "MISSING_DATE", "MIME_HTML_ONLY"} <= rules
+
+    plain = message("Ana <ana@example.org>", ["bob@example.net"], "Notes from Tuesday")
+    score, rules = spam_rules(plain)
+    assert score < 1.0
+    assert len(rules) <= 3, rules
+    assert spam_rules(plain) == (score, rules)  # the same verdict every time

@@ -1,4 +1,4 @@
-"""Real mail servers for tests: private Postfix and Dovecot instances.
+"""Real mail servers for tests: private Postfix, Dovecot and spamd instances.
 
 Each pytest process (each xdist worker) starts its own, on loopback, on ports
 picked at run time, with every file under one temp dir
@@ -12,6 +12,7 @@ Fixtures (in fixtures.py, registered for every test by tests/conftest.py):
 - `postfix` -> Postfix: the upstream SMTP server, delivering into `dovecot`;
   `url()`, `port()`, `client()`, `received()`, `wait_for()`, `stop()`,
   `start()`; `reject*@`, `defer*@` and `bounce*@` recipients fail on purpose.
+- `spam_rules(raw) -> (score, {rule names})`: Debian's SpamAssassin rules.
 - `mail_tls` -> TLSFiles: the CA (`ca_file`, `client_context()`) both
   servers' certificates chain to.
 
@@ -24,6 +25,7 @@ from tests.mailservers.common import HOST, MailServerError, TLSFiles
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.maildir import StoredMessage
 from tests.mailservers.postfix import BOUNCE, DEFER, REJECT, Postfix
+from tests.mailservers.spamassassin import SpamAssassin
 
 __all__ = [
     "BOUNCE",
@@ -33,6 +35,7 @@ __all__ = [
     "Dovecot",
     "MailServerError",
     "Postfix",
+    "SpamAssassin",
     "StoredMessage",
     "TLSFiles",
 ]

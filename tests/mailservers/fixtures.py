@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.mailservers import dovecot as dovecot_module
 from tests.mailservers import postfix as postfix_module
+from tests.mailservers import spamassassin as spamassassin_module
 from tests.mailservers.common import TLSFiles, make_root, remove_root, require_root_and
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.postfix import Postfix
+from tests.mailservers.spamassassin import SpamAssassin
 
 _restart_after_test: list[Dovecot | Postfix] = []
 
@@ -55,6 +57,23 @@ def postfix(mail_root: Path, mail_tls: TLSFiles, dovecot: Dovecot) -> Iterator[P
     finally:
         _restart_after_test.remove(server)
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def spamassassin(mail_root: Path) -> Iterator[SpamAssassin]:
+    require_root_and(spamassassin_module.BINARIES, spamassassin_module.PACKAGES)
+    server = SpamAssassin(mail_root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def spam_rules(spamassassin: SpamAssassin) -> Callable[[bytes], tuple[float, set[str]]]:
+    """`spam_rules(raw) -> (score, {rule names})`."""
+    return spamassassin.rules
 
 
 @pytest.fixture(autouse=True)
