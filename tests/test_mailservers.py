@@ -19,8 +19,6 @@ import pytest
 
 from tests.mailservers import HOST, Dovecot, Postfix
 
-pytestmark = pytest.mark.mailservers
-
 
 def message(sender: str, to: list[str], subject: str, body: str = "Hello.\n") -> bytes:
     msg = EmailMessage(policy=email.policy.SMTP)

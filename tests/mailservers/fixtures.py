@@ -17,6 +17,16 @@ from tests.mailservers.spamassassin import SpamAssassin
 
 _restart_after_test: list[Dovecot | Postfix] = []
 
+MAIL_FIXTURES = {"mail_root", "mail_tls", "dovecot", "postfix", "spamassassin", "spam_rules"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts a mail server, so `-m "not mailservers"`
+    leaves them out."""
+    for item in items:
+        if MAIL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mailservers)
+
 
 @pytest.fixture(scope="session")
 def mail_root() -> Iterator[Path]:
