@@ -46,6 +46,7 @@ def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> Non
         "recipient": "h1@example.org",
         "messages": 1,
         "events": 3,
+        "deliveries": 0,
     }
     mid = m["h1"]["id"]
     for table, col in (

@@ -251,12 +251,15 @@ def recipient_export(
 
 @recipient_app.command("erase")
 def recipient_erase(address: str) -> None:
-    """Delete one address's messages, links, events and per-message rollups.
+    """Delete one address's messages, links, events, deliveries and per-message rollups.
 
     Anonymous campaign counters stay, so totals already reported do not change.
     """
     done = retention.recipient_erase(open_store(settings()), address)
-    out.print(f"erased {address}: {done['messages']} messages, {done['events']} events")
+    out.print(
+        f"erased {address}: {done['messages']} messages, {done['events']} events, "
+        f"{done['deliveries']} deliveries"
+    )
 
 
 @recipient_app.command("optout")

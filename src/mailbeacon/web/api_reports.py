@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mailbeacon import retention
 from mailbeacon.reports import campaign_report
@@ -165,6 +165,7 @@ class Erased(BaseModel):
     recipient: str
     messages: int
     events: int
+    deliveries: int = Field(description="webhook and email deliveries about the person")
 
 
 class OptOut(BaseModel):
@@ -279,7 +280,8 @@ def install(app: FastAPI, node: Node) -> None:
         response_model=Erased,
         responses=ERRORS,
         tags=["privacy"],
-        description="Delete the address's messages, links, events and per-message rollups. "
+        description="Delete the address's messages, links, events, per-message rollups and "
+        "webhook/email deliveries (matched in any case; the address may hold a '/'). "
         "Anonymous campaign counters stay, so reported totals do not change.",
     )
     def recipient_erase(address: Address, _k: Auth) -> dict[str, Any]:
