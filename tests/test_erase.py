@@ -1,7 +1,7 @@
 """Erasure is complete: after `recipient erase` (CLI or API) no table holds the
 person's address, subject or events, a replay of their deliveries sends
-nothing, and addresses with a "/" or in another case work in every route.
-On SQLite and PostgreSQL."""
+nothing, retention reaches the deliveries too, and addresses with a "/" or
+in another case work in every route. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -133,6 +133,48 @@ def test_erase_leaves_no_trace_and_replay_sends_nothing(
     # The server logs nothing about the person, even at debug level.
     assert ADDRESS.lower() not in srv.output().lower()
     assert SUBJECT.lower() not in srv.output().lower()
+
+
+def test_purge_and_retention_days_delete_old_deliveries(
+    srv: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    hook, msg = tracked_person(srv, receiver)
+    for sql in ("UPDATE events SET at = at - ?", "UPDATE outbox SET created_at = created_at - ?"):
+        rows_changed(srv.db, sql, 40 * 86400)
+    out = cli("purge", "--older-than", "30d", db=srv.db).stdout
+    assert "3 events and 6 deliveries older than 30d purged" in out, out
+    assert rows(srv.db, "SELECT count(*) FROM outbox") == [(0,)]
+    assert "outbox.payload" not in traces(srv.db, ADDRESS, SUBJECT)
+
+    # serve with retention_days does the same on its own, at start.
+    other = srv.message(recipient=OTHER, sent_at=ago(600))
+    hit(other["open_url"], "203.0.113.5", THUNDERBIRD)
+    assert wait_delivered(srv, hook["id"], 1)
+    rows_changed(srv.db, "UPDATE outbox SET created_at = created_at - ?", 40 * 86400)
+    srv.stop()
+    again = start_server(srv.db, tmp_path, key=srv.key,
+                         env={"MAILBEACON_RETENTION_DAYS": "30"})
+    try:
+        deadline = time.monotonic() + 15
+        while rows(srv.db, "SELECT count(*) FROM outbox") != [(0,)]:
+            assert time.monotonic() < deadline, "retention_days left old deliveries"
+            time.sleep(0.2)
+        assert "deliveries older than 30 days purged" in again.output()
+    finally:
+        again.stop()
+
+
+def rows_changed(db: str, sql: str, seconds: float) -> None:
+    if db.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(db[len("sqlite:///") :]) as conn:
+            conn.execute(sql, (seconds,))
+        return
+    import psycopg
+
+    with psycopg.connect(db) as pconn:
+        pconn.execute(sql.replace("?", "%s"), (seconds,))
 
 
 @pytest.mark.parametrize("spelled", ["a/b@example.com", "a%2Fb@example.com", "A/B@Example.COM"])

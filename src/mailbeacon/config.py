@@ -78,8 +78,8 @@ class Settings:
     # day late.
     retention_days: int = _s(
         0,
-        "Days raw events are kept; serve purges older ones daily and reports "
-        "(which read rollups) stay the same. 0 keeps them forever.",
+        "Days raw events and webhook/email deliveries are kept; serve purges older "
+        "ones daily and reports (which read rollups) stay the same. 0 keeps them forever.",
     )
     smtp_host: str = _s(
         "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."

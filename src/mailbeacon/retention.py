@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Table, delete, func, insert, select, update
 
 from mailbeacon.store import events as event_store
 from mailbeacon.store.schema import (
@@ -52,6 +52,13 @@ PERSONAL: tuple[tuple[Table, str], ...] = (
     (links, "message_id"),
     (messages, "id"),
 )
+# Rows that only matter for a while, with the column that says when they were
+# made: what ``purge`` and ``retention_days`` delete. Deliveries older than
+# the events they announce would outlive them with the same content.
+AGED: tuple[tuple[Table, str], ...] = (
+    (events, "at"),
+    (outbox, "created_at"),
+)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dh])\s*$", re.IGNORECASE)
 
 
@@ -63,14 +70,21 @@ def parse_age(text: str) -> float:
     return float(m.group(1)) * (86400 if m.group(2).lower() == "d" else 3600)
 
 
-def purge(engine: Engine, older_than_s: float, now: float | None = None) -> int:
-    """Delete raw events older than the age; the rollups stay. Returns rows deleted."""
+def purge(engine: Engine, older_than_s: float, now: float | None = None) -> dict[str, int]:
+    """Delete raw events and deliveries older than the age; the rollups stay.
+
+    Returns rows deleted per table (``{"events": n, "outbox": m}``).
+    """
     cutoff = (now if now is not None else time.time()) - older_than_s
+    return {table.name: _purge_table(engine, table, table.c[col], cutoff) for table, col in AGED}
+
+
+def _purge_table(engine: Engine, table: Table, at: Column[Any], cutoff: float) -> int:
     total = 0
     while True:
         with engine.begin() as conn:
-            ids = select(events.c.id).where(events.c.at < cutoff).limit(PURGE_CHUNK)
-            n = conn.execute(delete(events).where(events.c.id.in_(ids.scalar_subquery()))).rowcount
+            ids = select(table.c.id).where(at < cutoff).limit(PURGE_CHUNK)
+            n = conn.execute(delete(table).where(table.c.id.in_(ids.scalar_subquery()))).rowcount
         total += n
         if n < PURGE_CHUNK:
             return total

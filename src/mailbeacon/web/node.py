@@ -158,8 +158,8 @@ class Node:
                 n = await asyncio.to_thread(
                     retention.purge, self.engine, self.settings.retention_days * 86400.0
                 )
-                log.info("retention: %d events older than %d days purged", n,
-                         self.settings.retention_days)
+                log.info("retention: %d events and %d deliveries older than %d days purged",
+                         n["events"], n["outbox"], self.settings.retention_days)
             except Exception as exc:  # noqa: BLE001 - store down: try again tomorrow
                 log.warning("retention purge failed: %s", exc)
             await asyncio.sleep(RETENTION_SECONDS)
