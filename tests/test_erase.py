@@ -1,7 +1,7 @@
 """Erasure is complete: after `recipient erase` (CLI or API) no table holds the
 person's address, subject or events, a replay of their deliveries sends
-nothing, retention reaches the deliveries too, and addresses with a "/" or
-in another case work in every route. On SQLite and PostgreSQL."""
+nothing, retention and opt-out reach the deliveries too, and addresses with
+a "/" or in another case work in every route. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -162,6 +162,25 @@ def test_purge_and_retention_days_delete_old_deliveries(
         assert "deliveries older than 30 days purged" in again.output()
     finally:
         again.stop()
+
+
+def test_optout_cancels_pending_deliveries_and_forgets_their_payload(
+    srv: Server,
+) -> None:
+    down = Receiver(fail=-1)  # answers 500 to everything: deliveries stay pending
+    try:
+        srv.api("POST", "/api/v1/webhooks", json={"url": down.url, "events": ["message.open"]})
+        msg = srv.message(recipient=ADDRESS, subject=SUBJECT, sent_at=ago(600))
+        hit(msg["open_url"], "198.51.100.20", THUNDERBIRD)
+        down.wait_calls(1)  # a first attempt has built and stored the payload
+        assert "outbox.payload" in traces(srv.db, SUBJECT)
+        r = srv.api("POST", f"/api/v1/recipients/{ADDRESS.lower()}/optout")
+        assert r.status_code == 200 and r.json()["changed"]
+        assert rows(srv.db, "SELECT status, payload, last_error FROM outbox") == [
+            ("cancelled", None, "recipient opted out")
+        ]
+    finally:
+        down.close()
 
 
 def rows_changed(db: str, sql: str, seconds: float) -> None:

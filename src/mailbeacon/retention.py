@@ -180,7 +180,13 @@ def recipient_erase(engine: Engine, address: str) -> dict[str, int]:
 
 
 def set_optout(engine: Engine, address: str, out: bool = True) -> bool:
-    """Opt the address out (or back in); True when something changed."""
+    """Opt the address out (or back in); True when something changed.
+
+    Opting out also cancels the deliveries still waiting to announce their
+    hits (and forgets those payloads): a person who asked not to be tracked
+    is not reported on a minute later. What was recorded before stays, as
+    with any opt-out; ``recipient_erase`` removes it.
+    """
     key = address.strip().lower()
     with engine.begin() as conn:
         present = is_opted_out(conn, key)
@@ -188,6 +194,17 @@ def set_optout(engine: Engine, address: str, out: bool = True) -> bool:
             return False
         if out:
             conn.execute(insert(optouts).values(recipient=key, created_at=time.time()))
+            for part in _chunks(message_ids(conn, key)):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.message_id.in_(part), outbox.c.status == "pending")
+                    .values(
+                        status="cancelled",
+                        payload=None,
+                        last_error="recipient opted out",
+                        locked_until=None,
+                    )
+                )
         else:
             conn.execute(delete(optouts).where(optouts.c.recipient == key))
         bump_privacy_version(conn)
