@@ -180,3 +180,33 @@ def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]
             return list(conn.execute(sql, params).fetchall())
     with psycopg.connect(db) as pconn:
         return list(pconn.execute(sql.replace("?", "%s"), params).fetchall())
+
+
+def cells_containing(db: str, *needles: str) -> list[str]:
+    """Every (table, column) whose stored text contains one of the needles,
+    in any case: a scan of the whole database, so a table added later is
+    covered without touching this test."""
+    import warnings
+
+    from sqlalchemy import MetaData, select
+
+    from mailbeacon.store import make_engine
+
+    engine = make_engine(db)
+    meta = MetaData()
+    with warnings.catch_warnings():  # SQLAlchemy skips expression indexes: fine here
+        warnings.simplefilter("ignore")
+        meta.reflect(engine)
+    found = []
+    low = [n.lower() for n in needles]
+    try:
+        with engine.connect() as conn:
+            for table in meta.sorted_tables:
+                for row in conn.execute(select(table)):
+                    for col, value in row._mapping.items():
+                        text = str(value).lower()
+                        if any(n in text for n in low):
+                            found.append(f"{table.name}.{col}")
+    finally:
+        engine.dispose()
+    return sorted(set(found))

@@ -6,17 +6,15 @@ a "/" or in another case work in every route. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import MetaData, select
 
-from mailbeacon.store import make_engine
 from tests.helpers import Server, cli, rows, start_server
+from tests.helpers import cells_containing as traces
 from tests.receivers import Receiver
 from tests.traffic import FIREFOX, THUNDERBIRD, ago, hit
 
@@ -24,30 +22,6 @@ ADDRESS = "Mixed.Case/Dept@Example.org"  # "/" is valid in a local part (RFC 532
 SUBJECT = "Quarterly figures for Dept 7"
 OTHER = "someone.else@example.org"
 ALL_EVENTS = ["message.first_open", "message.first_click", "message.open", "message.click"]
-
-
-def traces(db: str, *needles: str) -> list[str]:
-    """Every (table, column) whose stored text contains one of the needles,
-    in any case: a scan of the whole database, so a table added later is
-    covered without touching this test."""
-    engine = make_engine(db)
-    meta = MetaData()
-    with warnings.catch_warnings():  # SQLAlchemy skips expression indexes: fine here
-        warnings.simplefilter("ignore")
-        meta.reflect(engine)
-    found = []
-    low = [n.lower() for n in needles]
-    try:
-        with engine.connect() as conn:
-            for table in meta.sorted_tables:
-                for row in conn.execute(select(table)):
-                    for col, value in row._mapping.items():
-                        text = str(value).lower()
-                        if any(n in text for n in low):
-                            found.append(f"{table.name}.{col}")
-    finally:
-        engine.dispose()
-    return sorted(set(found))
 
 
 def wait_delivered(srv: Server, hook_id: int, n: int, timeout: float = 30) -> list[dict[str, Any]]:

@@ -52,6 +52,12 @@ class Settings:
         "'truncated': store a /24 (IPv4) or /48 (IPv6) network plus "
         "a keyed hash; 'full': store the address as seen.",
     )
+    ip_hash_key: str = _s(
+        "",
+        "Key of the IP hash as hex (`openssl rand -hex 32`), for several nodes sharing one "
+        "database. Empty: the file ip_hash.key in the data directory, made on first start. "
+        "Never stored in the database (docs/privacy.md).",
+    )
     # 20k events are ~10 MB and about a second of peak load.
     queue_max: int = _s(
         20_000,
