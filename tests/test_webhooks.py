@@ -33,7 +33,8 @@ def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
         db_url,
         tmp_path,
         extra_args=["--trust-proxy", "127.0.0.0/8"],
-        env={"MAILBEACON_WEBHOOK_BACKOFF_BASE": "0.2"},
+        # The receivers here listen on 127.0.0.1, an internal address.
+        env={"MAILBEACON_WEBHOOK_BACKOFF_BASE": "0.2", "MAILBEACON_WEBHOOK_ALLOW_INTERNAL": "1"},
     )
     try:
         yield srv

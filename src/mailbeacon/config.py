@@ -109,6 +109,13 @@ class Settings:
     webhook_max_age: float = _s(
         26 * 3600.0, "Seconds a delivery is retried before it is marked failed (>= 24 h)."
     )
+    # Off by default: a webhook URL is typed by anyone with an API key, and the
+    # server would POST from inside your network (docs/webhooks.md).
+    webhook_allow_internal: bool = _s(
+        False,
+        "Let webhooks reach loopback, private, link-local (cloud metadata), CGNAT and "
+        "other non-public addresses. Only for receivers on your own network.",
+    )
 
     @property
     def database_url(self) -> str:

@@ -14,6 +14,7 @@ sending, the answer: ``DEADLINE_SECONDS``), not a timeout per read that a
 drip resets forever. The answer is read raw (``Accept-Encoding: identity``,
 never decompressed) and only up to ``RESPONSE_CAP`` bytes, for the delivery
 log: a 0.5 MB gzip answer inflating to 500 MB once took the server to 1.6 GB.
+Where a webhook may connect is notify/egress.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import httpx
 from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
-from mailbeacon.notify import deliver
+from mailbeacon.notify import deliver, egress
 from mailbeacon.notify import store as ns
 
 log = logging.getLogger("mailbeacon.notify")
@@ -188,15 +189,26 @@ class Worker:
             error = f"no complete answer within {DEADLINE_SECONDS:g} s"
             await self._finish(row, False, None, error, None)
             return
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, OSError, egress.Refused) as exc:
             await self._finish(row, False, None, str(exc)[:500] or type(exc).__name__, None)
             return
         ok = 200 <= status < 300
         await self._finish(row, ok, status, None if ok else answer[:300] or f"HTTP {status}", None)
 
     async def _post(self, url: str, raw: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST to the address egress checked, with the URL's name as Host and
+        TLS SNI (so the certificate is still verified against the name)."""
         assert self._client is not None
-        request = self._client.build_request("POST", url, content=raw, headers=headers)
+        addr = await egress.pick(url, self.settings.webhook_allow_internal)
+        target = httpx.URL(url)
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        request = self._client.build_request(
+            "POST",
+            target.copy_with(host=addr),
+            content=raw,
+            headers={**headers, "Host": target.netloc.decode("ascii")},
+            extensions=extensions,
+        )
         response = await self._client.send(request, stream=True)
         answer = bytearray()
         try:
