@@ -171,6 +171,18 @@ def start_server(
     raise AssertionError(f"serve did not come up:\n{srv.output()}")
 
 
+def execute(db: str, sql: str, params: Sequence[Any] = ()) -> None:
+    """Change the store directly (to age rows, or set up what an old version left)."""
+    if db.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(db[len("sqlite:///") :]) as conn:
+            conn.execute(sql, params)
+        return
+    with psycopg.connect(db) as pconn:
+        pconn.execute(sql.replace("?", "%s"), params)
+
+
 def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Read the store directly (to check what really is on disk)."""
     if db.startswith("sqlite:///"):
@@ -182,10 +194,9 @@ def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]
         return list(pconn.execute(sql.replace("?", "%s"), params).fetchall())
 
 
-def cells_containing(db: str, *needles: str) -> list[str]:
-    """Every (table, column) whose stored text contains one of the needles,
-    in any case: a scan of the whole database, so a table added later is
-    covered without touching this test."""
+def cells(db: str) -> Iterator[tuple[str, str, Any]]:
+    """(table, column, value) of every cell of every table: the database as a
+    thief with a copy of it sees it, so a table added later is covered too."""
     import warnings
 
     from sqlalchemy import MetaData, select
@@ -197,16 +208,19 @@ def cells_containing(db: str, *needles: str) -> list[str]:
     with warnings.catch_warnings():  # SQLAlchemy skips expression indexes: fine here
         warnings.simplefilter("ignore")
         meta.reflect(engine)
-    found = []
-    low = [n.lower() for n in needles]
     try:
         with engine.connect() as conn:
             for table in meta.sorted_tables:
                 for row in conn.execute(select(table)):
                     for col, value in row._mapping.items():
-                        text = str(value).lower()
-                        if any(n in text for n in low):
-                            found.append(f"{table.name}.{col}")
+                        yield table.name, col, value
     finally:
         engine.dispose()
-    return sorted(set(found))
+
+
+def cells_containing(db: str, *needles: str) -> list[str]:
+    """Every "table.column" whose stored text contains one of the needles, in any case."""
+    low = [n.lower() for n in needles]
+    return sorted(
+        {f"{t}.{c}" for t, c, v in cells(db) if any(n in str(v).lower() for n in low)}
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import Server, cli, rows, start_server
+from tests.helpers import Server, cli, execute, rows, start_server
 from tests.helpers import cells_containing as traces
 from tests.receivers import Receiver
 from tests.traffic import FIREFOX, THUNDERBIRD, ago, hit
@@ -114,7 +114,7 @@ def test_purge_and_retention_days_delete_old_deliveries(
 ) -> None:
     hook, msg = tracked_person(srv, receiver)
     for sql in ("UPDATE events SET at = at - ?", "UPDATE outbox SET created_at = created_at - ?"):
-        rows_changed(srv.db, sql, 40 * 86400)
+        execute(srv.db, sql, [40 * 86400])
     out = cli("purge", "--older-than", "30d", db=srv.db).stdout
     assert "3 events and 6 deliveries older than 30d purged" in out, out
     assert rows(srv.db, "SELECT count(*) FROM outbox") == [(0,)]
@@ -124,7 +124,7 @@ def test_purge_and_retention_days_delete_old_deliveries(
     other = srv.message(recipient=OTHER, sent_at=ago(600))
     hit(other["open_url"], "203.0.113.5", THUNDERBIRD)
     assert wait_delivered(srv, hook["id"], 1)
-    rows_changed(srv.db, "UPDATE outbox SET created_at = created_at - ?", 40 * 86400)
+    execute(srv.db, "UPDATE outbox SET created_at = created_at - ?", [40 * 86400])
     srv.stop()
     again = start_server(srv.db, tmp_path, key=srv.key,
                          env={"MAILBEACON_RETENTION_DAYS": "30"})
@@ -155,19 +155,6 @@ def test_optout_cancels_pending_deliveries_and_forgets_their_payload(
         ]
     finally:
         down.close()
-
-
-def rows_changed(db: str, sql: str, seconds: float) -> None:
-    if db.startswith("sqlite:///"):
-        import sqlite3
-
-        with sqlite3.connect(db[len("sqlite:///") :]) as conn:
-            conn.execute(sql, (seconds,))
-        return
-    import psycopg
-
-    with psycopg.connect(db) as pconn:
-        pconn.execute(sql.replace("?", "%s"), (seconds,))
 
 
 @pytest.mark.parametrize("spelled", ["a/b@example.com", "a%2Fb@example.com", "A/B@Example.COM"])

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 from mailbeacon.iphash import fingerprint
-from tests.helpers import Server, cli, rows, start_server
+from tests.helpers import Server, cells, cli, rows, start_server
 from tests.traffic import THUNDERBIRD, ago, hit
 
 VISITORS = [f"198.51.100.{n}" for n in (3, 7, 19, 42, 77, 101, 128, 150, 173, 200, 222, 240, 254)]
@@ -36,26 +36,8 @@ def brute_force(stored: list[tuple[str, str]], key: bytes) -> set[str]:
 
 
 def every_text_value(db: str) -> set[str]:
-    """All values of all text-ish cells of every table (the attacker's view)."""
-    import warnings
-
-    from sqlalchemy import MetaData, select
-
-    from mailbeacon.store import make_engine
-    from tests.helpers import cells_containing  # noqa: F401 - same reflection, all values
-
-    engine = make_engine(db)
-    meta = MetaData()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        meta.reflect(engine)
-    values = set()
-    with engine.connect() as conn:
-        for table in meta.sorted_tables:
-            for row in conn.execute(select(table)):
-                values.update(str(v) for v in row if v is not None)
-    engine.dispose()
-    return values
+    """All values of all cells of every table (the attacker's view)."""
+    return {str(v) for _, _, v in cells(db) if v is not None}
 
 
 def serve_refuses(db: str, env: dict[str, str]) -> str:
