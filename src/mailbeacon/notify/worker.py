@@ -61,6 +61,7 @@ class Worker:
         return sum(len(tasks) for tasks in self._busy.values())
 
     def start(self) -> None:
+        self._wake = asyncio.Event()  # of the loop that runs the worker
         self._client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
         self._task = asyncio.create_task(self._run(), name="mailbeacon-outbox")
 
@@ -75,11 +76,6 @@ class Worker:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
-
-    async def drain(self) -> None:
-        """Wait for the deliveries in flight (tests)."""
-        while self._busy:
-            await asyncio.gather(*[t for ts in self._busy.values() for t in ts])
 
     async def _run(self) -> None:
         while True:
