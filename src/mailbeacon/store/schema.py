@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
@@ -75,8 +76,9 @@ messages = Table(
     Column("created_at", Float, nullable=False),
     Column("honeypot_position", Integer),
     Index("ix_messages_campaign", "campaign_id"),
-    Index("ix_messages_recipient", "recipient"),
 )
+# Erase and export find a person's messages by lower(recipient) (retention.py).
+Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 
 links = Table(
     "links",
@@ -274,4 +276,5 @@ outbox = Table(
     Column("replay_of", BigInteger),
     Index("ix_outbox_due", "status", "next_at"),
     Index("ix_outbox_webhook", "webhook_id", "id"),
+    Index("ix_outbox_message", "message_id"),  # erase and opt-out (migration 0008)
 )
