@@ -26,6 +26,7 @@ from mailbeacon.cli.base import (
     tracking_base_url,
 )
 from mailbeacon.instrument import lint as lint_mail
+from mailbeacon.instrument.detect import decode_html
 from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
 from mailbeacon.service import Invalid, NotFound, resolve_campaign
 from mailbeacon.store import keys
@@ -37,10 +38,12 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_ -]*?)\s*\}\}")
 RECIPIENT_COLUMNS = ("email", "recipient", "to", "e-mail")
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
+    """The file's bytes as they are: text mode would turn CRLF into LF, and a
+    mail must come out byte-identical outside the edits."""
     if path == "-":
-        return sys.stdin.read()
-    return Path(path).read_text("utf-8", errors="surrogateescape")
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
 
 
 def _is_eml(path: str, text: str) -> bool:
@@ -52,10 +55,18 @@ def _is_eml(path: str, text: str) -> bool:
     )
 
 
-def _fill(template: str, row: dict[str, str], escape: bool) -> str:
+def _encode(html: str, codec: str) -> bytes:
+    """Back to the file's own charset; bytes it could not decode come back as they were."""
+    return html.encode(codec, "surrogateescape")
+
+
+def _fill(template: str, row: dict[str, str], escape: bool, codec: str = "utf-8") -> str:
     def one(m: re.Match[str]) -> str:
         value = row.get(m.group(1).strip(), "")
-        return htmllib.escape(value) if escape else value
+        if not escape:
+            return value
+        # Characters the file's charset cannot hold go in as references.
+        return htmllib.escape(value).encode(codec, "xmlcharrefreplace").decode(codec)
 
     return PLACEHOLDER.sub(one, template)
 
@@ -122,8 +133,13 @@ def instrument(
     if recipients is not None and not out_path:
         err.print("--recipients writes one file per person: give --out DIRECTORY")
         raise typer.Exit(2)
-    template = _read(source)
+    raw = _read(source)
+    template, codec = decode_html(raw)
     eml = _is_eml(source, template)
+    if eml:
+        # A message is bytes in whatever charsets its parts declare: keep
+        # every byte, including those that are not UTF-8.
+        template, codec = raw.decode("utf-8", "surrogateescape"), "utf-8"
     if to is not None and PLACEHOLDER.search(template):
         err.print(
             "[yellow]note:[/] the template has {{placeholders}}; they are filled only with "
@@ -147,15 +163,11 @@ def instrument(
         if to is not None:
             with engine.begin() as conn:
                 cid = resolve_campaign(conn, campaign)
-                kind: dict[str, Any] = {"eml": template} if eml else {"html": template}
+                kind: dict[str, Any] = {"eml": raw} if eml else {"html": template}
                 res = instrument_message(
                     conn, signer, base, recipient=to, campaign_id=cid, **kind, **opts
                 )
-            data = (
-                res.eml
-                if res.eml is not None
-                else (res.html or "").encode("utf-8", "surrogateescape")
-            )
+            data = res.eml if res.eml is not None else _encode(res.html or "", codec)
             if out_path:
                 Path(out_path).write_bytes(data)
             else:
@@ -167,7 +179,9 @@ def instrument(
             )
             return
         assert recipients is not None and out_path is not None
-        _batch(engine, signer, base, template, eml, recipients, Path(out_path), campaign, opts)
+        _batch(
+            engine, signer, base, template, codec, eml, recipients, Path(out_path), campaign, opts
+        )
     except (Invalid, NotFound) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -178,6 +192,7 @@ def _batch(
     signer: Signer,
     base: str,
     template: str,
+    codec: str,
     eml: bool,
     recipients: Path,
     outdir: Path,
@@ -221,7 +236,7 @@ def _batch(
             with engine.begin() as conn:  # one transaction: every message or none
                 cid = resolve_campaign(conn, campaign)
                 for n, row in enumerate(people, 1):
-                    body = _fill(template, row, escape=not eml)
+                    body = _fill(template, row, escape=not eml, codec=codec)
                     kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
                     res = instrument_message(
                         conn,
@@ -232,11 +247,7 @@ def _batch(
                         **kind,
                         **opts,
                     )
-                    data = (
-                        res.eml
-                        if res.eml is not None
-                        else (res.html or "").encode("utf-8", "surrogateescape")
-                    )
+                    data = res.eml if res.eml is not None else _encode(res.html or "", codec)
                     (scratch / _safe_name(n, row[email_col], suffix)).write_bytes(data)
                     bar.advance(task)
         for path in scratch.iterdir():
@@ -265,7 +276,7 @@ def lint(
     ] = None,
 ) -> None:
     """List deliverability risks, a line each (exit status 1 when there are any)."""
-    text = _read(source)
+    text = _read(source).decode("utf-8", "surrogateescape")
     findings = lint_mail(text, tracking_base_url=base_url, from_domain=from_domain)
     for f in findings:
         print(f"{source}:{f.line}: {f.code}: {f.message}")
