@@ -3,6 +3,7 @@ content detection, and what it says it did."""
 
 from __future__ import annotations
 
+import email
 import os
 import re
 import subprocess
@@ -62,3 +63,29 @@ def test_output_differs_only_by_the_pixel_line_endings_included(
     # The same through standard input and output.
     res = run("instrument", "-", *common, db=sqlite_url, stdin=data)
     assert without_pixel(res.stdout) == data
+
+
+MBOX_QP = (
+    b"From ana@example.com Mon Jan  1 00:00:00 2024\n"
+    + b"".join(b"Received: from relay%d.example.net by mx.example.org; Mon, 1 Jan 2024\n" % i
+               for i in range(40))
+    + b"From: ana@example.com\nSubject: hi\nMIME-Version: 1.0\n"
+    b"Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
+    b"<html><body><p style=3D\"margin:0\">hi</p></body></html>\n"
+)  # fmt: skip
+
+
+def test_stdin_message_is_recognised_by_its_content(sqlite_url: str) -> None:
+    common = ("--to", "r@example.org", "--clicks", "off", "--base-url", BASE)
+    out = run("instrument", "-", *common, db=sqlite_url, stdin=MBOX_QP).stdout
+    # Treated as a message: the pixel is quoted-printable inside the part
+    # (src=3D"...), and the 2.7 KB of headers and the From line are intact.
+    head = MBOX_QP.split(b"\n\n", 1)[0]
+    assert out.startswith(head + b"\n\n") and b'<img src="' not in out
+    html = email.message_from_bytes(out).get_payload(decode=True)
+    assert PIXEL.search(html) and html.startswith(b'<html><body><p style="margin:0">')
+    # --format html overrides: the same bytes as one HTML document.
+    forced = run("instrument", "-", *common, "--format", "html", db=sqlite_url, stdin=MBOX_QP)
+    assert without_pixel(forced.stdout) == MBOX_QP
+    bad = run("instrument", "-", *common, "--format", "pdf", db=sqlite_url, stdin=b"", check=False)
+    assert bad.returncode == 2 and b"--format is auto, eml or html" in bad.stderr

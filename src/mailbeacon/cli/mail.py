@@ -26,7 +26,7 @@ from mailbeacon.cli.base import (
     tracking_base_url,
 )
 from mailbeacon.instrument import lint as lint_mail
-from mailbeacon.instrument.detect import decode_html
+from mailbeacon.instrument.detect import Kind, decode_html, sniff
 from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
 from mailbeacon.service import Invalid, NotFound, resolve_campaign
 from mailbeacon.store import keys
@@ -46,13 +46,22 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _is_eml(path: str, text: str) -> bool:
-    if path.lower().endswith(".eml"):
-        return True
-    head = text[:2000].lower()
-    return bool(re.match(r"^(?:[a-z-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+\r?\n", head)) and (
-        "mime-version:" in head or "content-type:" in head
-    )
+FORMATS = ("auto", "eml", "html")
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="What SOURCE holds: eml (a whole message), html, or auto: mail headers first "
+        "(an mbox 'From ' line allowed) make it a message, anything else is HTML.",
+    ),
+]
+
+
+def _kind(fmt: str, raw: bytes) -> Kind:
+    if fmt not in FORMATS:
+        err.print("--format is auto, eml or html")
+        raise typer.Exit(2)
+    return sniff(raw) if fmt == "auto" else "eml" if fmt == "eml" else "html"
 
 
 def _encode(html: str, codec: str) -> bytes:
@@ -122,6 +131,7 @@ def instrument(
         ),
     ] = None,
     base_url: BaseUrlOption = None,
+    fmt: FormatOption = "auto",
 ) -> None:
     """Put a tracking pixel and tracked links into an email, for one recipient or a list."""
     if clicks not in ("off", "safe", "all") or pixel not in ("bottom", "top"):
@@ -134,8 +144,8 @@ def instrument(
         err.print("--recipients writes one file per person: give --out DIRECTORY")
         raise typer.Exit(2)
     raw = _read(source)
+    eml = _kind(fmt, raw) == "eml"
     template, codec = decode_html(raw)
-    eml = _is_eml(source, template)
     if eml:
         # A message is bytes in whatever charsets its parts declare: keep
         # every byte, including those that are not UTF-8.
@@ -274,10 +284,12 @@ def lint(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="Tracking domain to check.")
     ] = None,
+    fmt: FormatOption = "auto",
 ) -> None:
     """List deliverability risks, a line each (exit status 1 when there are any)."""
-    text = _read(source).decode("utf-8", "surrogateescape")
-    findings = lint_mail(text, tracking_base_url=base_url, from_domain=from_domain)
+    raw = _read(source)
+    kind = _kind(fmt, raw)
+    findings = lint_mail(raw, tracking_base_url=base_url, from_domain=from_domain, kind=kind)
     for f in findings:
         print(f"{source}:{f.line}: {f.code}: {f.message}")
     if not findings:

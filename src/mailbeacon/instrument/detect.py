@@ -39,9 +39,7 @@ def sniff(data: bytes) -> Kind:
     with ``<`` (after a BOM and whitespace) is HTML.
     """
     pos = 3 if data.startswith(codecs.BOM_UTF8) else 0
-    while pos < len(data) and data[pos] in b" \t\r\n":
-        pos += 1
-    if data[pos : pos + 1] == b"<":
+    if data[pos : pos + 4096].lstrip(b" \t\r\n")[:1] == b"<":
         return "html"
     if data.startswith(b"From ", pos):
         nl = data.find(b"\n", pos)

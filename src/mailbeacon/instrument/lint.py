@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from . import links as _links
+from .detect import Kind, decode_html, sniff
 from .eml import Part, codec_name, decode_body, split_headers, walk
 from .tokenizer import Attr, attributes, first, iter_tokens, unescape_attr, visible_text
 
@@ -75,17 +76,6 @@ def _host(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
-
-
-def _is_eml(src: str) -> bool:
-    head = src[:4096].lstrip("\r\n")
-    if head[:1] == "<":
-        return False
-    m = re.search(r"\r?\n\r?\n", head)
-    block = head[: m.start()] if m else head
-    return bool(re.match(r"[A-Za-z0-9-]+:", block)) and bool(
-        re.search(r"^(?:content-type|from|mime-version|subject):", block, re.I | re.M)
-    )
 
 
 class _Lines:
@@ -197,25 +187,35 @@ def _alignment(tracking_host: str, from_domain: str | None) -> str | None:
 
 
 def lint(
-    html_or_eml: str,
+    html_or_eml: str | bytes,
     *,
     tracking_base_url: str | None = None,
     from_domain: str | None = None,
+    kind: Kind | None = None,
 ) -> list[Finding]:
-    """Deliverability risks in an HTML body or a whole .eml, in line order."""
+    """Deliverability risks in an HTML body or a whole .eml, in line order.
+
+    ``kind`` says which it is; by default the content decides (:func:`.detect.sniff`).
+    Bytes are best for a .eml: its parts may be in any charset.
+    """
     tracking_host = _host(tracking_base_url) if tracking_base_url else ""
-    if not _is_eml(html_or_eml):
-        lines = _Lines(html_or_eml)
-        found, first_tracked = _lint_html(html_or_eml, tracking_host)
-        msg = _alignment(tracking_host, from_domain)
-        if msg:
-            found.append((max(first_tracked, 0), "tracking-domain-unaligned", msg))
-        return sorted(Finding(lines.line(o), c, m) for o, c, m in found)
-    return _lint_eml(html_or_eml, tracking_host, from_domain)
+    data = (
+        html_or_eml
+        if isinstance(html_or_eml, bytes)
+        else html_or_eml.encode("utf-8", "surrogateescape")
+    )
+    if (kind or sniff(data)) == "eml":
+        return _lint_eml(data, tracking_host, from_domain)
+    html = html_or_eml if isinstance(html_or_eml, str) else decode_html(html_or_eml)[0]
+    lines = _Lines(html)
+    found, first_tracked = _lint_html(html, tracking_host)
+    msg = _alignment(tracking_host, from_domain)
+    if msg:
+        found.append((max(first_tracked, 0), "tracking-domain-unaligned", msg))
+    return sorted(Finding(lines.line(o), c, m) for o, c, m in found)
 
 
-def _lint_eml(src: str, tracking_host: str, from_domain: str | None) -> list[Finding]:
-    data = src.encode("utf-8", "surrogateescape")
+def _lint_eml(data: bytes, tracking_host: str, from_domain: str | None) -> list[Finding]:
     file_lines = _Lines(data.decode("latin-1"))
     parts = list(walk(data))
     findings: list[Finding] = []

@@ -113,7 +113,12 @@ def install(app: FastAPI, node: Node) -> None:
         text = body.html if body.html is not None else body.eml
         if text is None:
             raise ApiError(422, "invalid", "send html or eml")
-        findings = lint(text, tracking_base_url=node.base_url, from_domain=body.from_domain)
+        findings = lint(
+            text,
+            tracking_base_url=node.base_url,
+            from_domain=body.from_domain,
+            kind="html" if body.html is not None else "eml",
+        )
         return [{"line": f.line, "code": f.code, "message": f.message} for f in findings]
 
     @app.get(HONEYPOT_PATH, include_in_schema=False)
