@@ -401,3 +401,66 @@ def test_property_only_edits_change(doc: str, clicks: str, pixel: str, honeypot:
     assert all(url.startswith(("https://", "http://")) for _, url in res.links)
     if clicks == "off":
         assert res.links == []
+
+
+# --- unrendered merge tags: never signed ---------------------------------------------
+
+PLACEHOLDERS = [
+    # (href, the placeholder reported)
+    ("https://twitter.com/intent/tweet?url=[[SHORT_PERMALINK]]", "[[SHORT_PERMALINK]]"),
+    ("https://a.test/p?id={{id}}", "{{id}}"),
+    ("https://a.test/p?id={{ id }}", "{{ id }}"),
+    ("https://a.test/p?id={{{raw}}}", "{{{raw}}}"),
+    ("https://a.test/{% if vip %}vip{% endif %}", "{% if vip %}"),
+    ("https://a.test/p?e=*|EMAIL|*", "*|EMAIL|*"),
+    ("https://a.test/p?e=*|FNAME|Friend|*", "*|FNAME|Friend|*"),
+    ("https://a.test/p?e=%%emailaddr%%", "%%emailaddr%%"),
+    ("https://a.test/p?e=%%=v(@email)=%%", "%%=v(@email)=%%"),
+    ("https://a.test/p?e={$email}", "{$email}"),
+    ("https://a.test/p?n=<%= recipient.lastName %>", "<%= recipient.lastName %>"),
+    ("https://a.test/p?n=<%=escapeUrl(recipient.lastName)%>", "<%=escapeUrl(recipient.lastName)%>"),
+    ("https://a.test/p?n=${firstName}", "${firstName}"),
+    ("https://a.test/p?n={firstName}", "{firstName}"),
+    ("https://a.test/p?n=%FIRSTNAME%", "%FIRSTNAME%"),
+    ("https://a.test/p?n=%DATE%", "%DATE%"),
+    ("https://a.test/u/%recipient.unique_id%", "%recipient.unique_id%"),
+    ("https://a.test/p?e=[email]", "[email]"),
+    ("https://a.test/p?d=[Dateofbirth,fallback=]", "[Dateofbirth,fallback=]"),
+    ("https://a.test/p?c={!Contact.Id}", "{!Contact.Id}"),
+    ("https://a.test/p?c=#{user.id}", "#{user.id}"),
+    ("https://a.test/p?c=$[LI:FIRSTNAME]$", "[LI:FIRSTNAME]"),
+    ("https://a.test/customerOffer?id=-customerID-", "-customerID-"),
+    ("https://a.test/r?camCode=#pf:BUILTIN_CampaignCode#", "#pf:BUILTIN_CampaignCode#"),
+    ("https://a.test/p?n=~~NAME~~", "~~NAME~~"),
+    ("https://a.test/p?id=%7B%7Bid%7D%7D", "%7B"),
+    ("https://a.test/p?e=*%7CEMAIL%7C*", "*%7CEMAIL%7C*"),
+    ("{{unsubscribe_url}}", "{{unsubscribe_url}}"),  # a whole-URL tag, relative
+    ("*|ARCHIVE|*", "*|ARCHIVE|*"),
+    ("[UNSUBSCRIBE_URL]", "[UNSUBSCRIBE_URL]"),
+    ("%%view_email_url%%", "%%view_email_url%%"),
+]
+
+NOT_PLACEHOLDERS = [
+    "https://a.test/caf%C3%A9?q=%E2%80%99s",  # UTF-8 percent-escapes
+    "https://a.test/caf%E9t%E9",  # latin-1 percent-escapes
+    "https://a.test/100%25-sure",
+    "https://a.test/best-of-the-year-sale",  # a slug, not SendGrid's -tag-
+    "https://a.test/search?filter[status]=open&ids[]=1",  # PHP-style arrays
+    "http://[2001:db8::1]/path",  # an IPv6 host
+    "https://a.test/page#section",
+]
+
+
+@pytest.mark.parametrize(("href", "found"), PLACEHOLDERS)
+def test_placeholder_links_are_never_signed(href: str, found: str) -> None:
+    src = f'<a href="{href.replace("&", "&amp;")}">Go</a>'
+    for clicks in ("safe", "all"):
+        res = instrument_html(src, track=track, pixel_html="", clicks=clicks)  # type: ignore[arg-type]
+        assert res.html == src and res.links == []
+        assert [(s.reason, s.detail) for s in res.skipped] == [(Skip.PLACEHOLDER, found)]
+
+
+@pytest.mark.parametrize("href", NOT_PLACEHOLDERS)
+def test_urls_that_only_look_like_placeholders_are_tracked(href: str) -> None:
+    res = instrument_html(f'<a href="{href}">Go</a>', track=track, pixel_html="", clicks="all")
+    assert res.links == [(1, href)]

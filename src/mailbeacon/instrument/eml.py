@@ -48,7 +48,9 @@ from .links import Clicks
 
 _HEADERS = BytesHeaderParser(policy=compat32)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_TEXT_URL = re.compile(r"https?://[^\s<>\"'`]+", re.I)
+# A URL in text/plain runs to whitespace or a quote; a merge tag with spaces
+# inside ({{ name }}, <%= x %>) stays part of it, so the placeholder rule sees it.
+_TEXT_URL = re.compile(r"https?://(?:\{\{.*?\}\}|\{%.*?%\}|<%.*?%>|[^\s<>\"'`])+", re.I)
 _TRAILING = ".,;:!?)]}'\u201d\u2019>"
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import links as _links
+from . import placeholders
 from .links import Clicks, Skip
 from .tokenizer import HREF, SCAN, attr_value, link_end, pick, unescape_attr, visible_text
 
@@ -73,12 +74,14 @@ class Occurrence:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A link left alone: where (offset of its tag), what the href said, why."""
+    """A link left alone: where (offset of its tag), what the href said, why;
+    ``detail`` adds what was found (the placeholder) where there is more to say."""
 
     offset: int
     tag: str
     href: str
     reason: Skip
+    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -174,8 +177,11 @@ def plan_links(
                 if close is not None:
                     text = visible_text(html[tag_end : close.start()])
             why = _links.decide(url, text, clicks=clicks, prefixes=prefixes, opt_out=opt_out)
+        elif why is Skip.RELATIVE and placeholders.find(url) is not None:
+            why = Skip.PLACEHOLDER  # "{{unsubscribe_url}}", "*|ARCHIVE|*": a whole-URL tag
         if why is not None:
-            skipped.append(Skipped(tag_start, name, raw, why))
+            found = placeholders.find(url) if why is Skip.PLACEHOLDER else None
+            skipped.append(Skipped(tag_start, name, raw, why, found or ""))
             continue
         if url not in position:
             position[url] = len(urls) + 1

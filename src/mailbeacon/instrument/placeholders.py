@@ -1,0 +1,100 @@
+"""Unrendered merge tags in URLs: a link holding one is never signed.
+
+A template goes through the sender's mail tool after us, which fills
+``https://x.test/?id={{id}}`` per recipient. Signed now, the redirect would
+lead every recipient to the literal ``{{id}}``: so such links are left alone
+(reason ``placeholder``), and the lint names each one. Missing a placeholder
+breaks a link; flagging a URL that only looks like one just leaves a link
+untracked, so the patterns lean towards flagging.
+
+The syntaxes, with where each is documented (checked 2026-11):
+
+* ``{{x}}``, ``{{ x }}``, ``{{{x}}}``, ``{% tag %}``: Handlebars / Liquid / Twig
+  (SendGrid dynamic templates, Klaviyo, HubSpot, Iterable, Customer.io,
+  Postmark, MailerSend; Adobe Journey Optimizer shows
+  ``https://www.adobe.com/users/{{profile.person.name.lastName}}``).
+* ``{$x}``: MailerSend "simple personalization"
+  (mailersend.com/help/how-to-use-variables). ``${x}``: Actito
+  (``${firstName}``) and FreeMarker. ``{!x}``: Salesforce / Pardot
+  (``{!Contact.FirstName}``). ``#{x}``: Ruby and Pug interpolation. ``{x}``:
+  Sailthru (docs.sailthru.com/replacement-variables), Mautic
+  ``{contactfield=email}``. Braces are not URL characters (RFC 3986), so any
+  brace in a URL counts.
+* ``*|FNAME|*``, ``*|FIRST_NAME|Friend|*``: Mailchimp / Mandrill merge tags.
+* ``%%x%%``, ``%%=v(@x)=%%``: Salesforce Marketing Cloud personalization strings
+  and AMPscript (developer.salesforce.com, "Personalization Strings and
+  AMPscript"), Lyris/Delivra ``%%emailaddr%%``, GreenArrow ``%%subscriber_id%%``.
+* ``%x%``: ActiveCampaign ``%FIRSTNAME%`` (activecampaign.design, Personalization),
+  Mailgun recipient variables ``%recipient.unique_id%``
+  (documentation.mailgun.com, Batch Sending), SendGrid's ``%name%`` wrappers.
+* ``[[x]]``: GetResponse, Delivra ``[[FileID]]`` in view-online URLs, etrigue
+  ``[[First Name]]``.
+* ``[x]``, ``[x,fallback=]``: Campaign Monitor / Sendy ``[email]``,
+  ``[Dateofbirth,fallback=]``; MailWizz ``[UNSUBSCRIBE_URL]``; Earnware
+  ``[firstName, My Friend]``; Zoho ``$[LI:FIRSTNAME]$``. Only where a value
+  starts (after ``/ = ? & #`` or at the start), so ``?filter[status]=1`` and
+  IPv6 hosts ``[::1]`` are not taken.
+* ``<%= x %>``: ERB, and Adobe Campaign
+  (``http://myurl.com/a.php?name=<%=escapeUrl(recipient.lastName)%>``,
+  experienceleague.adobe.com, "Track personalized links").
+* ``-x-``: SendGrid legacy substitution tags
+  (``http://example.com/customerOffer?id=-customerID-``, twilio.com/docs/sendgrid,
+  "Substitution Tags"), only as a whole path segment or query value: a slug
+  like ``/best-of-the-year`` is not one.
+* ``#pf:x#``: HCL Unica Deliver (``?camCode=#pf:BUILTIN_CampaignCode#``);
+  ``~~NAME~~``: older list managers.
+
+Percent-encoded forms that HTML editors produce (``%7B%7Bx%7D%7D``,
+``*%7CFNAME%7C*``, ``%5Bemail%5D``, ``%3C%25=x%25%3E``) count too.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAME = r"[A-Za-z_][\w.:-]{0,80}"
+_START = r"(?:^|(?<=[=/?&#$]))"  # where a path segment or a query value starts
+PLACEHOLDER = re.compile(
+    "|".join(
+        [
+            r"[{}]|%7[bd]",  # any brace: {{x}}, {% %}, {$x}, ${x}, {!x}, #{x}, {x}
+            r"\*(?:\||%7c).{0,120}?(?:\||%7c)\*",  # *|FNAME|*
+            r"%%.{1,120}?%%",  # %%FirstName%%, %%=v(@x)=%%
+            # %FIRSTNAME%, %recipient.first%: not a percent-escape such as
+            # %E9t%E9 or %C3%A9, unless all capitals (%DATE%).
+            r"%(?![0-9a-f]{2})" + _NAME + "%",
+            r"%(?-i:[A-Z_]{4,40})%",
+            r"\[\[.{1,120}?\]\]|%5b%5b.{1,120}?%5d%5d",  # [[x]]
+            _START + r"(?:\[|%5b)" + _NAME + r"(?:,[^\]]{0,80})?(?:\]|%5d)",  # [x,fallback=]
+            r"<%.{0,200}?%>|%3c%25.{0,200}?%25%3e",  # <%= x %>
+            _START + "-" + _NAME + r"-(?=$|[&/#?])",  # SendGrid -customerID-
+            r"#" + _NAME + "#",  # #pf:x#
+            r"~~.{1,80}?~~",
+        ]
+    ),
+    re.I | re.S,
+)
+
+
+def find(url: str) -> str | None:
+    """The first unrendered placeholder in ``url``, as written, or None."""
+    m = PLACEHOLDER.search(url)
+    if m is None:
+        return None
+    if len(m.group(0)) <= 2 and m.group(0).lower() in ("{", "}", "%7b", "%7d"):
+        return _brace_span(url, m.start())
+    return m.group(0)
+
+
+def _brace_span(url: str, at: int) -> str:
+    """A lone brace match widened to the ``{...}`` around it, for the report."""
+    start = url.rfind("{", 0, at + 1)
+    start = at if start < 0 else start
+    end = url.find("}", at)
+    if end < 0:
+        return url[start : start + 40]
+    while url.startswith("}", end + 1):
+        end += 1
+    while start > 0 and url[start - 1] in "{$#!":
+        start -= 1
+    return url[start : end + 1]
