@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailbeacon.instrument import instrument_eml, instrument_html
-from mailbeacon.instrument.eml import walk
+from mailbeacon.instrument.mime import walk
 
 EMAILS = Path(__file__).parent / "data" / "emails"
 PIXEL = '<img src="https://t.test/o/OPEN.gif" width="1" height="1" alt="">'

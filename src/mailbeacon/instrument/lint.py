@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from . import links as _links
 from .detect import Kind, decode_html, sniff
-from .eml import Part, codec_name, decode_body, split_headers, walk
+from .mime import Part, codec_name, decode_body, split_headers, walk
 from .tokenizer import Attr, attributes, first, iter_tokens, unescape_attr, visible_text
 
 MANY_LINKS = 20
