@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailbeacon.instrument import instrument_eml, instrument_html
-from mailbeacon.instrument.mime import walk
+from mailbeacon.instrument.mime import decode_body, transfer_encoding, walk
 
 EMAILS = Path(__file__).parent / "data" / "emails"
 PIXEL = '<img src="https://t.test/o/OPEN.gif" width="1" height="1" alt="">'
@@ -141,3 +141,83 @@ def test_unknown_charset_is_left_alone() -> None:
     )
     res = instrument_eml(src, track=track, pixel_html=PIXEL)
     assert res.eml == src and res.html_parts == 0 and res.notes
+
+
+# --- sloppy MIME: as lenient as mail clients, never damaging -------------------------
+
+HEAD = b"From: a@b.test\nSubject: s\nMIME-Version: 1.0\n"
+ALT = b'Content-Type: multipart/alternative; boundary="b"\n\n'
+TEXT = b"--b\nContent-Type: text/plain\n\nplain text\n"
+HTML_PART = (
+    b'--b\nContent-Type: text/html\n\n<html><body><a href="https://a.test/">Go</a></body></html>\n'
+)
+
+SLOPPY: list[tuple[str, bytes, int, str]] = [
+    # (case, message, pixels expected, a note that must be given)
+    ("closed", HEAD + ALT + TEXT + HTML_PART + b"--b--\n", 1, ""),
+    # 6 of 122 real messages: no close delimiter. The last part runs to the end.
+    ("no closing boundary", HEAD + ALT + TEXT + HTML_PART, 1, "no closing boundary"),
+    (
+        "no closing boundary, CRLF",
+        (HEAD + ALT + TEXT + HTML_PART).replace(b"\n", b"\r\n"),
+        1,
+        "no closing boundary",
+    ),
+    (
+        "nested, neither closed",
+        HEAD + b'Content-Type: multipart/mixed; boundary="ab"\n\n--ab\n'
+        b'Content-Type: multipart/alternative; boundary="a"\n\n--a\nContent-Type: text/plain\n\n'
+        b"body\n--ab\nContent-Type: text/html\n\n<p>body2</p>",
+        1,
+        "no closing boundary",
+    ),
+    (
+        "no blank line after the part's headers",
+        HEAD
+        + ALT
+        + TEXT
+        + b"--b\nContent-Type: text/html\n<html><body><p>hi</p></body></html>\n--b--\n",
+        1,
+        "no blank line after its headers",
+    ),
+    (
+        "headers run to the end of the part",
+        HEAD + ALT + TEXT + b"--b\nContent-Type: text/html\n--b--\n",
+        0,
+        "no body after its headers, left alone",
+    ),
+    (
+        "no boundary line at all",
+        HEAD + ALT + b"just text, the boundary never comes\n",
+        0,
+        "no boundary line",
+    ),
+    (
+        "'quoted printable' with a space",
+        HEAD + b"Content-Type: text/html\nContent-Transfer-Encoding: quoted printable\n\n"
+        b'<p style=3D"margin:0">caf=C3=A9</p>\n',
+        1,
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "src", "pixels", "note"), SLOPPY, ids=[c[0] for c in SLOPPY])
+def test_sloppy_mime(case: str, src: bytes, pixels: int, note: str) -> None:
+    res = instrument_eml(src, track=track, pixel_html=PIXEL, clicks="all")
+    assert res.html_parts == pixels
+    assert not note or any(note in n for n in res.notes), res.notes
+    if pixels == 0:
+        assert res.eml == src
+        return
+    # Every byte outside the HTML part's body is kept, and the part reads back
+    # with the pixel exactly once, after the HTML and never in a header.
+    html = [p for p in parts(res.eml) if p.get_content_type() == "text/html"]
+    assert len(html) == 1
+    # Decoded as we read the transfer encoding ("quoted printable" is QP,
+    # which the stdlib does not know); other cases decode the same either way.
+    raw = html[0].get_payload(decode=False).encode("ascii", "surrogateescape")
+    body = decode_body(raw, transfer_encoding(html[0])).decode()
+    assert body.count(PIXEL) == 1 and not body.startswith(PIXEL)
+    assert header_blocks(res.eml) == header_blocks(src)
+    assert res.eml.replace(b"\r\n", b"\n").count(b"\nContent-Type: text/html\n") == 1

@@ -111,3 +111,13 @@ def test_lint_newsletter() -> None:
 )
 def test_registrable(host: str, reg: str) -> None:
     assert registrable(host) == reg
+
+
+def test_lint_reads_a_multipart_with_no_closing_boundary() -> None:
+    # The text part comes last and the close delimiter never does: it is still a part.
+    src = (
+        b'From: a@b.test\nContent-Type: multipart/alternative; boundary="b"\n\n'
+        b"--b\nContent-Type: text/html\n\n<p>" + b"words " * 50 + b"</p>\n"
+        b"--b\nContent-Type: text/plain\n\nthe text\n"
+    )
+    assert codes(lint(src)) == []

@@ -78,20 +78,20 @@ def instrument_eml(
 ) -> EmlResult:
     """Instrument every HTML part of a message; see the module docstring."""
     data = eml.encode("utf-8", "surrogateescape") if isinstance(eml, str) else eml
-    parts = list(walk(data))
+    notes: list[str] = []
+    parts = list(walk(data, notes))
     tracked: dict[str, str] = {}
     links: list[tuple[int, str]] = []
     refused: list[str] = []
     skipped: list[Skipped] = []
-    notes: list[str] = []
     edits: list[tuple[int, int, bytes]] = []
     html_parts = 0
     prefixes = _links.tracked_prefixes(tracked_prefixes)
 
-    def text_of(i: int, part: Part) -> tuple[str, str] | None:
+    def text_of(part: Part) -> tuple[str, str] | None:
         codec = codec_name(part.charset)
         if codec is None:
-            notes.append(f"part {i}: unknown charset {part.charset!r}, left alone")
+            notes.append(f"{part.describe()}: unknown charset, left alone")
             return None
         raw = decode_body(data[part.body_start : part.body_end], part.encoding)
         return raw.decode(codec, "surrogateescape"), codec
@@ -101,10 +101,15 @@ def instrument_eml(
         raw = text.encode(codec, "surrogateescape")
         edits.append((part.body_start, part.body_end, encode_body(raw, part.encoding, original)))
 
-    for i, part in enumerate(parts):
+    for part in parts:
         if part.content_type != "text/html" or part.attachment:
             continue
-        got = text_of(i, part)
+        if not part.blank_line and part.body_start == part.body_end:
+            # Nothing after the headers, not even the blank line: inserting a
+            # pixel would glue it onto the last header.
+            notes.append(f"{part.describe()}: no body after its headers, left alone")
+            continue
+        got = text_of(part)
         if got is None:
             continue
         text, codec = got
@@ -118,10 +123,10 @@ def instrument_eml(
         put(part, out, codec)
 
     if text_links:
-        for i, part in enumerate(parts):
+        for part in parts:
             if part.content_type != "text/plain" or part.attachment:
                 continue
-            got = text_of(i, part)
+            got = text_of(part)
             if got is None:
                 continue
             text, codec = got

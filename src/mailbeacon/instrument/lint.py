@@ -219,7 +219,7 @@ def _lint_eml(data: bytes, tracking_host: str, from_domain: str | None) -> list[
     file_lines = _Lines(data.decode("latin-1"))
     parts = list(walk(data))
     findings: list[Finding] = []
-    top, _ = split_headers(data, 0, len(data))
+    top, _, _ = split_headers(data, 0, len(data))
     if from_domain is None:
         m = re.search(r"@([A-Za-z0-9.-]+)", str(top.get("From", "")))
         from_domain = m.group(1).rstrip(".") if m else None

@@ -19,7 +19,6 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 _HEADERS = BytesHeaderParser(policy=compat32)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 @dataclass(slots=True)
@@ -32,33 +31,81 @@ class Part:
     body_end: int
     content_type: str
     charset: str | None
-    encoding: str  # transfer encoding, lower case; "7bit" when absent
+    encoding: str  # transfer encoding as read (see transfer_encoding); "7bit" when absent
     attachment: bool
+    ordinal: int = 0  # 1-based, in document order: "part 3" in reports
+    blank_line: bool = True  # a blank line ended the headers (else the body is empty or sloppy)
+
+    def describe(self) -> str:
+        charset = f"; charset={self.charset}" if self.charset else ""
+        return f"part {self.ordinal} ({self.content_type}{charset})"
 
 
-def split_headers(data: bytes, start: int, end: int) -> tuple[Message, int]:
-    if data.startswith(b"\r\n", start):
-        return _HEADERS.parsebytes(b""), start + 2
-    if data.startswith(b"\n", start):
-        return _HEADERS.parsebytes(b""), start + 1
-    m = _HEADER_END.search(data, start, end)
-    body_start = m.end() if m else end
-    head_end = m.start() + 1 if m else end
-    return _HEADERS.parsebytes(data[start:head_end]), body_start
+# RFC 5322 field name (printable ASCII but ':') and the colon.
+_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 
 
-def walk(
-    data: bytes, start: int = 0, end: int | None = None, digest: bool = False
+def split_headers(data: bytes, start: int, end: int) -> tuple[Message, int, bool]:
+    """Headers of the entity ``data[start:end]``, where its body starts, and
+    whether a blank line ended the headers.
+
+    As lenient as mail clients (and the stdlib's feedparser): the header block
+    ends at the blank line, or at the first line that is neither a header
+    field nor a continuation (the body then starts on that line, so nothing
+    we insert is ever glued onto a header), or at the end of the entity. An
+    mbox ``From `` line may come first.
+    """
+    pos = start
+    while pos < end:
+        nl = data.find(b"\n", pos, end)
+        line_end = end if nl < 0 else nl + 1
+        if data[pos:line_end] in (b"\n", b"\r\n"):
+            return _HEADERS.parsebytes(data[start:pos]), line_end, True
+        first = data[pos : pos + 1]
+        if first in (b" ", b"\t"):
+            if pos == start:
+                break  # a continuation of nothing: not a header block
+        elif _FIELD.match(data, pos, line_end) is None and not (
+            pos == start == 0 and data.startswith(b"From ", pos)
+        ):
+            break
+        pos = line_end
+    return _HEADERS.parsebytes(data[start:pos]), pos, False
+
+
+def transfer_encoding(headers: Message) -> str:
+    """The Content-Transfer-Encoding as clients read it: ``quoted printable``
+    and ``quoted-printable;`` are quoted-printable, ``8bits`` is 8bit (all seen
+    in real mail); other unknown values are returned as written."""
+    cte = str(headers.get("Content-Transfer-Encoding", "7bit")).split(";")[0]
+    cte = "-".join(cte.strip().lower().replace("_", " ").split())
+    if cte in ("7bits", "8bits"):
+        return cte[:-1]
+    return cte or "7bit"
+
+
+def walk(data: bytes, notes: list[str] | None = None) -> Iterator[Part]:
+    """Leaf parts of the message ``data``, in order, numbered from 1.
+
+    ``notes`` collects what was sloppy and how it was read (a multipart with
+    no closing boundary, headers with no blank line after them).
+    """
+    for i, part in enumerate(_walk(data, 0, len(data), False, notes), 1):
+        part.ordinal = i
+        if not part.blank_line and notes is not None:
+            notes.append(f"part {i} ({part.content_type}): no blank line after its headers")
+        yield part
+
+
+def _walk(
+    data: bytes, start: int, end: int, digest: bool, notes: list[str] | None
 ) -> Iterator[Part]:
-    """Leaf parts of the MIME entity ``data[start:end]``, in order."""
-    end = len(data) if end is None else end
-    headers, body_start = split_headers(data, start, end)
+    headers, body_start, blank = split_headers(data, start, end)
     if digest:
         headers.set_default_type("message/rfc822")
     ctype = headers.get_content_type()
     boundary = headers.get_boundary() if ctype.startswith("multipart/") else None
     if not boundary:
-        cte = str(headers.get("Content-Transfer-Encoding", "7bit")).strip().lower()
         disp = str(headers.get("Content-Disposition", "")).strip().lower()
         yield Part(
             headers,
@@ -67,26 +114,36 @@ def walk(
             end,
             ctype,
             headers.get_content_charset(),
-            cte,
+            transfer_encoding(headers),
             disp.startswith("attachment"),
+            blank_line=blank,
         )
         return
     # RFC 2046: a delimiter is "--boundary" at the start of a line; the line
     # break before it belongs to the delimiter, not to the part before.
     delim = re.compile(rb"(?<=\n)--" + re.escape(boundary.encode("ascii", "replace"))
                        + rb"(--)?[ \t]*(?:\r?\n|\Z)")  # fmt: skip
-    # body_start always follows a "\n" (the blank line ending the headers), and
-    # the lookbehind sees bytes before ``pos``, so a body that opens with the
+    # body_start always follows a "\n" (the end of the header block), and the
+    # lookbehind sees bytes before ``pos``, so a body that opens with the
     # delimiter is found too.
-    pos = body_start
     part_start: int | None = None
-    for m in delim.finditer(data, pos, end):
+    sub_digest = ctype == "multipart/digest"
+    for m in delim.finditer(data, body_start, end):
         if part_start is not None:
             stop = m.start() - (2 if data[m.start() - 2 : m.start()] == b"\r\n" else 1)
-            yield from walk(data, part_start, max(stop, part_start), ctype == "multipart/digest")
+            yield from _walk(data, part_start, max(stop, part_start), sub_digest, notes)
         if m.group(1):  # the close delimiter
             return
         part_start = m.end()
+    if part_start is None:
+        if notes is not None:
+            notes.append(f"{ctype} at byte {start}: no boundary line, its body is left alone")
+        return
+    # No close delimiter (6 of 122 real messages): mail clients and the stdlib
+    # show the last part up to the end of the enclosing entity, and so do we.
+    if notes is not None:
+        notes.append(f"{ctype} at byte {start}: no closing boundary, last part read to the end")
+    yield from _walk(data, part_start, end, sub_digest, notes)
 
 
 def decode_body(body: bytes, encoding: str) -> bytes:
