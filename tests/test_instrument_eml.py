@@ -3,6 +3,9 @@ with their own transfer encoding and charset, text parts untouched unless asked.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import email
 import re
 from email.message import EmailMessage
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailbeacon.instrument import instrument_eml, instrument_html
+from mailbeacon.instrument.detect import python_codec
 from mailbeacon.instrument.mime import decode_body, transfer_encoding, walk
 
 EMAILS = Path(__file__).parent / "data" / "emails"
@@ -221,3 +225,82 @@ def test_sloppy_mime(case: str, src: bytes, pixels: int, note: str) -> None:
     assert body.count(PIXEL) == 1 and not body.startswith(PIXEL)
     assert header_blocks(res.eml) == header_blocks(src)
     assert res.eml.replace(b"\r\n", b"\n").count(b"\nContent-Type: text/html\n") == 1
+
+
+def _single(ctype: bytes, cte: bytes, body: bytes) -> bytes:
+    return (
+        b"From: a@b.test\nMIME-Version: 1.0\nContent-Type: " + ctype + b"\n"
+        b"Content-Transfer-Encoding: " + cte + b"\n\n" + body
+    )
+
+
+CYRILLIC = "<html><body><p>Привет</p><a href='https://a.test/'>Ссылка</a></body></html>\n"
+JAPANESE = "<html><body><p>こんにちは</p></body></html>\n"
+CHARSETS: list[tuple[str, bytes, str | None, str]] = [
+    # (case, message, text the HTML must read as afterwards (None: left alone), note)
+    (
+        "x-mac-cyrillic, which only the WHATWG table names",
+        _single(
+            b"text/html; charset=x-mac-cyrillic",
+            b"quoted-printable",
+            binascii.b2a_qp(CYRILLIC.encode("mac_cyrillic")),
+        ),
+        "Привет",
+        "",
+    ),
+    (
+        "UTF-16 big-endian with a BOM, labelled utf-16",
+        _single(
+            b"text/html; charset=utf-16",
+            b"base64",
+            base64.encodebytes(codecs.BOM_UTF16_BE + CYRILLIC.encode("utf-16-be")),
+        ),
+        "Привет",
+        "",
+    ),
+    (
+        "ISO-2022-JP round-trips",
+        _single(b"text/html; charset=iso-2022-jp", b"7bit", JAPANESE.encode("iso2022_jp")),
+        "こんにちは",
+        "",
+    ),
+    (
+        "a charset Python does not have",
+        _single(b"text/html; charset=x-no-such", b"8bit", b"<p>x</p>"),
+        None,
+        "unknown charset 'x-no-such', left alone",
+    ),
+    (
+        "base64 that does not decode cleanly",
+        _single(b"text/html; charset=utf-8", b"base64", b"PHA+aGk8L3A+P\n"),
+        None,
+        "its base64 does not decode cleanly, left alone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "src", "reads", "note"), CHARSETS, ids=[c[0] for c in CHARSETS])
+def test_charsets(case: str, src: bytes, reads: str | None, note: str) -> None:
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    if reads is None:
+        assert res.eml == src and res.html_parts == 0
+        assert any(note in n for n in res.notes), res.notes
+        return
+    [html] = [p for p in parts(res.eml) if p.get_content_type() == "text/html"]
+    payload = html.get_payload(decode=True)
+    before = next(p for p in parts(src) if p.get_content_type() == "text/html")
+    assert payload[:2] == before.get_payload(decode=True)[:2]  # a BOM keeps its byte order
+    bom = payload[:2] in (codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE)
+    text = payload.decode("utf-16" if bom else python_codec(html.get_content_charset()) or "")
+    assert reads in text and text.count(PIXEL) == 1 and res.html_parts == 1
+
+
+def test_text_a_list_server_appended_to_base64_is_kept() -> None:
+    footer = b"_______________\nSLAT-talk mailing list\nhttp://lists.example/listinfo\n"
+    html = b"<html><body><p>hi</p></body></html>"
+    src = _single(b"text/html; charset=utf-8", b"base64", base64.encodebytes(html) + footer)
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    assert res.html_parts == 1 and res.eml.endswith(footer)
+    assert any("bytes of text after its base64 kept as they are" in n for n in res.notes)
+    b64 = res.eml[len(src) - len(footer) - len(base64.encodebytes(html)) : -len(footer)]
+    assert base64.b64decode(b64) == html.replace(b"</body>", PIXEL.encode() + b"</body>")

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from . import links as _links
 from .html import Pixel, Skipped, plan_links, sign_all, splice
 from .links import Clicks
-from .mime import Part, codec_name, decode_body, encode_body, walk
+from .mime import Part, Text, encode_body, read_text, walk
 
 # A URL in text/plain runs to whitespace or a quote; a merge tag with spaces
 # inside ({{ name }}, <%= x %>) stays part of it, so the placeholder rule sees it.
@@ -88,18 +88,19 @@ def instrument_eml(
     html_parts = 0
     prefixes = _links.tracked_prefixes(tracked_prefixes)
 
-    def text_of(part: Part) -> tuple[str, str] | None:
-        codec = codec_name(part.charset)
-        if codec is None:
-            notes.append(f"{part.describe()}: unknown charset, left alone")
+    def text_of(part: Part) -> Text | None:
+        got = read_text(data, part)
+        if isinstance(got, str):
+            notes.append(f"{part.describe()}: {got}, left alone")
             return None
-        raw = decode_body(data[part.body_start : part.body_end], part.encoding)
-        return raw.decode(codec, "surrogateescape"), codec
+        if got.note:
+            notes.append(f"{part.describe()}: {got.note}")
+        return got
 
-    def put(part: Part, text: str, codec: str) -> None:
-        original = data[part.body_start : part.body_end]
-        raw = text.encode(codec, "surrogateescape")
-        edits.append((part.body_start, part.body_end, encode_body(raw, part.encoding, original)))
+    def put(part: Part, read: Text, text: str) -> None:
+        original = data[part.body_start : read.end]
+        raw = text.encode(read.codec, "surrogateescape")
+        edits.append((part.body_start, read.end, encode_body(raw, part.encoding, original)))
 
     for part in parts:
         if part.content_type != "text/html" or part.attachment:
@@ -112,7 +113,7 @@ def instrument_eml(
         got = text_of(part)
         if got is None:
             continue
-        text, codec = got
+        text, codec = got.text, got.codec
         plan = plan_links(text, clicks=clicks, tracked_prefixes=tracked_prefixes)
         sign_all(plan.urls, track, tracked, links, refused)
         # Markup the charset cannot hold goes in as character references.
@@ -120,7 +121,7 @@ def instrument_eml(
         out, _ = splice(plan, tracked, px, pixel, honeypot_url)
         skipped += plan.skipped
         html_parts += 1
-        put(part, out, codec)
+        put(part, got, out)
 
     if text_links:
         for part in parts:
@@ -129,7 +130,7 @@ def instrument_eml(
             got = text_of(part)
             if got is None:
                 continue
-            text, codec = got
+            text = got.text
             found = [
                 (s, e, u)
                 for s, e, u in _text_urls(text)
@@ -143,7 +144,7 @@ def instrument_eml(
                     pieces += [text[last:s], tracked[u]]
                     last = e
             if pieces:
-                put(part, "".join(pieces) + text[last:], codec)
+                put(part, got, "".join(pieces) + text[last:])
 
     out_pieces: list[bytes] = []
     last = 0

@@ -18,6 +18,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from .detect import decode_html, python_codec
+
 _HEADERS = BytesHeaderParser(policy=compat32)
 
 
@@ -200,8 +202,81 @@ def encode_body(raw: bytes, encoding: str, original: bytes) -> bytes:
     return raw
 
 
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_REWRITABLE = frozenset({"7bit", "8bit", "binary", "quoted-printable", "base64"})
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A part's body decoded: ``text.encode(codec, "surrogateescape")`` gives
+    the decoded bytes of ``data[part.body_start:end]`` back exactly. ``end``
+    is the body's end, or where text a list server appended to a base64 body
+    begins (kept as it is)."""
+
+    text: str
+    codec: str
+    end: int
+    note: str = ""
+
+
+_B64_LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}[ \t]*\r?\n?")
+
+
+def read_text(data: bytes, part: Part) -> Text | str:
+    """The text of a part we may rewrite, or why it must be left alone.
+
+    Charset: a byte-order mark wins (as in the Encoding Standard's decode),
+    then the part's charset label read like a browser would
+    (:func:`.detect.python_codec`: ``x-mac-cyrillic`` is Python's mac-cyrillic);
+    an HTML part without one is read like an HTML file (UTF-8, its ``<meta
+    charset>``). A label Python has no codec for, a codec that does not give
+    the same bytes back (stateful ISO-2022 escapes, for one) or a body that
+    does not decode cleanly is a reason to leave the part alone: never damage
+    what cannot be read.
+    """
+    end = part.body_end
+    body = data[part.body_start : end]
+    note = ""
+    if part.encoding not in _REWRITABLE and part.encoding.startswith(("x-uu", "uu")):
+        return f"transfer encoding {part.encoding} is not rewritten"
+    if part.encoding == "base64":
+        # Mailman and other list servers append a plain-text footer to a
+        # single-part base64 body. Rewrite the base64 lines, keep the rest.
+        pos = 0
+        while pos < len(body):
+            m = _B64_LINE.match(body, pos)
+            assert m is not None  # every part is optional
+            if m.end() == pos or (m.group(0)[-1:] != b"\n" and m.end() < len(body)):
+                break
+            pos = m.end()
+        if pos < len(body):
+            note = f"{len(body) - pos} bytes of text after its base64 kept as they are"
+            end = part.body_start + pos
+        compact = b"".join(body[:pos].split())
+        try:
+            raw = binascii.a2b_base64(compact, strict_mode=True)
+        except binascii.Error:
+            return "its base64 does not decode cleanly"
+    else:
+        raw = decode_body(body, part.encoding)
+    codec: str | None = next((c for bom, c in _BOMS if raw.startswith(bom)), None)
+    if codec is None:
+        if part.charset is None and part.content_type == "text/html":
+            text, codec = decode_html(raw)
+            return Text(text, codec, end, note)
+        codec = python_codec(part.charset)
+        if codec is None:
+            return f"unknown charset {part.charset!r}"
+    text = raw.decode(codec, "surrogateescape")
+    if text.encode(codec, "surrogateescape") != raw:
+        return f"charset {part.charset or codec} does not give the same bytes back"
+    return Text(text, codec, end, note)
+
+
 def codec_name(charset: str | None) -> str | None:
-    try:
-        return codecs.lookup(charset or "utf-8").name
-    except LookupError:
-        return None
+    """The Python codec for a part's charset label (see :func:`.detect.python_codec`)."""
+    return python_codec(charset)
