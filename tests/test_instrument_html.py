@@ -464,3 +464,84 @@ def test_placeholder_links_are_never_signed(href: str, found: str) -> None:
 def test_urls_that_only_look_like_placeholders_are_tracked(href: str) -> None:
     res = instrument_html(f'<a href="{href}">Go</a>', track=track, pixel_html="", clicks="all")
     assert res.links == [(1, href)]
+
+
+# --- where the pixel goes: never glued into anything left open ------------------------
+
+PLACES: list[tuple[str, str, str, str]] = [
+    # (html, pixel mode, expected output with PX, what the result says)
+    ("<body><p>x</p></body>", "bottom", "<body><p>x</p>PX</body>", "before </body>"),
+    ("<body><p>x</p></body>", "top", "<body>PX<p>x</p></body>", "after <body>"),
+    # Text after </body> joins the body's last line: the pixel goes after it.
+    (
+        "<body><p>x</p>Tail</body>\nmore</html>\n",
+        "bottom",
+        "<body><p>x</p>Tail</body>\nmorePX</html>\n",
+        "after the content that follows </body>",
+    ),
+    (
+        "<body><p>x</p></body>\n<!-- c -->\n</html>\n",
+        "bottom",
+        "<body><p>x</p>PX</body>\n<!-- c -->\n</html>\n",
+        "before </body>",
+    ),
+    # An attribute value left open swallows the rest of the document.
+    (
+        '<p>Hi</p><img src="x.gif',
+        "bottom",
+        '<p>Hi</p>PX<img src="x.gif',
+        "before a <img tag left open at the end",
+    ),
+    (
+        '<p>Hi</p><a href="x>Click</a></body></html>',
+        "bottom",
+        '<p>Hi</p>PX<a href="x>Click</a></body></html>',
+        "before a <a tag left open at the end",
+    ),
+    (
+        "<p>Hi</p><!-- to the end",
+        "bottom",
+        "<p>Hi</p>PX<!-- to the end",
+        "before a comment left open at the end",
+    ),
+    (
+        "<p>Hi</p><style>p{color:red}",
+        "bottom",
+        "<p>Hi</p>PX<style>p{color:red}",
+        "before a <style> element left open at the end",
+    ),
+    (
+        "<p>Hi</p><title>t",
+        "bottom",
+        "<p>Hi</p>PX<title>t",
+        "before a <title> element left open at the end",
+    ),
+    (
+        "<p>Hi</p><!--[if mso]><table><tr><td>",
+        "bottom",
+        "<p>Hi</p>PX<!--[if mso]><table><tr><td>",
+        "before an <!--[if ...]> comment left open at the end",
+    ),
+    (
+        "<p>Hi</p><!--[if mso]>x<![endif]-->",
+        "bottom",
+        "<p>Hi</p><!--[if mso]>x<![endif]-->PX",
+        "at the end (no </body>)",
+    ),
+    (
+        "<body><p>x</p><!--[if mso]></td></tr></table></body><![endif]--></html>",
+        "bottom",
+        "<body><p>x</p>PX<!--[if mso]></td></tr></table></body><![endif]--></html>",
+        "before the <!--[if ...]> comment around </body>",
+    ),
+    ("<p>fragment</p>", "top", "<p>fragment</p>PX", "at the end (no </body>) (no <body> tag)"),
+]
+
+
+@pytest.mark.parametrize(("src", "mode", "expected", "where"), PLACES)
+def test_pixel_goes_where_a_browser_renders_it(
+    src: str, mode: str, expected: str, where: str
+) -> None:
+    res = instrument_html(src, track=track, pixel_html="PX", pixel=mode)  # type: ignore[arg-type]
+    assert res.html == expected
+    assert res.pixel is not None and res.pixel.where == where

@@ -11,14 +11,13 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from mailbeacon.instrument import instrument_eml, instrument_html
+from mailbeacon.instrument import instrument_eml, instrument_html, pixel_img
 from mailbeacon.service import (
     HONEYPOT_POSITION,
     click_url,
     create_message,
     honeypot_destination,
     open_url,
-    pixel_html,
 )
 from mailbeacon.store import messages as store
 from mailbeacon.tokens import Signer
@@ -77,7 +76,9 @@ def instrument_message(
 
     common: dict[str, Any] = {
         "track": track,
-        "pixel_html": pixel_html(open_url(base_url, signer, mid)),
+        # Not service.pixel_html (made to be pasted anywhere): this one is
+        # shaped for where the instrumenter puts it, see instrument/pixel.py.
+        "pixel_html": pixel_img(open_url(base_url, signer, mid)),
         "clicks": clicks,
         "pixel": pixel,
         "honeypot_url": hp_url,

@@ -118,7 +118,7 @@ def instrument_eml(
         sign_all(plan.urls, track, tracked, links, refused)
         # Markup the charset cannot hold goes in as character references.
         px = pixel_html.encode(codec, "xmlcharrefreplace").decode(codec)
-        out, _ = splice(plan, tracked, px, pixel, honeypot_url)
+        out, _, _ = splice(plan, tracked, px, pixel, honeypot_url)
         skipped += plan.skipped
         html_parts += 1
         put(part, got, out)

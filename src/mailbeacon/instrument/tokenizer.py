@@ -83,6 +83,10 @@ _STOP = [
 ]
 SCAN = re.compile("(?:" + "|".join(_SKIP) + ")*+(?:" + "|".join(_STOP) + ")", re.I | re.S)
 
+# A start or end tag that ends with its own '>' (not one swallowed by an
+# attribute value left open to the end of input).
+CLOSED_TAG = re.compile(r"</?[a-z][^\t\n\f\r />]*+" + ATTRS + ">", re.I | re.S)
+
 # Every token, for the lint (not on the hot path).
 TOKEN = re.compile(
     r"(?P<comment><!--(?!\[if)(?:-?>|.*?(?:--!?>|\Z)))"
@@ -229,9 +233,9 @@ class Token:
 _KINDS = ("comment", "mso", "cdata", "bogus", "start", "endtag", "text")
 
 
-def iter_tokens(src: str) -> Iterator[Token]:
-    """Every token of ``src`` in order; raw-text element content is text."""
-    pos = 0
+def iter_tokens(src: str, pos: int = 0) -> Iterator[Token]:
+    """Every token of ``src`` from ``pos`` (which must be in the data state) in
+    order; raw-text element content is text."""
     n = len(src)
     while pos < n:
         m = TOKEN.match(src, pos)
@@ -245,7 +249,7 @@ def iter_tokens(src: str) -> Iterator[Token]:
         yield Token("end" if kind == "endtag" else kind, m.start(), m.end(), name)
         pos = m.end()
         if kind == "start" and name in _RAW_SET:
-            close = _raw_close(name).search(src, pos)
+            close = raw_close(name).search(src, pos)
             stop = close.start() if close else n
             if stop > pos:
                 yield Token("text", pos, stop, "")
@@ -256,7 +260,7 @@ _RAW_SET = frozenset(RAW_TEXT.split("|"))
 _RAW_CLOSE: dict[str, re.Pattern[str]] = {}
 
 
-def _raw_close(name: str) -> re.Pattern[str]:
+def raw_close(name: str) -> re.Pattern[str]:
     """Compiled ``</name`` finder, cached: also finds the end of an <a> or VML tag."""
     pat = _RAW_CLOSE.get(name)
     if pat is None:
