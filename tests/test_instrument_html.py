@@ -432,7 +432,7 @@ PLACEHOLDERS = [
     ("https://a.test/customerOffer?id=-customerID-", "-customerID-"),
     ("https://a.test/r?camCode=#pf:BUILTIN_CampaignCode#", "#pf:BUILTIN_CampaignCode#"),
     ("https://a.test/p?n=~~NAME~~", "~~NAME~~"),
-    ("https://a.test/p?id=%7B%7Bid%7D%7D", "%7B"),
+    ("https://a.test/p?id=%7B%7Bid%7D%7D", "%7B%7Bid%7D%7D"),
     ("https://a.test/p?e=*%7CEMAIL%7C*", "*%7CEMAIL%7C*"),
     ("{{unsubscribe_url}}", "{{unsubscribe_url}}"),  # a whole-URL tag, relative
     ("*|ARCHIVE|*", "*|ARCHIVE|*"),

@@ -54,36 +54,56 @@ import re
 
 _NAME = r"[A-Za-z_][\w.:-]{0,80}"
 _START = r"(?:^|(?<=[=/?&#$]))"  # where a path segment or a query value starts
-PLACEHOLDER = re.compile(
-    "|".join(
-        [
-            r"[{}]|%7[bd]",  # any brace: {{x}}, {% %}, {$x}, ${x}, {!x}, #{x}, {x}
-            r"\*(?:\||%7c).{0,120}?(?:\||%7c)\*",  # *|FNAME|*
-            r"%%.{1,120}?%%",  # %%FirstName%%, %%=v(@x)=%%
-            # %FIRSTNAME%, %recipient.first%: not a percent-escape such as
-            # %E9t%E9 or %C3%A9, unless all capitals (%DATE%).
-            r"%(?![0-9a-f]{2})" + _NAME + "%",
-            r"%(?-i:[A-Z_]{4,40})%",
-            r"\[\[.{1,120}?\]\]|%5b%5b.{1,120}?%5d%5d",  # [[x]]
-            _START + r"(?:\[|%5b)" + _NAME + r"(?:,[^\]]{0,80})?(?:\]|%5d)",  # [x,fallback=]
-            r"<%.{0,200}?%>|%3c%25.{0,200}?%25%3e",  # <%= x %>
-            _START + "-" + _NAME + r"-(?=$|[&/#?])",  # SendGrid -customerID-
-            r"#" + _NAME + "#",  # #pf:x#
-            r"~~.{1,80}?~~",
-        ]
-    ),
-    re.I | re.S,
-)
+# (text every match contains, its pattern). One pattern per syntax, tried
+# only when that text is in the URL: one alternation of all of them cost
+# 40 us per URL, 1.3 ms for a 30-link newsletter; this costs ~1 us.
+_PATTERNS: list[tuple[str | tuple[str, ...], str]] = [
+    ("{", r"[{}]"),  # {{x}}, {% %}, {$x}, ${x}, {!x}, #{x}, {x}
+    ("}", r"[{}]"),
+    ("%", r"%7[bd]"),  # percent-encoded braces
+    ("|", r"\*\|.{0,120}?\|\*"),  # *|FNAME|*, *|FNAME|Friend|*
+    ("%", r"\*%7c.{0,120}?%7c\*"),
+    ("%", r"%%.{1,120}?%%"),  # %%FirstName%%, %%=v(@x)=%%
+    # %FIRSTNAME%, %recipient.first%: not a percent-escape such as %E9t%E9 or
+    # %C3%A9, unless all capitals (%DATE%).
+    ("%", r"%(?![0-9a-f]{2})" + _NAME + "%|%(?-i:[A-Z_]{4,40})%"),
+    ("[", r"\[\[.{1,120}?\]\]"),  # [[x]]
+    ("%", r"%5b%5b.{1,120}?%5d%5d"),
+    ("[", _START + r"\[" + _NAME + r"(?:,[^\]]{0,80})?\]"),  # [x], [x,fallback=]
+    ("%", _START + r"%5b" + _NAME + r"(?:,[^\]]{0,80})?%5d"),
+    ("<", r"<%.{0,200}?%>"),  # <%= x %>
+    ("%", r"%3c%25.{0,200}?%25%3e"),
+    # SendGrid -customerID-; "-" alone is in nearly every URL (slugs, hosts).
+    (("=-", "/-", "?-", "&-", "#-", "$-"), _START + "-" + _NAME + r"-(?=$|[&/#?])"),
+    ("#", r"#" + _NAME + "#"),  # #pf:x#
+    ("~", r"~~.{1,80}?~~"),
+]
+_COMPILED = [((c,) if isinstance(c, str) else c, re.compile(p, re.I | re.S)) for c, p in _PATTERNS]
+
+
+# Some character a placeholder needs: most URLs have none, and one search
+# clears them in about 1 us (with the "-" cases in the same pattern, 12 us).
+_ANY = re.compile(r"[{}%|\[<#~]")
+_DASH_STARTS = ("=-", "/-", "?-", "&-", "$-")
 
 
 def find(url: str) -> str | None:
     """The first unrendered placeholder in ``url``, as written, or None."""
-    m = PLACEHOLDER.search(url)
-    if m is None:
+    if _ANY.search(url) is None and not (
+        url.startswith("-") or any(d in url for d in _DASH_STARTS)
+    ):
         return None
-    if len(m.group(0)) <= 2 and m.group(0).lower() in ("{", "}", "%7b", "%7d"):
-        return _brace_span(url, m.start())
-    return m.group(0)
+    best: re.Match[str] | None = None
+    for needles, pattern in _COMPILED:
+        if any(n in url for n in needles) or (url[:1] == "-" and "-" in needles[0]):
+            m = pattern.search(url)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+    if best is None:
+        return None
+    if best.group(0).lower() in ("{", "}", "%7b", "%7d"):
+        return _brace_span(url, best.start())
+    return best.group(0)
 
 
 def _brace_span(url: str, at: int) -> str:
