@@ -89,3 +89,82 @@ def test_stdin_message_is_recognised_by_its_content(sqlite_url: str) -> None:
     assert without_pixel(forced.stdout) == MBOX_QP
     bad = run("instrument", "-", *common, "--format", "pdf", db=sqlite_url, stdin=b"", check=False)
     assert bad.returncode == 2 and b"--format is auto, eml or html" in bad.stderr
+
+
+def destinations(data: bytes, db: str) -> list[str]:
+    """Where every tracked link in ``data`` redirects, decoded with the signer."""
+    from mailbeacon.store import keys, make_engine
+
+    engine = make_engine(db)
+    try:
+        signer = keys.ensure_signer(engine)
+    finally:
+        engine.dispose()
+    tokens = re.findall(rb"https://t\.example\.com/c/([A-Za-z0-9_-]+)", data)
+    return [signer.verify_click(t.decode()).url for t in tokens]
+
+
+TEMPLATE = (
+    b"<html><body><p>Hi {{ name }}</p>\n"
+    b'<a href="https://example.com/offer?c={{ code }}">Offer</a>\n'
+    b'<a href="https://example.com/p">Pricing</a>\n'
+    b'<a href="*|UNSUB|*">Leave</a>\n</body></html>\n'
+)
+
+
+def test_cli_says_what_it_did_and_names_each_link_left_alone(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "t.html"
+    src.write_bytes(TEMPLATE)
+    res = run("instrument", str(src), "--to", "a@example.org", "--base-url", BASE, db=sqlite_url)
+    said = res.stderr.decode()
+    assert "pixel added (before </body>); 1 links tracked, 2 left alone" in said
+    assert "left alone (placeholder {{ code }}): https://example.com/offer?c={{ code }}" in said
+    assert "left alone (placeholder *|UNSUB|*): *|UNSUB|*" in said
+    assert destinations(res.stdout, sqlite_url) == ["https://example.com/p"]
+
+
+def test_batch_fills_its_placeholders_first_then_tracks(sqlite_url: str, tmp_path: Path) -> None:
+    src = tmp_path / "t.html"
+    src.write_bytes(TEMPLATE)
+    people = tmp_path / "people.csv"
+    people.write_text("email,name,code\na@example.org,Ana,A1\nb@example.org,Bo,B2\n")
+    out = tmp_path / "out"
+    args = ("--recipients", str(people), "--out", str(out), "--base-url", BASE)
+    res = run("instrument", str(src), *args, db=sqlite_url)
+    first = sorted(out.iterdir())[0].read_bytes()
+    # {{ code }} is ours to fill: filled, then tracked. *|UNSUB|* is another
+    # tool's: left alone, and said so.
+    assert destinations(first, sqlite_url) == [
+        "https://example.com/offer?c=A1",
+        "https://example.com/p",
+    ]
+    assert b'href="*|UNSUB|*"' in first
+    assert "left alone (placeholder *|UNSUB|*)" in res.stderr.decode()
+
+
+NO_PIXEL = [
+    (
+        b"From: a@b.test\nSubject: s\nContent-Type: text/plain\n\nJust text, https://a.test/\n",
+        "NO pixel: the message has no HTML part",
+        "",
+    ),
+    (
+        b"From: a@b.test\nContent-Type: text/html; charset=x-no-such\n\n<p>x</p>\n",
+        "NO pixel: every HTML part was left alone",
+        "note: part 1 (text/html; charset=x-no-such): unknown charset 'x-no-such', left alone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "line", "note"), NO_PIXEL)
+def test_cli_says_when_there_is_no_pixel_and_why(
+    data: bytes, line: str, note: str, sqlite_url: str
+) -> None:
+    res = run(
+        "instrument", "-", "--to", "a@example.org", "--base-url", BASE, db=sqlite_url, stdin=data
+    )
+    assert res.stdout == data
+    said = res.stderr.decode()
+    assert line in said and note in said and "pixel added" not in said

@@ -6,12 +6,19 @@ One transaction per call (or per batch: the caller passes the connection).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from mailbeacon.instrument import instrument_eml, instrument_html, pixel_img
+from mailbeacon.instrument import (
+    EmlResult,
+    InstrumentResult,
+    instrument_eml,
+    instrument_html,
+    pixel_img,
+)
+from mailbeacon.instrument.tokenizer import unescape_attr
 from mailbeacon.service import (
     HONEYPOT_POSITION,
     click_url,
@@ -32,6 +39,29 @@ class Instrumented:
     html: str | None = None
     eml: bytes | None = None
     skipped: int = 0
+    # What was done, for people: pixel_added, pixel (where, or why none),
+    # links_tracked, left_alone [{url, reason, detail}], notes [...].
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def report(res: InstrumentResult | EmlResult) -> dict[str, Any]:
+    """Exactly what instrumenting did, in the words the CLI and API show."""
+    if isinstance(res, EmlResult):
+        added, notes = bool(res.pixels), list(res.notes)
+        where = "; ".join(res.pixels) if added else res.no_pixel
+    else:
+        added, notes = res.pixel is not None, []
+        where = res.pixel.where if res.pixel is not None else "no pixel was asked for"
+    return {
+        "pixel_added": added,
+        "pixel": where,
+        "links_tracked": len(res.links),
+        "left_alone": [
+            {"url": unescape_attr(s.href), "reason": str(s.reason), "detail": s.detail}
+            for s in res.skipped
+        ],
+        "notes": notes,
+    }
 
 
 def instrument_message(
@@ -84,14 +114,14 @@ def instrument_message(
         "honeypot_url": hp_url,
         "tracked_prefixes": (base_url + "/c/",),
     }
+    res: InstrumentResult | EmlResult
     if html is not None:
         res = instrument_html(html, **common)
-        out = Instrumented(msg, html=res.html, skipped=len(res.skipped))
+        out = Instrumented(msg, html=res.html, skipped=len(res.skipped), report=report(res))
     else:
         assert eml is not None
-        eres = instrument_eml(eml, text_links=text_links, **common)
-        out = Instrumented(msg, eml=eres.eml, skipped=len(eres.skipped))
-        res = eres  # type: ignore[assignment]
+        res = instrument_eml(eml, text_links=text_links, **common)
+        out = Instrumented(msg, eml=res.eml, skipped=len(res.skipped), report=report(res))
     store.insert_links(conn, mid, res.links)
     tracked = [
         {"url": url, "position": pos, "tracked_url": signed.get(pos) or track(url, pos)}

@@ -183,10 +183,7 @@ def instrument(
             else:
                 sys.stdout.buffer.write(data)
                 sys.stdout.flush()
-            err.print(
-                f"message {res.message['id']}: pixel added, {len(res.message['links'])} "
-                f"links tracked, {res.skipped} left alone"
-            )
+            _say(f"message {res.message['id']}", res.report)
             return
         assert recipients is not None and out_path is not None
         _batch(
@@ -233,6 +230,8 @@ def _batch(
     # after the transaction commits: no file for a message that does not
     # exist, and no need to hold 10k rendered emails in memory.
     scratch = Path(tempfile.mkdtemp(prefix=".mailbeacon-", dir=outdir))
+    first: dict[str, Any] = {}
+    no_pixel = 0
     try:
         with Progress(
             "[progress.description]{task.description}",
@@ -259,6 +258,8 @@ def _batch(
                     )
                     data = res.eml if res.eml is not None else _encode(res.html or "", codec)
                     (scratch / _safe_name(n, row[email_col], suffix)).write_bytes(data)
+                    first = first or res.report
+                    no_pixel += not res.report["pixel_added"]
                     bar.advance(task)
         for path in scratch.iterdir():
             path.replace(outdir / path.name)
@@ -269,6 +270,28 @@ def _batch(
         f"{len(people)} emails written to {outdir} in {took:.1f} s"
         + (f" (campaign {campaign})" if campaign else "")
     )
+    # One template: what happened to the first email happened to all of them,
+    # unless the filled-in values changed it.
+    _say("the first", first)
+    if no_pixel:
+        err.print(f"{no_pixel} of {len(people)} emails have no pixel", markup=False)
+
+
+def _say(who: str, report: dict[str, Any]) -> None:
+    """What instrumenting did, a line for the mail and one per link left alone."""
+    pixel = (
+        f"pixel added ({report['pixel']})"
+        if report["pixel_added"]
+        else f"NO pixel: {report['pixel']}"
+    )
+    left = report["left_alone"]
+    lines = [f"{who}: {pixel}; {report['links_tracked']} links tracked, {len(left)} left alone"]
+    for item in left:
+        detail = f" {item['detail']}" if item["detail"] else ""
+        lines.append(f"  left alone ({item['reason']}{detail}): {item['url']}")
+    lines += [f"  note: {note}" for note in report["notes"]]
+    for line in lines:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from . import links as _links
 from .html import Pixel, Skipped, plan_links, sign_all, splice
-from .links import Clicks
+from .links import Clicks, Skip
 from .mime import Part, Text, encode_body, read_text, walk
 
 # A URL in text/plain runs to whitespace or a quote; a merge tag with spaces
@@ -54,7 +54,9 @@ class EmlResult:
     links: list[tuple[int, str]]
     skipped: list[Skipped] = field(default_factory=list)
     html_parts: int = 0  # how many HTML parts got a pixel
-    notes: list[str] = field(default_factory=list)  # parts left alone, and why
+    notes: list[str] = field(default_factory=list)  # what was sloppy, parts left alone and why
+    pixels: list[str] = field(default_factory=list)  # where each pixel went, per part
+    no_pixel: str = ""  # why there is no pixel at all, when there is none
 
 
 def _text_urls(text: str) -> Iterator[tuple[int, int, str]]:
@@ -86,6 +88,7 @@ def instrument_eml(
     skipped: list[Skipped] = []
     edits: list[tuple[int, int, bytes]] = []
     html_parts = 0
+    pixels: list[str] = []
     prefixes = _links.tracked_prefixes(tracked_prefixes)
 
     def text_of(part: Part) -> Text | None:
@@ -118,9 +121,16 @@ def instrument_eml(
         sign_all(plan.urls, track, tracked, links, refused)
         # Markup the charset cannot hold goes in as character references.
         px = pixel_html.encode(codec, "xmlcharrefreplace").decode(codec)
-        out, _, _ = splice(plan, tracked, px, pixel, honeypot_url)
+        out, _, placed = splice(plan, tracked, px, pixel, honeypot_url)
         skipped += plan.skipped
+        skipped += [
+            Skipped(o.start, o.tag, text[o.start : o.end], Skip.REFUSED)
+            for o in plan.occurrences
+            if o.url in refused
+        ]
         html_parts += 1
+        if placed is not None:
+            pixels.append(f"{part.describe()}: {placed.where}")
         put(part, got, out)
 
     if text_links:
@@ -153,4 +163,14 @@ def instrument_eml(
         out_pieces += [data[last:s], new]
         last = e
     out_pieces.append(data[last:])
-    return EmlResult(b"".join(out_pieces), links, skipped, html_parts, notes)
+    no_pixel = "" if pixels or not pixel_html else _why_no_pixel(parts)
+    return EmlResult(b"".join(out_pieces), links, skipped, html_parts, notes, pixels, no_pixel)
+
+
+def _why_no_pixel(parts: list[Part]) -> str:
+    html = [p for p in parts if p.content_type == "text/html"]
+    if not html:
+        return "the message has no HTML part: a plain-text message cannot carry a pixel"
+    if all(p.attachment for p in html):
+        return "its only HTML is an attachment, which is not the message body"
+    return "every HTML part was left alone (see the notes)"
