@@ -304,3 +304,69 @@ def test_text_a_list_server_appended_to_base64_is_kept() -> None:
     assert any("bytes of text after its base64 kept as they are" in n for n in res.notes)
     b64 = res.eml[len(src) - len(footer) - len(base64.encodebytes(html)) : -len(footer)]
     assert base64.b64decode(b64) == html.replace(b"</body>", PIXEL.encode() + b"</body>")
+
+
+# --- RFC 5322 line length and line endings ---------------------------------------------
+
+LONG_PIXEL = (
+    '<img src="https://t.test/o/' + "A" * 150 + '.gif" width="1" height="1" alt="" '
+    'style="display:block;position:absolute;width:1px;height:0">'
+)
+
+
+def long_lines(data: bytes) -> list[int]:
+    return [len(line) for line in data.replace(b"\r\n", b"\n").split(b"\n") if len(line) > 998]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_8bit_lines_never_grow_past_998_bytes(eol: bytes) -> None:
+    links = b"".join(
+        b'<a class="b" href="https://a.test/%d">L\xc3\xa9%d</a> ' % (i, i) for i in range(16)
+    )
+    body = b"<html><body><p>" + links + b"</p>" + b"x" * (990 - len(links) - 35) + b"</body></html>"
+    assert 900 < len(body) <= 998
+    src = _single(b"text/html; charset=utf-8", b"8bit", body + b"\n").replace(b"\n", eol)
+    res = instrument_eml(
+        src, track=lambda u, p: "https://t.test/c/" + "T" * 100, pixel_html=LONG_PIXEL
+    )
+    assert len(res.links) == 16 and res.html_parts == 1
+    assert long_lines(res.eml) == []
+    # Breaks go only where they change nothing: inside tags, before an href
+    # or right before the pixel.
+    html = res.eml.split(eol + eol, 1)[1].decode()
+    unbroken = html.replace(" " + eol.decode() + "href=", " href=").replace(eol.decode(), "")
+    expected = (
+        body.decode().replace("https://a.test/", "").replace("</body>", LONG_PIXEL + "</body>")
+    )
+    assert unbroken == re.sub(r'href="\d+"', 'href="https://t.test/c/' + "T" * 100 + '"', expected)
+
+
+def test_an_original_long_line_is_not_made_longer_by_the_pixel() -> None:
+    body = b"<html><body><p>" + b"y" * 1200 + b"</p></body></html>\n"
+    res = instrument_eml(_single(b"text/html", b"8bit", body), track=track, pixel_html=LONG_PIXEL)
+    # Theirs stays too long, but the pixel went on a line of its own.
+    assert max(long_lines(res.eml)) <= len(body) - 1 and LONG_PIXEL.encode() + b"</body>" in res.eml
+
+
+def test_quoted_printable_keeps_lf_only_messages_free_of_raw_cr() -> None:
+    # An LF-only message whose QP body encodes CRLF line breaks as =0D.
+    qp = b"<html><body>=0D\n<p>one</p>=0D\n<p>two</p>=0D\n</body></html>=0D\n"
+    src = _single(b"text/html; charset=utf-8", b"quoted-printable", qp)
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    assert res.html_parts == 1 and b"\r" not in res.eml
+    html = next(p for p in parts(res.eml) if p.get_content_type() == "text/html")
+    assert html.get_payload(decode=True) == binascii.a2b_qp(qp).replace(
+        b"</body>", PIXEL.encode() + b"</body>"
+    )
+
+
+def test_single_line_base64_is_wrapped_when_it_would_pass_998() -> None:
+    html = b"<html><body>" + b"<p>words</p>" * 55 + b"</body></html>"
+    b64 = base64.b64encode(html)
+    assert 900 < len(b64) <= 998
+    res = instrument_eml(
+        _single(b"text/html", b"base64", b64 + b"\n"), track=track, pixel_html=LONG_PIXEL
+    )
+    assert res.html_parts == 1 and long_lines(res.eml) == []
+    payload = next(p for p in parts(res.eml) if p.get_content_type() == "text/html")
+    assert payload.get_payload(decode=True).count(LONG_PIXEL.encode()) == 1

@@ -121,7 +121,9 @@ def instrument_eml(
         sign_all(plan.urls, track, tracked, links, refused)
         # Markup the charset cannot hold goes in as character references.
         px = pixel_html.encode(codec, "xmlcharrefreplace").decode(codec)
-        out, _, placed = splice(plan, tracked, px, pixel, honeypot_url)
+        out, html_edits, placed = splice(plan, tracked, px, pixel, honeypot_url)
+        if part.encoding not in ("quoted-printable", "base64"):
+            out = fold(text, out, html_edits, got.codec)
         skipped += plan.skipped
         skipped += [
             Skipped(o.start, o.tag, text[o.start : o.end], Skip.REFUSED)
@@ -165,6 +167,70 @@ def instrument_eml(
     out_pieces.append(data[last:])
     no_pixel = "" if pixels or not pixel_html else _why_no_pixel(parts)
     return EmlResult(b"".join(out_pieces), links, skipped, html_parts, notes, pixels, no_pixel)
+
+
+MAX_LINE = 998  # RFC 5322 2.1.1: a line is at most 998 characters, CRLF excluded
+_HREF_NAME = re.compile(r"href[\t\n\f\r ]*=[\t\n\f\r ]*\Z", re.I)
+
+
+def fold(src: str, out: str, edits: list[tuple[int, int, str]], codec: str) -> str:
+    """Break the lines our edits made longer than 998 bytes (a 7bit/8bit part
+    is sent as it is; quoted-printable and base64 wrap by themselves).
+
+    Breaks go only where a line break changes nothing: before a tracked
+    link's ``href`` (inside the tag), and inside or right before the
+    pixel's ``<img`` (the pixel sits where surrounding whitespace collapses).
+    A line that was too long before stays as long, with our additions moved
+    to lines of their own. ``edits`` are splice's, in ``src`` offsets.
+    """
+    eol = "\r\n" if "\r\n" in src else "\n"
+    spots: list[int] = []
+    shift = 0
+    for start, end, new in edits:
+        if start == end:  # the pixel (and honeypot) insertion
+            at = start + shift
+            spots.append(at)
+            if new.startswith("<img"):
+                spots.append(at + 4)
+        else:
+            m = _HREF_NAME.search(src, max(0, start - 40), start)
+            if m is not None:
+                spots.append(m.start() + shift)
+        shift += len(new) - (end - start)
+    if not spots or all(len(line) <= MAX_LINE // 4 for line in _long_candidates(out)):
+        return out
+    breaks: list[int] = []
+    line_start = 0
+    for line_end in [i for i, c in enumerate(out) if c == "\n"] + [len(out)]:
+        stop = line_end - 1 if out[line_start:line_end].endswith("\r") else line_end
+        pos = line_start
+        while _bytes(out, pos, stop, codec) > MAX_LINE:
+            inside = [o for o in spots if pos < o < stop]
+            fits = [o for o in inside if _bytes(out, pos, o, codec) <= MAX_LINE]
+            if fits:
+                pos = fits[-1]
+            elif inside:
+                pos = inside[0]  # already too long before us: ours goes on a new line
+            else:
+                break
+            breaks.append(pos)
+        line_start = line_end + 1
+    pieces, last = [], 0
+    for b in breaks:
+        pieces += [out[last:b], eol]
+        last = b
+    pieces.append(out[last:])
+    return "".join(pieces)
+
+
+def _long_candidates(text: str) -> list[str]:
+    return [line for line in text.split("\n") if len(line) > MAX_LINE // 4]
+
+
+def _bytes(text: str, start: int, end: int, codec: str) -> int:
+    if end - start <= MAX_LINE // 4:
+        return end - start  # no codec takes more than 4 bytes a character
+    return len(text[start:end].encode(codec, "surrogateescape"))
 
 
 def _why_no_pixel(parts: list[Part]) -> str:

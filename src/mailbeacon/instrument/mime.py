@@ -168,27 +168,30 @@ def _encode_base64(raw: bytes, original: bytes) -> bytes:
     suffix = original[len(stripped) :]
     eol = _eol(original)
     lines = stripped.split(b"\n")
-    # Keep the original line width (76 from most mailers, 72 or 64 from some);
-    # a single unwrapped line stays unwrapped.
-    width = len(lines[0].rstrip(b"\r")) if len(lines) > 1 else 0
     enc = binascii.b2a_base64(raw, newline=False)
+    # Keep the original line width (76 from most mailers, 72 or 64 from some).
+    # A single unwrapped line stays unwrapped while it fits a mail line;
+    # past 998 bytes (RFC 5322) it is wrapped at 76 (RFC 2045).
+    width = len(lines[0].rstrip(b"\r")) if len(lines) > 1 else 0
+    if width > 998 or (width == 0 and len(enc) > 998):
+        width = 76
     if width > 0:
         enc = eol.join(enc[i : i + width] for i in range(0, len(enc), width))
     return enc + suffix
 
 
-_LINE = re.compile(rb"(\r\n|\n)")
-
-
 def _encode_qp(raw: bytes, original: bytes) -> bytes:
+    """Quoted-printable with the body's own line ending. Hard line breaks are
+    the body's line ending only: any other CR or LF in the text (an LF-only
+    message whose text has CRLF, written =0D) is encoded, never sent raw."""
     eol = _eol(original)
     out: list[bytes] = []
-    for piece in _LINE.split(raw):
-        if piece in (b"\r\n", b"\n"):
-            out.append(piece)
-        elif piece:
-            # Per hard line: b2a_qp wraps at 76 with "=\n" soft breaks and
-            # encodes trailing whitespace; we put back the original line ending.
+    for i, piece in enumerate(raw.split(eol)):
+        if i:
+            out.append(eol)
+        if piece:
+            # b2a_qp wraps at 76 with "=\n" soft breaks, encodes trailing
+            # whitespace and (istext=False) every CR and LF.
             enc = binascii.b2a_qp(piece, quotetabs=False, istext=False, header=False)
             out.append(enc.replace(b"=\n", b"=" + eol) if eol != b"\n" else enc)
     return b"".join(out)
