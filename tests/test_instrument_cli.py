@@ -168,3 +168,27 @@ def test_cli_says_when_there_is_no_pixel_and_why(
     assert res.stdout == data
     said = res.stderr.decode()
     assert line in said and note in said and "pixel added" not in said
+
+
+def test_lint_says_the_tracking_domain_once_per_run(sqlite_url: str, tmp_path: Path) -> None:
+    files = []
+    for i in range(3):
+        f = tmp_path / f"m{i}.html"
+        f.write_text(
+            f'<p>Hello {i}, enough words to count as text.</p>\n<a href="{BASE}/c/T{i}">Read</a>'
+        )
+        files.append(str(f))
+    original = tmp_path / "original.html"
+    original.write_text(
+        '<p>Hello, enough words to count as text.</p>\n<a href="https://shop.example/">Read</a>'
+    )
+    res = run(
+        "lint", str(original), *files, "--base-url", BASE, "--from-domain", "shop.example",
+        db=sqlite_url, check=False,
+    )  # fmt: skip
+    lines = res.stdout.decode().splitlines()
+    assert res.returncode == 1
+    assert lines == [
+        f"{files[0]}:2: tracking-domain-unaligned: tracking domain t.example.com is not "
+        "under the From domain shop.example"
+    ]

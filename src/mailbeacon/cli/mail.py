@@ -296,7 +296,9 @@ def _say(who: str, report: dict[str, Any]) -> None:
 
 @app.command()
 def lint(
-    source: Annotated[str, typer.Argument(help="HTML or .eml file ('-' for standard input).")],
+    sources: Annotated[
+        list[str], typer.Argument(help="HTML or .eml files ('-' for standard input).")
+    ],
     from_domain: Annotated[
         str | None,
         typer.Option(
@@ -309,15 +311,28 @@ def lint(
     ] = None,
     fmt: FormatOption = "auto",
 ) -> None:
-    """List deliverability risks, a line each (exit status 1 when there are any)."""
-    raw = _read(source)
-    kind = _kind(fmt, raw)
-    findings = lint_mail(raw, tracking_base_url=base_url, from_domain=from_domain, kind=kind)
-    for f in findings:
-        print(f"{source}:{f.line}: {f.code}: {f.message}")
-    if not findings:
+    """List deliverability risks, a line each (exit status 1 when there are any).
+
+    The tracking-domain alignment is one setting, not one per mail: it is
+    said once per run, at the first mail that uses the tracking domain.
+    """
+    any_found = False
+    aligned_said = False
+    for source in sources:
+        raw = _read(source)
+        found = lint_mail(
+            raw, tracking_base_url=base_url, from_domain=from_domain, kind=_kind(fmt, raw)
+        )
+        for f in found:
+            if f.code == "tracking-domain-unaligned":
+                if aligned_said:
+                    continue
+                aligned_said = True
+            any_found = True
+            print(f"{source}:{f.line}: {f.code}: {f.message}")
+    if not any_found:
         out.print("no deliverability risks found")
-    raise typer.Exit(1 if findings else 0)
+    raise typer.Exit(1 if any_found else 0)
 
 
 __all__ = ["Clicks", "Pixel"]
