@@ -10,7 +10,7 @@ most 1 px taller, everywhere; and the pixel loads in every render. Run:
     .venv/bin/python bench/pixel_render.py [--no-write] [--limit N]
 
 Needs /usr/bin/chromium and Pillow (the test extra). Writes the figures into
-docs/instrumenting.md between the ``<!-- bench:pixel -->`` markers. Takes a
+docs/instrumenting.md between the ``<!-- bench:pixel-render -->`` markers. Takes a
 few minutes: about 0.2 s per screenshot.
 """
 
@@ -32,7 +32,7 @@ from mailbeacon.instrument import instrument_eml, instrument_html  # noqa: E402
 from mailbeacon.instrument.pixel import pixel_img  # noqa: E402
 
 DOC = ROOT / "docs" / "instrumenting.md"
-BEGIN, END = "<!-- bench:pixel -->", "<!-- /bench:pixel -->"
+BEGIN, END = "<!-- bench:pixel-render -->", "<!-- /bench:pixel-render -->"
 PIXEL = pixel_img(render.PIXEL_URL)
 
 
