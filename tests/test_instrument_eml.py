@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbeacon.instrument import instrument_eml, instrument_html
+from mailbeacon.instrument import Skip, instrument_eml, instrument_html
 from mailbeacon.instrument.detect import python_codec
 from mailbeacon.instrument.mime import decode_body, transfer_encoding, walk
 
@@ -370,3 +370,18 @@ def test_single_line_base64_is_wrapped_when_it_would_pass_998() -> None:
     assert res.html_parts == 1 and long_lines(res.eml) == []
     payload = next(p for p in parts(res.eml) if p.get_content_type() == "text/html")
     assert payload.get_payload(decode=True).count(LONG_PIXEL.encode()) == 1
+
+
+def test_text_links_never_pass_998_bytes_nor_sign_merge_tags() -> None:
+    long_line = b"see https://a.test/long " + b"w" * 900 + b"\n"
+    text = long_line + b"short https://a.test/short and https://a.test/p?id={{ id }} there\n"
+    src = _single(b"text/plain; charset=utf-8", b"8bit", text)
+    res = instrument_eml(
+        src, track=lambda u, p: "https://t.test/c/" + "T" * 100, pixel_html=PIXEL, text_links=True
+    )
+    assert long_lines(res.eml) == []
+    reasons = {s.href: (s.reason, s.detail) for s in res.skipped}
+    assert reasons["https://a.test/long"] == (Skip.LINE_TOO_LONG, "")
+    assert reasons["https://a.test/p?id={{ id }}"] == (Skip.PLACEHOLDER, "{{ id }}")
+    assert b"short https://t.test/c/" + b"T" * 100 + b" and" in res.eml
+    assert b"https://a.test/long" in res.eml and b"{{ id }}" in res.eml

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from . import links as _links
+from . import placeholders
 from .html import Pixel, Skipped, plan_links, sign_all, splice
 from .links import Clicks, Skip
 from .mime import Part, Text, encode_body, read_text, walk
@@ -61,7 +62,8 @@ class EmlResult:
 
 def _text_urls(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _TEXT_URL.finditer(text):
-        url = m.group(0).rstrip(_TRAILING)
+        # A "}" that closes a merge tag's "{" belongs to the URL.
+        url = m.group(0).rstrip(_TRAILING.replace("}", "") if "{" in m.group(0) else _TRAILING)
         if "(" not in url:  # keep ")" only when it closes a "(" inside the URL
             url = url.rstrip(")")
         yield m.start(), m.start() + len(url), url
@@ -143,18 +145,36 @@ def instrument_eml(
             if got is None:
                 continue
             text = got.text
-            found = [
-                (s, e, u)
-                for s, e, u in _text_urls(text)
-                if _links.decide(u, "", clicks=clicks, prefixes=prefixes, text_is_url=True) is None
-            ]
+            found = []
+            for s, e, u in _text_urls(text):
+                why = _links.decide(u, "", clicks=clicks, prefixes=prefixes, text_is_url=True)
+                if why is None:
+                    found.append((s, e, u))
+                else:
+                    tag = placeholders.find(u) if why is Skip.PLACEHOLDER else None
+                    skipped.append(Skipped(s, "text", u, why, tag or ""))
             sign_all([u for _, _, u in found], track, tracked, links, refused)
+            # A text line cannot be broken without showing the break: in a
+            # 7bit/8bit part, a URL whose tracked form would push its line
+            # past 998 bytes stays as it is.
+            sent_as_is = part.encoding not in ("quoted-printable", "base64")
+            growth: dict[int, int] = {}
             pieces: list[str] = []
             last = 0
             for s, e, u in found:
-                if u in tracked:
-                    pieces += [text[last:s], tracked[u]]
-                    last = e
+                if u not in tracked:
+                    continue
+                if sent_as_is:
+                    start = text.rfind("\n", 0, s) + 1
+                    end = text.find("\n", e)
+                    line = text[start : len(text) if end < 0 else end].rstrip("\r")
+                    grown = growth.get(start, 0) + len(tracked[u]) - (e - s)
+                    if len(line.encode(got.codec, "surrogateescape")) + grown > MAX_LINE:
+                        skipped.append(Skipped(s, "text", u, Skip.LINE_TOO_LONG))
+                        continue
+                    growth[start] = grown
+                pieces += [text[last:s], tracked[u]]
+                last = e
             if pieces:
                 put(part, got, "".join(pieces) + text[last:])
 

@@ -55,6 +55,7 @@ class Skip(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"  # safe mode
     REFUSED = "refused"  # the signer refused the URL (e.g. longer than 4,096 bytes)
     PLACEHOLDER = "placeholder"  # an unrendered merge tag such as {{id}} or *|EMAIL|*
+    LINE_TOO_LONG = "line_too_long"  # tracked, its 7bit/8bit text line would pass 998 bytes
 
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
