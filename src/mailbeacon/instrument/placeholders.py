@@ -51,6 +51,7 @@ Percent-encoded forms that HTML editors produce (``%7B%7Bx%7D%7D``,
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _NAME = r"[A-Za-z_][\w.:-]{0,80}"
 _START = r"(?:^|(?<=[=/?&#$]))"  # where a path segment or a query value starts
@@ -81,17 +82,34 @@ _PATTERNS: list[tuple[str | tuple[str, ...], str]] = [
 _COMPILED = [((c,) if isinstance(c, str) else c, re.compile(p, re.I | re.S)) for c, p in _PATTERNS]
 
 
-# Some character a placeholder needs: most URLs have none, and one search
-# clears them in about 1 us (with the "-" cases in the same pattern, 12 us).
-_ANY = re.compile(r"[{}%|\[<#~]")
-_DASH_STARTS = ("=-", "/-", "?-", "&-", "$-")
+def _maybe(url: str) -> bool:
+    """Whether ``url`` has a character some placeholder needs. Most URLs have
+    none; a chain of ``in`` (memchr in C) clears them in ~0.5 us, where a
+    character-class search took 1 us and one with the "-" cases 12 us."""
+    return (
+        "{" in url
+        or "}" in url
+        or "%" in url
+        or "|" in url
+        or "[" in url
+        or "<" in url
+        or "#" in url
+        or "~" in url
+        or url[:1] == "-"
+        or "=-" in url
+        or "/-" in url
+        or "?-" in url
+        or "&-" in url
+        or "$-" in url
+    )
 
 
+# A campaign instruments one template per recipient, with the same URLs in
+# each copy: cached, the check costs ~0.1 us after the first copy.
+@lru_cache(maxsize=4096)
 def find(url: str) -> str | None:
     """The first unrendered placeholder in ``url``, as written, or None."""
-    if _ANY.search(url) is None and not (
-        url.startswith("-") or any(d in url for d in _DASH_STARTS)
-    ):
+    if not _maybe(url):
         return None
     best: re.Match[str] | None = None
     for needles, pattern in _COMPILED:
