@@ -148,7 +148,9 @@ def main() -> None:
         except OSError:
             pass
     if pytracking_fn("<p>x</p>") is None:
-        print("pytracking not installed: bench/setup (or pip install -e '.[bench]') for the reference")
+        print(
+            "pytracking not installed: bench/setup (or pip install -e '.[bench]') for the reference"
+        )
     files = [MAIL] + realworld.largest_html(REAL)
     if realworld.corpus_dir() is None:
         print(realworld.missing_reason(), "- only the newsletter is measured")
@@ -169,6 +171,10 @@ def main() -> None:
         )
     slowest = min(float(r["ours"]) for r in rows)  # type: ignore[arg-type]
     verdict = "meets" if slowest >= 1000 else "MISSES"
+    if load > (os.cpu_count() or 1):
+        # Other work shares the cores and their caches: even CPU time runs
+        # slow (1.5x on the newsletter at load 9 on 2 cores). No verdict then.
+        verdict = f"not judged, the machine was loaded ({load:.1f} on {os.cpu_count()} cores)"
     ratios = [float(r["ours"]) / float(r["ref"]) for r in rows if r["ref"]]  # type: ignore[arg-type]
     text = "\n".join(
         [

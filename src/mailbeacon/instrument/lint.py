@@ -45,9 +45,9 @@ from urllib.parse import urlsplit
 
 from . import links as _links
 from . import placeholders
-from .detect import Kind, decode_html, sniff
+from .detect import Kind, decode_html, python_codec, sniff
 from .domains import is_domain, registrable
-from .mime import Part, codec_name, decode_body, read_text, split_headers, walk
+from .mime import Part, decode_body, read_text, split_headers, walk
 from .tokenizer import Attr, attributes, first, iter_tokens, unescape_attr, visible_text
 
 MANY_LINKS = 20
@@ -288,7 +288,7 @@ def _lint_part(
                 f"{p.describe()}: {got}: it gets no pixel and no tracked links",
             )
         )
-        codec = codec_name(p.charset) or "latin-1"
+        codec = python_codec(p.charset) or "latin-1"
         html = decode_body(data[p.body_start : p.body_end], p.encoding).decode(codec, "replace")
     else:
         html = got.text

@@ -278,8 +278,3 @@ def read_text(data: bytes, part: Part) -> Text | str:
     if text.encode(codec, "surrogateescape") != raw:
         return f"charset {part.charset or codec} does not give the same bytes back"
     return Text(text, codec, end, note)
-
-
-def codec_name(charset: str | None) -> str | None:
-    """The Python codec for a part's charset label (see :func:`.detect.python_codec`)."""
-    return python_codec(charset)
