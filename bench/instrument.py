@@ -34,16 +34,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+from _harness.report import DOC, write_section  # noqa: E402
 from tests import realworld  # noqa: E402
 
 from mailbeacon.instrument import instrument_html, pixel_img  # noqa: E402
 
 MAIL = ROOT / "tests" / "data" / "emails" / "newsletter-60k.html"
 REAL = 7  # the largest templates of the corpus: 69-92 KB
-DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:instrument -->", "<!-- /bench:instrument -->"
 BASE = "https://t.example.com"
 PIXEL = pixel_img(f"{BASE}/o/AAAAAAAAAAAAAAAAAAAAAAAAAA.gif")
 # A click token carries the destination, so real tracked URLs are long; 140
@@ -98,19 +97,6 @@ def pytracking_fn(html: str) -> Callable[[], object] | None:
         )  # fmt: skip
 
     return run
-
-
-def write_section(text: str) -> None:
-    section = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
-    doc = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        doc = head + section.rstrip("\n") + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + section
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(doc, "utf-8")
 
 
 def measure(path: Path, seconds: float, runs: int, best: bool) -> dict[str, object]:
@@ -200,7 +186,7 @@ def main() -> None:
             "original text and keeps every other byte.",
         ]
     )
-    write_section(text)
+    write_section("instrument", text)
     print(f"wrote {DOC.relative_to(ROOT)}")
 
 

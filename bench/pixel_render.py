@@ -24,15 +24,15 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+from _harness.report import write_section  # noqa: E402
 from tests import realworld, render  # noqa: E402
 
 from mailbeacon.instrument import instrument_eml, instrument_html  # noqa: E402
 from mailbeacon.instrument.pixel import pixel_img  # noqa: E402
 
 DOC = ROOT / "docs" / "instrumenting.md"
-BEGIN, END = "<!-- bench:pixel-render -->", "<!-- /bench:pixel-render -->"
 PIXEL = pixel_img(render.PIXEL_URL)
 
 
@@ -56,18 +56,6 @@ def documents(limit: int | None) -> list[tuple[str, str, str, str]]:
                 if ordinal in after:
                     out.append((f"{path.name}#{ordinal}", mode, text.text, after[ordinal].text))
     return out
-
-
-def write_section(text: str) -> None:
-    section = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
-    doc = DOC.read_text("utf-8") if DOC.exists() else "# Instrumenting\n\n"
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        doc = head + section.rstrip("\n") + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + section
-    DOC.write_text(doc, "utf-8")
 
 
 def main() -> None:
@@ -128,7 +116,7 @@ def main() -> None:
             + ("" if not bad else " Not identical: " + "; ".join(bad[:20]) + "."),
         ]
     )
-    write_section(text)
+    write_section("pixel-render", text, DOC)
     print(f"wrote {DOC.relative_to(ROOT)}")
 
 
