@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import httpx
 import psycopg
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The banner line `serve` prints once its socket is bound.
+LISTENING = re.compile(r"mailbeacon listening on http://127\.0\.0\.1:(\d+)")
 
 
 @contextmanager
@@ -127,10 +130,15 @@ def start_server(
     env: dict[str, str] | None = None,
     module: str = "mailbeacon",
 ) -> Server:
-    """`python -m MODULE --db DB serve ...` (MODULE: mailbeacon, or a wrapper of it)."""
-    port = port or free_port()
+    """`python -m MODULE --db DB serve ...` (MODULE: mailbeacon, or a wrapper of it),
+    waited for until it answers.
+
+    Without ``port`` the server binds port 0 and the port it got is read from
+    its banner: no window in which a parallel test can take a port we picked.
+    ``port`` is for restarts, which must keep the address their links use.
+    """
     key = key or create_key(db)
-    log = workdir / f"serve-{port}-{time.monotonic_ns()}.log"
+    log = workdir / f"serve-{time.monotonic_ns()}.log"
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as fh:
         proc = subprocess.Popen(
@@ -142,9 +150,7 @@ def start_server(
                 db,
                 "serve",
                 "--port",
-                str(port),
-                "--base-url",
-                f"http://127.0.0.1:{port}",
+                str(port or 0),
                 *extra_args,
             ],
             stdout=fh,
@@ -152,15 +158,15 @@ def start_server(
             env=full_env,
         )
     srv = Server(
-        db=db, port=port, proc=proc, key=key, log=log, extra_args=extra_args, env=dict(env or {})
+        db=db, port=0, proc=proc, key=key, log=log, extra_args=extra_args, env=dict(env or {})
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited early:\n{srv.output()}")
-        # Ready when *this* process says it bound the port: with tests in
-        # parallel, another server may briefly hold a port free_port() gave us.
-        if f"running on http://127.0.0.1:{port}" in srv.output():
+        found = LISTENING.search(srv.output())
+        if found:
+            srv.port = int(found.group(1))
             try:
                 if httpx.get(f"{srv.url}/healthz", timeout=1).status_code in (200, 503):
                     return srv

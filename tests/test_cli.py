@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -114,14 +115,27 @@ def test_serve_first_start_prints_address_and_creates_data_dir(tmp_path: Path) -
     srv = start_server(db, tmp_path, env=env)
     try:
         assert f"listening on http://127.0.0.1:{srv.port}" in srv.output()
-        assert (data / "mailbeacon.db").exists()
+        assert srv.port != 0 and (data / "mailbeacon.db").exists()
         msg = srv.message()
+        # --port 0 and no --base-url: links carry the port the kernel picked.
+        assert msg["open_url"].startswith(f"http://127.0.0.1:{srv.port}/o/")
         assert httpx.get(msg["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
     finally:
         srv.kill(signal.SIGINT)  # Ctrl-C
     assert srv.proc.returncode in (0, 130, -signal.SIGINT)  # 130: the shell convention for Ctrl-C
     assert "Application shutdown complete" in srv.output()
     assert "Traceback" not in srv.output()
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(sqlite_url: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = cli("serve", "--port", str(port), db=sqlite_url, check=False, timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_help_explains_commands() -> None:

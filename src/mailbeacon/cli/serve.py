@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import socket
 from typing import Annotated
 
 import typer
@@ -10,6 +12,7 @@ from sqlalchemy import Engine
 
 from mailbeacon.cli.base import (
     app,
+    err,
     open_store,
     out,
     redact,
@@ -25,7 +28,10 @@ def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on.  [default: 127.0.0.1]")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.  [default: 8000]")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on; 0 picks a free one and prints it.  [default: 8000]"),
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
@@ -77,12 +83,16 @@ def serve(
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     engine = open_store(s)
+    # Bound before anything is built, so port 0 works: the port the kernel
+    # picked is in the banner and, without --base-url, in every generated link.
+    sock = _bind(s.host, s.port)
+    s = dataclasses.replace(s, port=sock.getsockname()[1])
     node = Node(s, engine)
     node.prepare()  # first start: signing key and IP-hash key are generated here
     keys.set_setting(engine, "base_url", s.public_base_url)
     asgi = build(s, node)
     # Plain print, not rich: the banner must not be re-wrapped in narrow logs.
-    print(f"mailbeacon listening on http://{s.host}:{s.port}")
+    print(f"mailbeacon listening on http://{_hostport(s.host, s.port)}")
     print(f"  tracking links use {s.public_base_url}")
     print(f"  database {redact(s.database_url)}")
     if not keys.list_api_keys(engine):
@@ -92,8 +102,6 @@ def serve(
     uvicorn.Server(
         uvicorn.Config(
             asgi,
-            host=s.host,
-            port=s.port,
             loop="uvloop",
             http="httptools",
             lifespan="on",
@@ -105,7 +113,29 @@ def serve(
             timeout_graceful_shutdown=10,
             backlog=4096,
         )
-    ).run()
+    ).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A bound (not yet listening) socket; a clear one-line error if it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(
+            f"[red]cannot listen on {_hostport(host, port)}:[/] {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one) or stop what uses it."
+        )
+        raise typer.Exit(2) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _dashboard_hint(engine: Engine) -> str:
