@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import psycopg
@@ -187,6 +189,25 @@ def execute(db: str, sql: str, params: Sequence[Any] = ()) -> None:
         return
     with psycopg.connect(db) as pconn:
         pconn.execute(sql.replace("?", "%s"), params)
+
+
+class Lines:
+    """Lines of a child's pipe, read by a thread, so a wait for one has a deadline
+    (a bare ``readline()`` on a pipe blocks forever when nothing comes)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+
+    def next(self, timeout: float) -> str | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
 
 def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

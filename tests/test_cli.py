@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import Server, cli, start_server
+from tests.helpers import Lines, Server, cli, start_server
 
 
 def test_keys_create_list_revoke(sqlite_url: str) -> None:
@@ -74,19 +74,27 @@ def test_message_new_prints_pixel_and_links(sqlite_url: str) -> None:
 
 def test_events_table_and_follow(server: Server, tmp_path: Path) -> None:
     msg = server.message(links=["https://example.com/a"])
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "mailbeacon", "--db", server.db, "events", "--follow", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    errors = tmp_path / "follow.err"
+    with errors.open("w") as err:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "mailbeacon", "--db", server.db, "events", "--follow", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    lines = Lines(follower.stdout)  # type: ignore[arg-type]
     try:
-        time.sleep(2.5)  # let it start and read the current newest id
-        httpx.get(msg["open_url"], headers={"User-Agent": "FollowMe/1.0"})
-        line = follower.stdout.readline()  # type: ignore[union-attr]
+        # The follower starts after the newest event it sees, so hits sent
+        # before it is up are not shown: hit until one is, within a deadline.
+        line, deadline = None, time.monotonic() + 60
+        while line is None and time.monotonic() < deadline and follower.poll() is None:
+            httpx.get(msg["open_url"], headers={"User-Agent": "FollowMe/1.0"})
+            line = lines.next(timeout=1.0)
+        assert line is not None, f"events --follow printed nothing: {errors.read_text()}"
         assert json.loads(line)["user_agent"] == "FollowMe/1.0"
     finally:
         follower.kill()
+        follower.wait(10)
     table = cli("events", "--message", str(msg["id"]), db=server.db).stdout
     assert "open" in table and "FollowMe/1.0" in table and "self" in table
 
