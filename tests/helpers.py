@@ -191,6 +191,14 @@ def execute(db: str, sql: str, params: Sequence[Any] = ()) -> None:
         pconn.execute(sql.replace("?", "%s"), params)
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc/<pid>/status (VmRSS, in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
 class Lines:
     """Lines of a child's pipe, read by a thread, so a wait for one has a deadline
     (a bare ``readline()`` on a pipe blocks forever when nothing comes)."""

@@ -116,6 +116,24 @@ class Settings:
         "Let webhooks reach loopback, private, link-local (cloud metadata), CGNAT and "
         "other non-public addresses. Only for receivers on your own network.",
     )
+    # --- limits of the HTTP server (docs/security.md) ---
+    # A real client sends ~1 KB of headers and 8 KB covers long click tokens;
+    # 64 KB leaves room for big cookies and still bounds what one request holds.
+    max_header_bytes: int = _s(
+        65536, "Bytes of request line and headers; more is answered 431 and the connection closed."
+    )
+    # Real clients send their headers in one packet; 10 s covers a very slow phone link.
+    header_timeout: float = _s(
+        10.0, "Seconds a client has to send a request's headers; slower ones are closed."
+    )
+    keepalive_timeout: float = _s(5.0, "Seconds an idle kept-alive connection is kept open.")
+    # ~9 KB of memory each (1,000 slow connections: +9 MB); serve raises the
+    # open-files limit to fit them, so accept() never fails first.
+    max_connections: int = _s(
+        1000,
+        "Open connections. At the cap the longest-waiting idle or unfinished connection is "
+        "closed to make room; requests being answered are never cut.",
+    )
 
     @property
     def database_url(self) -> str:

@@ -69,6 +69,7 @@ def serve(
 
     from mailbeacon.web.app import build
     from mailbeacon.web.node import Node
+    from mailbeacon.web.server import ServerLimits, uvicorn_options
 
     s = settings(
         host=host,
@@ -98,12 +99,23 @@ def serve(
     if not keys.list_api_keys(engine):
         print("  no API key yet: run `mailbeacon keys create --name NAME`")
     print(f"  dashboard at {s.public_base_url}/" + _dashboard_hint(engine))
+    limits = ServerLimits(
+        max_header_bytes=s.max_header_bytes,
+        header_timeout=s.header_timeout,
+        keepalive_timeout=s.keepalive_timeout,
+        max_connections=s.max_connections,
+    )
+    fds = _raise_fd_limit(limits.max_connections + FD_RESERVE)
+    if fds < limits.max_connections + FD_RESERVE:
+        print(
+            f"  warning: only {fds} open files allowed; max_connections {limits.max_connections} "
+            f"needs {limits.max_connections + FD_RESERVE} (raise `ulimit -n` or lower it)"
+        )
     print("  press Ctrl-C to stop (hits already answered are on disk)", flush=True)
     uvicorn.Server(
         uvicorn.Config(
             asgi,
             loop="uvloop",
-            http="httptools",
             lifespan="on",
             # X-Forwarded-For is handled by --trust-proxy, never implicitly.
             proxy_headers=False,
@@ -112,8 +124,29 @@ def serve(
             log_level=s.log_level,
             timeout_graceful_shutdown=10,
             backlog=4096,
+            **uvicorn_options(limits),
         )
     ).run(sockets=[sock])
+
+
+# Descriptors beyond the connections: the database, logs, webhook and SMTP clients.
+FD_RESERVE = 128
+
+
+def _raise_fd_limit(wanted: int) -> int:
+    """Raise the soft open-files limit toward ``wanted`` (up to the hard limit);
+    return the limit now in force. Past it, accept() fails and nobody gets in."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft) if soft != resource.RLIM_INFINITY else wanted
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -1,0 +1,269 @@
+"""The HTTP connection's own limits, enforced where the bytes arrive.
+
+uvicorn's httptools protocol buffers a request's headers without bound (a
+200 MB header line took the server to 562 MB before the app saw it), waits
+for them forever, and takes every connection it is offered (1,100 slow
+connections made the pixel unreachable). This protocol adds, per server:
+
+- ``max_header_bytes``: bytes of request line + headers; more is answered
+  431 and the connection closed, counted before the parser buffers them.
+- ``header_timeout``: seconds from a connection's first byte (or its opening)
+  to the end of its headers; slower is closed (408 when a request had begun).
+- ``keepalive_timeout``: seconds an idle kept-alive connection is kept.
+- ``max_connections``: open connections. At the cap a new connection does not
+  get refused: the connection that has waited longest *without a request in
+  progress* (idle keep-alive, or headers not complete) is closed to make room,
+  the way nginx reuses its idle keep-alive connections. A slow client can
+  therefore only push out other slow or idle clients, never a request being
+  answered, and a real client, whose headers arrive within a millisecond of
+  connecting, is always the newest in that line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from mailbeacon import metrics
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_header_bytes: int = 65536
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 1000
+
+
+class Guard:
+    """What all connections of one server share: the count and the waiting line."""
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self.limits = limits
+        self.open = 0
+        # Connections without a request in progress, oldest first (dicts keep
+        # insertion order, so the oldest is next(iter(...)) in O(1)).
+        self.waiting: dict[GuardedProtocol, None] = {}
+        self.refused: dict[str, int] = dict.fromkeys(REASONS, 0)
+
+    def make_room(self, newcomer: GuardedProtocol) -> bool:
+        """Close waiting connections until ``newcomer`` fits; False if none could go."""
+        while self.open > self.limits.max_connections:
+            victim = next((p for p in self.waiting if p is not newcomer), None)
+            if victim is None:
+                return False
+            self.refused["evicted"] += 1
+            victim.drop()
+        return True
+
+
+REASONS = ("header_too_large", "header_timeout", "evicted", "over_capacity")
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    guard: Guard  # set on the subclass protocol_class() makes
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._counted = False
+        self._in_headers = True  # bytes that arrive now belong to a request's head
+        self._head_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None  # head time, then linger time
+        self._lingering = False
+
+    # -- connection ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        guard = self.guard
+        guard.open += 1
+        self._counted = True
+        self._wait()
+        self._arm_head_timer()
+        if not guard.make_room(self):
+            guard.refused["over_capacity"] += 1
+            self._reply_and_close(503, b"Too many connections; try again shortly.\n")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+        super().connection_lost(exc)
+
+    def drop(self) -> None:
+        """Close without a word (an idle or unfinished connection made way)."""
+        self._release()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _release(self) -> None:
+        self._disarm_timer()
+        self.guard.waiting.pop(self, None)
+        if self._counted:
+            self._counted = False
+            self.guard.open -= 1
+
+    def _wait(self) -> None:
+        self.guard.waiting.pop(self, None)
+        self.guard.waiting[self] = None
+
+    # -- bytes -----------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._head_bytes += len(data)  # read and dropped, never parsed
+            if self._head_bytes > LINGER_BYTES:
+                self.drop()
+            return
+        if self._in_headers:
+            self._head_bytes += len(data)
+            if self._timer is None:
+                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
+        super().data_received(data)
+        # Checked after feeding: one read is at most ~256 KB, so the parser
+        # never holds more than the limit plus one read, and a chunk that
+        # carries small headers and a large body start is not mistaken.
+        if (
+            self._in_headers
+            and self._head_bytes > self.guard.limits.max_header_bytes
+            and not self.transport.is_closing()
+        ):
+            self.guard.refused["header_too_large"] += 1
+            self._reply_and_linger(431, b"Request header fields too large.\n")
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._disarm_timer()
+        self.guard.waiting.pop(self, None)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_headers = True  # what comes next is the next request's head
+        self._head_bytes = 0
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._in_headers and not self.transport.is_closing():
+            # Answered before the body was all read (a 413, a 401 to a large
+            # POST): nothing more will be parsed on this connection.
+            self._linger()
+            return
+        busy = self.cycle is not None and not self.cycle.response_complete  # a pipelined one
+        if not busy and self._in_headers and not self.transport.is_closing():
+            self._wait()  # idle until the next request: first in line to make room
+
+    # -- timers ----------------------------------------------------------------
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_timer()
+        self._timer = self.loop.call_later(
+            self.guard.limits.header_timeout, self._head_timed_out
+        )
+
+    def _disarm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        if not self._in_headers or self.transport.is_closing():
+            return
+        self.guard.refused["header_timeout"] += 1
+        if self._head_bytes:
+            self._reply_and_linger(408, b"Request headers took too long.\n")
+        else:
+            self.drop()  # opened and never spoke: nothing to answer
+
+    def _reply_and_close(self, status: int, body: bytes) -> None:
+        self.transport.write(_plain(status, body))
+        self.drop()
+
+    def _reply_and_linger(self, status: int, body: bytes) -> None:
+        self.transport.write(_plain(status, body))
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close and drop what still arrives, for a moment, then close.
+
+        Closing a socket with unread bytes makes the kernel send a reset,
+        which can destroy the answer just written before the client reads
+        it; so, like nginx's lingering close, the write side is shut first
+        and the rest read and thrown away for up to LINGER_SECONDS.
+        """
+        self._unset_keepalive_if_required()
+        self._lingering = True
+        self._head_bytes = 0
+        self._disarm_timer()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._timer = self.loop.call_later(LINGER_SECONDS, self.drop)
+        self.flow.resume_reading()
+        self._wait()  # nothing of value left here: first to make room
+
+
+# After an early answer: how long and how much to keep reading before the close.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 16 * 1024 * 1024
+
+
+def _plain(status: int, body: bytes) -> bytes:
+    phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
+              503: b"Service Unavailable"}[status]
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+        % (status, phrase, len(body), body)
+    )
+
+
+_guards: list[Guard] = []  # of this process's servers, for /metrics
+
+
+def protocol_class(limits: ServerLimits) -> type[GuardedProtocol]:
+    """A protocol class for ``uvicorn.Config(http=...)`` with its own Guard."""
+    guard = Guard(limits)
+    _guards.append(guard)
+    return type("Guarded", (GuardedProtocol,), {"guard": guard})
+
+
+class _Collector:
+    def collect(self) -> Iterator[Metric]:
+        closed = CounterMetricFamily(
+            "mailbeacon_http_closed",
+            "Connections closed by a server limit (header size or time, room for others)",
+            labels=["reason"],
+        )
+        for reason in REASONS:
+            closed.add_metric([reason], sum(g.refused[reason] for g in _guards))
+        yield closed
+        yield GaugeMetricFamily(
+            "mailbeacon_http_connections",
+            "Open HTTP connections",
+            value=sum(g.open for g in _guards),
+        )
+
+
+metrics.REGISTRY.register(_Collector())
+
+
+def uvicorn_options(limits: ServerLimits) -> dict[str, Any]:
+    """The uvicorn.Config arguments that carry these limits."""
+    return {
+        "http": protocol_class(limits),
+        "timeout_keep_alive": limits.keepalive_timeout,
+        # Nothing here speaks WebSocket; an Upgrade is just a header.
+        "ws": "none",
+    }
