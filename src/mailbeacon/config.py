@@ -127,6 +127,19 @@ class Settings:
         10.0, "Seconds a client has to send a request's headers; slower ones are closed."
     )
     keepalive_timeout: float = _s(5.0, "Seconds an idle kept-alive connection is kept open.")
+    # A JSON API call is a few KB; 1 MB leaves room and bounds what an
+    # unauthenticated client can make the server hold.
+    max_body_bytes: int = _s(
+        1_048_576,
+        "Bytes of a request body (API, dashboard forms); more is answered 413 before it is read.",
+    )
+    max_instrument_body_bytes: int = _s(
+        10_485_760,
+        "Bytes of a body to POST /api/v1/instrument and /api/v1/lint (whole emails).",
+    )
+    body_timeout: float = _s(
+        30.0, "Seconds a request body may pause between two pieces before it is answered 408."
+    )
     # ~9 KB of memory each (1,000 slow connections: +9 MB); serve raises the
     # open-files limit to fit them, so accept() never fails first.
     max_connections: int = _s(

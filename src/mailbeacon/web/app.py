@@ -14,6 +14,7 @@ from mailbeacon.web.api_hooks import install as install_hooks_api
 from mailbeacon.web.api_instrument import install as install_instrument_api
 from mailbeacon.web.api_reports import install as install_reports_api
 from mailbeacon.web.dashboard import install as install_dashboard
+from mailbeacon.web.limits import BodyLimit, BodyLimits
 from mailbeacon.web.node import Node
 from mailbeacon.web.track import Tracker
 
@@ -46,6 +47,16 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         redoc_url=None,
     )
     api.state.node = node
+    # Bodies are capped before the API or the dashboard reads them (the
+    # tracking paths in front never read one).
+    api.add_middleware(
+        BodyLimit,
+        limits=BodyLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_instrument_body_bytes=settings.max_instrument_body_bytes,
+            body_timeout=settings.body_timeout,
+        ),
+    )
     install_api(api, node)
     install_instrument_api(api, node)
     install_reports_api(api, node)
