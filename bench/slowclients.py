@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Do slow clients raise the pixel's latency for everyone else?
+
+Starts ``mailbeacon serve`` (SQLite, defaults; pinned to core 0 like
+bench/pixel) and measures ordinary pixel hits with wrk from core 1, first
+alone, then while a second process holds N slow clients (slowloris: each
+sends a request line and one header, then another header line every
+``--drip`` seconds, and reconnects as soon as the server closes it). N is
+twice the default connection cap, so the cap and its make-room rule are what
+is measured, together with the header timeout.
+
+    .venv/bin/python bench/slowclients.py                  # 2,000 slow clients, 3 x 10 s each
+    .venv/bin/python bench/slowclients.py --quick --no-write
+    .venv/bin/python bench/slowclients.py --slow 5000 --drip 2
+
+Writes the ``<!-- bench:slowclients -->`` section of docs/benchmarks.md.
+Not a test; never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+
+SLOW_HEAD = b"GET /o/slow.gif HTTP/1.1\r\nHost: bench\r\nUser-Agent: slowloris\r\n"
+
+
+# --- the slow clients (a process of their own, on the client core) ------------
+
+
+def drive(port: int, n: int, drip: float) -> None:
+    """Hold ``n`` slow connections until SIGTERM; print counts as JSON."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
+    sel = selectors.DefaultSelector()
+    stats = {"connects": 0, "closed_by_server": 0, "connect_errors": 0, "held_max": 0}
+    due: dict[socket.socket, float] = {}
+    stop = False
+
+    def on_term(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    def connect() -> None:
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        except OSError:
+            stats["connect_errors"] += 1
+            s.close()
+            return
+        stats["connects"] += 1
+        due[s] = 0.0  # send the head as soon as it is writable
+        sel.register(s, selectors.EVENT_READ)
+
+    def gone(s: socket.socket) -> None:
+        stats["closed_by_server"] += 1
+        sel.unregister(s)
+        due.pop(s, None)
+        s.close()
+
+    for _ in range(n):
+        connect()
+    while not stop:
+        for key, _ in sel.select(timeout=0.2):
+            s = key.fileobj
+            assert isinstance(s, socket.socket)
+            try:
+                data = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                gone(s)
+        now = time.monotonic()
+        for s, when in list(due.items()):
+            if when > now:
+                continue
+            try:
+                s.send(SLOW_HEAD if when == 0.0 else b"X-Drip: 1\r\n")
+                due[s] = now + drip
+            except (BlockingIOError, InterruptedError):
+                due[s] = now + 0.05  # connect still in progress
+            except OSError:
+                gone(s)
+        for _ in range(n - len(due)):  # what the server closed, the attacker reopens
+            connect()
+        stats["held_max"] = max(stats["held_max"], len(due))
+    print(json.dumps(stats), flush=True)
+
+
+# --- the measurement ---------------------------------------------------------------
+
+
+def metrics(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'(mailbeacon_http_\w+?)(?:_total)?(?:\{reason="(\w+)"\})? (\S+)$', line)
+        if m:
+            out[m.group(2) or m.group(1)] = float(m.group(3))
+    return out
+
+
+def measure(url: str, seconds: float, repeat: int) -> dict[str, float | str]:
+    runs = [h.run_wrk(url, seconds) for _ in range(repeat)]
+    return {
+        "rps": statistics.median(r.rps for r in runs),
+        "p50": statistics.median(r.p50_ms for r in runs),
+        "p99": statistics.median(r.p99_ms for r in runs),
+        "worst_p99": max(r.p99_ms for r in runs),
+        "non2xx": sum(r.non_2xx_3xx for r in runs),
+        "errors": "; ".join(r.socket_errors for r in runs if r.socket_errors) or "none",
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slow", type=int, default=2000, help="slow clients held (2000: twice the cap)")
+    ap.add_argument("--drip", type=float, default=5.0, help="seconds between a slow client's header lines (5)")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (10)")
+    ap.add_argument("--repeat", type=int, default=3, help="wrk runs per condition; medians reported (3)")
+    ap.add_argument("--quick", action="store_true", help="1 x 3 s per condition")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--drive", nargs=3, metavar=("PORT", "N", "DRIP"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.drive:
+        drive(int(args.drive[0]), int(args.drive[1]), float(args.drive[2]))
+        return 0
+    if args.quick:
+        args.duration, args.repeat = 3.0, 1
+    for tool in ("wrk", "taskset", "curl"):
+        if not shutil.which(tool):
+            ap.error(f"{tool} not found on PATH")
+
+    h.install_cleanup()
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {int(h.CLIENT_CPU)})
+    root = Path(tempfile.mkdtemp(prefix="mailbeacon-bench-slow-"))
+    h._cleanups.insert(0, lambda: shutil.rmtree(root, ignore_errors=True))
+    started = dt.datetime.now(dt.UTC)
+    server = h.mailbeacon_server("mb", "mailbeacon serve")
+    running = server.start("pixel", root)
+    base = running.url.split("/o/")[0]
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        h.run_wrk(running.url, 2.0)  # warm-up, unmeasured
+        h.log(f"alone: {args.repeat} x {args.duration:g} s")
+        alone = measure(running.url, args.duration, args.repeat)
+        h.log(f"  p50 {alone['p50']:.2f} ms p99 {alone['p99']:.2f} ms {alone['rps']:,.0f}/s")
+
+        rss = h.RssSampler(running.proc.pid)
+        rss.start()
+        driver = subprocess.Popen(
+            ["taskset", "-c", h.CLIENT_CPU, sys.executable, __file__, "--drive",
+             str(port), str(args.slow), str(args.drip)],
+            stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        h._procs.append(driver)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the server is at its cap
+            if metrics(base).get("mailbeacon_http_connections", 0) >= 990:
+                break
+            time.sleep(0.5)
+        held = metrics(base).get("mailbeacon_http_connections", 0)
+        h.log(f"with {args.slow} slow clients ({held:.0f} connections open): "
+              f"{args.repeat} x {args.duration:g} s")
+        loaded = measure(running.url, args.duration, args.repeat)
+        h.log(f"  p50 {loaded['p50']:.2f} ms p99 {loaded['p99']:.2f} ms {loaded['rps']:,.0f}/s")
+        closed = metrics(base)
+        driver.send_signal(signal.SIGTERM)
+        out, _ = driver.communicate(timeout=30)
+        h._procs.remove(driver)
+        drove = json.loads(out.strip().splitlines()[-1])
+        peak = rss.stop()
+    finally:
+        h.cleanup()
+
+    command = "bench/slowclients.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    body = f"""## Slow clients: pixel latency for everyone else
+
+Measured {started:%Y-%m-%d %H:%M} UTC on {h.machine()}; {args.repeat} run(s) x {args.duration:g} s
+per condition, **medians** shown. `mailbeacon serve` (SQLite, `synchronous=FULL`, default limits:
+`max_connections` 1000, `header_timeout` 10 s) pinned to core 0; from core 1 ordinary pixel
+hits with `taskset -c 1 wrk -t1 -c{h.CONNECTIONS} -d{args.duration:g}s --latency --timeout 2s URL`,
+and, in the second condition, a process holding {args.slow:,} slow clients at once (slowloris:
+a request line and one header, then one more header line every {args.drip:g} s; reopened as soon
+as the server closes one). Command: `{command}` (code under test: {h.code_under_test()}).
+
+| condition | hits/s | p50 | p99 | worst run p99 | non-2xx | wrk socket errors |
+|---|---:|---:|---:|---:|---:|---|
+| alone | {alone['rps']:,.0f} | {alone['p50']:.2f} ms | {alone['p99']:.2f} ms | {alone['worst_p99']:.2f} ms | {alone['non2xx']} | {alone['errors']} |
+| {args.slow:,} slow clients held | {loaded['rps']:,.0f} | {loaded['p50']:.2f} ms | {loaded['p99']:.2f} ms | {loaded['worst_p99']:.2f} ms | {loaded['non2xx']} | {loaded['errors']} |
+
+During the slow-client condition: {held:.0f} connections open at the start of the measurement
+(the cap is 1000); the slow process opened {drove['connects']:,} connections in all and the
+server closed {drove['closed_by_server']:,} of them ({closed.get('evicted', 0):,.0f} to make room at the cap,
+{closed.get('header_timeout', 0):,.0f} for taking longer than 10 s over their headers); peak server
+RSS {peak:.0f} MB.
+"""
+    print(body)
+    if not args.no_write:
+        h.write_section("slowclients", body)
+        h.log(f"wrote the slowclients section of {h.DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
