@@ -6,15 +6,16 @@ from __future__ import annotations
 import socket
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from mailbeacon.config import normalise_db_url
 from mailbeacon.reports import export as exports
-from mailbeacon.store import make_engine, upgrade
+from mailbeacon.store import db, make_engine, upgrade
 from mailbeacon.store import messages as store
 from mailbeacon.store.schema import events
 from tests.helpers import Server
@@ -147,3 +148,22 @@ def _event_row(message_id: int) -> dict[str, Any]:
         "user_agent": "test",
         "headers": "{}",
     }
+
+
+def test_the_sqlite_wal_is_cut_back_after_a_burst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SQLITE_WAL_LIMIT", 1 << 20)
+    path = tmp_path / "wal.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    wal = Path(f"{path}-wal")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (b BLOB)"))
+    with engine.begin() as conn:  # 5 MB in one go: past the 4 MB auto-checkpoint
+        for _ in range(80):
+            conn.execute(text("INSERT INTO t VALUES (randomblob(65536))"))
+    assert wal.stat().st_size > 4 << 20
+    with engine.begin() as conn:  # the next writer restarts the checkpointed log
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert wal.stat().st_size <= 1 << 20
+    engine.dispose()

@@ -11,6 +11,10 @@ from sqlalchemy.pool import NullPool
 # The API and the recorder share one file; commits take ~1-5 ms, so 5 s is
 # only reached when something holds the file locked (the store is "down").
 SQLITE_BUSY_MS = 5000
+# The WAL is reused from its start after each checkpoint but keeps the size
+# of its largest burst; past this it is cut back once checkpointed (a purge
+# or a stalled reader's backlog otherwise leaves hundreds of MB behind).
+SQLITE_WAL_LIMIT = 64 * 1024 * 1024
 
 
 def make_engine(url: str, *, sqlite_sync: str = "full", pool: bool = True) -> Engine:
@@ -31,6 +35,7 @@ def make_engine(url: str, *, sqlite_sync: str = "full", pool: bool = True) -> En
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT}")
             cur.close()
 
         return engine
