@@ -116,6 +116,11 @@ class Settings:
         "Let webhooks reach loopback, private, link-local (cloud metadata), CGNAT and "
         "other non-public addresses. Only for receivers on your own network.",
     )
+    check_on_start: bool = _s(
+        True,
+        "SQLite: serve and migrate run PRAGMA quick_check first and refuse a damaged file "
+        "(reads the whole file: ~1 s per 100 MB). false skips it.",
+    )
     # --- limits of the HTTP server (docs/security.md) ---
     # A real client sends ~1 KB of headers and 8 KB covers long click tokens;
     # 64 KB leaves room for big cookies and still bounds what one request holds.

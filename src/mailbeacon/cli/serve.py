@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from mailbeacon.cli.base import (
     redact,
     settings,
 )
+from mailbeacon.config import Settings
 from mailbeacon.store import keys
 
 # --- serve --------------------------------------------------------------------
@@ -83,6 +85,7 @@ def serve(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _refuse_damaged(s)
     engine = open_store(s)
     # Bound before anything is built, so port 0 works: the port the kernel
     # picked is in the banner and, without --base-url, in every generated link.
@@ -185,5 +188,33 @@ def _dashboard_hint(engine: Engine) -> str:
 def migrate() -> None:
     """Bring the database schema up to date (serve does this on start)."""
     s = settings()
+    _refuse_damaged(s)
     open_store(s)
     out.print(f"schema is current in {redact(s.database_url)}")
+
+
+def _refuse_damaged(s: Settings) -> None:
+    """Stop with one line saying what to do when the SQLite file is damaged."""
+    from mailbeacon.store import make_engine
+    from mailbeacon.store.db import damage
+
+    prefix = "sqlite:///"
+    if not s.check_on_start or not s.database_url.startswith(prefix):
+        return
+    path = s.database_url[len(prefix) :]
+    if not Path(path).is_file():
+        return  # a new database
+    engine = make_engine(s.database_url, pool=False)
+    try:
+        problem = damage(engine)
+    finally:
+        engine.dispose()
+    if problem:
+        err.print(
+            f"[red]the database {path} is damaged[/] (quick_check: {problem[:200]}); "
+            f"restore it from a backup, or salvage what is readable with "
+            f"`sqlite3 {path} .recover | sqlite3 {path}.recovered` and start with "
+            f"--db sqlite:///{path}.recovered",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
