@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import socket
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy import Engine
@@ -69,7 +71,7 @@ def serve(
     """Run the tracking server, the API and the dashboard."""
     import uvicorn
 
-    from mailbeacon.web.app import build
+    from mailbeacon.web.app import serving
     from mailbeacon.web.node import Node
     from mailbeacon.web.server import ServerLimits, uvicorn_options
 
@@ -94,7 +96,7 @@ def serve(
     node = Node(s, engine)
     node.prepare()  # first start: signing key and IP-hash key are generated here
     keys.set_setting(engine, "base_url", s.public_base_url)
-    asgi = build(s, node)
+    asgi = serving(s, node)
     # Plain print, not rich: the banner must not be re-wrapped in narrow logs.
     print(f"mailbeacon listening on http://{_hostport(s.host, s.port)}")
     print(f"  tracking links use {s.public_base_url}")
@@ -102,6 +104,9 @@ def serve(
     if not keys.list_api_keys(engine):
         print("  no API key yet: run `mailbeacon keys create --name NAME`")
     print(f"  dashboard at {s.public_base_url}/" + _dashboard_hint(engine))
+    hint = _proxy_hint(s)
+    if hint:
+        print(hint)
     limits = ServerLimits(
         max_header_bytes=s.max_header_bytes,
         header_timeout=s.header_timeout,
@@ -172,6 +177,27 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _proxy_hint(s: Settings) -> str | None:
+    """Links on a public name, a private listen address, no trusted proxy: almost
+    surely a reverse proxy serve does not know about (web/proxycheck.py notices
+    one for certain at its first forwarded request)."""
+    if s.trust_proxy or not s.base_url:
+        return None
+    try:
+        listen = ipaddress.ip_address(s.host)
+    except ValueError:
+        return None
+    public = urlsplit(s.public_base_url).hostname or ""
+    if not (listen.is_loopback or listen.is_private) or public in (s.host, "localhost"):
+        return None
+    return (
+        f"  warning: links go to {s.public_base_url} but serve listens on {s.host} without "
+        "--trust-proxy: behind a reverse proxy every hit seems to come from the proxy (and "
+        "counts as self once you use the dashboard through it); pass the proxy's address, "
+        "e.g. --trust-proxy 127.0.0.1/32"
+    )
 
 
 def _dashboard_hint(engine: Engine) -> str:

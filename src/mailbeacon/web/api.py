@@ -299,7 +299,14 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get("/healthz", tags=["operations"])
     def health() -> JSONResponse:
         ok = not node.recorder.down
+        proxy = node.proxy_check.found
         return JSONResponse(
-            {"ok": ok, "store": "up" if ok else "down", "queued": node.recorder.queued},
+            {
+                "ok": ok,
+                "store": "up" if ok else "down",
+                "queued": node.recorder.queued,
+                # null, or the untrusted reverse proxy seen in front (web/proxycheck.py)
+                "untrusted_proxy": proxy.public() if proxy else None,
+            },
             200 if ok else 503,
         )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from mailbeacon.config import Settings
 from mailbeacon.web.api import install as install_api
@@ -16,6 +17,7 @@ from mailbeacon.web.api_reports import install as install_reports_api
 from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.limits import BodyLimit, BodyLimits
 from mailbeacon.web.node import Node
+from mailbeacon.web.proxycheck import ProxyWatch
 from mailbeacon.web.track import Tracker
 
 
@@ -78,7 +80,13 @@ def _version() -> str:
     return __version__
 
 
-def create_app() -> Tracker:
+def serving(settings: Settings, node: Node | None = None) -> ASGIApp:
+    """What a server runs: the app, watched for an untrusted reverse proxy in front."""
+    node = node or Node(settings)
+    return ProxyWatch(build(settings, node), node.proxy_check)
+
+
+def create_app() -> ASGIApp:
     """App factory for ASGI servers (``granian --factory mailbeacon.web.app:create_app``).
 
     Reads settings from MAILBEACON_* and the config file; the schema must
@@ -86,4 +94,4 @@ def create_app() -> Tracker:
     """
     from mailbeacon import config
 
-    return build(config.load())
+    return serving(config.load())
