@@ -121,6 +121,17 @@ class Settings:
         "SQLite: serve and migrate run PRAGMA quick_check first and refuse a damaged file "
         "(reads the whole file: ~1 s per 100 MB). false skips it.",
     )
+    metrics_token: str = _s(
+        "",
+        "Bearer token that lets /metrics be read from outside metrics_networks "
+        "(empty: only metrics_networks may read them).",
+    )
+    metrics_networks: tuple[str, ...] = _s(
+        ("127.0.0.0/8", "::1/128"),
+        "CIDRs that read /metrics without a token (default: this machine only; comma-"
+        "separated in the environment; metrics_networks = [] in the config file: a token "
+        "is always needed).",
+    )
     # --- limits of the HTTP server (docs/security.md) ---
     # A real client sends ~1 KB of headers and 8 KB covers long click tokens;
     # 64 KB leaves room for big cookies and still bounds what one request holds.
@@ -237,6 +248,12 @@ def load(**overrides: Any) -> Settings:
         raise SystemExit("smtp_security must be 'none', 'starttls' or 'ssl'")
     if settings.sqlite_sync not in ("full", "normal"):
         raise SystemExit("sqlite_sync must be 'full' or 'normal'")
+    for cidr in settings.metrics_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            bad = f"metrics_networks {cidr!r} is not a CIDR such as 10.0.0.0/8"
+            raise SystemExit(bad) from None
     for cidr in settings.trust_proxy:
         try:
             ipaddress.ip_network(cidr, strict=False)
