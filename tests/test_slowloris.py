@@ -3,7 +3,6 @@ connection cap keep the tracking paths answering for everyone else."""
 
 from __future__ import annotations
 
-import json
 import resource
 import socket
 import time
@@ -36,7 +35,10 @@ def srv(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
         server.stop()
 
 
-def _slow(port: int, first: bytes = b"GET /o/x.gif HTTP/1.1\r\nHost: t\r\n") -> socket.socket:
+SLOW_HEAD = b"GET /o/x.gif HTTP/1.1\r\nHost: t\r\n"
+
+
+def _slow(port: int, first: bytes = SLOW_HEAD) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(first)
     sock.setblocking(False)
@@ -70,13 +72,22 @@ def _gauge(server: Server, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
+# Half send their headers slowly; the other half send headers and then drip
+# a body (its wait between pieces is below body_timeout, so only the cap can
+# move them along).
+SLOW_BODY = (
+    b"POST /api/v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000\r\n\r\n{"
+)
+
+
 def test_slow_clients_over_the_cap_do_not_keep_the_pixel_from_others(srv: Server) -> None:
     msg = srv.message()
-    slow = [_slow(srv.port) for _ in range(SLOW)]
+    slow = [_slow(srv.port, SLOW_BODY if i % 2 else SLOW_HEAD) for i in range(SLOW)]
     try:
-        for sock in slow:  # a second header line each, like slowloris
+        for i, sock in enumerate(slow):  # a second piece each, like slowloris
             try:
-                sock.send(b"X-Drip: 1\r\n")
+                sock.send(b" " if i % 2 else b"X-Drip: 1\r\n")
             except OSError:
                 pass
         started = time.monotonic()
@@ -93,27 +104,28 @@ def test_slow_clients_over_the_cap_do_not_keep_the_pixel_from_others(srv: Server
             sock.close()
 
 
-def test_a_request_in_progress_is_never_cut_to_make_room(srv: Server) -> None:
-    body = json.dumps({"recipient": "busy@example.com"}).encode()
-    busy = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    busy.sendall(
-        b"POST /api/v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-        b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
-        % (srv.key.encode(), len(body), body[:5])
+def test_a_request_being_answered_is_never_cut_to_make_room(srv: Server) -> None:
+    live = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    live.sendall(
+        b"GET /api/v1/stream HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n"
+        % srv.key.encode()
     )
-    slow = [_slow(srv.port) for _ in range(2 * CAP)]
+    got = b""
+    while b"retry:" not in got:  # the stream is being answered
+        chunk = live.recv(65536)
+        assert chunk, got
+        got += chunk
+    slow = [_slow(srv.port, SLOW_BODY if i % 2 else SLOW_HEAD) for i in range(2 * CAP)]
     try:
-        closed = _wait_closed(slow, CAP, time.monotonic() + 30)
-        assert closed >= CAP
-        busy.sendall(body[5:])
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = busy.recv(65536)
-            assert chunk, "the request in progress was closed to make room"
-            answer += chunk
-        assert answer.startswith(b"HTTP/1.1 201")
+        assert _wait_closed(slow, CAP, time.monotonic() + 30) >= CAP
+        msg = srv.message()
+        httpx.get(msg["open_url"], timeout=10)
+        while b"event: hit" not in got:  # still open: the hit arrives on it
+            chunk = live.recv(65536)
+            assert chunk, "the live stream was closed to make room"
+            got += chunk
     finally:
-        busy.close()
+        live.close()
         for sock in slow:
             sock.close()
 

@@ -160,8 +160,9 @@ class Settings:
     # open-files limit to fit them, so accept() never fails first.
     max_connections: int = _s(
         1000,
-        "Open connections. At the cap the longest-waiting idle or unfinished connection is "
-        "closed to make room; requests being answered are never cut.",
+        "Open connections. At the cap the longest-waiting connection that is idle, still "
+        "sending its request or not reading its answer is closed to make room; requests "
+        "being answered are never cut.",
     )
 
     @property

@@ -1,8 +1,8 @@
 """The HTTP connection's own limits, enforced where the bytes arrive.
 
 uvicorn's httptools protocol buffers a request's headers without bound (a
-200 MB header line took the server to 562 MB before the app saw it), waits
-for them forever, and takes every connection it is offered (1,100 slow
+200 MB header line took the server from 94 to 494 MB before the app saw it),
+waits for them forever, and takes every connection it is offered (1,100 slow
 connections made the pixel unreachable). This protocol adds, per server:
 
 - ``max_header_bytes``: bytes of request line + headers; more is answered
@@ -11,12 +11,14 @@ connections made the pixel unreachable). This protocol adds, per server:
   to the end of its headers; slower is closed (408 when a request had begun).
 - ``keepalive_timeout``: seconds an idle kept-alive connection is kept.
 - ``max_connections``: open connections. At the cap a new connection does not
-  get refused: the connection that has waited longest *without a request in
-  progress* (idle keep-alive, or headers not complete) is closed to make room,
-  the way nginx reuses its idle keep-alive connections. A slow client can
-  therefore only push out other slow or idle clients, never a request being
-  answered, and a real client, whose headers arrive within a millisecond of
-  connecting, is always the newest in that line.
+  get refused: the connection that has waited longest *without a request
+  being answered* is closed to make room, the way nginx reuses its idle
+  keep-alive connections. Waiting are: idle kept-alive connections, requests
+  whose headers or body have not all arrived, and answers the client is not
+  reading (the socket's buffers are full). A slow client can therefore only
+  push out other slow or idle clients, never a request being answered, and a
+  real client, whose request arrives within a millisecond of connecting, is
+  always the newest in that line.
 """
 
 from __future__ import annotations
@@ -104,7 +106,9 @@ class GuardedProtocol(HttpToolsProtocol):
     def drop(self) -> None:
         """Close without a word (an idle or unfinished connection made way)."""
         self._release()
-        if not self.transport.is_closing():
+        if self.flow is not None and self.flow.write_paused:
+            self.transport.abort()  # close() would wait to flush to a client that does not read
+        elif not self.transport.is_closing():
             self.transport.close()
 
     def _release(self) -> None:
@@ -145,13 +149,27 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._disarm_timer()
-        self.guard.waiting.pop(self, None)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_headers = True  # what comes next is the next request's head
         self._head_bytes = 0
+        self.guard.waiting.pop(self, None)  # all in: now it is being answered
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if not self.transport.is_closing():
+            self._wait()  # the client is not reading its answer
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._answering():
+            self.guard.waiting.pop(self, None)
+
+    def _answering(self) -> bool:
+        """The whole request is in and its answer is not finished."""
+        return self._in_headers and self.cycle is not None and not self.cycle.response_complete
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -160,8 +178,7 @@ class GuardedProtocol(HttpToolsProtocol):
             # POST): nothing more will be parsed on this connection.
             self._linger()
             return
-        busy = self.cycle is not None and not self.cycle.response_complete  # a pipelined one
-        if not busy and self._in_headers and not self.transport.is_closing():
+        if not self._answering() and not self.transport.is_closing():  # (a pipelined one is)
             self._wait()  # idle until the next request: first in line to make room
 
     # -- timers ----------------------------------------------------------------
