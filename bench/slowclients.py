@@ -7,7 +7,8 @@ alone, then while a second process holds N slow clients (slowloris: each
 sends a request line and one header, then another header line every
 ``--drip`` seconds, and reconnects as soon as the server closes it). N is
 twice the default connection cap, so the cap and its make-room rule are what
-is measured, together with the header timeout.
+is measured, together with the header timeout. Half of them drip a POST body
+instead of headers.
 
     .venv/bin/python bench/slowclients.py                  # 2,000 slow clients, 3 x 10 s each
     .venv/bin/python bench/slowclients.py --quick --no-write
@@ -42,13 +43,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
 
+# Half send their headers a line at a time (slowloris); the other half send
+# headers and then a body a byte at a time (slow POST, "R.U.D.Y.").
 SLOW_HEAD = b"GET /o/slow.gif HTTP/1.1\r\nHost: bench\r\nUser-Agent: slowloris\r\n"
+SLOW_BODY = (
+    b"POST /api/v1/messages HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000000\r\n\r\n{"
+)
 
 
 # --- the slow clients (a process of their own, on the client core) ------------
 
 
-def drive(port: int, n: int, drip: float) -> None:
+def drive(port: int, n: int, drip: float, kind: str = "mixed") -> None:
     """Hold ``n`` slow connections until SIGTERM; print counts as JSON."""
     import resource
 
@@ -58,6 +65,7 @@ def drive(port: int, n: int, drip: float) -> None:
     sel = selectors.DefaultSelector()
     stats = {"connects": 0, "closed_by_server": 0, "connect_errors": 0, "held_max": 0}
     due: dict[socket.socket, float] = {}
+    body: set[socket.socket] = set()
     stop = False
 
     def on_term(_signum: int, _frame: object) -> None:
@@ -78,6 +86,8 @@ def drive(port: int, n: int, drip: float) -> None:
             s.close()
             return
         stats["connects"] += 1
+        if kind == "body" or (kind == "mixed" and stats["connects"] % 2):
+            body.add(s)
         due[s] = 0.0  # send the head as soon as it is writable
         sel.register(s, selectors.EVENT_READ)
 
@@ -85,6 +95,7 @@ def drive(port: int, n: int, drip: float) -> None:
         stats["closed_by_server"] += 1
         sel.unregister(s)
         due.pop(s, None)
+        body.discard(s)
         s.close()
 
     for _ in range(n):
@@ -106,7 +117,10 @@ def drive(port: int, n: int, drip: float) -> None:
             if when > now:
                 continue
             try:
-                s.send(SLOW_HEAD if when == 0.0 else b"X-Drip: 1\r\n")
+                if when == 0.0:
+                    s.send(SLOW_BODY if s in body else SLOW_HEAD)
+                else:
+                    s.send(b" " if s in body else b"X-Drip: 1\r\n")
                 due[s] = now + drip
             except (BlockingIOError, InterruptedError):
                 due[s] = now + 0.05  # connect still in progress
@@ -152,10 +166,12 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="wrk runs per condition; medians reported (3)")
     ap.add_argument("--quick", action="store_true", help="1 x 3 s per condition")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--drive", nargs=3, metavar=("PORT", "N", "DRIP"), help=argparse.SUPPRESS)
+    ap.add_argument("--kind", choices=["mixed", "head", "body"], default="mixed",
+                    help="what the slow clients drip: headers, a POST body, or half each (mixed)")
+    ap.add_argument("--drive", nargs=4, metavar=("PORT", "N", "DRIP", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.drive:
-        drive(int(args.drive[0]), int(args.drive[1]), float(args.drive[2]))
+        drive(int(args.drive[0]), int(args.drive[1]), float(args.drive[2]), args.drive[3])
         return 0
     if args.quick:
         args.duration, args.repeat = 3.0, 1
@@ -183,7 +199,7 @@ def main() -> int:
         rss.start()
         driver = subprocess.Popen(
             ["taskset", "-c", h.CLIENT_CPU, sys.executable, __file__, "--drive",
-             str(port), str(args.slow), str(args.drip)],
+             str(port), str(args.slow), str(args.drip), args.kind],
             stdout=subprocess.PIPE, text=True, start_new_session=True,
         )
         h._procs.append(driver)
@@ -213,9 +229,9 @@ Measured {started:%Y-%m-%d %H:%M} UTC on {h.machine()}; {args.repeat} run(s) x {
 per condition, **medians** shown. `mailbeacon serve` (SQLite, `synchronous=FULL`, default limits:
 `max_connections` 1000, `header_timeout` 10 s) pinned to core 0; from core 1 ordinary pixel
 hits with `taskset -c 1 wrk -t1 -c{h.CONNECTIONS} -d{args.duration:g}s --latency --timeout 2s URL`,
-and, in the second condition, a process holding {args.slow:,} slow clients at once (slowloris:
-a request line and one header, then one more header line every {args.drip:g} s; reopened as soon
-as the server closes one). Command: `{command}` (code under test: {h.code_under_test()}).
+and, in the second condition, a process holding {args.slow:,} slow clients at once, half of them
+sending headers a line every {args.drip:g} s (slowloris), half sending a POST body a byte every
+{args.drip:g} s (slow POST); each one the server closes is reopened at once. Command: `{command}` (code under test: {h.code_under_test()}).
 
 | condition | hits/s | p50 | p99 | worst run p99 | non-2xx | wrk socket errors |
 |---|---:|---:|---:|---:|---:|---|
@@ -225,8 +241,8 @@ as the server closes one). Command: `{command}` (code under test: {h.code_under_
 During the slow-client condition: {held:.0f} connections open at the start of the measurement
 (the cap is 1000); the slow process opened {drove['connects']:,} connections in all and the
 server closed {drove['closed_by_server']:,} of them ({closed.get('evicted', 0):,.0f} to make room at the cap,
-{closed.get('header_timeout', 0):,.0f} for taking longer than 10 s over their headers); peak server
-RSS {peak:.0f} MB.
+{closed.get('header_timeout', 0):,.0f} for taking longer than 10 s over their headers, the rest
+by the body timeout or at the end); peak server RSS {peak:.0f} MB.
 """
     print(body)
     if not args.no_write:

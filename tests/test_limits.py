@@ -25,7 +25,11 @@ RSS_MARGIN_MB = 48
 
 @pytest.fixture
 def srv(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
-    server = start_server(sqlite_url, tmp_path, env={"MAILBEACON_BODY_TIMEOUT": "2"})
+    server = start_server(
+        sqlite_url,
+        tmp_path,
+        env={"MAILBEACON_BODY_TIMEOUT": "2", "MAILBEACON_HEADER_TIMEOUT": "2"},
+    )
     try:
         # Warm: first requests import and cache things; measure after them.
         server.message()
@@ -127,9 +131,15 @@ def test_instrument_requests_have_their_own_larger_limit(srv: Server) -> None:
 def test_a_body_that_stalls_is_answered_408(srv: Server) -> None:
     head = (
         b"POST /api/v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n{\"recipient\""
+        b"Content-Length: %d\r\n\r\n"
     )
+    # A small body: the app is not started until it is in; header_timeout (2 s here).
     with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
-        sock.sendall(head)  # ...and nothing more: body_timeout is 2 s here
+        sock.sendall(head % 100 + b'{"recipient"')  # ...and nothing more
+        raw = _read_all(sock)
+    assert _status(raw) == 408
+    # A large one: the app streams it from 64 KB on; body_timeout (2 s here).
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+        sock.sendall(head % (512 * 1024) + b" " * (100 * 1024))
         raw = _read_all(sock)
     assert _status(raw) == 408 and _json_body(raw)["error"] == "timeout"

@@ -130,30 +130,44 @@ def test_a_request_being_answered_is_never_cut_to_make_room(srv: Server) -> None
             sock.close()
 
 
-def test_headers_that_never_finish_are_cut_off(sqlite_url: str, tmp_path: Path) -> None:
-    srv = start_server(sqlite_url, tmp_path, env={"MAILBEACON_HEADER_TIMEOUT": "1"})
+def _drip_until_answered(sock: socket.socket, byte: bytes, deadline: float) -> bytes:
+    """Send a byte every 0.1 s (bytes arriving must not extend the time) until
+    the server answers or closes; what it answered."""
+    got = b""
+    while time.monotonic() < deadline:
+        try:
+            sock.send(byte)
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            time.sleep(0.1)
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def test_requests_that_never_finish_arriving_are_cut_off(sqlite_url: str, tmp_path: Path) -> None:
+    srv = start_server(
+        sqlite_url,
+        tmp_path,
+        # A small body counts as part of the request's arrival: header_timeout
+        # cuts it off long before the (here very long) body_timeout would.
+        env={"MAILBEACON_HEADER_TIMEOUT": "1", "MAILBEACON_BODY_TIMEOUT": "600"},
+    )
     try:
-        dripping = _slow(srv.port)
+        head = _slow(srv.port)
+        body = _slow(srv.port, SLOW_BODY)
         silent = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         silent.setblocking(False)
-        # Keep dripping a byte at a time: bytes arriving must not extend the time.
-        got, deadline = b"", time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                dripping.send(b"X")
-                chunk = dripping.recv(65536)
-            except BlockingIOError:
-                time.sleep(0.1)
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            got += chunk
-        assert got.startswith(b"HTTP/1.1 408"), got[:100]
-        assert _wait_closed([silent], 1, time.monotonic() + 30) == 1  # never spoke: just closed
-        dripping.close()
-        silent.close()
+        deadline = time.monotonic() + 30
+        assert _drip_until_answered(head, b"X", deadline).startswith(b"HTTP/1.1 408")
+        assert _drip_until_answered(body, b" ", deadline).startswith(b"HTTP/1.1 408")
+        assert _wait_closed([silent], 1, deadline) == 1  # never spoke: just closed
+        for sock in (head, body, silent):
+            sock.close()
     finally:
         srv.stop()
 

@@ -140,7 +140,9 @@ class Settings:
     )
     # Real clients send their headers in one packet; 10 s covers a very slow phone link.
     header_timeout: float = _s(
-        10.0, "Seconds a client has to send a request's headers; slower ones are closed."
+        10.0,
+        "Seconds a client has to send a request's headers and the first 64 KB of its body "
+        "(the app starts only then); slower ones are closed.",
     )
     keepalive_timeout: float = _s(5.0, "Seconds an idle kept-alive connection is kept open.")
     # A JSON API call is a few KB; 1 MB leaves room and bounds what an
@@ -154,7 +156,9 @@ class Settings:
         "Bytes of a body to POST /api/v1/instrument and /api/v1/lint (whole emails).",
     )
     body_timeout: float = _s(
-        30.0, "Seconds a request body may pause between two pieces before it is answered 408."
+        30.0,
+        "Seconds a request body past its first 64 KB may pause between two pieces before it "
+        "is answered 408.",
     )
     # ~9 KB of memory each (1,000 slow connections: +9 MB); serve raises the
     # open-files limit to fit them, so accept() never fails first.
