@@ -6,13 +6,13 @@ bench/pixel) and measures ordinary pixel hits with wrk from core 1, first
 alone, then while a second process holds N slow clients (slowloris: each
 sends a request line and one header, then another header line every
 ``--drip`` seconds, and reconnects as soon as the server closes it). N is
-twice the default connection cap, so the cap and its make-room rule are what
-is measured, together with the header timeout. Half of them drip a POST body
-instead of headers.
+below and at twice the default connection cap, so the header timeout and
+the cap's make-room rule are what is measured; slow headers, slow POST
+bodies and half of each.
 
-    .venv/bin/python bench/slowclients.py                  # 2,000 slow clients, 3 x 10 s each
+    .venv/bin/python bench/slowclients.py                  # 900 and 2,000 slow clients, 3 x 10 s each
     .venv/bin/python bench/slowclients.py --quick --no-write
-    .venv/bin/python bench/slowclients.py --slow 5000 --drip 2
+    .venv/bin/python bench/slowclients.py --conditions 5000:body --drip 2
 
 Writes the ``<!-- bench:slowclients -->`` section of docs/benchmarks.md.
 Not a test; never run in CI.
@@ -146,8 +146,7 @@ def metrics(base: str) -> dict[str, float]:
     return out
 
 
-def measure(url: str, seconds: float, repeat: int) -> dict[str, float | str]:
-    runs = [h.run_wrk(url, seconds) for _ in range(repeat)]
+def summary(runs: list[h.Wrk]) -> dict[str, float | str]:
     return {
         "rps": statistics.median(r.rps for r in runs),
         "p50": statistics.median(r.p50_ms for r in runs),
@@ -158,16 +157,62 @@ def measure(url: str, seconds: float, repeat: int) -> dict[str, float | str]:
     }
 
 
+KIND_WORDS = {
+    "head": "headers a line at a time (slowloris)",
+    "body": "a POST body a byte at a time (slow POST)",
+    "mixed": "half of them headers, half a body",
+}
+
+
+def with_slow_clients(
+    args: argparse.Namespace, base: str, url: str, n: int, kind: str
+) -> tuple[h.Wrk, dict]:
+    """One wrk run while ``n`` slow clients of ``kind`` are held; what they saw."""
+    port = int(base.rsplit(":", 1)[1])
+    before = metrics(base)
+    driver = subprocess.Popen(
+        ["taskset", "-c", h.CLIENT_CPU, sys.executable, __file__, "--drive",
+         str(port), str(n), str(args.drip), kind],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    h._procs.append(driver)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the server is at its cap
+            if metrics(base).get("mailbeacon_http_connections", 0) >= min(n, 1000) * 0.99:
+                break
+            time.sleep(0.5)
+        held = metrics(base).get("mailbeacon_http_connections", 0)
+        run = h.run_wrk(url, args.duration)
+        after = metrics(base)
+    finally:
+        driver.send_signal(signal.SIGTERM)
+        out, _ = driver.communicate(timeout=30)
+        h._procs.remove(driver)
+    drove = json.loads(out.strip().splitlines()[-1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the server has let go of them
+        if metrics(base).get("mailbeacon_http_connections", 0) < 10:
+            break
+        time.sleep(0.2)
+    drove.update(
+        held=held,
+        evicted=after.get("evicted", 0) - before.get("evicted", 0),
+        timed_out=after.get("header_timeout", 0) - before.get("header_timeout", 0),
+    )
+    return run, drove
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--slow", type=int, default=2000, help="slow clients held (2000: twice the cap)")
-    ap.add_argument("--drip", type=float, default=5.0, help="seconds between a slow client's header lines (5)")
+    ap.add_argument("--drip", type=float, default=5.0, help="seconds between a slow client's pieces (5)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (10)")
-    ap.add_argument("--repeat", type=int, default=3, help="wrk runs per condition; medians reported (3)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per condition, interleaved; medians reported (3)")
     ap.add_argument("--quick", action="store_true", help="1 x 3 s per condition")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--kind", choices=["mixed", "head", "body"], default="mixed",
-                    help="what the slow clients drip: headers, a POST body, or half each (mixed)")
+    ap.add_argument("--conditions", default="900:mixed,2000:head,2000:body,2000:mixed",
+                    help="N:KIND,... slow clients held and what they drip (head, body or mixed); "
+                    "the cap is 1000 (default: %(default)s)")
     ap.add_argument("--drive", nargs=4, metavar=("PORT", "N", "DRIP", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.drive:
@@ -175,6 +220,13 @@ def main() -> int:
         return 0
     if args.quick:
         args.duration, args.repeat = 3.0, 1
+    try:
+        conditions = [(int(c.split(":")[0]), c.split(":")[1]) for c in args.conditions.split(",")]
+    except (ValueError, IndexError):
+        ap.error("--conditions takes N:KIND,... such as 2000:head")
+    if any(k not in KIND_WORDS for _, k in conditions):
+        ap.error("a KIND is head, body or mixed")
+    names = [f"{n}:{k}" for n, k in conditions]
     for tool in ("wrk", "taskset", "curl"):
         if not shutil.which(tool):
             ap.error(f"{tool} not found on PATH")
@@ -185,64 +237,75 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="mailbeacon-bench-slow-"))
     h._cleanups.insert(0, lambda: shutil.rmtree(root, ignore_errors=True))
     started = dt.datetime.now(dt.UTC)
-    server = h.mailbeacon_server("mb", "mailbeacon serve")
-    running = server.start("pixel", root)
+    running = h.mailbeacon_server("mb", "mailbeacon serve").start("pixel", root)
     base = running.url.split("/o/")[0]
-    port = int(base.rsplit(":", 1)[1])
+    runs: dict[str, list[h.Wrk]] = {k: [] for k in ["alone", *names]}
+    seen: dict[str, list[dict]] = {k: [] for k in names}
+    rss = h.RssSampler(running.proc.pid)
+    rss.start()
     try:
         h.run_wrk(running.url, 2.0)  # warm-up, unmeasured
-        h.log(f"alone: {args.repeat} x {args.duration:g} s")
-        alone = measure(running.url, args.duration, args.repeat)
-        h.log(f"  p50 {alone['p50']:.2f} ms p99 {alone['p99']:.2f} ms {alone['rps']:,.0f}/s")
-
-        rss = h.RssSampler(running.proc.pid)
-        rss.start()
-        driver = subprocess.Popen(
-            ["taskset", "-c", h.CLIENT_CPU, sys.executable, __file__, "--drive",
-             str(port), str(args.slow), str(args.drip), args.kind],
-            stdout=subprocess.PIPE, text=True, start_new_session=True,
-        )
-        h._procs.append(driver)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the server is at its cap
-            if metrics(base).get("mailbeacon_http_connections", 0) >= 990:
-                break
-            time.sleep(0.5)
-        held = metrics(base).get("mailbeacon_http_connections", 0)
-        h.log(f"with {args.slow} slow clients ({held:.0f} connections open): "
-              f"{args.repeat} x {args.duration:g} s")
-        loaded = measure(running.url, args.duration, args.repeat)
-        h.log(f"  p50 {loaded['p50']:.2f} ms p99 {loaded['p99']:.2f} ms {loaded['rps']:,.0f}/s")
-        closed = metrics(base)
-        driver.send_signal(signal.SIGTERM)
-        out, _ = driver.communicate(timeout=30)
-        h._procs.remove(driver)
-        drove = json.loads(out.strip().splitlines()[-1])
+        for i in range(args.repeat):  # interleaved, so drift on a shared machine hits all alike
+            h.log(f"run {i + 1}/{args.repeat}: alone ({args.duration:g} s)")
+            runs["alone"].append(h.run_wrk(running.url, args.duration))
+            for (n, kind), name in zip(conditions, names, strict=True):
+                h.log(f"run {i + 1}/{args.repeat}: {n} slow clients, {kind}")
+                run, drove = with_slow_clients(args, base, running.url, n, kind)
+                runs[name].append(run)
+                seen[name].append(drove)
+                h.log(f"  p99 {run.p99_ms:.2f} ms, {drove['held']:.0f} held, "
+                      f"{drove['evicted']:.0f} made room, {drove['timed_out']:.0f} timed out")
         peak = rss.stop()
     finally:
         h.cleanup()
 
+    rows = []
+    for name, got in runs.items():
+        s = summary(got)
+        if name == "alone":
+            label = "alone"
+        else:
+            n, kind = name.split(":")
+            label = f"{int(n):,} slow clients: {KIND_WORDS[kind]}"
+        rows.append(
+            f"| {label} | {s['rps']:,.0f} | {s['p50']:.2f} ms | {s['p99']:.2f} ms "
+            f"| {s['worst_p99']:.2f} ms | {s['non2xx']} | {s['errors']} |"
+        )
+    notes = []
+    for name, drove in seen.items():
+        notes.append(
+            f"- {name}: {statistics.median(d['held'] for d in drove):.0f} connections open when wrk "
+            f"started (the cap is 1000); per run, the slow process opened "
+            f"{statistics.median(d['connects'] for d in drove):,.0f} connections and the server closed "
+            f"{statistics.median(d['evicted'] for d in drove):,.0f} to make room and "
+            f"{statistics.median(d['timed_out'] for d in drove):,.0f} for taking over 10 s to arrive (medians)."
+        )
+    over = [d for name, ds in seen.items() if int(name.split(":")[0]) > 1000 for d in ds]
+    churn = statistics.median(
+        (d["evicted"] + d["timed_out"]) / (args.duration + 5) for d in over
+    ) if over else 0.0
     command = "bench/slowclients.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     body = f"""## Slow clients: pixel latency for everyone else
 
 Measured {started:%Y-%m-%d %H:%M} UTC on {h.machine()}; {args.repeat} run(s) x {args.duration:g} s
-per condition, **medians** shown. `mailbeacon serve` (SQLite, `synchronous=FULL`, default limits:
-`max_connections` 1000, `header_timeout` 10 s) pinned to core 0; from core 1 ordinary pixel
-hits with `taskset -c 1 wrk -t1 -c{h.CONNECTIONS} -d{args.duration:g}s --latency --timeout 2s URL`,
-and, in the second condition, a process holding {args.slow:,} slow clients at once, half of them
-sending headers a line every {args.drip:g} s (slowloris), half sending a POST body a byte every
-{args.drip:g} s (slow POST); each one the server closes is reopened at once. Command: `{command}` (code under test: {h.code_under_test()}).
+per condition, conditions interleaved, **medians** shown. `mailbeacon serve` (SQLite,
+`synchronous=FULL`, default limits: `max_connections` 1000, `header_timeout` 10 s) pinned to
+core 0; from core 1 ordinary pixel hits with
+`taskset -c 1 wrk -t1 -c{h.CONNECTIONS} -d{args.duration:g}s --latency --timeout 2s URL`, alone and
+while a second process (also on core 1) holds N slow clients at once (below the cap of 1000, and
+twice it), each sending one piece every {args.drip:g} s and reopened as soon as the server closes it.
+Command: `{command}` (code under test: {h.code_under_test()}).
 
 | condition | hits/s | p50 | p99 | worst run p99 | non-2xx | wrk socket errors |
 |---|---:|---:|---:|---:|---:|---|
-| alone | {alone['rps']:,.0f} | {alone['p50']:.2f} ms | {alone['p99']:.2f} ms | {alone['worst_p99']:.2f} ms | {alone['non2xx']} | {alone['errors']} |
-| {args.slow:,} slow clients held | {loaded['rps']:,.0f} | {loaded['p50']:.2f} ms | {loaded['p99']:.2f} ms | {loaded['worst_p99']:.2f} ms | {loaded['non2xx']} | {loaded['errors']} |
+{chr(10).join(rows)}
 
-During the slow-client condition: {held:.0f} connections open at the start of the measurement
-(the cap is 1000); the slow process opened {drove['connects']:,} connections in all and the
-server closed {drove['closed_by_server']:,} of them ({closed.get('evicted', 0):,.0f} to make room at the cap,
-{closed.get('header_timeout', 0):,.0f} for taking longer than 10 s over their headers, the rest
-by the body timeout or at the end); peak server RSS {peak:.0f} MB.
+{chr(10).join(notes)}
+
+Peak server RSS over the whole run: {peak:.0f} MB. Over the cap, every slow client the server
+closes to make room is reopened at once, so while wrk measured, the server also accepted and
+closed about {churn:,.0f} slow connections a second (median over the conditions over the cap), on
+the same core as the pixels.
 """
     print(body)
     if not args.no_write:
