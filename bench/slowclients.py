@@ -41,7 +41,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+from _harness.mbserver import mailbeacon_server  # noqa: E402
+from _harness.procs import (  # noqa: E402
+    CLIENT_CPU,
+    RssSampler,
+    at_cleanup,
+    cleanup,
+    install_cleanup,
+    log,
+)
+from _harness.report import DOC, code_under_test, machine, write_section  # noqa: E402
+from _harness.wrk import CONNECTIONS, Wrk, run_wrk  # noqa: E402
 
 # Half send their headers a line at a time (slowloris); the other half send
 # headers and then a body a byte at a time (slow POST, "R.U.D.Y.").
@@ -146,7 +156,7 @@ def metrics(base: str) -> dict[str, float]:
     return out
 
 
-def summary(runs: list[h.Wrk]) -> dict[str, float | str]:
+def summary(runs: list[Wrk]) -> dict[str, float | str]:
     return {
         "rps": statistics.median(r.rps for r in runs),
         "p50": statistics.median(r.p50_ms for r in runs),
@@ -166,16 +176,15 @@ KIND_WORDS = {
 
 def with_slow_clients(
     args: argparse.Namespace, base: str, url: str, n: int, kind: str
-) -> tuple[h.Wrk, dict]:
+) -> tuple[Wrk, dict]:
     """One wrk run while ``n`` slow clients of ``kind`` are held; what they saw."""
     port = int(base.rsplit(":", 1)[1])
     before = metrics(base)
     driver = subprocess.Popen(
-        ["taskset", "-c", h.CLIENT_CPU, sys.executable, __file__, "--drive",
+        ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--drive",
          str(port), str(n), str(args.drip), kind],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
-    h._procs.append(driver)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the server is at its cap
@@ -183,12 +192,15 @@ def with_slow_clients(
                 break
             time.sleep(0.5)
         held = metrics(base).get("mailbeacon_http_connections", 0)
-        run = h.run_wrk(url, args.duration)
+        run = run_wrk(url, args.duration)
         after = metrics(base)
     finally:
         driver.send_signal(signal.SIGTERM)
-        out, _ = driver.communicate(timeout=30)
-        h._procs.remove(driver)
+        try:
+            out, _ = driver.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            out, _ = driver.communicate()
     drove = json.loads(out.strip().splitlines()[-1])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the server has let go of them
@@ -231,33 +243,33 @@ def main() -> int:
         if not shutil.which(tool):
             ap.error(f"{tool} not found on PATH")
 
-    h.install_cleanup()
+    install_cleanup()
     with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {int(h.CLIENT_CPU)})
+        os.sched_setaffinity(0, {int(CLIENT_CPU)})
     root = Path(tempfile.mkdtemp(prefix="mailbeacon-bench-slow-"))
-    h._cleanups.insert(0, lambda: shutil.rmtree(root, ignore_errors=True))
+    at_cleanup(lambda: shutil.rmtree(root, ignore_errors=True), first=True)
     started = dt.datetime.now(dt.UTC)
-    running = h.mailbeacon_server("mb", "mailbeacon serve").start("pixel", root)
+    running = mailbeacon_server("mb", "mailbeacon serve").start("pixel", root, 1)
     base = running.url.split("/o/")[0]
-    runs: dict[str, list[h.Wrk]] = {k: [] for k in ["alone", *names]}
+    runs: dict[str, list[Wrk]] = {k: [] for k in ["alone", *names]}
     seen: dict[str, list[dict]] = {k: [] for k in names}
-    rss = h.RssSampler(running.proc.pid)
+    rss = RssSampler(running.proc.pid)
     rss.start()
     try:
-        h.run_wrk(running.url, 2.0)  # warm-up, unmeasured
+        run_wrk(running.url, 2.0)  # warm-up, unmeasured
         for i in range(args.repeat):  # interleaved, so drift on a shared machine hits all alike
-            h.log(f"run {i + 1}/{args.repeat}: alone ({args.duration:g} s)")
-            runs["alone"].append(h.run_wrk(running.url, args.duration))
+            log(f"run {i + 1}/{args.repeat}: alone ({args.duration:g} s)")
+            runs["alone"].append(run_wrk(running.url, args.duration))
             for (n, kind), name in zip(conditions, names, strict=True):
-                h.log(f"run {i + 1}/{args.repeat}: {n} slow clients, {kind}")
+                log(f"run {i + 1}/{args.repeat}: {n} slow clients, {kind}")
                 run, drove = with_slow_clients(args, base, running.url, n, kind)
                 runs[name].append(run)
                 seen[name].append(drove)
-                h.log(f"  p99 {run.p99_ms:.2f} ms, {drove['held']:.0f} held, "
+                log(f"  p99 {run.p99_ms:.2f} ms, {drove['held']:.0f} held, "
                       f"{drove['evicted']:.0f} made room, {drove['timed_out']:.0f} timed out")
         peak = rss.stop()
     finally:
-        h.cleanup()
+        cleanup()
 
     rows = []
     for name, got in runs.items():
@@ -287,14 +299,14 @@ def main() -> int:
     command = "bench/slowclients.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     body = f"""## Slow clients: pixel latency for everyone else
 
-Measured {started:%Y-%m-%d %H:%M} UTC on {h.machine()}; {args.repeat} run(s) x {args.duration:g} s
+Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}; {args.repeat} run(s) x {args.duration:g} s
 per condition, conditions interleaved, **medians** shown. `mailbeacon serve` (SQLite,
 `synchronous=FULL`, default limits: `max_connections` 1000, `header_timeout` 10 s) pinned to
 core 0; from core 1 ordinary pixel hits with
-`taskset -c 1 wrk -t1 -c{h.CONNECTIONS} -d{args.duration:g}s --latency --timeout 2s URL`, alone and
+`taskset -c 1 wrk -t1 -c{CONNECTIONS} -d{args.duration:g}s --latency --timeout 2s URL`, alone and
 while a second process (also on core 1) holds N slow clients at once (below the cap of 1000, and
 twice it), each sending one piece every {args.drip:g} s and reopened as soon as the server closes it.
-Command: `{command}` (code under test: {h.code_under_test()}).
+Command: `{command}` (code under test: {code_under_test()}).
 
 | condition | hits/s | p50 | p99 | worst run p99 | non-2xx | wrk socket errors |
 |---|---:|---:|---:|---:|---:|---|
@@ -309,8 +321,8 @@ the same core as the pixels.
 """
     print(body)
     if not args.no_write:
-        h.write_section("slowclients", body)
-        h.log(f"wrote the slowclients section of {h.DOC}")
+        write_section("slowclients", body)
+        log(f"wrote the slowclients section of {DOC}")
     return 0
 
 
