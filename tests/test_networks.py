@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbeacon.networks import BUILTIN_LISTS, OFFICIAL_LISTS, NetworkSet, parse_cidr, parse_ip
+from mailbeacon.classify.networks import (
+    BUILTIN_LISTS,
+    OFFICIAL_LISTS,
+    NetworkSet,
+    parse_cidr,
+    parse_ip,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "networks"
 

@@ -14,10 +14,10 @@ from starlette.types import Scope
 
 from mailbeacon import rollups
 from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.geo import Geo
 from mailbeacon.memory import MISSING, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
-from mailbeacon.networks import NetworkSet
 from mailbeacon.store import messages as message_store
 from mailbeacon.store.db import placeholder
 

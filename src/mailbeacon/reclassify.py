@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.labelling import apply_relabels
 from mailbeacon.memory import Memory
 from mailbeacon.model import Event, Kind, MessageInfo
-from mailbeacon.networks import NetworkSet
 from mailbeacon.store import messages as message_store
 from mailbeacon.store.schema import events, messages
 

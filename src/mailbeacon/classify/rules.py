@@ -8,10 +8,10 @@ cheap corroborating signals (timing, network lists) follow, for audit.
 from __future__ import annotations
 
 from mailbeacon.classify.context import Context, Verdict
+from mailbeacon.classify.networks import APPLE_EGRESS, Match
 from mailbeacon.classify.signatures import UAFacts, UAKind, ua_facts
 from mailbeacon.classify.sources import same_source
 from mailbeacon.model import ClickLabel, Event, Kind, MessageInfo, OpenLabel
-from mailbeacon.networks import APPLE_EGRESS, Match
 
 __all__ = ["classify"]
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mailbeacon.useragent import BARE_WEBKIT_RE, UA_CACHE_SIZE, attribute, mail_client
+from mailbeacon.classify.useragent import BARE_WEBKIT_RE, UA_CACHE_SIZE, attribute, mail_client
 
 __all__ = ["UAFacts", "UAKind", "ua_facts"]
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-import urllib.request
-import uuid
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -29,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mailbeacon.network_sources import APPLE_EGRESS, BUILTIN_LISTS, OFFICIAL_LISTS
+from mailbeacon.classify.network_lists import APPLE_EGRESS, BUILTIN_LISTS, OFFICIAL_LISTS
 
 __all__ = [
     "APPLE_EGRESS",
@@ -40,7 +38,6 @@ __all__ = [
     "LoadResult",
     "Match",
     "NetworkSet",
-    "fetch_official",
     "parse_cidr",
     "parse_ip",
 ]
@@ -381,14 +378,3 @@ def _microsoft(
             else:
                 bad += 1
     return out, bad
-
-
-def fetch_official(name: str, timeout: float = 30.0) -> bytes:
-    """Download an official list (never called in tests; the caller stores it)."""
-    url, _, _ = OFFICIAL_LISTS[name]
-    if name == "microsoft_eop":
-        url += f"?clientrequestid={uuid.uuid4()}"
-    req = urllib.request.Request(url, headers={"User-Agent": "mailbeacon (network list update)"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - fixed https URLs
-        body: bytes = resp.read()
-    return body
