@@ -54,6 +54,46 @@ def test_microsoft_endpoints_json_keeps_only_protection_entries() -> None:
     assert ns.lookup("20.190.128.1") == ()
 
 
+@pytest.mark.parametrize(
+    ("name", "file", "fmt", "loaded", "skipped", "inside", "outside"),
+    [
+        # ip-ranges.json: every service kept, duplicates collapse in the index;
+        # a malformed prefix and an entry with none are counted as skipped
+        ("aws", "aws-ip-ranges.json", "aws_json", 4, 2, ["3.80.21.55", "2600:1f18::1"],
+         ["3.96.0.0"]),
+        # service tags: only the AzureCloud tags (Storage.eastus is a subset)
+        ("azure", "azure-service-tags.json", "azure_json", 4, 1, ["4.157.88.41", "13.69.68.20"],
+         ["20.38.98.1"]),
+        ("gcp", "gcp-cloud.json", "google_json", 3, 0, ["34.86.137.108", "2600:1900:4000::9"],
+         ["34.87.0.0"]),
+        ("oracle_cloud", "oracle-public-ip-ranges.json", "oracle_json", 3, 1,
+         ["129.146.7.255", "130.61.1.1"], ["129.146.8.0"]),
+        ("digitalocean", "digitalocean-geo.csv", "csv", 3, 0, ["64.225.15.1", "2a03:b0c0:2::5"],
+         ["64.225.16.0"]),
+    ],
+)
+def test_cloud_provider_files(
+    name: str, file: str, fmt: str, loaded: int, skipped: int, inside: list[str],
+    outside: list[str],
+) -> None:
+    ns = NetworkSet()
+    r = ns.load(name, (DATA / file).read_bytes(), fmt)
+    assert (r.loaded, r.skipped, r.scope) == (loaded, skipped, "all")
+    for ip in inside:
+        assert ns.lookup(ip) == ((name, "all"),), ip
+    for ip in outside:
+        assert ns.lookup(ip) == (), ip
+
+
+def test_outlook_web_entries_from_the_endpoints_json() -> None:
+    ns = NetworkSet()
+    r = ns.load("outlook_web", (DATA / "endpoints-worldwide.json").read_text(), "ms_owa_json",
+                scope="opens")
+    assert r.loaded == 3  # ID 1 only: 13.107.6.152/31, 13.107.18.10/31, 2603:1006::/40
+    assert ns.lookup("13.107.6.153") == (("outlook_web", "opens"),)
+    assert ns.lookup("40.107.218.12") == ()
+
+
 def test_cidr_text_with_comments_bare_addresses_and_malformed_lines() -> None:
     ns = NetworkSet()
     r = ns.load("vendors", (DATA / "scanners.txt").read_text(), "cidr", scope="clicks")

@@ -18,15 +18,14 @@ Scopes (ip_ranges.md, "Keep each list with ... scope"):
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from mailbeacon.classify.network_formats import FORMATS, parse
 from mailbeacon.classify.network_lists import APPLE_EGRESS, BUILTIN_LISTS, OFFICIAL_LISTS
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
 
 Match = tuple[str, str]  # (list name, scope)
 SCOPES = ("all", "clicks", "opens")
-FORMATS = ("apple_csv", "google_json", "ms_json", "cidr")
 _V4_MAPPED = 0xFFFF << 32  # ::ffff:a.b.c.d
 _LOW64 = (1 << 64) - 1
 _inet_pton = socket.inet_pton
@@ -252,7 +250,7 @@ class NetworkSet:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
         if scope is None:
             scope = OFFICIAL_LISTS[name][2] if name in OFFICIAL_LISTS else "all"
-        cidrs, bad = _parse(text, fmt)
+        cidrs, bad = parse(text, fmt)
         skipped = bad + self.add(name, scope, cidrs)
         return LoadResult(name, scope, len(self._lists[name]), skipped)
 
@@ -315,66 +313,3 @@ class NetworkSet:
         for name, (scope, cidrs) in grouped.items():
             ns.add(name, scope, cidrs)
         return ns
-
-
-# -- official formats ---------------------------------------------------------
-
-
-def _parse(text: str, fmt: str) -> tuple[list[str], int]:
-    """(CIDR strings, count of entries skipped before CIDR parsing)."""
-    if fmt == "apple_csv":
-        # `CIDR,country,region,city,` (Apple, egress-ip-ranges.csv)
-        return _lines(line.split(",", 1)[0] for line in text.splitlines())
-    if fmt == "cidr":
-        return _lines(line.split("#", 1)[0] for line in text.splitlines())
-    if fmt == "google_json":
-        return _google(text)
-    if fmt == "ms_json":
-        return _microsoft(text)
-    raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-
-
-def _lines(fields: Iterable[str]) -> tuple[list[str], int]:
-    out = []
-    for f in fields:
-        f = f.strip()
-        if f and not f.startswith("#"):
-            out.append(f)
-    return out, 0
-
-
-def _google(text: str) -> tuple[list[str], int]:
-    # {"creationTime": ..., "prefixes": [{"ipv4Prefix": ...}, {"ipv6Prefix": ...}]}
-    doc = json.loads(text)
-    out, bad = [], 0
-    for p in doc.get("prefixes", []) if isinstance(doc, dict) else []:
-        v = p.get("ipv4Prefix") or p.get("ipv6Prefix") if isinstance(p, dict) else None
-        if isinstance(v, str):
-            out.append(v)
-        else:
-            bad += 1
-    return out, bad
-
-
-def _microsoft(
-    text: str, service_area: str = "Exchange", url_part: str = "protection.outlook.com"
-) -> tuple[list[str], int]:
-    """Exchange Online Protection ranges from the endpoints web service JSON.
-
-    Entries are kept by URL (``*.protection.outlook.com``, IDs 9 and 10 in
-    2022), not by ID: IDs are renumbered between versions, and the other
-    Exchange entries are Outlook web endpoints, not scanners.
-    """
-    doc: Any = json.loads(text)
-    out, bad = [], 0
-    for entry in doc if isinstance(doc, list) else []:
-        if not isinstance(entry, dict) or entry.get("serviceArea") != service_area:
-            continue
-        if not any(url_part in u for u in entry.get("urls", []) if isinstance(u, str)):
-            continue
-        for ip in entry.get("ips", []):
-            if isinstance(ip, str):
-                out.append(ip)
-            else:
-                bad += 1
-    return out, bad
