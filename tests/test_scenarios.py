@@ -77,9 +77,15 @@ def test_gmail_readers_behind_one_proxy_address_are_all_human(tracked: Server) -
 
 def test_sender_views_are_self(tracked: Server) -> None:
     composing = tracked.message()  # no sent_at: the sender is still composing
-    hit(composing["open_url"], "198.51.100.99", CHROME)  # compose-time activation fetch
-    [(_, lab, reasons)] = labels(tracked, composing["id"])
+    # The compose window renders the pasted pixel through Gmail's proxy: the
+    # first fetch after creation, through the client the sender writes in.
+    hit(composing["open_url"], "66.249.84.9", GMAIL_PROXY)
+    # Issue 12 item 4: a later hit from another network and client is the
+    # recipient's, not the sender's, even without sent_at.
+    hit(composing["open_url"], "198.51.100.99", CHROME)
+    [(_, lab, reasons), (_, other, _)] = labels(tracked, composing["id"])
     assert lab == "self" and "self:compose_time" in reasons
+    assert other == "human_direct"
     sent = tracked.message(sent_at=ago(3600))
     r = httpx.get(sent["open_url"], headers={"User-Agent": CHROME})  # from the API's address
     assert r.headers["x-mailbeacon-recorded"] == "yes"

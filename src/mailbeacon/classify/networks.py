@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -26,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailbeacon.classify.network_formats import FORMATS, parse
-from mailbeacon.classify.network_lists import APPLE_EGRESS, BUILTIN_LISTS, OFFICIAL_LISTS
+from mailbeacon.classify.network_lists import (
+    APPLE_EGRESS,
+    BUILTIN_LISTS,
+    LISTS,
+    OFFICIAL_LISTS,
+    cloud_dataset,
+)
 
 __all__ = [
     "APPLE_EGRESS",
@@ -138,6 +145,13 @@ class _List:
     def __len__(self) -> int:
         return len(self.v4[0]) + len(self.v6[0])
 
+    def copy(self) -> _List:
+        c = _List(self.scope)
+        c.v4 = (array("I", self.v4[0]), array("I", self.v4[1]))
+        c.v6 = (array("Q", self.v6[0]), array("Q", self.v6[1]),
+                array("Q", self.v6[2]), array("Q", self.v6[3]))
+        return c
+
 
 class _Index:
     """Disjoint runs: ``starts[i]`` begins a run covered by ``members[i]``.
@@ -211,11 +225,21 @@ class NetworkSet:
 
     @classmethod
     def builtin(cls) -> NetworkSet:
-        """The small stable vendor lists of BUILTIN_LISTS."""
+        """The vendor lists of BUILTIN_LISTS plus the offline cloud dataset.
+
+        Parsed once per process (~0.5 s for ~48k cloud ranges); each call
+        gets its own copy, so loading a list into one set never changes another.
+        """
         ns = cls()
-        for name, (scope, cidrs) in BUILTIN_LISTS.items():
-            ns.add(name, scope, cidrs)
+        for name, lst in _builtin_lists().items():
+            ns._lists[name] = lst.copy()
+        if (cached := _BUILT[0]) is not None:  # a fresh builtin set reuses the index
+            ns._v4, ns._v6 = cached
         return ns
+
+    def build(self) -> None:
+        self._v4 = _Index(self._lists, 4)
+        self._v6 = _Index(self._lists, 6)
 
     # -- loading -----------------------------------------------------------
 
@@ -267,10 +291,6 @@ class NetworkSet:
 
     # -- lookup --------------------------------------------------------------
 
-    def build(self) -> None:
-        self._v4 = _Index(self._lists, 4)
-        self._v6 = _Index(self._lists, 6)
-
     def lookup(self, ip: str) -> tuple[Match, ...]:
         """Every (list name, scope) whose ranges contain ``ip``; () if none or invalid."""
         if self._v4 is None or self._v6 is None:
@@ -313,3 +333,29 @@ class NetworkSet:
         for name, (scope, cidrs) in grouped.items():
             ns.add(name, scope, cidrs)
         return ns
+
+
+# -- the builtin set, parsed once per process ------------------------------------
+
+_builtin_lock = threading.Lock()
+_BUILTIN: dict[str, _List] = {}
+_BUILT: list[tuple[_Index, _Index] | None] = [None]
+
+
+def _builtin_lists() -> dict[str, _List]:
+    """BUILTIN_LISTS and the cloud dataset as parsed lists, with their index."""
+    with _builtin_lock:
+        if not _BUILTIN:
+            lists: dict[str, _List] = {}
+            sources = dict(BUILTIN_LISTS)
+            for name, cidrs in cloud_dataset()[1].items():
+                sources[name] = (LISTS[name].scope, cidrs)
+            for name, (scope, cidrs) in sources.items():
+                lst = lists[name] = _List(scope)
+                for c in cidrs:
+                    r = parse_cidr(c)
+                    if r is not None:
+                        lst.add(*r)
+            _BUILT[0] = (_Index(lists, 4), _Index(lists, 6))
+            _BUILTIN.update(lists)
+    return _BUILTIN

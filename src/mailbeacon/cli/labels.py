@@ -23,7 +23,7 @@ from mailbeacon.timefmt import iso, parse
 def fetch_official(name: str, timeout: float = 30.0) -> bytes:
     """Download an official list (never called in tests; the caller stores it)."""
     url, _, _ = OFFICIAL_LISTS[name]
-    if name == "microsoft_eop":
+    if "endpoints.office.com" in url:  # microsoft_eop, outlook_web
         url += f"?clientrequestid={uuid.uuid4()}"
     req = urllib.request.Request(url, headers={"User-Agent": "mailbeacon (network list update)"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - fixed https URLs
