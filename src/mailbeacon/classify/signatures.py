@@ -2,8 +2,10 @@
 
 Computed once per distinct UA (``lru_cache``): the rules then read a few
 attributes, so a classify() call with a seen UA costs no regex at all.
-Every token below is in classification.md with its source; the section is
-given beside each table.
+Every token below is in classification.md with its source (the section is
+given beside each table) or cites its source beside it. Tokens match
+case-insensitively: a logging proxy lower-cased the Gmail proxy's UA in
+gshutler/useragent#33, and vendors vary their capitalisation.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class UAKind(enum.Enum):
     GMAIL_PREFETCH = "gmail_prefetch"
     BARE_MOZILLA = "bare_mozilla"
     GMAIL_PROXY = "gmail_proxy"
-    MAILBOX_PROXY = "mailbox_proxy"  # Fastmail, HEY, Yahoo, Seznam
+    MAILBOX_PROXY = "mailbox_proxy"  # Fastmail, HEY, Yahoo, Seznam, Rambler, UkrNet
     SCANNER = "scanner"
     FORGED = "forged"  # a browser that cannot exist: a scanner's made-up UA
     BOT = "bot"  # library, headless browser, link previewer, crawler
@@ -47,36 +49,66 @@ class UAFacts:
 
 # Gmail's prefetch bot, one exact UA (SparkPost 2022-01-25; GMass), section 1.
 _GMAIL_PREFETCH_RE = re.compile(
-    r"Chrome/42\.0\.2311\.135 Safari/537\.36 Edge/12\.246 Mozilla/5\.0$"
+    r"Chrome/42\.0\.2311\.135 Safari/537\.36 Edge/12\.246 Mozilla/5\.0$", re.I
 )
-_GMAIL_PROXY_RE = re.compile(r"GoogleImageProxy|ggpht\.com")  # section 1 rule
+_GMAIL_PROXY_RE = re.compile(r"GoogleImageProxy|ggpht\.com", re.I)  # section 1 rule
 
 # Mailbox proxies that fetch on view, section 3: Fastmail and HEY are
-# operator-documented (high); Yahoo and Seznam timing is undocumented (medium).
+# operator-documented (high); Yahoo and Seznam timing is undocumented
+# (medium). Rambler ("RamblerMail Image Proxy") and UkrNet ("UkrNet Mail
+# Proxy", secureurl.fwdcdn.com) are in matomo-org/device-detector's bots list,
+# timing undocumented (medium). Mail.ru, Yandex, Naver, QQ and GMX/Web.de
+# were searched for: no public UA of their image proxies was found (gap).
 _MAILBOX_PROXIES: tuple[tuple[re.Pattern[str], Reason, float, str | None], ...] = (
-    (re.compile(r"FastmailUA"), Reason.UA_FASTMAIL_PROXY, 0.9, None),
-    (re.compile(r"hey\.com/imageproxy"), Reason.UA_HEY_PROXY, 0.9, None),
-    (re.compile(r"YahooMailProxy"), Reason.UA_YAHOO_PROXY, 0.6, None),
-    (re.compile(r"SeznamEmailProxy"), Reason.UA_SEZNAM_PROXY, 0.6, None),
+    (re.compile(r"FastmailUA", re.I), Reason.UA_FASTMAIL_PROXY, 0.9, None),
+    (re.compile(r"hey\.com/imageproxy", re.I), Reason.UA_HEY_PROXY, 0.9, None),
+    (re.compile(r"YahooMailProxy", re.I), Reason.UA_YAHOO_PROXY, 0.6, None),
+    (re.compile(r"SeznamEmailProxy", re.I), Reason.UA_SEZNAM_PROXY, 0.6, None),
+    (re.compile(r"RamblerMail/.*ImageProxy", re.I), Reason.UA_WEBMAIL_PROXY, 0.6, "Rambler Mail"),
+    (
+        re.compile(r"secureurl\.fwdcdn\.com|mail\.ukr\.net proxy", re.I),
+        Reason.UA_WEBMAIL_PROXY,
+        0.6,
+        "UkrNet Mail",
+    ),
 )
 
-# Scanner tokens, section 4 (Braze, Crawler-Detect #552, crawler-user-agents).
+# Scanner tokens, section 4 (Braze, Crawler-Detect #552, crawler-user-agents);
+# Kaspersky's link resolver: device-detector bots.yml "Kaspersky Lab CFR link
+# resolver" (a security product checking links, so a scanner, not a preview).
 _SCANNERS: tuple[tuple[re.Pattern[str], Reason], ...] = (
-    (re.compile(r"Google-Safety"), Reason.UA_GOOGLE_SAFETY),
-    (re.compile(r"Barracuda Sentinel"), Reason.UA_BARRACUDA),
-    (re.compile(r"virustotalcloud"), Reason.UA_VIRUSTOTAL),
+    (re.compile(r"Google-Safety", re.I), Reason.UA_GOOGLE_SAFETY),
+    (re.compile(r"Barracuda Sentinel", re.I), Reason.UA_BARRACUDA),
+    (re.compile(r"virustotalcloud", re.I), Reason.UA_VIRUSTOTAL),
+    (re.compile(r"Kaspersky Lab CFR link resolver", re.I), Reason.UA_LINK_RESOLVER),
 )
 
-# O9/C4: previewers, headless browsers, HTTP libraries, generic crawlers.
+# O9/C4: previewers, monitors, headless browsers, HTTP libraries, crawlers.
+# Previewers beyond section 4: ViberUrlDownloader, Embedly, Mastodon's link
+# cards (http.rb ... Mastodon/), Snap URL Preview, Google Web Preview
+# (device-detector bots.yml fixtures). Monitors: device-detector's "Site
+# Monitor" category (UptimeRobot, Pingdom, StatusCake, Better Uptime,
+# Site24x7, Datadog, Elastic Synthetics). PowerShell's Invoke-WebRequest
+# default UA ends "WindowsPowerShell/5.1..." (learn.microsoft.com) and
+# "PowerShell/7..." on PowerShell 7.
 _BOTS: tuple[tuple[re.Pattern[str], Reason], ...] = (
     (
         re.compile(
             r"Slackbot|Slack-ImgProxy|BingPreview|MicrosoftPreview|SkypeUriPreview|"
             r"Yahoo Link Preview|facebookexternalhit|Twitterbot|LinkedInBot|Discordbot|"
-            r"TelegramBot|WhatsApp/|Iframely|redditbot",
+            r"TelegramBot|WhatsApp/|Iframely|redditbot|ViberUrlDownloader|Embedly|"
+            r"Mastodon/|Snap URL Preview|Google Web Preview",
             re.I,
         ),
         Reason.UA_LINK_PREVIEW,
+    ),
+    (
+        re.compile(
+            r"UptimeRobot|Pingdom|StatusCake|Better Uptime|Site24x7|Datadog|"
+            r"Elastic/Synthetics",
+            re.I,
+        ),
+        Reason.UA_MONITOR,
     ),
     (re.compile(r"HeadlessChrome|PhantomJS|Puppeteer|Playwright", re.I), Reason.UA_HEADLESS),
     (
@@ -84,7 +116,7 @@ _BOTS: tuple[tuple[re.Pattern[str], Reason], ...] = (
             r"^(?:python-requests|python-urllib|python-httpx|Python/|aiohttp|httpx/|curl/|"
             r"Wget/|Go-http-client|okhttp|Java/|Apache-HttpClient|node-fetch|axios/|undici|"
             r"libwww-perl|LWP::|PHP/|GuzzleHttp|Ruby|Faraday|Dart/|Scrapy|PostmanRuntime|"
-            r"HTTPie|Deno/|Bun/|got \(|reqwest)",
+            r"HTTPie|Deno/|Bun/|got \(|reqwest)|WindowsPowerShell/|\bPowerShell/",
             re.I,
         ),
         Reason.UA_LIBRARY,
@@ -92,6 +124,11 @@ _BOTS: tuple[tuple[re.Pattern[str], Reason], ...] = (
     # "bot" as a word end, but not the phone brand Cubot.
     (re.compile(r"(?<!cu)bot\b|crawler|spider|\bcrawl", re.I), Reason.UA_CRAWLER),
 )
+
+# Windows NT versions that never shipped: real ones are 3.x-6.4 and 10.0
+# (learn.microsoft.com "Operating system version"); gophish #280 logged a
+# click with "WIndows NT 9.0", a sandbox's made-up browser.
+_FORGED_RE = re.compile(r"Windows NT (?:[789]|1[1-9])\.\d", re.I)
 
 _SAFARI = frozenset({"Safari", "Mobile Safari"})
 
@@ -120,6 +157,8 @@ def ua_facts(ua: str) -> UAFacts:
             return UAFacts(UAKind.BOT, code, 0.9, a.client, a.os, None)
     if a.crawler:  # uap-core's own bot list (device family "Spider")
         return UAFacts(UAKind.BOT, Reason.UA_CRAWLER, 0.8, a.client, a.os, None)
+    if _FORGED_RE.search(s):
+        return UAFacts(UAKind.FORGED, Reason.UA_IMPOSSIBLE, 0.8, a.client, a.os, None)
     if BARE_WEBKIT_RE.match(s):
         return UAFacts(
             UAKind.BARE_WEBKIT, Reason.UA_BARE_WEBKIT, 0.6, "Apple Mail", a.os, a.device
