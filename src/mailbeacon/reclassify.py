@@ -2,7 +2,8 @@
 
 Run after a rule or a network list changes. Events are replayed per message
 in the order they happened, with the same Context the live path builds, then
-late-evidence rules run over each message's whole history. Only labels that
+late-evidence rules run over each message's whole history, and the
+campaign-wide ones over each campaign's. Only labels that
 change are written.
 
 What replay cannot see again: the full client address when only the /24
@@ -21,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.classify.campaign import campaign_relabel
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.labelling import apply_relabels
 from mailbeacon.memory import Memory
@@ -126,6 +128,15 @@ def run(
             for ev in evs:
                 if ev.id == eid:
                     ev.label, ev.reasons = label, reasons
+    by_campaign: dict[int, list[Event]] = {}
+    for mid, evs in history.items():
+        info = memory.message(mid)
+        if isinstance(info, MessageInfo) and info.campaign_id is not None:
+            by_campaign.setdefault(info.campaign_id, []).extend(evs)
+    for evs in by_campaign.values():  # evidence across the campaign's messages
+        by_id = {ev.id: ev for ev in evs}
+        for eid, label, reasons in campaign_relabel(evs):
+            by_id[eid].label, by_id[eid].reasons = label, reasons
     changes: list[tuple[Event, str, list[str]]] = []
     for evs in history.values():
         for ev in evs:
