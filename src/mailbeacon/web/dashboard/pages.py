@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mailbeacon.notify import stream
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports.recipients import recipient_total, recipients
+from mailbeacon.sent_at import mark_sent
 from mailbeacon.service import Invalid, NotFound, create_message, message_view
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
@@ -103,6 +105,15 @@ def install(app: FastAPI, node: Node) -> None:
             request, "message.html", {"m": msg, "events": events, "stats": stats, "campaign": camp}
         )
 
+    @app.post("/messages/{message_id}/sent", include_in_schema=False)
+    def mark_message_sent(message_id: int, posted: Post) -> Response:
+        """"Mark as sent": sent_at is now, and earlier hits are judged again."""
+        try:
+            mark_sent(node.engine, node.networks(), message_id, time.time(), node.memory)
+        except NotFound:
+            return Response("no such message", status_code=404)
+        return RedirectResponse(f"/messages/{message_id}", status_code=303)
+
     @app.get("/track", response_class=HTMLResponse, include_in_schema=False)
     def track_form(request: Request, user: User) -> HTMLResponse:
         return page(request, "track.html", {"form": {}})
@@ -113,8 +124,8 @@ def install(app: FastAPI, node: Node) -> None:
         links = [u.strip() for u in f.get("links", "").splitlines() if u.strip()]
         try:
             with node.engine.begin() as conn:
-                # No sent_at: the message is still being written, so the first
-                # fetches (the compose window's) are labelled self:compose_time.
+                # No sent_at: the message is still being written; the compose
+                # window's first fetch is self:compose_time until "Mark as sent".
                 msg = create_message(
                     conn,
                     node.signer(),
