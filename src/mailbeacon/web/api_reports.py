@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mailbeacon import retention
 from mailbeacon.reports import campaign_report
@@ -112,6 +112,11 @@ class TtfoRow(BaseModel):
 class RecipientRow(BaseModel):
     message_id: int
     recipient: str
+    open_status: Literal["opened", "not_opened", "unknown"] = Field(
+        description='"unknown" when mail to the domain never shows a person\'s open '
+        "(see open_status_reason), instead of claiming it was not opened"
+    )
+    open_status_reason: str | None = None
     variant: str | None
     opened: bool
     opened_at: str | None

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from mailbeacon.notify import stream
 from mailbeacon.reports import campaign_report
+from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.sent_at import mark_sent
 from mailbeacon.service import Invalid, NotFound, create_message, message_view
@@ -98,11 +99,24 @@ def install(app: FastAPI, node: Node) -> None:
                 return not_found(request, f"There is no message {message_id}.")
             events = event_store.list_events(conn, message_id=message_id, limit=1000)
             stats = data.message_stats_row(conn, message_id)
+            unknown = None
+            if not (stats and stats.get("opened_at")):  # honest "not opened" (issue 12)
+                domain = domain_of(msg["recipient"])
+                blind = blind_domains(conn, [domain])
+                unknown = unknown_reason(domain, blind[domain]) if domain in blind else None
             camp = (
                 message_store.get_campaign(conn, msg["campaign_id"]) if msg["campaign_id"] else None
             )
         return page(
-            request, "message.html", {"m": msg, "events": events, "stats": stats, "campaign": camp}
+            request,
+            "message.html",
+            {
+                "m": msg,
+                "events": events,
+                "stats": stats,
+                "campaign": camp,
+                "opens_unknown": unknown,
+            },
         )
 
     @app.post("/messages/{message_id}/sent", include_in_schema=False)
