@@ -105,6 +105,9 @@ def test_builtin_cloud_dataset_is_offline_and_shared_safely() -> None:
     assert a.lookup("3.80.21.55") == (("aws", "all"),)
     a.add("aws", "all", ["192.0.2.0/24"])
     assert a.lookup("3.80.21.55") == () and b.lookup("3.80.21.55") == (("aws", "all"),)
+    b.add("gcp", "all", ["198.51.100.0/24"], replace=False)  # extends a shared list
+    assert b.lookup("198.51.100.1") == (("gcp", "all"),)
+    assert NetworkSet.builtin().lookup("198.51.100.1") == ()
 
 
 def test_cidr_text_with_comments_bare_addresses_and_malformed_lines() -> None:

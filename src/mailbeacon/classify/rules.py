@@ -93,6 +93,9 @@ class Nets:
                 self.webmail.append(code)
 
 
+_NO_NETS = Nets((), False)
+
+
 def classify(event: Event, ctx: Context | None = None) -> Verdict:
     """Label one hit. Pure: reads only ``event`` and ``ctx``."""
     if ctx is None:
@@ -108,10 +111,16 @@ def classify(event: Event, ctx: Context | None = None) -> Verdict:
         since = event.at - (msg.sent_at if msg.sent_at is not None else msg.created_at)
     timing = _timing_code(since)
     click = event.kind == Kind.CLICK
-    nets = Nets(matches, click)
-    v = self_verdict(event, ctx, f, msg, since, bool(nets.decisive))
-    if v is not None:
-        return v
+    nets = Nets(matches, click) if matches else _NO_NETS
+    # Sender signals first; skipped cheaply when none can apply (most hits).
+    if (
+        ctx.sender_cookie
+        or ctx.sender_ips
+        or (msg is not None and (msg.sent_at is None or (since is not None and since < 0)))
+    ):
+        v = self_verdict(event, ctx, f, msg, since, bool(nets.decisive))
+        if v is not None:
+            return v
     if click:
         return _click(event, ctx, f, nets, msg, since, timing)
     return _open(event, ctx, f, nets, since, timing)
@@ -128,7 +137,10 @@ def _timing_code(since: float | None) -> Reason | None:
 
 
 def _human_opened(ctx: Context) -> bool:
-    return any(e.kind == Kind.OPEN and e.label in HUMAN_OPENS for e in ctx.prior)
+    for e in ctx.prior:
+        if e.kind is Kind.OPEN and e.label in HUMAN_OPENS:
+            return True
+    return False
 
 
 def _open(
@@ -214,7 +226,7 @@ def _click(
         return v
     if since is not None and 0 <= since <= STRONG_S:  # C7
         return verdict(SCANNER, 0.8, f, [Reason.TIMING_2S], (f.code, *cloud))
-    opened = _human_opened(ctx)
+    opened = bool(cloud) and _human_opened(ctx)  # only a cloud click needs it
     if cloud and since is not None and 0 <= since <= DELIVERY_S and not opened:
         # C5 + C7/C10: a cloud network at delivery time, nobody opened yet
         conf = 0.8 if since <= WEAK_S else 0.7

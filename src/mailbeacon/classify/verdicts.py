@@ -39,8 +39,9 @@ def verdict(
     extra: tuple[str | None, ...] = (),
 ) -> Verdict:
     """A verdict with ``reasons`` first and each new code of ``extra`` after."""
-    out = [str(r) for r in reasons if r is not None]
+    # Reason members are str (StrEnum): stored and served as their value.
+    out = [r for r in reasons if r is not None]
     for r in extra:
         if r is not None and r not in out:
-            out.append(str(r))
+            out.append(r)
     return Verdict(label, out, conf, f.client, f.os, f.device)
