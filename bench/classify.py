@@ -17,8 +17,8 @@ import statistics
 import time
 
 from mailbeacon.classify import Context, classify
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.model import Event, Kind, MessageInfo
-from mailbeacon.networks import NetworkSet
 
 MIX: list[tuple[float, Kind, str]] = [
     (0.35, Kind.OPEN, "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "

@@ -15,7 +15,7 @@ import statistics
 import time
 import tracemalloc
 
-from mailbeacon.networks import NetworkSet
+from mailbeacon.classify.networks import NetworkSet
 
 
 def synthetic(n: int, rng: random.Random) -> list[str]:

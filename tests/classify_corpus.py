@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailbeacon.classify import Context, Verdict, classify
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.model import Event, Kind, MessageInfo
-from mailbeacon.networks import NetworkSet
 
 DATA = Path(__file__).resolve().parent / "data"
 SENT = 1_700_000_000.0

@@ -97,10 +97,12 @@ def test_gmail_readers_behind_one_proxy_address_are_all_human() -> None:
         assert v.label in HUMAN_OPEN_LABELS and v.label == "human_via_proxy"
 
 
-def test_campaign_rule_ignores_this_message_and_needs_three_others() -> None:
+def test_campaign_rule_ignores_this_message_and_needs_three_recipients() -> None:
+    # SendGrid 4416801410459: the same IP clicking for many recipients; with
+    # this one, three recipients make "many".
     msg = MessageInfo(1, 7, corpus.SENT, corpus.SENT)
     ev = _event(Kind.CLICK, 900, "198.51.100.9")
-    for clicked, label in (({1, 2, 3}, "human"), ({1, 2, 3, 4}, "scanner")):
+    for clicked, label in (({1, 2}, "human"), ({1, 2, 3}, "scanner")):
         ctx = Context(message=msg, campaign_recent_clicks={ev.ip_hash: clicked})
         assert classify(ev, ctx).label == label
 

@@ -1,9 +1,9 @@
 """The classification evaluation (issue 12): a corpus built from public evidence,
 independently of the rules, replayed through a real `serve` on SQLite.
 
-The targets are the issue's. Today's rules miss them; the engineer who changes
-the rules removes the xfail marks. Nobody edits an expected label in the
-corpus to make a target pass (tests/data/classify_eval/README.md).
+The targets are the issue's, met since issue 12's rule changes (the xfail
+marks are gone). Nobody edits an expected label in the corpus to make a
+target pass (tests/data/classify_eval/README.md).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import pytest
 from tests.classify_eval import Result, run
 from tests.classify_eval_corpus import DATA, load
 from tests.classify_eval_score import HUMAN_LABELS, Outcome, score
-
-NOT_YET = pytest.mark.xfail(strict=False, reason="issue 12: rules not yet tuned")
 
 
 @pytest.fixture(scope="session")
@@ -53,27 +51,23 @@ def test_every_hit_is_recorded_and_labelled(result: Result) -> None:
 
 
 @pytest.mark.eval
-@NOT_YET
 def test_exact_overall(result: Result) -> None:
     assert result.score.exact >= 0.95, _show(result.score.misses)
 
 
 @pytest.mark.eval
-@NOT_YET
 def test_clicks_exact(result: Result) -> None:
     clicks = [m for m in result.score.misses if m.kind == "click"]
     assert result.score.clicks_exact >= 0.93, _show(clicks)
 
 
 @pytest.mark.eval
-@NOT_YET
 def test_human_vs_machine(result: Result) -> None:
     wrong = [m for m in result.score.misses if not m.side_right]
     assert result.score.human_vs_machine >= 0.97, _show(wrong)
 
 
 @pytest.mark.eval
-@NOT_YET
 def test_no_person_is_labelled_a_machine_or_self(result: Result) -> None:
     wrong = [m for m in result.score.misses if m.expected in HUMAN_LABELS]
     assert wrong == [], _show(wrong)

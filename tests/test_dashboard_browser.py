@@ -23,6 +23,9 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 EMAIL, PASSWORD = "sender@example.com", "a long passphrase"
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
+GMAIL_PROXY_UA = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")
 
@@ -104,11 +107,11 @@ def test_track_copy_and_live_feed(page: Any, site: Server) -> None:
     src = pixel.split('src="')[1].split('"')[0]
     assert "text/html" in copied["types"] and f'<img src="{src}"' in copied["html"]
 
-    # The compose window's first fetch shows up as the activation, live.
+    # The compose window's first fetch shows up as the activation, live: Gmail's
+    # compose loads the pasted pixel through its image proxy (issue 12 item 4:
+    # the first fetch through the client the sender writes in).
     time.sleep(0.8)  # let the EventSource connect
-    httpx.get(
-        src, headers={"User-Agent": "Mozilla/5.0 Chrome/124.0", "X-Forwarded-For": "203.0.113.5"}
-    )
+    httpx.get(src, headers={"User-Agent": GMAIL_PROXY_UA, "X-Forwarded-For": "66.249.84.9"})
     page.get_by_text("Activation fetch seen").wait_for()
     page.screenshot(path=str(SHOTS / "track-an-email.png"), full_page=True)
 

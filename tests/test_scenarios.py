@@ -13,7 +13,16 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import Server, cli, start_server
-from tests.traffic import CHROME, FIREFOX, GMAIL_PROXY, THUNDERBIRD, ago, hit, labels
+from tests.traffic import (
+    CHROME,
+    FIREFOX,
+    GMAIL_PROXY,
+    THUNDERBIRD,
+    ago,
+    hit,
+    labels,
+    settled_report,
+)
 
 
 def test_scanner_clicking_every_link_a_second_after_sending(tracked: Server) -> None:
@@ -77,9 +86,15 @@ def test_gmail_readers_behind_one_proxy_address_are_all_human(tracked: Server) -
 
 def test_sender_views_are_self(tracked: Server) -> None:
     composing = tracked.message()  # no sent_at: the sender is still composing
-    hit(composing["open_url"], "198.51.100.99", CHROME)  # compose-time activation fetch
-    [(_, lab, reasons)] = labels(tracked, composing["id"])
+    # The compose window renders the pasted pixel through Gmail's proxy: the
+    # first fetch after creation, through the client the sender writes in.
+    hit(composing["open_url"], "66.249.84.9", GMAIL_PROXY)
+    # Issue 12 item 4: a later hit from another network and client is the
+    # recipient's, not the sender's, even without sent_at.
+    hit(composing["open_url"], "198.51.100.99", CHROME)
+    [(_, lab, reasons), (_, other, _)] = labels(tracked, composing["id"])
     assert lab == "self" and "self:compose_time" in reasons
+    assert other == "human_direct"
     sent = tracked.message(sent_at=ago(3600))
     r = httpx.get(sent["open_url"], headers={"User-Agent": CHROME})  # from the API's address
     assert r.headers["x-mailbeacon-recorded"] == "yes"
@@ -126,3 +141,25 @@ def test_labelling_off_records_unlabelled_then_reclassify_labels(
         assert lab == "human_via_proxy" and "ua:gmail_image_proxy" in reasons
     finally:
         srv.stop()
+
+
+def test_one_address_clicking_for_three_recipients_relabels_all_of_them(tracked: Server) -> None:
+    """Issue 12 item 2: a gateway address outside every list clicks each
+    recipient's copy; once the third shows the pattern, the first two are
+    relabelled too, and the campaign's counts move with them."""
+    camp = tracked.api("POST", "/api/v1/campaigns", json={"name": "b2b outreach"}).json()
+    msgs = [
+        tracked.message(recipient=f"r{i}@corp.example", campaign_id=camp["id"],
+                        sent_at=ago(3600), links=["https://example.com/offer"])
+        for i in range(3)
+    ]
+    hit(msgs[0]["links"][0]["tracked_url"], "203.0.113.200", CHROME)
+    assert labels(tracked, msgs[0]["id"])[0][1] == "human"  # nothing to see yet
+    for m in msgs[1:]:
+        hit(m["links"][0]["tracked_url"], "203.0.113.200", CHROME)
+    report = settled_report(tracked, camp["id"])
+    got = [labels(tracked, m["id"])[0] for m in msgs]
+    assert [lab for _, lab, _ in got] == ["scanner"] * 3, got
+    assert all(reasons[0].startswith("campaign:") for _, _, reasons in got), got
+    assert (report["clicks"]["human_total"], report["clicks"]["scanner_total"]) == (0, 3)
+    assert report["clicks"]["human_unique"] == 0

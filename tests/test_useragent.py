@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailbeacon.classify import ua_facts
-from mailbeacon.useragent import attribute
+from mailbeacon.classify.useragent import attribute
 
 DATA = Path(__file__).resolve().parent / "data" / "classify" / "useragents.tsv"
 

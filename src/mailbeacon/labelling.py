@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -14,10 +15,11 @@ from starlette.types import Scope
 
 from mailbeacon import rollups
 from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.classify.campaign import campaign_relabel
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.geo import Geo
 from mailbeacon.memory import MISSING, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
-from mailbeacon.networks import NetworkSet
 from mailbeacon.store import messages as message_store
 from mailbeacon.store.db import placeholder
 
@@ -45,6 +47,11 @@ class Labeller:
         self.memory = memory
         self.networks = networks
         self.sender_cookie = sender_cookie
+        # id(click) -> the campaign's messages its source clicked lately, taken
+        # on the event loop (Memory's campaign index belongs to that thread)
+        # for the writer's campaign-wide relabel after the commit.
+        self._sources: dict[int, frozenset[int]] = {}
+        self._sources_lock = threading.Lock()
 
     async def message_info(self, message_id: int) -> MessageInfo | None:
         info = self.memory.message(message_id)
@@ -87,6 +94,12 @@ class Labeller:
             now=event.at,
         )
         classify(event, ctx).apply(event)
+        others = clicks.get(event.ip_hash) if event.ip_hash else None
+        if others:
+            with self._sources_lock:
+                if len(self._sources) > 10_000:  # hits the recorder never committed
+                    self._sources.clear()
+                self._sources[id(event)] = frozenset(others)
         if self.geo is not None and event.label in DIRECT_LABELS:
             event.country = self.geo.country(event.ip)
         self.memory.remember(event, info)
@@ -95,21 +108,39 @@ class Labeller:
     # -- late evidence, run by the writer thread after each commit --------------
 
     def after_commit(self, batch: Sequence[Event]) -> None:
-        touched = {e.message_id for e in batch if e.kind == Kind.CLICK}
-        changes: list[tuple[Event, str, list[str]]] = []
-        for mid in touched:
+        clicks = [e for e in batch if e.kind == Kind.CLICK]
+        changes: dict[int, tuple[Event, str, list[str]]] = {}
+        for mid in {e.message_id for e in clicks}:
             info = self.memory.message(mid)
             recent = self.memory.recent(mid)
             found = retro_relabel(recent, info if isinstance(info, MessageInfo) else None)
-            by_id = {e.id: e for e in recent}
-            for eid, label, reasons in found:
-                ev = by_id.get(eid)
-                if ev is not None:
-                    changes.append((ev, label, reasons))
-        if changes:
-            apply_relabels(self.engine, changes)
-            for ev, label, reasons in changes:  # memory follows the store
+            self._collect(recent, found, changes)
+        with self._sources_lock:
+            spans = [self._sources.pop(id(e), None) for e in clicks]
+        done: set[frozenset[int]] = set()
+        for e, others in zip(clicks, spans, strict=True):
+            mids = others | {e.message_id} if others else None
+            if mids is None or mids in done:
+                continue
+            done.add(mids)
+            events = [x for m in sorted(mids) for x in self.memory.recent(m)]
+            self._collect(events, campaign_relabel(events), changes)
+        if changes:  # one transaction for every relabel and its rollup moves
+            apply_relabels(self.engine, list(changes.values()))
+            for ev, label, reasons in changes.values():  # memory follows the store
                 ev.label, ev.reasons = label, reasons
+
+    @staticmethod
+    def _collect(
+        events: Sequence[Event],
+        found: Sequence[tuple[int, str, list[str]]],
+        changes: dict[int, tuple[Event, str, list[str]]],
+    ) -> None:
+        by_id = {e.id: e for e in events}
+        for eid, label, reasons in found:
+            ev = by_id.get(eid)
+            if ev is not None and eid not in changes:
+                changes[eid] = (ev, label, reasons)
 
 
 def apply_relabels(engine: Engine, changes: Sequence[tuple[Event, str, list[str]]]) -> None:

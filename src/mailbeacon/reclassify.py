@@ -2,7 +2,8 @@
 
 Run after a rule or a network list changes. Events are replayed per message
 in the order they happened, with the same Context the live path builds, then
-late-evidence rules run over each message's whole history. Only labels that
+late-evidence rules run over each message's whole history, and the
+campaign-wide ones over each campaign's. Only labels that
 change are written.
 
 What replay cannot see again: the full client address when only the /24
@@ -21,19 +22,24 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from mailbeacon.classify import Context, classify, retro_relabel
+from mailbeacon.classify.campaign import campaign_relabel
+from mailbeacon.classify.networks import NetworkSet
+from mailbeacon.classify.reasons import Reason
 from mailbeacon.labelling import apply_relabels
 from mailbeacon.memory import Memory
 from mailbeacon.model import Event, Kind, MessageInfo
-from mailbeacon.networks import NetworkSet
 from mailbeacon.store import messages as message_store
 from mailbeacon.store.schema import events, messages
 
 CHUNK = 5000
-_KEEP_SELF = ("self:cookie", "self:sender_ip")
+_KEEP_SELF = (Reason.SELF_COOKIE.value, Reason.SELF_SENDER_IP.value)
+_CAMPAIGN = (Reason.CAMPAIGN_MANY_RECIPIENTS.value, Reason.CAMPAIGN_SAME_SECOND.value)
 
 
-def _query(campaign_id: int | None, since: float | None) -> Any:
+def _query(campaign_id: int | None, since: float | None, message_id: int | None = None) -> Any:
     q = select(events).order_by(events.c.at, events.c.id)
+    if message_id is not None:
+        q = q.where(events.c.message_id == message_id)
     if campaign_id is not None:
         ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
         q = q.where(events.c.message_id.in_(ids))
@@ -48,10 +54,12 @@ def count(engine: Engine, campaign_id: int | None, since: float | None) -> int:
         return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
-def _stored_events(engine: Engine, campaign_id: int | None, since: float | None) -> Iterator[Any]:
+def _stored_events(
+    engine: Engine, campaign_id: int | None, since: float | None, message_id: int | None
+) -> Iterator[Any]:
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-            _query(campaign_id, since)
+            _query(campaign_id, since, message_id)
         )
         yield from result
 
@@ -82,15 +90,20 @@ def run(
     networks: NetworkSet,
     *,
     campaign_id: int | None = None,
+    message_id: int | None = None,
     since: float | None = None,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> dict[str, int]:
-    """Reclassify; returns counts {"events", "changed"}."""
+    """Reclassify; returns counts {"events", "changed"}.
+
+    ``message_id`` replays one message (its sent_at changed): campaign-wide
+    evidence is then not re-derived, so its labels are kept as they are.
+    """
     memory = Memory(max_messages=10_000_000)
     history: dict[int, list[Event]] = {}
     before: dict[int, tuple[str | None, list[str]]] = {}
     seen = 0
-    for row in _stored_events(engine, campaign_id, since):
+    for row in _stored_events(engine, campaign_id, since, message_id):
         ev = _event(row)
         before[ev.id or 0] = (ev.label, list(ev.reasons))
         info = memory.message(ev.message_id)
@@ -126,12 +139,23 @@ def run(
             for ev in evs:
                 if ev.id == eid:
                     ev.label, ev.reasons = label, reasons
+    by_campaign: dict[int, list[Event]] = {}
+    for mid, evs in history.items():
+        info = memory.message(mid)
+        if isinstance(info, MessageInfo) and info.campaign_id is not None:
+            by_campaign.setdefault(info.campaign_id, []).extend(evs)
+    for evs in by_campaign.values() if message_id is None else ():  # across the campaign
+        by_id = {ev.id: ev for ev in evs}
+        for eid, label, reasons in campaign_relabel(evs):
+            by_id[eid].label, by_id[eid].reasons = label, reasons
     changes: list[tuple[Event, str, list[str]]] = []
     for evs in history.values():
         for ev in evs:
             if ev.id is None or ev.label is None or before.get(ev.id) == (ev.label, ev.reasons):
                 continue
             old_label, old_reasons = before[ev.id]
+            if message_id is not None and old_reasons[:1] and old_reasons[0] in _CAMPAIGN:
+                continue  # campaign evidence is not re-derived for one message
             stored = replace(ev, label=old_label, reasons=old_reasons)
             changes.append((stored, ev.label, ev.reasons))
     for start in range(0, len(changes), CHUNK):

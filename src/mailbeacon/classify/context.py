@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.model import Event, MessageInfo
-from mailbeacon.networks import NetworkSet
 
 __all__ = ["Context", "Verdict", "default_networks"]
 

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mailbeacon.classify.rules import (
-    BURST_S,
-    EVERY_LINK_WINDOW_S,
-    HONEYPOT_WINDOW_S,
-    SCANNER,
-    SELF,
-)
+from mailbeacon.classify.reasons import Reason
+from mailbeacon.classify.rules import BURST_S, EVERY_LINK_WINDOW_S, HONEYPOT_WINDOW_S
 from mailbeacon.classify.sources import same_source
+from mailbeacon.classify.verdicts import HUMAN, SCANNER
 from mailbeacon.model import Event, Kind, MessageInfo
 
 __all__ = ["retro_relabel"]
@@ -35,7 +31,10 @@ def retro_relabel(
       ``scanner`` (Marketo proximity, gophish #973);
     - one source clicking every link (>= 3, honeypot excluded) within 60 s
       makes those clicks ``scanner`` (CustomerMinds rule 1).
-    ``self`` events are never relabelled: sender signals outrank behaviour.
+    Only clicks labelled ``human`` are relabelled: late evidence exists to
+    catch machines taken for people. ``self`` stays (sender signals outrank
+    behaviour), and a ``bot`` stays a bot (its UA names what it is: a library
+    clicking every link is that library, craft-campaign#546).
     Events without an id, and opens, are ignored.
     """
     clicks = sorted(
@@ -44,7 +43,7 @@ def retro_relabel(
     honeypot = message.honeypot_position if message is not None else None
     found: dict[int, list[str]] = {}  # event id -> codes to add
 
-    def mark(e: Event, code: str) -> None:
+    def mark(e: Event, code: Reason) -> None:
         assert e.id is not None
         codes = found.setdefault(e.id, [])
         if code not in codes:
@@ -52,10 +51,10 @@ def retro_relabel(
 
     traps = [e for e in clicks if honeypot is not None and e.link_position == honeypot]
     for t in traps:
-        mark(t, "honeypot")
+        mark(t, Reason.HONEYPOT)
         for e in clicks:
             if e is not t and abs(e.at - t.at) <= HONEYPOT_WINDOW_S:
-                mark(e, "honeypot:window")
+                mark(e, Reason.HONEYPOT_WINDOW)
 
     real = [e for e in clicks if honeypot is None or e.link_position != honeypot]
     for i, a in enumerate(real):
@@ -63,8 +62,8 @@ def retro_relabel(
             if b.at - a.at > BURST_S:
                 break
             if a.link_position != b.link_position and same_source(a, b):
-                mark(a, "burst:same_second")
-                mark(b, "burst:same_second")
+                mark(a, Reason.BURST_SAME_SECOND)
+                mark(b, Reason.BURST_SAME_SECOND)
 
     needed = (message.link_count - (1 if honeypot is not None else 0)) if message else 0
     if needed >= 3:
@@ -74,7 +73,7 @@ def retro_relabel(
             ]
             if len({b.link_position for b in window} - {None}) >= needed:
                 for b in window:
-                    mark(b, "burst:every_link")
+                    mark(b, Reason.BURST_EVERY_LINK)
 
     out: list[tuple[int, str, list[str]]] = []
     for e in clicks:
@@ -82,7 +81,7 @@ def retro_relabel(
         codes = found.get(e.id)
         # Only label changes are returned: an event already ``scanner`` keeps
         # its reasons, so a rerun over the same events returns nothing.
-        if not codes or e.label in (SELF, SCANNER):
+        if not codes or e.label != HUMAN:
             continue
         # The late evidence explains the new label, so it leads the reasons.
         out.append((e.id, SCANNER, [c for c in codes if c not in e.reasons] + list(e.reasons)))

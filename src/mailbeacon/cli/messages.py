@@ -22,11 +22,13 @@ from mailbeacon.cli.base import (
     settings,
     tracking_base_url,
 )
+from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
 from mailbeacon.store import events as event_store
 from mailbeacon.store import keys
 from mailbeacon.store import messages as store
-from mailbeacon.timefmt import iso
+from mailbeacon.store import networks as network_store
+from mailbeacon.timefmt import iso, parse
 
 # --- campaigns and messages -----------------------------------------------------
 
@@ -107,6 +109,29 @@ def message_new(
         for lk in msg["links"]:
             # Plain lines, not a table: a table would cut long URLs people copy.
             print(f"{lk['position']}. {lk['tracked_url']}\n   -> {lk['url']}")
+
+
+@message_app.command("sent")
+def message_sent(
+    message_id: Annotated[int, typer.Argument(help="The message id.")],
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When it was sent (ISO 8601 or unix seconds). Default: now."),
+    ] = None,
+) -> None:
+    """Record that a message was sent; its earlier hits are relabelled."""
+    try:
+        when = parse_when(at, parse)
+    except ValueError as exc:
+        err.print(f"{exc}; e.g. --at 2026-05-04T09:30:00Z")
+        raise typer.Exit(2) from None
+    engine = open_store(settings())
+    try:
+        changed = mark_sent(engine, network_store.load_set(engine), message_id, when)
+    except NotFound as exc:
+        err.print(f"{exc}; see `mailbeacon events`")
+        raise typer.Exit(1) from None
+    out.print(f"message {message_id} sent at {iso(when)}; {changed} earlier hits relabelled")
 
 
 # --- events -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
+from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.store.schema import counters, message_stats, messages
 from mailbeacon.timefmt import iso
 
@@ -26,7 +27,10 @@ _HUMAN_OPENS = _S.open_human_direct + _S.open_human_via_proxy
 
 
 def _row(r: Any) -> dict[str, Any]:
+    opened = r.opened_at is not None
     return {
+        "open_status": "opened" if opened else "not_opened",
+        "open_status_reason": None,
         "message_id": int(r.message_id),
         "recipient": r.recipient,
         "variant": r.variant or None,
@@ -64,7 +68,19 @@ def recipients(
         q = q.where(_S.opened_at.is_(None)).order_by(_S.message_id)
     else:
         q = q.order_by(_S.message_id)
-    return [_row(r) for r in conn.execute(q.limit(limit).offset(offset)).all()]
+    return with_open_status(conn, [_row(r) for r in conn.execute(q.limit(limit).offset(offset))])
+
+
+def with_open_status(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unopened rows whose domain never shows a person's open say "unknown"
+    instead of "not opened", with the reason (reports/domains.py)."""
+    unopened = [r for r in rows if r["open_status"] == "not_opened"]
+    blind = blind_domains(conn, (domain_of(r["recipient"]) for r in unopened)) if unopened else {}
+    for r in unopened:
+        d = domain_of(r["recipient"])
+        if d in blind:
+            r["open_status"], r["open_status_reason"] = "unknown", unknown_reason(d, blind[d])
+    return rows
 
 
 def recipient_total(conn: Connection, campaign_id: int, which: Filter) -> int:

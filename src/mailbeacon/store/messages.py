@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from mailbeacon.model import MessageInfo
@@ -132,6 +132,14 @@ def next_position(conn: Connection, message_id: int) -> int:
 def get_message(conn: Connection, message_id: int) -> dict[str, Any] | None:
     row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
     return dict(row._mapping) if row else None
+
+
+def set_sent_at(conn: Connection, message_id: int, sent_at: float) -> bool:
+    """Record when a message left the sender; False if it does not exist."""
+    result = conn.execute(
+        update(messages).where(messages.c.id == message_id).values(sent_at=sent_at)
+    )
+    return bool(result.rowcount)
 
 
 def message_links(conn: Connection, message_id: int) -> list[dict[str, Any]]:

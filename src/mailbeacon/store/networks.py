@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from mailbeacon.networks import LoadResult, NetworkSet
+from mailbeacon.classify.networks import LoadResult, NetworkSet
 from mailbeacon.store.schema import network_lists
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbeacon import metrics
+from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
     Invalid,
     NotFound,
@@ -69,6 +70,14 @@ class MessageIn(BaseModel):
     )
     links: list[str] = Field(default_factory=list, max_length=500)
     honeypot: bool = Field(default=False, description="add an invisible link only scanners follow")
+
+
+class MessagePatch(BaseModel):
+    sent_at: str | float = Field(
+        description='"now", an ISO 8601 time or unix seconds: when the message was sent; '
+        "earlier hits are relabelled with it",
+        examples=["now"],
+    )
 
 
 class LinkIn(BaseModel):
@@ -259,6 +268,21 @@ def install(app: FastAPI, node: Node) -> None:
     )
     def get_message(message_id: DbId, _k: Auth) -> dict[str, Any]:
         try:
+            with node.engine.connect() as conn:
+                return message_view(conn, node.signer(), node.base_url, message_id)
+        except NotFound as exc:
+            raise fail(exc) from None
+
+    @app.patch(
+        "/api/v1/messages/{message_id}", response_model=Message, responses=ERRORS, tags=["messages"]
+    )
+    def patch_message(message_id: DbId, body: MessagePatch, _k: Auth) -> dict[str, Any]:
+        try:
+            when = parse_when(body.sent_at, parse)
+        except ValueError as exc:
+            raise fail(Invalid(str(exc))) from None
+        try:
+            mark_sent(node.engine, node.networks(), message_id, when, node.memory)
             with node.engine.connect() as conn:
                 return message_view(conn, node.signer(), node.base_url, message_id)
         except NotFound as exc:

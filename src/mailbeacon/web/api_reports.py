@@ -112,6 +112,11 @@ class TtfoRow(BaseModel):
 class RecipientRow(BaseModel):
     message_id: int
     recipient: str
+    open_status: Literal["opened", "not_opened", "unknown"] = Field(
+        description='"unknown" when mail to the domain never shows a person\'s open '
+        "(see open_status_reason), instead of claiming it was not opened"
+    )
+    open_status_reason: str | None = None
     variant: str | None
     opened: bool
     opened_at: str | None

@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 from starlette.types import Scope
 
 from mailbeacon import iphash, retention
+from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.config import Settings, default_data_dir
 from mailbeacon.geo import Geo
 from mailbeacon.labelling import Labeller
 from mailbeacon.memory import Memory
-from mailbeacon.networks import NetworkSet
 from mailbeacon.recorder import Recorder
 from mailbeacon.store import keys, make_engine
 from mailbeacon.store import networks as network_store

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mailbeacon.notify import stream
 from mailbeacon.reports import campaign_report
+from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.reports.recipients import recipient_total, recipients
+from mailbeacon.sent_at import mark_sent
 from mailbeacon.service import Invalid, NotFound, create_message, message_view
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
@@ -96,12 +99,34 @@ def install(app: FastAPI, node: Node) -> None:
                 return not_found(request, f"There is no message {message_id}.")
             events = event_store.list_events(conn, message_id=message_id, limit=1000)
             stats = data.message_stats_row(conn, message_id)
+            unknown = None
+            if not (stats and stats.get("opened_at")):  # honest "not opened" (issue 12)
+                domain = domain_of(msg["recipient"])
+                blind = blind_domains(conn, [domain])
+                unknown = unknown_reason(domain, blind[domain]) if domain in blind else None
             camp = (
                 message_store.get_campaign(conn, msg["campaign_id"]) if msg["campaign_id"] else None
             )
         return page(
-            request, "message.html", {"m": msg, "events": events, "stats": stats, "campaign": camp}
+            request,
+            "message.html",
+            {
+                "m": msg,
+                "events": events,
+                "stats": stats,
+                "campaign": camp,
+                "opens_unknown": unknown,
+            },
         )
+
+    @app.post("/messages/{message_id}/sent", include_in_schema=False)
+    def mark_message_sent(message_id: int, posted: Post) -> Response:
+        """"Mark as sent": sent_at is now, and earlier hits are judged again."""
+        try:
+            mark_sent(node.engine, node.networks(), message_id, time.time(), node.memory)
+        except NotFound:
+            return Response("no such message", status_code=404)
+        return RedirectResponse(f"/messages/{message_id}", status_code=303)
 
     @app.get("/track", response_class=HTMLResponse, include_in_schema=False)
     def track_form(request: Request, user: User) -> HTMLResponse:
@@ -113,8 +138,8 @@ def install(app: FastAPI, node: Node) -> None:
         links = [u.strip() for u in f.get("links", "").splitlines() if u.strip()]
         try:
             with node.engine.begin() as conn:
-                # No sent_at: the message is still being written, so the first
-                # fetches (the compose window's) are labelled self:compose_time.
+                # No sent_at: the message is still being written; the compose
+                # window's first fetch is self:compose_time until "Mark as sent".
                 msg = create_message(
                     conn,
                     node.signer(),

@@ -58,7 +58,7 @@ _MAIL_CLIENTS: tuple[tuple[str, str], ...] = (
     (r"Android-Gmail/", "Gmail"),
     (r"^Superhuman", "Superhuman"),
 )
-_MAIL_RE = [(re.compile(p), name) for p, name in _MAIL_CLIENTS]
+_MAIL_RE = [(re.compile(p, re.I), name) for p, name in _MAIL_CLIENTS]
 
 # Mailbox proxies and prefetchers: the UA names the mailbox, not the reader's
 # device, so OS and device stay unknown (Postmark: no OS/geo through Gmail's
@@ -71,8 +71,10 @@ _PROXIES: tuple[tuple[str, str], ...] = (
     (r"hey\.com/imageproxy", "HEY"),
     (r"YahooMailProxy", "Yahoo Mail"),
     (r"SeznamEmailProxy", "Seznam"),
+    (r"RamblerMail/.*ImageProxy", "Rambler Mail"),  # device-detector bots.yml
+    (r"secureurl\.fwdcdn\.com|mail\.ukr\.net proxy", "UkrNet Mail"),  # device-detector
 )
-_PROXY_RE = [(re.compile(p), name) for p, name in _PROXIES]
+_PROXY_RE = [(re.compile(p, re.I), name) for p, name in _PROXIES]
 
 # Apple Mail on macOS with MPP off: bare WebKit with no Version/Safari tail
 # (uap-core #528, jenssegers/agent #144).

@@ -18,18 +18,22 @@ Scopes (ip_ranges.md, "Keep each list with ... scope"):
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
-import urllib.request
-import uuid
+import threading
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from mailbeacon.network_sources import APPLE_EGRESS, BUILTIN_LISTS, OFFICIAL_LISTS
+from mailbeacon.classify.network_formats import FORMATS, parse
+from mailbeacon.classify.network_lists import (
+    APPLE_EGRESS,
+    BUILTIN_LISTS,
+    LISTS,
+    OFFICIAL_LISTS,
+    cloud_dataset,
+)
 
 __all__ = [
     "APPLE_EGRESS",
@@ -40,14 +44,12 @@ __all__ = [
     "LoadResult",
     "Match",
     "NetworkSet",
-    "fetch_official",
     "parse_cidr",
     "parse_ip",
 ]
 
 Match = tuple[str, str]  # (list name, scope)
 SCOPES = ("all", "clicks", "opens")
-FORMATS = ("apple_csv", "google_json", "ms_json", "cidr")
 _V4_MAPPED = 0xFFFF << 32  # ::ffff:a.b.c.d
 _LOW64 = (1 << 64) - 1
 _inet_pton = socket.inet_pton
@@ -143,6 +145,13 @@ class _List:
     def __len__(self) -> int:
         return len(self.v4[0]) + len(self.v6[0])
 
+    def copy(self) -> _List:
+        c = _List(self.scope)
+        c.v4 = (array("I", self.v4[0]), array("I", self.v4[1]))
+        c.v6 = (array("Q", self.v6[0]), array("Q", self.v6[1]),
+                array("Q", self.v6[2]), array("Q", self.v6[3]))
+        return c
+
 
 class _Index:
     """Disjoint runs: ``starts[i]`` begins a run covered by ``members[i]``.
@@ -150,11 +159,13 @@ class _Index:
     Keys are kept in a C array, not a list of ints: the bisect then touches
     one contiguous block instead of ~19 scattered objects (measured 520 ns
     against 790 ns per bisect over 300k IPv4 keys). IPv6 keys are the top 64
-    bits when every boundary is /64-aligned (true of Apple, Google and
-    Microsoft feeds, whose IPv6 prefixes are /64 or shorter), else full ints.
+    bits; when some boundary is finer than /64 (AWS and Azure publish /120s
+    and /128s) the low 64 bits go in a second array, searched only inside the
+    run of equal top halves, so the keys stay C arrays either way (a list of
+    Python ints instead doubled the memory and slowed every IPv6 lookup).
     """
 
-    __slots__ = ("starts", "members", "shift")
+    __slots__ = ("starts", "lows", "members", "shift")
 
     def __init__(self, lists: dict[str, _List], version: int) -> None:
         # Sweep line over +1 at the first address and -1 after the last:
@@ -190,14 +201,15 @@ class _Index:
             self.members.append(cur)
         low64 = _LOW64
         self.shift = 0
-        self.starts: array[int] | list[int]
+        self.lows: array[int] | None = None
+        self.starts: array[int]
         if version == 4:
             self.starts = array("I", points)
-        elif all(p & low64 == 0 for p in points):
+        else:
             self.shift = 64
             self.starts = array("Q", (p >> 64 for p in points))
-        else:
-            self.starts = points
+            if any(p & low64 for p in points):
+                self.lows = array("Q", (p & low64 for p in points))
 
 
 class NetworkSet:
@@ -216,11 +228,21 @@ class NetworkSet:
 
     @classmethod
     def builtin(cls) -> NetworkSet:
-        """The small stable vendor lists of BUILTIN_LISTS."""
+        """The vendor lists of BUILTIN_LISTS plus the offline cloud dataset.
+
+        Parsed once per process (~0.7 s for ~38k cloud ranges) and shared
+        between sets: ``add`` copies a shared list before changing it, so
+        loading into one set never changes another.
+        """
         ns = cls()
-        for name, (scope, cidrs) in BUILTIN_LISTS.items():
-            ns.add(name, scope, cidrs)
+        ns._lists.update(_builtin_lists())  # shared; add() copies before changing one
+        if (cached := _BUILT[0]) is not None:  # a fresh builtin set reuses the index
+            ns._v4, ns._v6 = cached
         return ns
+
+    def build(self) -> None:
+        self._v4 = _Index(self._lists, 4)
+        self._v6 = _Index(self._lists, 6)
 
     # -- loading -----------------------------------------------------------
 
@@ -230,6 +252,8 @@ class NetworkSet:
             raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
         if replace or name not in self._lists:
             self._lists[name] = _List(scope)
+        elif self._lists[name] is _BUILTIN.get(name):
+            self._lists[name] = self._lists[name].copy()
         lst = self._lists[name]
         lst.scope = scope
         skipped = 0
@@ -255,7 +279,7 @@ class NetworkSet:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
         if scope is None:
             scope = OFFICIAL_LISTS[name][2] if name in OFFICIAL_LISTS else "all"
-        cidrs, bad = _parse(text, fmt)
+        cidrs, bad = parse(text, fmt)
         skipped = bad + self.add(name, scope, cidrs)
         return LoadResult(name, scope, len(self._lists[name]), skipped)
 
@@ -271,10 +295,6 @@ class NetworkSet:
         return name in self._lists
 
     # -- lookup --------------------------------------------------------------
-
-    def build(self) -> None:
-        self._v4 = _Index(self._lists, 4)
-        self._v6 = _Index(self._lists, 6)
 
     def lookup(self, ip: str) -> tuple[Match, ...]:
         """Every (list name, scope) whose ranges contain ``ip``; () if none or invalid."""
@@ -294,7 +314,16 @@ class NetworkSet:
             if p[0] == 6:
                 idx = self._v6
             n = p[1]
-        i = bisect_right(idx.starts, n >> idx.shift) - 1
+        key = n >> idx.shift
+        starts = idx.starts
+        i = bisect_right(starts, key) - 1
+        lows = idx.lows
+        if lows is not None and i >= 0 and starts[i] == key:
+            # Boundaries inside this /64: search the low halves of its run.
+            first = bisect_left(starts, key, 0, i)
+            i = bisect_right(lows, n & _LOW64, first, i + 1) - 1
+            if i < first:
+                i = first - 1
         return idx.members[i] if i >= 0 else ()
 
     # -- persistence ---------------------------------------------------------
@@ -320,75 +349,27 @@ class NetworkSet:
         return ns
 
 
-# -- official formats ---------------------------------------------------------
+# -- the builtin set, parsed once per process ------------------------------------
+
+_builtin_lock = threading.Lock()
+_BUILTIN: dict[str, _List] = {}
+_BUILT: list[tuple[_Index, _Index] | None] = [None]
 
 
-def _parse(text: str, fmt: str) -> tuple[list[str], int]:
-    """(CIDR strings, count of entries skipped before CIDR parsing)."""
-    if fmt == "apple_csv":
-        # `CIDR,country,region,city,` (Apple, egress-ip-ranges.csv)
-        return _lines(line.split(",", 1)[0] for line in text.splitlines())
-    if fmt == "cidr":
-        return _lines(line.split("#", 1)[0] for line in text.splitlines())
-    if fmt == "google_json":
-        return _google(text)
-    if fmt == "ms_json":
-        return _microsoft(text)
-    raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-
-
-def _lines(fields: Iterable[str]) -> tuple[list[str], int]:
-    out = []
-    for f in fields:
-        f = f.strip()
-        if f and not f.startswith("#"):
-            out.append(f)
-    return out, 0
-
-
-def _google(text: str) -> tuple[list[str], int]:
-    # {"creationTime": ..., "prefixes": [{"ipv4Prefix": ...}, {"ipv6Prefix": ...}]}
-    doc = json.loads(text)
-    out, bad = [], 0
-    for p in doc.get("prefixes", []) if isinstance(doc, dict) else []:
-        v = p.get("ipv4Prefix") or p.get("ipv6Prefix") if isinstance(p, dict) else None
-        if isinstance(v, str):
-            out.append(v)
-        else:
-            bad += 1
-    return out, bad
-
-
-def _microsoft(
-    text: str, service_area: str = "Exchange", url_part: str = "protection.outlook.com"
-) -> tuple[list[str], int]:
-    """Exchange Online Protection ranges from the endpoints web service JSON.
-
-    Entries are kept by URL (``*.protection.outlook.com``, IDs 9 and 10 in
-    2022), not by ID: IDs are renumbered between versions, and the other
-    Exchange entries are Outlook web endpoints, not scanners.
-    """
-    doc: Any = json.loads(text)
-    out, bad = [], 0
-    for entry in doc if isinstance(doc, list) else []:
-        if not isinstance(entry, dict) or entry.get("serviceArea") != service_area:
-            continue
-        if not any(url_part in u for u in entry.get("urls", []) if isinstance(u, str)):
-            continue
-        for ip in entry.get("ips", []):
-            if isinstance(ip, str):
-                out.append(ip)
-            else:
-                bad += 1
-    return out, bad
-
-
-def fetch_official(name: str, timeout: float = 30.0) -> bytes:
-    """Download an official list (never called in tests; the caller stores it)."""
-    url, _, _ = OFFICIAL_LISTS[name]
-    if name == "microsoft_eop":
-        url += f"?clientrequestid={uuid.uuid4()}"
-    req = urllib.request.Request(url, headers={"User-Agent": "mailbeacon (network list update)"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - fixed https URLs
-        body: bytes = resp.read()
-    return body
+def _builtin_lists() -> dict[str, _List]:
+    """BUILTIN_LISTS and the cloud dataset as parsed lists, with their index."""
+    with _builtin_lock:
+        if not _BUILTIN:
+            lists: dict[str, _List] = {}
+            sources = dict(BUILTIN_LISTS)
+            for name, cidrs in cloud_dataset()[1].items():
+                sources[name] = (LISTS[name].scope, cidrs)
+            for name, (scope, cidrs) in sources.items():
+                lst = lists[name] = _List(scope)
+                for c in cidrs:
+                    r = parse_cidr(c)
+                    if r is not None:
+                        lst.add(*r)
+            _BUILT[0] = (_Index(lists, 4), _Index(lists, 6))
+            _BUILTIN.update(lists)
+    return _BUILTIN
