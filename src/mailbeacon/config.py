@@ -103,6 +103,11 @@ class Settings:
     webhook_max_age: float = _s(
         26 * 3600.0, "Seconds a delivery is retried before it is marked failed (>= 24 h)."
     )
+    secret_key: str = _s(
+        "",
+        "Fernet key that encrypts stored secrets (upstream SMTP passwords). Empty: "
+        "secret.key in the data directory, created on first use. Every node needs the same key.",
+    )
 
     @property
     def database_url(self) -> str:
