@@ -1,0 +1,202 @@
+"""Helpers for the relay tests: an aiosmtpd upstream stub, a relay server
+process with a sender, and an smtplib client.
+
+The stub is for the fast unit level; the scenarios of issue 14 also run
+against a real Postfix (tests/mailservers.py) where it is installed.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.helpers import Server, cli, free_port, start_server
+
+
+@dataclass
+class Delivery:
+    mail_from: str
+    rcpts: list[str]
+    data: bytes
+    options: list[str]
+
+    @property
+    def message(self) -> Message:
+        return message_from_bytes(self.data)
+
+    def html(self) -> str:
+        """The decoded HTML part ('' when there is none)."""
+        for part in self.message.walk():
+            if part.get_content_type() == "text/html":
+                raw = part.get_payload(decode=True)
+                assert isinstance(raw, bytes)
+                return raw.decode(part.get_content_charset() or "utf-8")
+        return ""
+
+
+class Stub:
+    """An upstream SMTP server that records what it is given.
+
+    ``answer(rcpt) -> reply or None`` decides per recipient (None: accept);
+    ``data_answer()`` may refuse the DATA (e.g. "451" while "down")."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self.rcpt_answer: Callable[[str], str | None] = lambda _r: None
+        self.data_answer: Callable[[], str | None] = lambda: None
+
+    async def handle_RCPT(  # noqa: N802
+        self, _server: Any, _session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        refusal = self.rcpt_answer(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        refusal = self.data_answer()
+        if refusal:
+            return refusal
+        self.deliveries.append(
+            Delivery(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                bytes(envelope.original_content),
+                list(envelope.mail_options),
+            )
+        )
+        return "250 2.0.0 queued as stub"
+
+    def wait(self, n: int, timeout: float = 30) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while len(self.deliveries) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.deliveries) >= n, f"{len(self.deliveries)} of {n} deliveries arrived"
+        return self.deliveries
+
+
+def start_stub(port: int | None = None) -> tuple[Stub, Controller]:
+    stub = Stub()
+    ctl = Controller(
+        stub, hostname="127.0.0.1", port=port or free_port(), enable_SMTPUTF8=True,
+        data_size_limit=64 * 1024 * 1024,
+    )  # fmt: skip
+    ctl.start()
+    return stub, ctl
+
+
+@dataclass
+class Relay:
+    server: Server
+    smtp_port: int
+    login: str
+    password: str
+    upstream_port: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, login: bool = True) -> smtplib.SMTP:
+        smtp = smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=60)
+        smtp.ehlo("client.test")
+        if login:
+            smtp.login(self.login, self.password)
+        return smtp
+
+    def send(self, raw: bytes, rcpts: Sequence[str], mail_from: str | None = None) -> Any:
+        with self.client() as smtp:
+            return smtp.sendmail(mail_from or self.login, list(rcpts), raw)
+
+
+def make_sender(db: str, login: str, upstream: str, *args: str) -> str:
+    out = cli("senders", "create", "--email", login, "--upstream", upstream, *args, db=db)
+    return out.stdout.strip().splitlines()[-1].split()[-1]
+
+
+def start_relay(
+    db: str,
+    workdir: Path,
+    upstream_port: int,
+    *,
+    login: str = "ana@example.com",
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+) -> Relay:
+    password = make_sender(db, login, f"smtp://127.0.0.1:{upstream_port}?tls=none")
+    smtp_port = free_port()
+    srv = start_server(
+        db, workdir, extra_args=["--smtp-port", str(smtp_port), *extra_args],
+        env={"MAILBEACON_RELAY_RETRY_BASE": "0.3", **(env or {})},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while f"on 127.0.0.1:{smtp_port}" not in srv.output():
+        assert time.monotonic() < deadline, srv.output()
+        time.sleep(0.05)
+    return Relay(srv, smtp_port, login, password, upstream_port)
+
+
+def relaunch(relay: Relay) -> None:
+    """SIGKILL the serve process and start it again on the same ports."""
+    relay.server.restart()
+    deadline = time.monotonic() + 30
+    while f"on 127.0.0.1:{relay.smtp_port}" not in relay.server.output():
+        assert time.monotonic() < deadline, relay.server.output()
+        time.sleep(0.05)
+
+
+def mail(
+    *,
+    sender: str = "ana@example.com",
+    to: Sequence[str] = ("bob@example.org",),
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
+    subject: str = "Our proposal",
+    html: str | None = '<p>Hello, see <a href="https://example.com/offer">the offer</a>.</p>',
+    text: str = "Hello, see https://example.com/offer",
+    extra_headers: Sequence[str] = (),
+    attachment: bytes | None = None,
+) -> bytes:
+    """A message as a mail client would submit it (CRLF, multipart/alternative)."""
+    from email.mime.application import MIMEApplication
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    from email.policy import SMTP
+
+    alt = MIMEMultipart("alternative")
+    alt.attach(MIMEText(text, "plain", "utf-8"))
+    if html is not None:
+        alt.attach(MIMEText(html, "html", "utf-8"))
+    msg: Any = alt
+    if attachment is not None:
+        msg = MIMEMultipart("mixed")
+        msg.attach(alt)
+        part = MIMEApplication(attachment, "octet-stream")
+        part.add_header("Content-Disposition", "attachment", filename="data.bin")
+        msg.attach(part)
+    msg["From"] = f"Ana <{sender}>"
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    if bcc:
+        msg["Bcc"] = ", ".join(bcc)
+    msg["Subject"] = subject
+    msg["Message-ID"] = "<proposal-1@example.com>"
+    for h in extra_headers:
+        name, value = h.split(":", 1)
+        msg[name] = value.strip()
+    return bytes(msg.as_bytes(policy=SMTP))
+
+
+def stub_fixture() -> Iterator[tuple[Stub, Controller]]:
+    stub, ctl = start_stub()
+    try:
+        yield stub, ctl
+    finally:
+        ctl.stop()
