@@ -136,7 +136,7 @@ def start_relay(
         env={"MAILBEACON_RELAY_RETRY_BASE": "0.3", **(env or {})},
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while f"on 127.0.0.1:{smtp_port}" not in srv.output():
+    while f":{smtp_port}" not in srv.output():
         assert time.monotonic() < deadline, srv.output()
         time.sleep(0.05)
     return Relay(srv, smtp_port, login, password, upstream_port)
@@ -146,7 +146,7 @@ def relaunch(relay: Relay) -> None:
     """SIGKILL the serve process and start it again on the same ports."""
     relay.server.restart()
     deadline = time.monotonic() + 30
-    while f"on 127.0.0.1:{relay.smtp_port}" not in relay.server.output():
+    while relay.server.output().count(f":{relay.smtp_port}") < 1:
         assert time.monotonic() < deadline, relay.server.output()
         time.sleep(0.05)
 
@@ -199,4 +199,5 @@ def stub_fixture() -> Iterator[tuple[Stub, Controller]]:
     try:
         yield stub, ctl
     finally:
-        ctl.stop()
+        if ctl._thread is not None:  # a test may have stopped it (upstream "down")
+            ctl.stop()

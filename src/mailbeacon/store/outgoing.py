@@ -12,9 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
-from mailbeacon.store.schema import message_stats, messages, relay_copies, relay_submissions
+from mailbeacon.store.messages import add_counter, insert_links
+from mailbeacon.store.schema import (
+    links,
+    message_stats,
+    messages,
+    relay_copies,
+    relay_submissions,
+)
 
 # A claimed copy is one node's for this long. A copy of a 35 MB message to a
 # slow upstream takes minutes, and a node that dies mid-send frees its copies
@@ -57,6 +64,35 @@ class Submission:
     headers: bytes
     data: bytes | None
     created_at: float
+
+
+def mark_copies(
+    conn: Connection,
+    message_ids: Sequence[int],
+    message_id_header: str,
+    copy_links: Sequence[tuple[int, str]],
+) -> None:
+    """The relay's facts on freshly created messages: the Message-ID header
+    every copy carries, and the links (the same positions in every copy)."""
+    conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(message_ids))
+        .values(message_id_header=message_id_header)
+    )
+    for mid in message_ids:
+        insert_links(conn, mid, copy_links)
+
+
+def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int | None) -> None:
+    """Undo messages created for a submission the client must send again (the
+    upstream said "later" before taking any copy): its retry makes new ones."""
+    if not message_ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(delete(links).where(links.c.message_id.in_(message_ids)))
+        conn.execute(delete(message_stats).where(message_stats.c.message_id.in_(message_ids)))
+        conn.execute(delete(messages).where(messages.c.id.in_(message_ids)))
+        add_counter(conn, campaign_id or 0, "unique", "messages", -len(message_ids))
 
 
 def _set_sent_at(conn: Connection, message_id: int, at: float) -> None:
