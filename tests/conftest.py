@@ -19,6 +19,8 @@ from tests.helpers import PG_ADMIN_URL, Server, cli, pg_admin, start_server
 from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
+# The relay tests' fixtures (stub upstream, relay process).
+pytest_plugins = ["tests.relay_helpers"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

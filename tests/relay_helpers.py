@@ -16,6 +16,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import Server, cli, free_port, start_server
@@ -194,10 +195,25 @@ def mail(
     return bytes(msg.as_bytes(policy=SMTP))
 
 
-def stub_fixture() -> Iterator[tuple[Stub, Controller]]:
-    stub, ctl = start_stub()
+# Fixtures shared by the relay tests (a module uses them by importing them).
+
+
+@pytest.fixture
+def stub() -> Iterator[tuple[Stub, Controller]]:
+    """An upstream stub on a free port."""
+    box, ctl = start_stub()
     try:
-        yield stub, ctl
+        yield box, ctl
     finally:
         if ctl._thread is not None:  # a test may have stopped it (upstream "down")
             ctl.stop()
+
+
+@pytest.fixture
+def relay(db_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iterator[Relay]:
+    """A serve process with --smtp-port and a sender whose upstream is the stub."""
+    r = start_relay(db_url, tmp_path, stub[1].port)
+    try:
+        yield r
+    finally:
+        r.server.stop()

@@ -7,7 +7,6 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,7 @@ from aiosmtpd.controller import Controller
 
 from mailbeacon.relay.server import is_loopback
 from tests.helpers import cli, free_port
-from tests.relay_helpers import Relay, Stub, mail, start_relay, stub_fixture
-
-
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, Controller]]:
-    yield from stub_fixture()
-
-
-@pytest.fixture
-def relay(db_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iterator[Relay]:
-    r = start_relay(db_url, tmp_path, stub[1].port)
-    try:
-        yield r
-    finally:
-        r.server.stop()
+from tests.relay_helpers import Relay, Stub, mail, start_relay
 
 
 def test_refusals(relay: Relay, stub: tuple[Stub, Controller]) -> None:

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import rows
-from tests.relay_helpers import Relay, Stub, mail, start_relay, stub_fixture
+from tests.relay_helpers import Relay, Stub, mail
 
 PIXEL = re.compile(r"/o/([A-Za-z0-9_-]+)\.gif")
 CLICK = re.compile(r"/c/([A-Za-z0-9_-]+)")
-
-
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, Controller]]:
-    yield from stub_fixture()
-
-
-@pytest.fixture
-def relay(db_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iterator[Relay]:
-    r = start_relay(db_url, tmp_path, stub[1].port)
-    try:
-        yield r
-    finally:
-        r.server.stop()
 
 
 def test_one_copy_per_recipient_with_its_own_pixel(

@@ -11,12 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import cli
-from tests.relay_helpers import Relay, Stub, mail, start_relay, stub_fixture
-
-
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, Controller]]:
-    yield from stub_fixture()
+from tests.relay_helpers import Relay, Stub, mail, start_relay
 
 
 @pytest.fixture

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import smtplib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import rows, start_server
-from tests.relay_helpers import Stub, mail, relaunch, start_relay, stub_fixture
-
-
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, Controller]]:
-    yield from stub_fixture()
+from tests.relay_helpers import Stub, mail, relaunch, start_relay
 
 
 def _wait(cond: object, what: str, timeout: float = 30) -> None:

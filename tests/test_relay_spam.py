@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.relay_helpers import Relay, Stub, mail, start_relay, stub_fixture
+from tests.relay_helpers import Relay, Stub, mail, start_relay
 
 pytestmark = pytest.mark.skipif(
     shutil.which("spamassassin") is None, reason="Debian's spamassassin is not installed"
@@ -39,11 +39,6 @@ TEXT = (
     "https://docs.example.com/terms\n\nBest regards,\nAna Lima\nExample Consulting\n"
 )
 _RULE = re.compile(r"^\s*-?\d+\.\d+\s+([A-Z0-9_]+)\s", re.M)
-
-
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, Controller]]:
-    yield from stub_fixture()
 
 
 @pytest.fixture

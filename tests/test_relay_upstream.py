@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from email import message_from_bytes
 
-import pytest
 from aiosmtpd.controller import Controller
 
 from mailbeacon.relay import dsn
 from mailbeacon.relay.accounts import Upstream
 from mailbeacon.relay.upstream import send_all
 from tests.helpers import free_port
-from tests.relay_helpers import Stub, stub_fixture
-
-
-@pytest.fixture
-def stub() -> Iterator[tuple[Stub, Controller]]:
-    yield from stub_fixture()
+from tests.relay_helpers import Stub
 
 
 def _send(port: int, items: list[tuple[str, bytes]], options: tuple[str, ...] = ()) -> list:
