@@ -125,7 +125,9 @@ def start_server(
     port: int | None = None,
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    module: str = "mailbeacon",
 ) -> Server:
+    """`python -m MODULE --db DB serve ...` (MODULE: mailbeacon, or a wrapper of it)."""
     port = port or free_port()
     key = key or create_key(db)
     log = workdir / f"serve-{port}-{time.monotonic_ns()}.log"
@@ -135,7 +137,7 @@ def start_server(
             [
                 sys.executable,
                 "-m",
-                "mailbeacon",
+                module,
                 "--db",
                 db,
                 "serve",
