@@ -1,13 +1,19 @@
-"""Helpers for the relay tests: an aiosmtpd upstream stub, a relay server
-process with a sender, and an smtplib client.
+"""Helpers for the relay tests: a relay server process with a sender, an
+smtplib client, the upstreams it sends to, and the messages it is given.
 
-The stub is for the fast unit level; the scenarios of issue 14 also run
-against a real Postfix (tests/mailservers.py) where it is installed.
+The issue's scenarios run against the private Postfix -> Dovecot of
+tests/mailservers/ (`postfix_relay`). The aiosmtpd stub stays where a
+scripted upstream is the point (an answer Postfix cannot be made to give on
+cue, or the MAIL FROM parameters it was handed), and `CutProxy` breaks a
+session with the real Postfix in the middle.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import Server, cli, free_port, start_server
+from tests.mailservers import Dovecot, Postfix, TLSFiles
 
 
 @dataclass
@@ -101,7 +108,7 @@ class Relay:
     smtp_port: int
     login: str
     password: str
-    upstream_port: int
+    upstream: str
     extra: dict[str, Any] = field(default_factory=dict)
 
     def client(self, login: bool = True) -> smtplib.SMTP:
@@ -124,23 +131,29 @@ def make_sender(db: str, login: str, upstream: str, *args: str) -> str:
 def start_relay(
     db: str,
     workdir: Path,
-    upstream_port: int,
+    upstream: int | str,
     *,
     login: str = "ana@example.com",
     env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    ca_file: Path | None = None,
 ) -> Relay:
-    password = make_sender(db, login, f"smtp://127.0.0.1:{upstream_port}?tls=none")
+    """A serve process with --smtp-port and one sender whose upstream is
+    `upstream` (a URL, or the port of a plain server on loopback); `ca_file`:
+    the CA the relay trusts for the upstream's certificate."""
+    url = upstream if isinstance(upstream, str) else f"smtp://127.0.0.1:{upstream}?tls=none"
+    password = make_sender(db, login, url)
     smtp_port = free_port()
+    ca = {"MAILBEACON_RELAY_UPSTREAM_CA": str(ca_file)} if ca_file else {}
     srv = start_server(
         db, workdir, extra_args=["--smtp-port", str(smtp_port), *extra_args],
-        env={"MAILBEACON_RELAY_RETRY_BASE": "0.3", **(env or {})},
+        env={"MAILBEACON_RELAY_RETRY_BASE": "0.3", **ca, **(env or {})},
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while f":{smtp_port}" not in srv.output():
         assert time.monotonic() < deadline, srv.output()
         time.sleep(0.05)
-    return Relay(srv, smtp_port, login, password, upstream_port)
+    return Relay(srv, smtp_port, login, password, url)
 
 
 def relaunch(relay: Relay) -> None:
@@ -217,3 +230,89 @@ def relay(db_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iterato
         yield r
     finally:
         r.server.stop()
+
+
+@pytest.fixture
+def postfix_relay(
+    db_url: str, tmp_path: Path, postfix: Postfix, dovecot: Dovecot, mail_tls: TLSFiles
+) -> Iterator[Relay]:
+    """A serve process whose sender (a fresh Dovecot user, so reports to it
+    land in a mailbox) sends through the private Postfix: STARTTLS verified
+    against the test CA, AUTH as that user. Postfix delivers every copy into
+    Dovecot."""
+    login, _ = dovecot.add_user(dovecot.address("ana"))
+    r = start_relay(
+        db_url, tmp_path, postfix.url("starttls", login), login=login, ca_file=mail_tls.ca_file
+    )
+    try:
+        yield r
+    finally:
+        r.server.stop()
+
+
+class CutProxy:
+    """A TCP forwarder to a plain upstream that breaks the first session in
+    the middle: when the client starts its second mail transaction there,
+    both connections close and every later connection is closed at once (the
+    upstream "is down") until `restore()`.
+
+    Postfix cannot be told to fail between two messages of one session; this
+    puts that failure in front of the real one."""
+
+    _MAIL = re.compile(rb"(?:^|\r\n)mail from:", re.I)
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.down = False
+        self.cut = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def restore(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target), timeout=30)
+            except OSError:
+                client.close()
+                continue
+            cuts = not self.cut.is_set()
+            threading.Thread(target=self._pump, args=(client, server, cuts), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, cuts: bool) -> None:
+        transactions, tail = 0, b""
+        try:
+            while chunk := src.recv(65536):
+                if cuts:
+                    seen = tail + chunk  # a command may straddle two reads
+                    transactions += sum(
+                        m.end() > len(tail) for m in self._MAIL.finditer(seen)
+                    )
+                    tail = seen[-16:]
+                    if transactions >= 2:
+                        self.down = True
+                        self.cut.set()
+                        break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
