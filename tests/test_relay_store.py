@@ -90,6 +90,20 @@ def test_claim_finish_and_data_dropped_when_done(engine: Engine) -> None:
     assert {c["status"] for c in outgoing.copies(engine)} == {"sent", "failed"}
 
 
+def test_a_lease_frees_copies_of_a_dead_node_and_renewal_holds_them(engine: Engine) -> None:
+    _queue(engine, _sender(engine), 2)
+    now = time.time()
+    first, second = outgoing.claim(engine, 10, now=now, lease=90)
+    assert outgoing.claim(engine, 10, now=now + 89) == []  # still the sending node's
+    outgoing.finish(engine, first, status="sent", code=250, error=None, at=now)
+    # The node still sending renews; a finished copy is left alone.
+    assert outgoing.extend_lease(engine, [first.id, second.id], 90, now=now + 60) == 1
+    assert outgoing.claim(engine, 10, now=now + 149) == []
+    # It died: one lease after its last renewal another pass takes the copy.
+    (again,) = outgoing.claim(engine, 10, now=now + 151)
+    assert again.id == second.id and again.attempts == 2
+
+
 def test_removing_a_sender_drops_its_queue(engine: Engine) -> None:
     _queue(engine, _sender(engine), 1)
     store.remove(engine, "ana@example.com")

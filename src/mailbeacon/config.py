@@ -137,6 +137,14 @@ class Settings:
         2 * 86400.0,
         "Seconds a queued copy is retried before it fails and the sender gets a bounce report.",
     )
+    # A live node renews its lease every third of it however long a send
+    # takes (a 35 MB copy to a slow upstream: minutes), so this only bounds
+    # how long the copies a killed node was sending wait for another pass.
+    relay_lease: float = _s(
+        90.0,
+        "Seconds the queued copies a node is sending stay its own if it dies mid-send; "
+        "then any node sends them (that copy may arrive twice).",
+    )
 
     @property
     def database_url(self) -> str:

@@ -61,10 +61,30 @@ class QueueWorker:
 
     async def run_once(self) -> int:
         """Claim one batch and send it; returns how many copies were claimed."""
-        claimed = await self.relay.run(outgoing.claim, self.engine, BATCH)
-        groups = itertools.groupby(claimed, key=lambda c: c.submission_id)
-        await asyncio.gather(*(self._submission(sid, list(cs)) for sid, cs in groups))
+        lease = self.settings.relay_lease
+        claimed = await self.relay.run(outgoing.claim, self.engine, BATCH, None, lease)
+        if not claimed:
+            return 0
+        holding = asyncio.create_task(self._hold([c.id for c in claimed], lease))
+        try:
+            groups = itertools.groupby(claimed, key=lambda c: c.submission_id)
+            await asyncio.gather(*(self._submission(sid, list(cs)) for sid, cs in groups))
+        finally:
+            holding.cancel()
         return len(claimed)
+
+    async def _hold(self, ids: list[int], lease: float) -> None:
+        """Renew the lease every third of it while the batch is sent: however
+        long a send takes, no other node takes these copies, and if this node
+        dies they are free one lease later (not after the longest send)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                # The default executor: the relay's own threads may all be sending.
+                await loop.run_in_executor(None, outgoing.extend_lease, self.engine, ids, lease)
+            except Exception as exc:  # noqa: BLE001 - store down: the next renewal may work
+                log.warning("relay: could not renew the queue lease: %s", exc)
 
     async def _submission(self, sid: int, copies: list[outgoing.Claimed]) -> None:
         try:

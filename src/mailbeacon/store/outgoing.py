@@ -23,10 +23,10 @@ from mailbeacon.store.schema import (
     relay_submissions,
 )
 
-# A claimed copy is one node's for this long. A copy of a 35 MB message to a
-# slow upstream takes minutes, and a node that dies mid-send frees its copies
-# after it (the recipient may then get that copy twice: at least once).
-LEASE_SECONDS = 15 * 60.0
+# A claimed copy is one node's until its lease ends; the node renews it while
+# it sends (extend_lease), so a node that dies mid-send frees its copies one
+# lease later (the recipient may then get that copy twice: at least once).
+LEASE_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,9 @@ def record(
     return int(sid)
 
 
-def claim(engine: Engine, limit: int, now: float | None = None) -> list[Claimed]:
+def claim(
+    engine: Engine, limit: int, now: float | None = None, lease: float = LEASE_SECONDS
+) -> list[Claimed]:
     """Take up to ``limit`` due copies for this node.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets every node claim at once and
@@ -179,8 +181,27 @@ def claim(engine: Engine, limit: int, now: float | None = None) -> list[Claimed]
         "created_at"
     )
     with engine.begin() as conn:
-        rows = conn.execute(sql, {"until": now + LEASE_SECONDS, "now": now, "n": limit}).all()
+        rows = conn.execute(sql, {"until": now + lease, "now": now, "n": limit}).all()
     return sorted((Claimed(*r) for r in rows), key=lambda c: (c.submission_id, c.id))
+
+
+def extend_lease(
+    engine: Engine, ids: Sequence[int], lease: float = LEASE_SECONDS, now: float | None = None
+) -> int:
+    """Keep the copies still being sent claimed for another ``lease`` seconds
+    (those already finished have no lease and stay as they are)."""
+    until = (now if now is not None else time.time()) + lease
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(relay_copies)
+            .where(
+                relay_copies.c.id.in_(list(ids)),
+                relay_copies.c.status == "pending",
+                relay_copies.c.locked_until.is_not(None),
+            )
+            .values(locked_until=until)
+        )
+    return int(result.rowcount or 0)
 
 
 def submission(engine: Engine, submission_id: int) -> Submission | None:
