@@ -41,13 +41,17 @@ class Delivery:
         return message_from_bytes(self.data)
 
     def html(self) -> str:
-        """The decoded HTML part ('' when there is none)."""
-        for part in self.message.walk():
-            if part.get_content_type() == "text/html":
-                raw = part.get_payload(decode=True)
-                assert isinstance(raw, bytes)
-                return raw.decode(part.get_content_charset() or "utf-8")
-        return ""
+        return html_of(self.data)
+
+
+def html_of(raw: bytes) -> str:
+    """A message's decoded HTML part ('' when there is none)."""
+    for part in message_from_bytes(raw).walk():
+        if part.get_content_type() == "text/html":
+            body = part.get_payload(decode=True)
+            assert isinstance(body, bytes)
+            return body.decode(part.get_content_charset() or "utf-8")
+    return ""
 
 
 class Stub:
@@ -253,8 +257,8 @@ def postfix_relay(
 class CutProxy:
     """A TCP forwarder to a plain upstream that breaks the first session in
     the middle: when the client starts its second mail transaction there,
-    both connections close and every later connection is closed at once (the
-    upstream "is down") until `restore()`.
+    both connections close, and from then on the upstream hangs (connections
+    are accepted and never answered, `held` is set) until `restore()`.
 
     Postfix cannot be told to fail between two messages of one session; this
     puts that failure in front of the real one."""
@@ -267,12 +271,17 @@ class CutProxy:
         self.port = int(self.listener.getsockname()[1])
         self.down = False
         self.cut = threading.Event()
+        self.held = threading.Event()
+        self._held: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def restore(self) -> None:
         self.down = False
+        for s in self._held:
+            s.close()
 
     def close(self) -> None:
+        self.restore()
         self.listener.close()
 
     def _accept(self) -> None:
@@ -282,7 +291,8 @@ class CutProxy:
             except OSError:
                 return
             if self.down:
-                client.close()
+                self._held.append(client)
+                self.held.set()
                 continue
             try:
                 server = socket.create_connection(("127.0.0.1", self.target), timeout=30)
@@ -299,9 +309,7 @@ class CutProxy:
             while chunk := src.recv(65536):
                 if cuts:
                     seen = tail + chunk  # a command may straddle two reads
-                    transactions += sum(
-                        m.end() > len(tail) for m in self._MAIL.finditer(seen)
-                    )
+                    transactions += sum(m.end() > len(tail) for m in self._MAIL.finditer(seen))
                     tail = seen[-16:]
                     if transactions >= 2:
                         self.down = True

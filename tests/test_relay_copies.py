@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import rows
 from tests.mailservers import Dovecot, Postfix, TLSFiles
-from tests.relay_helpers import Relay, mail, start_relay
+from tests.relay_helpers import Relay, html_of, mail, start_relay
 
 PIXEL = re.compile(r"/o/([A-Za-z0-9_-]+)\.gif")
 CLICK = re.compile(r"/c/([A-Za-z0-9_-]+)")
@@ -32,15 +32,6 @@ def imap_raw(dovecot: Dovecot, addr: str) -> list[bytes]:
         imap.select("INBOX", readonly=True)
         _, data = imap.fetch("1:*", "(BODY.PEEK[])")
     return [item[1] for item in data if isinstance(item, tuple)]
-
-
-def html_of(raw: bytes) -> str:
-    for part in message_from_bytes(raw).walk():
-        if part.get_content_type() == "text/html":
-            body = part.get_payload(decode=True)
-            assert isinstance(body, bytes)
-            return body.decode(part.get_content_charset() or "utf-8")
-    return ""
 
 
 def test_two_to_one_cc_one_bcc_make_four_copies_in_four_mailboxes(
