@@ -1,47 +1,80 @@
-"""Never an open relay: every refusal with its code, through a real serve process."""
+"""Never an open relay: every refusal with its code, through a real serve process
+whose upstream is the private Postfix (nothing refused reaches a mailbox)."""
 
 from __future__ import annotations
 
 import datetime
+import os
 import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from mailbeacon.relay.server import is_loopback
 from tests.helpers import cli, free_port
-from tests.relay_helpers import Relay, Stub, mail, start_relay
+from tests.mailservers import Dovecot, Postfix, TLSFiles
+from tests.relay_helpers import Relay, mail, start_relay
 
 
-def test_refusals(relay: Relay, stub: tuple[Stub, Controller]) -> None:
-    raw = mail()
-    with relay.client(login=False) as smtp:
+@pytest.fixture
+def small_relay(
+    db_url: str, tmp_path: Path, postfix: Postfix, dovecot: Dovecot, mail_tls: TLSFiles
+) -> Iterator[Relay]:
+    """A relay to the private Postfix that takes messages up to 300 kB."""
+    login, _ = dovecot.add_user(dovecot.address("ana"))
+    r = start_relay(
+        db_url, tmp_path, postfix.url("starttls", login), login=login, ca_file=mail_tls.ca_file,
+        env={"MAILBEACON_RELAY_MAX_BYTES": "300000"},
+    )  # fmt: skip
+    try:
+        yield r
+    finally:
+        r.server.stop()
+
+
+def test_refusals(small_relay: Relay, postfix: Postfix, dovecot: Dovecot) -> None:
+    ana, bob = small_relay.login, dovecot.address("bob")
+    raw = mail(sender=ana, to=[bob])
+    with small_relay.client(login=False) as smtp:
         assert smtp.has_extn("auth") and smtp.has_extn("smtputf8") and smtp.has_extn("8bitmime")
-        code, _ = smtp.mail("ana@example.com")
-        assert code == 530
+        assert smtp.mail(ana)[0] == 530
         with pytest.raises(smtplib.SMTPAuthenticationError) as exc:
-            smtp.login("ana@example.com", "wrong-password")
+            smtp.login(ana, "wrong-password")
         assert exc.value.smtp_code == 535
-    with relay.client() as smtp:
+    with small_relay.client() as smtp:
         code, msg = smtp.mail("mallory@example.com")
-        assert code == 550 and b"not an address of ana@example.com" in msg
+        assert code == 550 and f"not an address of {ana}".encode() in msg
         smtp.rset()
-        spoofed = raw.replace(b"From: Ana <ana@example.com>", b"From: Boss <ceo@example.com>")
+        spoofed = raw.replace(f"From: Ana <{ana}>".encode(), b"From: Boss <ceo@example.com>")
         with pytest.raises(smtplib.SMTPDataError) as data_exc:
-            smtp.sendmail("ana@example.com", ["bob@example.org"], spoofed)
+            smtp.sendmail(ana, [bob], spoofed)
         assert data_exc.value.smtp_code == 550 and b"ceo@example.com" in data_exc.value.smtp_error
-    assert stub[0].deliveries == []
+        big = mail(sender=ana, to=[bob], attachment=os.urandom(300_000))
+        assert smtp.esmtp_features["size"] == "300000"
+        with pytest.raises(smtplib.SMTPSenderRefused) as size_exc:  # SIZE= said so at MAIL
+            smtp.sendmail(ana, [bob], big)
+        assert size_exc.value.smtp_code == 552
+        smtp.rset()
+        smtp.mail(ana)  # a client that does not say SIZE learns it after DATA
+        smtp.rcpt(bob)
+        assert smtp.data(big)[0] == 552
+        smtp.rset()
+        assert smtp.sendmail(ana, [bob], raw) == {}  # the same session, by the rules
+    (only,) = postfix.wait_for(bob)[bob]
+    assert only.header("Subject") == "Our proposal" and "ceo@" not in only.header("From")
 
 
-def test_also_addresses_may_send(relay: Relay, stub: tuple[Stub, Controller]) -> None:
-    cli("senders", "set", "ana@example.com", "--also", "sales@example.com", db=relay.server.db)
-    raw = mail(sender="sales@example.com")
-    assert relay.send(raw, ["bob@example.org"], mail_from="sales@example.com") == {}
-    assert stub[0].wait(1)[0].mail_from == "sales@example.com"
+def test_also_addresses_may_send(postfix_relay: Relay, postfix: Postfix, dovecot: Dovecot) -> None:
+    sales, bob = dovecot.address("sales", "example.com"), dovecot.address("bob")
+    cli("senders", "set", postfix_relay.login, "--also", sales, db=postfix_relay.server.db)
+    raw = mail(sender=sales, to=[bob])
+    assert postfix_relay.send(raw, [bob], mail_from=sales) == {}
+    (got,) = postfix.wait_for(bob)[bob]
+    assert got.header("Return-Path") == f"<{sales}>"
 
 
 def test_wrong_passwords_are_throttled(relay: Relay) -> None:
@@ -112,15 +145,17 @@ def _certificate(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_plaintext_auth_from_outside_is_refused_tls_is_not(
-    sqlite_url: str, tmp_path: Path, stub: tuple[Stub, Controller]
+    sqlite_url: str, tmp_path: Path, postfix: Postfix, dovecot: Dovecot, mail_tls: TLSFiles
 ) -> None:
     outside = _outside_address()
     if outside is None:
         pytest.skip("this machine has no non-loopback address (the unit test above still runs)")
     cert, key = _certificate(tmp_path)
     smtps = free_port()
+    ana, _ = dovecot.add_user(dovecot.address("ana"))
+    bob, cy = dovecot.address("bob"), dovecot.address("cy")
     relay = start_relay(
-        sqlite_url, tmp_path, stub[1].port,
+        sqlite_url, tmp_path, postfix.url("smtps", ana), login=ana, ca_file=mail_tls.ca_file,
         extra_args=["--smtp-host", "0.0.0.0", "--smtp-tls-cert", str(cert),
                     "--smtp-tls-key", str(key), "--smtps-port", str(smtps)],
     )  # fmt: skip
@@ -138,10 +173,10 @@ def test_plaintext_auth_from_outside_is_refused_tls_is_not(
             smtp.ehlo("client.test")
             assert smtp.has_extn("auth")
             smtp.login(relay.login, relay.password)
-            smtp.sendmail(relay.login, ["bob@example.org"], mail())
+            smtp.sendmail(ana, [bob], mail(sender=ana, to=[bob]))
         with smtplib.SMTP_SSL(outside, smtps, source_address=(outside, 0), context=tls) as smtp:
             smtp.login(relay.login, relay.password)
-            smtp.sendmail(relay.login, ["cy@example.org"], mail())
-        assert sorted(d.rcpts[0] for d in stub[0].wait(2)) == ["bob@example.org", "cy@example.org"]
+            smtp.sendmail(ana, [cy], mail(sender=ana, to=[cy]))
+        assert all(len(m) == 1 for m in postfix.wait_for([bob, cy]).values())
     finally:
         relay.server.stop()
