@@ -28,7 +28,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from mailbeacon.instrument import instrument_eml
-from mailbeacon.instrument.eml import decode_body, walk
+from mailbeacon.instrument.eml import codec_name, decode_body, walk
 from mailbeacon.service import click_url, open_url, pixel_html
 from mailbeacon.tokens import Signer
 
@@ -123,43 +123,55 @@ def prepare(raw: bytes, domain: str = "mailbeacon.invalid") -> Prepared:
     )
 
 
-_IMG = re.compile(rb"<img\b", re.I)
+_IMG = re.compile(r"<img\b", re.I)
+# SpamAssassin 4.0 (20_html_tests.cf, HTMLEval.pm): HTML_IMAGE_ONLY_04.._32
+# hit an HTML part that contains any <img> start tag and whose decoded text,
+# markup and comments included, is at most 3,200 characters (bins of 400;
+# 0.6 to 2.8 points with local rules). A longer part may have an <img> for free.
+IMAGE_ONLY_MAX = 3200
 
 
-def has_image(data: bytes) -> bool:
-    """Whether an HTML part of the message already shows an <img>."""
-    try:
-        for part in walk(data):
-            if part.content_type == "text/html" and not part.attachment:
-                body = decode_body(data[part.body_start : part.body_end], part.encoding)
-                if _IMG.search(body):
-                    return True
-    except Exception:  # noqa: BLE001 - undecidable: the markup that adds no rule hit
-        return False
-    return False
+def html_parts(data: bytes) -> list[str]:
+    """The decoded text of each inline HTML part (characters, as SpamAssassin counts)."""
+    out = []
+    for part in walk(data):
+        if part.content_type == "text/html" and not part.attachment:
+            body = decode_body(data[part.body_start : part.body_end], part.encoding)
+            out.append(body.decode(codec_name(part.charset) or "utf-8", "replace"))
+    return out
 
 
 def relay_pixel(src: str, data: bytes) -> str:
-    """The pixel markup for a relay copy.
+    """The pixel markup for a relay copy: an <img> wherever it costs no
+    SpamAssassin rule, else a background the rules do not see.
 
-    SpamAssassin's HTML_IMAGE_ONLY_04..28 (up to 1.8 points) hit any HTML
-    mail with an <img> and under 2,800 bytes of text: most 1-to-1 mail. So
-    a message that has no image yet gets its pixel as a 1x1 background (the
-    table's background attribute and CSS, and VML for Outlook on Windows),
-    which no rule sees; one that already has an image gets the plain <img>
-    pixel, which every client loads and which then adds no rule hit either
-    (tests/test_relay_spam.py runs Debian's SpamAssassin on both).
+    * Every HTML part longer than 3,200 characters with the pixel: ``<img>``,
+      which every client that shows images loads.
+    * A part already shows an image (a signature logo): ``<img>``; the
+      message has its HTML_IMAGE_ONLY hit already.
+    * Otherwise (short image-less mail, most 1-to-1 mail) an <img> would add
+      HTML_IMAGE_ONLY_xx, so the pixel is a 1x1 table background (attribute
+      and CSS: Apple Mail, Gmail, Outlook for Mac/iOS/Android/web, Yahoo,
+      Thunderbird...) plus an <img> inside an ``[if mso]`` conditional
+      comment for Outlook on Windows, which shows no backgrounds; to
+      SpamAssassin's HTML parser a comment is not a tag. docs/relay.md has
+      the measurements and the clients this misses.
     """
-    if has_image(data):
-        return pixel_html(src)
+    img = pixel_html(src)
+    try:
+        parts = html_parts(data)
+    except Exception:  # noqa: BLE001 - undecidable: the markup that adds no rule hit
+        parts = []
+    if parts and all(len(p) + len(img) > IMAGE_ONLY_MAX for p in parts):
+        return img
+    if any(_IMG.search(p) for p in parts):
+        return img
     esc = html.escape(src)
     return (
         '<table role="presentation" width="1" height="1" cellpadding="0" cellspacing="0" '
         f'border="0" background="{esc}" style="width:1px;height:1px;'
         f"background-image:url('{esc}');\"><tr><td>"
-        '<!--[if mso]><v:rect xmlns:v="urn:schemas-microsoft-com:vml" fill="true" '
-        f'stroke="false" style="width:1px;height:1px;"><v:fill type="frame" src="{esc}" />'
-        "</v:rect><![endif]--></td></tr></table>"
+        f"<!--[if mso]>{img}<![endif]--></td></tr></table>"
     )
 
 
