@@ -62,8 +62,16 @@ class Stub:
 
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
+        self.sessions = 0  # EHLOs seen: one per connection without STARTTLS
         self.rcpt_answer: Callable[[str], str | None] = lambda _r: None
         self.data_answer: Callable[[], str | None] = lambda: None
+
+    async def handle_EHLO(  # noqa: N802
+        self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
+        self.sessions += 1
+        return responses
 
     async def handle_RCPT(  # noqa: N802
         self, _server: Any, _session: Any, envelope: Any, address: str, options: list[str]

@@ -9,16 +9,21 @@ from aiosmtpd.controller import Controller
 
 from mailbeacon.relay import dsn
 from mailbeacon.relay.accounts import Upstream
-from mailbeacon.relay.upstream import send_all
+from mailbeacon.relay.upstream import Pool, send_all
 from tests.helpers import free_port
 from tests.relay_helpers import Stub
 
 
-def _send(port: int, items: list[tuple[str, bytes]], options: tuple[str, ...] = ()) -> list:
+def _send(
+    port: int,
+    items: list[tuple[str, bytes]],
+    options: tuple[str, ...] = (),
+    pool: Pool | None = None,
+) -> list:
     up = Upstream("127.0.0.1", port, "none")
     return send_all(
         up, "relay.test", "", "ana@example.com", options,
-        [(r, (lambda d=d: d)) for r, d in items], True, time.monotonic() + 30,
+        [(r, (lambda d=d: d)) for r, d in items], True, time.monotonic() + 30, pool,
     )  # fmt: skip
 
 
@@ -55,6 +60,26 @@ def test_starttls_is_required_unless_tls_none(stub: tuple[Stub, Controller]) -> 
         up, "relay.test", "", "a@b.co", (), [("x@y.co", lambda: b"x\r\n")], True, 1e18
     )
     assert reply is not None and reply.code == 454 and "STARTTLS" in reply.text
+
+
+def test_the_pool_reuses_a_session_and_replaces_a_dead_one(stub: tuple[Stub, Controller]) -> None:
+    box, ctl = stub
+    pool = Pool()
+    assert _send(ctl.port, [("a@example.org", b"a\r\n")], pool=pool)[0].ok
+    assert _send(ctl.port, [("b@example.org", b"b\r\n")], pool=pool)[0].ok
+    assert box.sessions == 1  # the second message went over the first one's session
+    ctl.stop()  # the upstream restarts: the idle session is dead
+    again = Controller(box, hostname="127.0.0.1", port=ctl.port)
+    again.start()
+    try:
+        assert _send(ctl.port, [("c@example.org", b"c\r\n")], pool=pool)[0].ok
+        assert box.sessions == 2 and box.deliveries[-1].rcpts == ["c@example.org"]
+        assert pool.sweep(now=time.monotonic() + Pool.IDLE_SECONDS + 1) == 1  # idle too long
+        assert _send(ctl.port, [("d@example.org", b"d\r\n")], pool=pool)[0].ok
+        assert box.sessions == 3
+    finally:
+        pool.close()
+        again.stop()
 
 
 def test_dsn_is_an_rfc3464_report() -> None:

@@ -56,6 +56,7 @@ class QueueWorker:
             except Exception as exc:  # noqa: BLE001 - store down: try again soon
                 log.warning("relay queue pass failed: %s", exc)
                 n = 0
+            self.relay.upstreams.sweep()  # closes sockets only: never blocks
             if n < BATCH:
                 await asyncio.sleep(POLL_SECONDS)
 
@@ -119,7 +120,7 @@ class QueueWorker:
         items = [(c.recipient, (lambda m=c.message_id: maker(m))) for c in copies]
         replies = send_all(
             up, self.relay.helo(), self.settings.relay_upstream_ca, sub.mail_from,
-            sub.mail_options, items, False, time.monotonic() + SEND_SECONDS,
+            sub.mail_options, items, False, time.monotonic() + SEND_SECONDS, self.relay.upstreams,
         )  # fmt: skip
         failures: list[dsn.Failure] = []
         for c, reply in zip(copies, replies, strict=True):

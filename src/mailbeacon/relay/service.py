@@ -71,3 +71,4 @@ class RelayService:
             server.close()
         await self.worker.stop()
         self.relay.pool.shutdown(wait=False, cancel_futures=True)
+        self.relay.upstreams.close()

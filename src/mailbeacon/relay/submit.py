@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
 from mailbeacon.relay import accounts, dsn, split
-from mailbeacon.relay.upstream import Reply, send_all
+from mailbeacon.relay.upstream import Pool, Reply, send_all
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.service import create_message, resolve_campaign
 from mailbeacon.store import outgoing
@@ -69,6 +69,7 @@ class Relay:
         # Upstream sessions block (smtplib): their own threads, so a slow
         # upstream never holds the threads the recorder and API use.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mailbeacon-relay")
+        self.upstreams = Pool()  # logged-in upstream sessions, reused for the next message
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -107,7 +108,7 @@ class Relay:
         items = [(r, copy(i)) for i, r in enumerate(rcpts)]
         replies = await self.run(
             send_all, up, self.helo(), self.settings.relay_upstream_ca, mail_from, wanted, items,
-            True, time.monotonic() + IN_SESSION_SECONDS,
+            True, time.monotonic() + IN_SESSION_SECONDS, self.upstreams,
         )  # fmt: skip
         accepted = [r for r in replies if r is not None and r.ok]
         if not accepted and any(r is None or not r.permanent for r in replies):
