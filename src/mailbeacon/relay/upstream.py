@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -91,6 +92,11 @@ class Session:
             else:
                 smtp = smtplib.SMTP(up.host, up.port, local_hostname=self.helo, timeout=TIMEOUT)
             self.smtp = smtp
+            # Each write here is a whole command or a 256 KB slice: Nagle's
+            # algorithm only held a slice's tail back until the server's
+            # delayed ACK (40 ms per copy on Linux, bench/relay.py).
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if up.tls == "starttls":
                 if not smtp.has_extn("starttls"):
@@ -199,14 +205,17 @@ class Session:
             return Reply(code, _text(msg))
         view = memoryview(data)
         pos, n = 0, len(data)
+        end = b".\r\n" if data.endswith(b"\n") or not data else b"\r\n.\r\n"
         while pos < n:
             cut = data.find(b"\n", min(pos + CHUNK, n) - 1)
             cut = n if cut < 0 else cut + 1
             chunk = bytes(view[pos:cut])
             # RFC 5321 4.5.2: a line starting with "." gets another; 2.3.8: CRLF only.
-            smtp.send(_BARE_LF.sub(b"\r\n", _DOT.sub(b"..", chunk)))
+            out = _BARE_LF.sub(b"\r\n", _DOT.sub(b"..", chunk))
             pos = cut
-        smtp.send(b".\r\n" if data.endswith(b"\n") or not data else b"\r\n.\r\n")
+            smtp.send(out + end if pos >= n else out)  # the terminator rides with the tail
+        if not n:
+            smtp.send(end)
         code, msg = smtp.getreply()
         return Reply(code, _text(msg), time.time() if code == 250 else None)
 
