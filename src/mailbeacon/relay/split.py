@@ -50,6 +50,10 @@ MODES: dict[str, tuple[bool, str]] = {
 }
 
 
+def tracks_clicks(mode: str) -> bool:
+    return mode in MODES and MODES[mode][1] != "off"
+
+
 @dataclass(frozen=True)
 class Prepared:
     data: bytes  # the cleaned message every copy is made from

@@ -153,8 +153,13 @@ class Relay:
                     subject=prep.subject[:2000] if prep.subject else None, campaign_id=cid,
                 )  # fmt: skip
                 ids.append(int(msg["id"]))
-            # The links are at the same positions in every copy: learn them once.
-            links = split.make_copy(prep.data, mode, ids[0], self.signer(), self.base_url).links
+            # The links are at the same positions in every copy: learn them once
+            # (only modes that track clicks have any; instrumenting 60 KB is ms).
+            links = (
+                split.make_copy(prep.data, mode, ids[0], self.signer(), self.base_url).links
+                if split.tracks_clicks(mode)
+                else []
+            )
             outgoing.mark_copies(conn, ids, prep.message_id_header, links)
         return Created(ids, cid)
 
