@@ -74,6 +74,6 @@ def test_memory_for_a_25_mb_attachment_to_3_recipients(
               f"peak RSS grew {growth / 1e6:.0f} MB = {ratio:.2f} x the message")  # fmt: skip
         att = raw[raw.index(b"Content-Disposition: attachment") :]
         assert all(att in d.data for d in got)  # byte-identical in every copy
-        assert growth < 3.5 * len(raw), f"{growth / len(raw):.2f} x the message size"
+        assert growth < 3 * len(raw), f"{growth / len(raw):.2f} x the message size"  # issue 14
     finally:
         relay.server.stop()
