@@ -44,10 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.mime.application import MIMEApplication
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import SMTP
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +57,7 @@ from tests.mailservers import postfix as postfix_module  # noqa: E402
 from tests.mailservers.common import make_root, remove_root  # noqa: E402
 from tests.mailservers.dovecot import Dovecot  # noqa: E402
 from tests.mailservers.postfix import Postfix  # noqa: E402
+from tests.relay_helpers import mail  # noqa: E402
 
 HTML = REPO / "tests" / "data" / "emails" / "newsletter-60k.html"
 TARGET_ADDED = 2.0  # the relay adds < 2x Postfix's time per message
@@ -69,22 +66,10 @@ BIG_ATTACHMENT = 25 * 1024 * 1024
 
 
 def message(sender: str, rcpts: list[str], attachment: bytes | None = None) -> bytes:
-    alt = MIMEMultipart("alternative")
-    alt.attach(MIMEText("Our spring newsletter: https://www.example.com/news\n", "plain", "utf-8"))
-    alt.attach(MIMEText(HTML.read_text("utf-8"), "html", "utf-8"))
-    msg: MIMEMultipart = alt
-    if attachment is not None:
-        msg = MIMEMultipart("mixed")
-        msg.attach(alt)
-        part = MIMEApplication(attachment, "octet-stream")
-        part.add_header("Content-Disposition", "attachment", filename="data.bin")
-        msg.attach(part)
-    msg["From"] = f"Ana <{sender}>"
-    msg["To"] = ", ".join(rcpts)
-    msg["Subject"] = "Spring newsletter"
-    msg["Date"] = "Thu, 03 Dec 2026 09:00:00 +0000"
-    msg["Message-ID"] = "<bench-relay@bench.example>"
-    return msg.as_bytes(policy=SMTP)
+    return mail(
+        sender=sender, to=rcpts, subject="Spring newsletter", html=HTML.read_text("utf-8"),
+        text="Our spring newsletter: https://www.example.com/news\n", attachment=attachment,
+    )  # fmt: skip
 
 
 class Client:
