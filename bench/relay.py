@@ -172,7 +172,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mb-bench-relay-"))
     db = f"sqlite:///{work / 'mb.db'}"
     env = {**os.environ, "MAILBEACON_DATA_DIR": str(work / "data"),
-           "MAILBEACON_RELAY_UPSTREAM_CA": str(tls.ca_file)}  # fmt: skip
+           "MAILBEACON_RELAY_UPSTREAM_CA": str(tls.ca_file),
+           "MAILBEACON_RELAY_RATE_PER_HOUR": "0"}  # no per-sender limit: we send hundreds  # fmt: skip
     out = mailbeacon("--db", db, "senders", "create", "--email", login[0],
                      "--upstream", postfix.url("starttls", login[0]), env=env)  # fmt: skip
     relay_login = (login[0], out.strip().splitlines()[-1].split()[-1])
