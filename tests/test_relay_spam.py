@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailbeacon.instrument.pixel import pixel_img
 from mailbeacon.relay import split
-from mailbeacon.service import open_url, pixel_html
+from mailbeacon.service import open_url
 from mailbeacon.tokens import Signer
 from tests.relay_helpers import Relay, Stub, html_of, mail, start_relay
 
@@ -107,7 +108,7 @@ def test_the_pixel_is_an_img_exactly_where_no_rule_counts_it(
     characters: with the pixel one character under, at and over it, the copy
     adds no rule, and the pixel is an <img> from 3,201 on."""
     signer = Signer({1: b"k" * 32})
-    pixel = len(pixel_html(open_url(BASE, signer, 7)))
+    pixel = len(pixel_img(open_url(BASE, signer, 7)))
     for total in (3199, 3200, 3201, 3202, 4000):
         raw = mail(subject="Spring project proposal", html=_letter(total - pixel, filler),
                    text=TEXT, extra_headers=[DATE])  # fmt: skip

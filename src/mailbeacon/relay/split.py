@@ -28,8 +28,9 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from mailbeacon.instrument import instrument_eml
-from mailbeacon.instrument.eml import codec_name, decode_body, walk
-from mailbeacon.service import click_url, open_url, pixel_html
+from mailbeacon.instrument.mime import Text, read_text, walk
+from mailbeacon.instrument.pixel import pixel_img
+from mailbeacon.service import click_url, open_url
 from mailbeacon.tokens import Signer
 
 log = logging.getLogger("mailbeacon.relay")
@@ -136,12 +137,14 @@ IMAGE_ONLY_MAX = 3200
 
 
 def html_parts(data: bytes) -> list[str]:
-    """The decoded text of each inline HTML part (characters, as SpamAssassin counts)."""
+    """The decoded text of each HTML part the instrumenter puts a pixel in
+    (characters, as SpamAssassin counts them)."""
     out = []
     for part in walk(data):
         if part.content_type == "text/html" and not part.attachment:
-            body = decode_body(data[part.body_start : part.body_end], part.encoding)
-            out.append(body.decode(codec_name(part.charset) or "utf-8", "replace"))
+            got = read_text(data, part)
+            if isinstance(got, Text):
+                out.append(got.text)
     return out
 
 
@@ -161,7 +164,7 @@ def relay_pixel(src: str, data: bytes) -> str:
       SpamAssassin's HTML parser a comment is not a tag. docs/relay.md has
       the measurements and the clients this misses.
     """
-    img = pixel_html(src)
+    img = pixel_img(src)
     try:
         parts = html_parts(data)
     except Exception:  # noqa: BLE001 - undecidable: the markup that adds no rule hit

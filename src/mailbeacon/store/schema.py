@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
@@ -79,9 +80,10 @@ messages = Table(
     # in In-Reply-To / References. 998: RFC 5322's longest line.
     Column("message_id_header", String(998)),
     Index("ix_messages_campaign", "campaign_id"),
-    Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_message_id_header", "message_id_header"),
 )
+# Erase and export find a person's messages by lower(recipient) (retention.py).
+Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 
 links = Table(
     "links",
@@ -279,6 +281,7 @@ outbox = Table(
     Column("replay_of", BigInteger),
     Index("ix_outbox_due", "status", "next_at"),
     Index("ix_outbox_webhook", "webhook_id", "id"),
+    Index("ix_outbox_message", "message_id"),  # erase and opt-out (migration 0008)
 )
 
 # --- the relay (migration 0009): senders and the outgoing queue ---------------
