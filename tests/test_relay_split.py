@@ -96,3 +96,17 @@ def _html(data: bytes) -> bytes:
             assert isinstance(got, bytes)
             return got
     return b""
+
+
+def test_copy_maker_reads_the_message_once_and_makes_the_same_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = split.prepare(mail()).data
+    calls = []
+    real = split.html_facts
+    monkeypatch.setattr(split, "html_facts", lambda d: calls.append(1) or real(d))
+    make = split.copy_maker(data, "opens", SIGNER, BASE)
+    copies = [make(mid).data for mid in (7, 8, 9)]
+    assert len(calls) == 1  # not once per copy
+    assert copies == [split.make_copy(data, "opens", mid, SIGNER, BASE).data for mid in (7, 8, 9)]
+    assert len(set(copies)) == 3

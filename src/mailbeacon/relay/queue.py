@@ -110,12 +110,10 @@ class QueueWorker:
                 self._retry(c, Reply(451, "4.3.0 secret key missing or wrong"))
             return
         data = sub.data
-        signer, base = self.relay.signer(), self.relay.base_url
+        make = split.copy_maker(data, sub.track, self.relay.signer(), self.relay.base_url)
 
         def maker(mid: int | None) -> bytes:
-            if mid is None:
-                return data
-            return split.make_copy(data, sub.track, mid, signer, base).data
+            return data if mid is None else make(mid).data
 
         items = [(c.recipient, (lambda m=c.message_id: maker(m))) for c in copies]
         replies = send_all(

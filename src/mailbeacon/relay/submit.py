@@ -98,12 +98,10 @@ class Relay:
         mode = prep.track or sender.track
         wanted = [o for o in options if o.split("=", 1)[0].upper() in KEEP_OPTIONS]
         created = await self.run(self._create, sender, prep, list(rcpts), mode)
-        signer, base = self.signer(), self.base_url
+        make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
 
         def copy(i: int) -> Callable[[], bytes]:
-            return lambda: (
-                split.make_copy(prep.data, mode, created.message_ids[i], signer, base).data
-            )
+            return lambda: make(created.message_ids[i]).data
 
         items = [(r, copy(i)) for i, r in enumerate(rcpts)]
         replies = await self.run(
