@@ -19,9 +19,9 @@ from tests.helpers import PG_ADMIN_URL, Server, cli, pg_admin, start_server
 from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
-
-# Private Postfix, Dovecot and spamd for the relay and reply tests.
-pytest_plugins = ["tests.mailservers.fixtures"]
+# Private Postfix, Dovecot and spamd for the relay and reply tests; the
+# relay tests' own fixtures (stub upstream, relay process).
+pytest_plugins = ["tests.mailservers.fixtures", "tests.relay_helpers"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -168,6 +168,48 @@ class Settings:
         "sending its request or not reading its answer is closed to make room; requests "
         "being answered are never cut.",
     )
+    secret_key: str = _s(
+        "",
+        "Fernet key that encrypts stored secrets (upstream SMTP passwords). Empty: "
+        "secret.key in the data directory, created on first use. Every node needs the same key.",
+    )
+    # --- the SMTP relay (relay/); serve's --smtp-* flags set the relay_* listeners
+    relay_host: str = _s("127.0.0.1", "Address the SMTP relay listens on (serve --smtp-host).")
+    relay_port: int = _s(0, "SMTP submission port of the relay (serve --smtp-port; 0: off).")
+    relay_smtps_port: int = _s(
+        0, "Implicit-TLS SMTP port of the relay (serve --smtps-port; 0: off; needs a cert)."
+    )
+    relay_tls_cert: str = _s("", "PEM certificate for STARTTLS and smtps (serve --smtp-tls-cert).")
+    relay_tls_key: str = _s("", "PEM private key for it (serve --smtp-tls-key).")
+    relay_upstream_ca: str = _s(
+        "", "PEM CA bundle to verify upstream servers with (empty: the system's)."
+    )
+    # 35 MB: what Gmail and most providers take; base64 makes a 25 MB attachment ~34 MB.
+    relay_max_bytes: int = _s(
+        35 * 1024 * 1024, "Largest message the relay accepts (bytes); larger ones get 552."
+    )
+    # 200 copies an hour is far above 1-to-1 mail and well under Gmail's
+    # 500/day consumer limit per hour of sending; campaigns raise it per sender.
+    relay_rate_per_hour: int = _s(
+        200,
+        "Copies (one per recipient) a sender may submit per hour unless `senders set "
+        "--rate` says otherwise; more get 450 (the client tries again later). 0: no limit.",
+    )
+    relay_retry_base: float = _s(
+        60.0, "Seconds before a queued copy is retried; doubles each time up to an hour."
+    )
+    relay_max_age: float = _s(
+        2 * 86400.0,
+        "Seconds a queued copy is retried before it fails and the sender gets a bounce report.",
+    )
+    # A live node renews its lease every third of it however long a send
+    # takes (a 35 MB copy to a slow upstream: minutes), so this only bounds
+    # how long the copies a killed node was sending wait for another pass.
+    relay_lease: float = _s(
+        90.0,
+        "Seconds the queued copies a node is sending stay its own if it dies mid-send; "
+        "then any node sends them (that copy may arrive twice).",
+    )
 
     @property
     def database_url(self) -> str:

@@ -67,6 +67,23 @@ def serve(
             "not power loss).",
         ),
     ] = None,
+    # --- the SMTP relay (relay/): off unless a port is given
+    smtp_port: Annotated[
+        int | None,
+        typer.Option("--smtp-port", help="Serve SMTP submission for senders on this port."),
+    ] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option("--smtp-host", help="Address the SMTP relay listens on.")
+    ] = None,
+    smtp_tls_cert: Annotated[
+        str | None, typer.Option("--smtp-tls-cert", help="PEM certificate for STARTTLS/smtps.")
+    ] = None,
+    smtp_tls_key: Annotated[
+        str | None, typer.Option("--smtp-tls-key", help="PEM private key of that certificate.")
+    ] = None,
+    smtps_port: Annotated[
+        int | None, typer.Option("--smtps-port", help="Serve implicit-TLS SMTP on this port.")
+    ] = None,
 ) -> None:
     """Run the tracking server, the API and the dashboard."""
     import uvicorn
@@ -82,6 +99,11 @@ def serve(
         trust_proxy=tuple(trust_proxy or ()),
         store_ip=store_ip,
         sqlite_sync=sqlite_sync,
+        relay_port=smtp_port,
+        relay_host=smtp_host,
+        relay_tls_cert=smtp_tls_cert,
+        relay_tls_key=smtp_tls_key,
+        relay_smtps_port=smtps_port,
     )
     logging.basicConfig(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

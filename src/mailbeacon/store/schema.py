@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -75,7 +76,11 @@ messages = Table(
     Column("sent_at", Float),
     Column("created_at", Float, nullable=False),
     Column("honeypot_position", Integer),
+    # The copy's Message-ID header as sent (the relay, 0009): replies name it
+    # in In-Reply-To / References. 998: RFC 5322's longest line.
+    Column("message_id_header", String(998)),
     Index("ix_messages_campaign", "campaign_id"),
+    Index("ix_messages_message_id_header", "message_id_header"),
 )
 # Erase and export find a person's messages by lower(recipient) (retention.py).
 Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
@@ -277,4 +282,69 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_at"),
     Index("ix_outbox_webhook", "webhook_id", "id"),
     Index("ix_outbox_message", "message_id"),  # erase and opt-out (migration 0008)
+)
+
+# --- the relay (migration 0009): senders and the outgoing queue ---------------
+
+# An account that submits mail over SMTP. The upstream URL is kept without
+# its password; the password is sealed with the secret key (secretbox.py).
+senders = Table(
+    "senders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # lowercased; the SMTP login
+    Column("password_hash", String(200), nullable=False),  # scrypt$n$r$p$salt$hash
+    Column("upstream", Text, nullable=False),  # smtp[s]://user@host:port[?tls=none]
+    Column("upstream_secret", Text),  # the upstream password, sealed; NULL: no AUTH
+    Column("track", String(8), nullable=False, server_default="opens"),
+    Column("also", Text, nullable=False, server_default=""),  # more From addresses, comma-separated
+    Column("rate_per_hour", Integer),  # copies per hour; NULL: the relay_rate_per_hour setting
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float),
+)
+
+# A submitted message, stored once however many recipients it has: each
+# copy is regenerated from ``data`` at send time (tokens are deterministic).
+# ``data`` is dropped once no copy needs it; ``headers`` stay for the DSN.
+relay_submissions = Table(
+    "relay_submissions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("sender_id", Integer, ForeignKey("senders.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),  # "mail" | "dsn"
+    Column("mail_from", String(320), nullable=False),
+    Column("mail_options", String(200), nullable=False, server_default=""),
+    Column("track", String(8), nullable=False),
+    Column("message_id_header", String(998)),
+    Column("headers", LargeBinary, nullable=False),
+    Column("data", LargeBinary),
+    Column("size", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# One row per copy (one recipient of one submission): its state in the queue.
+relay_copies = Table(
+    "relay_copies",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column(
+        "submission_id",
+        BigInteger,
+        ForeignKey("relay_submissions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("sender_id", Integer, nullable=False),
+    Column("message_id", BigInteger),  # messages.id; NULL for a DSN
+    Column("recipient", String(320), nullable=False),
+    Column("status", String(10), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("next_at", Float),
+    Column("locked_until", Float),
+    Column("sent_at", Float),
+    Column("last_code", Integer),
+    Column("last_error", Text),
+    Index("ix_relay_copies_due", "status", "next_at"),
+    Index("ix_relay_copies_sender", "sender_id", "created_at"),
+    Index("ix_relay_copies_submission", "submission_id"),
 )

@@ -18,6 +18,8 @@ from mailbeacon.geo import Geo
 from mailbeacon.labelling import Labeller
 from mailbeacon.memory import Memory
 from mailbeacon.recorder import Recorder
+from mailbeacon.relay.service import RelayService
+from mailbeacon.relay.service import wanted as relay_wanted
 from mailbeacon.store import keys, make_engine
 from mailbeacon.store import networks as network_store
 from mailbeacon.tokens import Signer, TokenError
@@ -72,6 +74,8 @@ class Node:
         self._retention: asyncio.Task[None] | None = None
         self._privacy_version: str | None = None
         self.started_at = time.time()
+        # --- relay (issue 14): SMTP listeners and the outgoing queue worker
+        self.relay: RelayService | None = None
 
     def prepare(self) -> None:
         """Things that need the store: keys generated on first start, lists loaded."""
@@ -129,8 +133,14 @@ class Node:
         if self.settings.retention_days > 0:
             self._retention = asyncio.create_task(self._retain())
         self.notifier.start()
+        # --- relay: started when serve has --smtp-port/--smtps-port or senders exist
+        if await asyncio.to_thread(relay_wanted, self.settings, self.engine):
+            self.relay = RelayService(self.engine, self.settings, self.signer, self.base_url)
+            await self.relay.start()
 
     async def stop(self) -> None:
+        if self.relay is not None:  # --- relay
+            await self.relay.stop()
         for task in (self._refresher, self._retention):
             if task is not None:
                 task.cancel()

@@ -1,0 +1,205 @@
+"""What happens to a submitted message between the client's DATA and our reply.
+
+1. Clean it once (split.prepare) and check that every From: address belongs
+   to the authenticated sender.
+2. Create one message per recipient (envelope recipients: To, Cc and Bcc
+   alike) with the Message-ID and the links, in one transaction.
+3. Hand the copies to the sender's upstream over one connection, each made
+   from the submission just before it is sent (one copy in memory at a time).
+4. Answer. 250 only when every copy is accepted by the upstream, queued
+   durably (upstream said "later" after taking another copy), or refused
+   for good (a bounce report to the sender is queued). When the upstream
+   says "later" before taking any copy, the client hears that 4xx itself
+   and sends again; the messages made for it are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from mailbeacon.config import Settings
+from mailbeacon.relay import accounts, dsn, split
+from mailbeacon.relay.upstream import Pool, Reply, send_all
+from mailbeacon.secretbox import SecretKeyError
+from mailbeacon.service import create_message, resolve_campaign
+from mailbeacon.store import outgoing
+from mailbeacon.store.senders import Sender
+from mailbeacon.tokens import Signer
+
+log = logging.getLogger("mailbeacon.relay")
+T = TypeVar("T")
+
+# The client waits for our reply while copies go out. Past this many seconds
+# the copies not yet tried are queued instead (clients wait 10 min for the
+# reply to DATA, RFC 5321 4.5.3.2.6; we answer well before).
+IN_SESSION_SECONDS = 120.0
+KEEP_OPTIONS = ("BODY", "SMTPUTF8")  # MAIL FROM parameters passed on; SIZE is recomputed
+
+
+@dataclass(frozen=True)
+class Created:
+    message_ids: list[int]
+    campaign_id: int | None
+
+
+class Relay:
+    """The submission path and the bounce reports; the queue worker shares it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        signer: Callable[[], Signer],
+        base_url: str,
+        hostname: str,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.signer = signer
+        self.base_url = base_url
+        self.hostname = hostname
+        # Upstream sessions block (smtplib): their own threads, so a slow
+        # upstream never holds the threads the recorder and API use.
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mailbeacon-relay")
+        self.upstreams = Pool()  # logged-in upstream sessions, reused for the next message
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    # --- one submission ------------------------------------------------------
+
+    async def submit(
+        self, sender: Sender, mail_from: str, rcpts: Sequence[str], options: Sequence[str],
+        raw: bytes,
+    ) -> str:  # fmt: skip
+        arrival = time.time()
+        domain = sender.email.rpartition("@")[2]
+        prep = split.prepare(raw, domain)
+        del raw
+        foreign = [a for a in prep.from_addresses if a not in sender.addresses]
+        if foreign:
+            return (
+                f"550 5.7.1 From: {foreign[0]} is not an address of {sender.email}; "
+                f"add it with `mailbeacon senders set {sender.email} --also {foreign[0]}`"
+            )
+        try:
+            up = accounts.upstream_of(sender, self.settings)
+        except SecretKeyError as exc:
+            log.error("sender %s: %s", sender.email, exc)
+            return "451 4.3.0 the relay cannot open this sender's upstream password; tell its admin"
+        mode = prep.track or sender.track
+        wanted = [o for o in options if o.split("=", 1)[0].upper() in KEEP_OPTIONS]
+        created = await self.run(self._create, sender, prep, list(rcpts), mode)
+        make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
+
+        def copy(i: int) -> Callable[[], bytes]:
+            return lambda: make(created.message_ids[i]).data
+
+        items = [(r, copy(i)) for i, r in enumerate(rcpts)]
+        replies = await self.run(
+            send_all, up, self.helo(), self.settings.relay_upstream_ca, mail_from, wanted, items,
+            True, time.monotonic() + IN_SESSION_SECONDS, self.upstreams,
+        )  # fmt: skip
+        accepted = [r for r in replies if r is not None and r.ok]
+        if not accepted and any(r is None or not r.permanent for r in replies):
+            await self.run(outgoing.forget_messages, self.engine, created.message_ids,
+                           created.campaign_id)  # fmt: skip
+            later = next(
+                (r for r in replies if r is not None and not r.permanent),
+                Reply(451, "4.4.1 no copy was taken in time"),
+            )
+            code = later.code if 400 <= later.code < 500 else 451
+            return f"{code} 4.4.1 upstream {up.host}:{up.port} said: {later}"
+        outcomes = [
+            _outcome(rcpt, mid, reply)
+            for rcpt, mid, reply in zip(rcpts, created.message_ids, replies, strict=True)
+        ]
+        try:
+            await self.run(self._record, sender, mail_from, wanted, mode, prep, outcomes)
+            failed = [o for o in outcomes if o.status == "failed"]
+            if failed:
+                await self.run(self.queue_report, sender, prep.header_block, prep.subject,
+                               up.host, arrival, _failures(failed))  # fmt: skip
+        except Exception:  # noqa: BLE001 - store down after sending: the client must retry
+            log.exception("relay: could not record a submission from %s", sender.email)
+            return "451 4.3.0 the relay could not store the message; send it again"
+        sent = sum(o.status == "sent" for o in outcomes)
+        queued = sum(o.status == "pending" for o in outcomes)
+        return (
+            f"250 2.0.0 {sent} sent, {queued} queued, {len(outcomes) - sent - queued} refused"
+            + (" (a report is on its way to you)" if sent + queued < len(outcomes) else "")
+        )
+
+    def helo(self) -> str:
+        return self.hostname
+
+    def _create(self, sender: Sender, prep: split.Prepared, rcpts: list[str], mode: str) -> Created:
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            cid = resolve_campaign(conn, prep.campaign) if prep.campaign else None
+            for rcpt in rcpts:
+                msg = create_message(
+                    conn, self.signer(), self.base_url, recipient=rcpt,
+                    subject=prep.subject[:2000] if prep.subject else None, campaign_id=cid,
+                )  # fmt: skip
+                ids.append(int(msg["id"]))
+            # The links are at the same positions in every copy: learn them once
+            # (only modes that track clicks have any; instrumenting 60 KB is ms).
+            links = (
+                split.make_copy(prep.data, mode, ids[0], self.signer(), self.base_url).links
+                if split.tracks_clicks(mode)
+                else []
+            )
+            outgoing.mark_copies(conn, ids, prep.message_id_header, links)
+        return Created(ids, cid)
+
+    def _record(
+        self, sender: Sender, mail_from: str, wanted: list[str], mode: str,
+        prep: split.Prepared, outcomes: list[outgoing.Outcome],
+    ) -> None:  # fmt: skip
+        outgoing.record(
+            self.engine, sender_id=sender.id, kind="mail", mail_from=mail_from,
+            mail_options=wanted, track=mode, message_id_header=prep.message_id_header,
+            headers=prep.header_block, data=prep.data, outcomes=outcomes,
+            next_at=time.time() + self.settings.relay_retry_base,
+        )  # fmt: skip
+
+    # --- bounce reports ------------------------------------------------------
+
+    def queue_report(
+        self, sender: Sender, headers: bytes, subject: str | None, remote: str,
+        arrival: float, failures: list[dsn.Failure],
+    ) -> None:  # fmt: skip
+        """Queue a DSN to the sender (the queue worker sends it within a second)."""
+        report = dsn.build(
+            sender=sender.email, reporting_mta=self.hostname, remote_mta=remote,
+            arrival=arrival, failures=failures, original_headers=headers, subject=subject,
+        )  # fmt: skip
+        outgoing.record(
+            self.engine, sender_id=sender.id, kind="dsn", mail_from=sender.email,
+            mail_options=(), track="off", message_id_header=None,
+            headers=report[: report.find(b"\r\n\r\n") + 2], data=report,
+            outcomes=[outgoing.Outcome(sender.email, None, "pending")], next_at=time.time(),
+        )  # fmt: skip
+
+
+def _outcome(rcpt: str, mid: int, reply: Reply | None) -> outgoing.Outcome:
+    if reply is None:  # not tried (time ran out, or the connection broke): queued
+        return outgoing.Outcome(rcpt, mid, "pending")
+    if reply.ok:
+        return outgoing.Outcome(rcpt, mid, "sent", at=reply.at or time.time(), code=reply.code)
+    status = "failed" if reply.permanent else "pending"
+    return outgoing.Outcome(rcpt, mid, status, code=reply.code, error=reply.text)
+
+
+def _failures(failed: Sequence[outgoing.Outcome]) -> list[dsn.Failure]:
+    now = time.time()
+    return [dsn.Failure(o.recipient, o.code or 0, o.error or "", now) for o in failed]

@@ -1,0 +1,303 @@
+"""The relay's outgoing queue: submissions stored once, one row per copy.
+
+A submission that went out whole during the SMTP session is still written
+(its copies as ``sent``, without ``data``): the queue doubles as the log of
+what left, which the rate limit counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+
+from mailbeacon.store.messages import add_counter, insert_links
+from mailbeacon.store.schema import (
+    links,
+    message_stats,
+    messages,
+    relay_copies,
+    relay_submissions,
+)
+
+# A claimed copy is one node's until its lease ends; the node renews it while
+# it sends (extend_lease), so a node that dies mid-send frees its copies one
+# lease later (the recipient may then get that copy twice: at least once).
+LEASE_SECONDS = 90.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one copy during the session."""
+
+    recipient: str
+    message_id: int | None
+    status: str  # "sent" | "pending" | "failed"
+    at: float | None = None  # when the upstream accepted it (sent)
+    code: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    submission_id: int
+    sender_id: int
+    message_id: int | None
+    recipient: str
+    attempts: int  # including this one
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: int
+    sender_id: int
+    kind: str
+    mail_from: str
+    mail_options: tuple[str, ...]
+    track: str
+    message_id_header: str | None
+    headers: bytes
+    data: bytes | None
+    created_at: float
+
+
+def mark_copies(
+    conn: Connection,
+    message_ids: Sequence[int],
+    message_id_header: str,
+    copy_links: Sequence[tuple[int, str]],
+) -> None:
+    """The relay's facts on freshly created messages: the Message-ID header
+    every copy carries, and the links (the same positions in every copy)."""
+    conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(message_ids))
+        .values(message_id_header=message_id_header)
+    )
+    for mid in message_ids:
+        insert_links(conn, mid, copy_links)
+
+
+def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int | None) -> None:
+    """Undo messages created for a submission the client must send again (the
+    upstream said "later" before taking any copy): its retry makes new ones."""
+    if not message_ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(delete(links).where(links.c.message_id.in_(message_ids)))
+        conn.execute(delete(message_stats).where(message_stats.c.message_id.in_(message_ids)))
+        conn.execute(delete(messages).where(messages.c.id.in_(message_ids)))
+        add_counter(conn, campaign_id or 0, "unique", "messages", -len(message_ids))
+
+
+def _set_sent_at(conn: Connection, message_id: int, at: float) -> None:
+    conn.execute(update(messages).where(messages.c.id == message_id).values(sent_at=at))
+    conn.execute(
+        update(message_stats).where(message_stats.c.message_id == message_id).values(sent_at=at)
+    )
+
+
+def record(
+    engine: Engine,
+    *,
+    sender_id: int,
+    kind: str,
+    mail_from: str,
+    mail_options: Sequence[str],
+    track: str,
+    message_id_header: str | None,
+    headers: bytes,
+    data: bytes,
+    outcomes: Sequence[Outcome],
+    next_at: float,
+) -> int:
+    """Write a submission and its copies in one transaction; ``data`` is kept
+    only when some copy is still pending. Sent copies get their ``sent_at``."""
+    now = time.time()
+    pending = any(o.status == "pending" for o in outcomes)
+    with engine.begin() as conn:
+        sid = conn.execute(
+            insert(relay_submissions)
+            .values(
+                sender_id=sender_id,
+                kind=kind,
+                mail_from=mail_from,
+                mail_options=" ".join(mail_options),
+                track=track,
+                message_id_header=message_id_header,
+                headers=headers,
+                data=data if pending else None,
+                size=len(data),
+                created_at=now,
+            )
+            .returning(relay_submissions.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(relay_copies),
+            [
+                {
+                    "submission_id": sid,
+                    "sender_id": sender_id,
+                    "message_id": o.message_id,
+                    "recipient": o.recipient,
+                    "status": o.status,
+                    "attempts": 0 if o.status == "pending" else 1,
+                    "created_at": now,
+                    "next_at": next_at if o.status == "pending" else None,
+                    "sent_at": o.at,
+                    "last_code": o.code,
+                    "last_error": o.error,
+                }
+                for o in outcomes
+            ],
+        )
+        for o in outcomes:
+            if o.status == "sent" and o.message_id is not None and o.at is not None:
+                _set_sent_at(conn, o.message_id, o.at)
+    return int(sid)
+
+
+def claim(
+    engine: Engine, limit: int, now: float | None = None, lease: float = LEASE_SECONDS
+) -> list[Claimed]:
+    """Take up to ``limit`` due copies for this node.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets every node claim at once and
+    never hands one copy to two of them; the lease (``locked_until``) keeps
+    it claimed after the transaction. SQLite has one writer: the UPDATE is atomic.
+    """
+    now = now if now is not None else time.time()
+    lock = " FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
+    sql = text(
+        "UPDATE relay_copies SET locked_until = :until, attempts = attempts + 1 WHERE id IN ("
+        "SELECT id FROM relay_copies WHERE status = 'pending' AND next_at <= :now "
+        "AND (locked_until IS NULL OR locked_until < :now) ORDER BY next_at, id LIMIT :n"
+        f"{lock}) RETURNING id, submission_id, sender_id, message_id, recipient, attempts, "
+        "created_at"
+    )
+    with engine.begin() as conn:
+        rows = conn.execute(sql, {"until": now + lease, "now": now, "n": limit}).all()
+    return sorted((Claimed(*r) for r in rows), key=lambda c: (c.submission_id, c.id))
+
+
+def extend_lease(
+    engine: Engine, ids: Sequence[int], lease: float = LEASE_SECONDS, now: float | None = None
+) -> int:
+    """Keep the copies still being sent claimed for another ``lease`` seconds
+    (those already finished have no lease and stay as they are)."""
+    until = (now if now is not None else time.time()) + lease
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(relay_copies)
+            .where(
+                relay_copies.c.id.in_(list(ids)),
+                relay_copies.c.status == "pending",
+                relay_copies.c.locked_until.is_not(None),
+            )
+            .values(locked_until=until)
+        )
+    return int(result.rowcount or 0)
+
+
+def submission(engine: Engine, submission_id: int) -> Submission | None:
+    with engine.connect() as conn:
+        r = conn.execute(
+            select(relay_submissions).where(relay_submissions.c.id == submission_id)
+        ).first()
+    if r is None:
+        return None
+    m = r._mapping
+    return Submission(
+        id=m["id"],
+        sender_id=m["sender_id"],
+        kind=m["kind"],
+        mail_from=m["mail_from"],
+        mail_options=tuple(m["mail_options"].split()),
+        track=m["track"],
+        message_id_header=m["message_id_header"],
+        headers=bytes(m["headers"]),
+        data=bytes(m["data"]) if m["data"] is not None else None,
+        created_at=m["created_at"],
+    )
+
+
+def finish(
+    engine: Engine,
+    copy: Claimed,
+    *,
+    status: str,
+    code: int | None,
+    error: str | None,
+    at: float | None = None,
+    next_at: float | None = None,
+) -> None:
+    """Record one attempt: ``sent`` (at ``at``), ``pending`` again (retry at
+    ``next_at``) or ``failed``. The submission's data goes once no copy needs it."""
+    values: dict[str, Any] = {
+        "status": status,
+        "last_code": code,
+        "last_error": error,
+        "locked_until": None,
+    }
+    if status == "sent":
+        values["sent_at"] = at
+    if status == "pending":
+        values["next_at"] = next_at
+    with engine.begin() as conn:
+        conn.execute(update(relay_copies).where(relay_copies.c.id == copy.id).values(**values))
+        if status == "sent" and copy.message_id is not None and at is not None:
+            _set_sent_at(conn, copy.message_id, at)
+        if status != "pending":
+            still = select(relay_copies.c.id).where(
+                relay_copies.c.submission_id == copy.submission_id,
+                relay_copies.c.status == "pending",
+            )
+            conn.execute(
+                update(relay_submissions)
+                .where(relay_submissions.c.id == copy.submission_id, ~still.exists())
+                .values(data=None)
+            )
+
+
+def copies_since(engine: Engine, sender_id: int, since: float) -> int:
+    """Copies this sender submitted since ``since`` (the rate limit reads it)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(relay_copies)
+                .join(relay_submissions, relay_submissions.c.id == relay_copies.c.submission_id)
+                .where(
+                    relay_copies.c.sender_id == sender_id,
+                    relay_copies.c.created_at >= since,
+                    relay_submissions.c.kind == "mail",
+                )
+            ).scalar_one()
+        )
+
+
+def copies(
+    engine: Engine, *, status: str | None = None, sender_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The newest copies with their state (the CLI's and dashboard's queue view)."""
+    q = (
+        select(
+            relay_copies,
+            relay_submissions.c.kind,
+            relay_submissions.c.message_id_header,
+        )
+        .join(relay_submissions, relay_submissions.c.id == relay_copies.c.submission_id)
+        .order_by(relay_copies.c.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        q = q.where(relay_copies.c.status == status)
+    if sender_id is not None:
+        q = q.where(relay_copies.c.sender_id == sender_id)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q).all()]

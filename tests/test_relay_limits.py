@@ -1,0 +1,79 @@
+"""Limits: per-sender rate, 8BITMIME/SMTPUTF8, memory for a big attachment.
+
+The stub is the upstream here: it records the MAIL FROM parameters it was
+handed. The 552 for size is in test_relay_auth.py with the other refusals;
+bench/relay.py measures memory with Postfix as the upstream."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.helpers import cli
+from tests.relay_helpers import Relay, Stub, mail, start_relay
+
+
+@pytest.fixture
+def relay(sqlite_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iterator[Relay]:
+    r = start_relay(sqlite_url, tmp_path, stub[1].port)
+    try:
+        yield r
+    finally:
+        r.server.stop()
+
+
+def test_rate_limit_per_sender(relay: Relay, stub: tuple[Stub, Controller]) -> None:
+    cli("senders", "set", relay.login, "--rate", "3", db=relay.server.db)
+    assert relay.send(mail(), ["a@example.org", "b@example.org"]) == {}
+    refused = relay.send(mail(), ["c@example.org", "d@example.org"])
+    assert list(refused) == ["d@example.org"] and refused["d@example.org"][0] == 450
+    with relay.client() as smtp:
+        code, msg = smtp.mail(relay.login)
+        assert code == 450 and b"last hour" in msg
+    assert len(stub[0].wait(3)) == 3
+
+
+def test_8bitmime_and_smtputf8_pass_through(relay: Relay, stub: tuple[Stub, Controller]) -> None:
+    raw = mail(to=["zoe@example.org"], html="<p>Olá, café</p>").replace(
+        b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: 8bit"
+    )
+    with relay.client() as smtp:
+        smtp.sendmail(relay.login, ["zoë@example.org"], raw,
+                      mail_options=["SMTPUTF8", "BODY=8BITMIME"])  # fmt: skip
+    (got,) = stub[0].wait(1)
+    assert got.rcpts == ["zoë@example.org"]
+    assert "SMTPUTF8" in got.options and "BODY=8BITMIME" in got.options
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_memory_for_a_25_mb_attachment_to_3_recipients(
+    sqlite_url: str, tmp_path: Path, stub: tuple[Stub, Controller]
+) -> None:
+    relay = start_relay(sqlite_url, tmp_path, stub[1].port)
+    try:
+        relay.send(mail(), ["warm@example.org"])  # imports and caches: the baseline
+        stub[0].wait(1)
+        before = _peak_rss(relay.server.proc.pid)
+        raw = mail(attachment=os.urandom(25 * 1024 * 1024))
+        rcpts = ["bob@example.org", "cy@example.org", "dee@example.org"]
+        assert relay.send(raw, rcpts) == {}
+        got = stub[0].wait(4)[1:]
+        growth = _peak_rss(relay.server.proc.pid) - before
+        ratio = growth / len(raw)
+        print(f"\n25 MB attachment ({len(raw) / 1e6:.1f} MB message) to 3 recipients: "
+              f"peak RSS grew {growth / 1e6:.0f} MB = {ratio:.2f} x the message")  # fmt: skip
+        att = raw[raw.index(b"Content-Disposition: attachment") :]
+        assert all(att in d.data for d in got)  # byte-identical in every copy
+        assert growth < 3 * len(raw), f"{growth / len(raw):.2f} x the message size"  # issue 14
+    finally:
+        relay.server.stop()

@@ -1,0 +1,112 @@
+"""split.prepare / make_copy: the pure part of one copy per recipient."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbeacon.relay import split
+from mailbeacon.tokens import Signer
+from tests.relay_helpers import mail
+
+SIGNER = Signer({1: b"k" * 32})
+BASE = "https://t.example.com"
+
+
+@pytest.mark.parametrize(
+    ("extra", "track", "campaign"),
+    [
+        ((), None, None),
+        (("X-Mailbeacon-Track: clicks",), "clicks", None),
+        (("X-Mailbeacon-Track: ALL", "X-Mailbeacon-Campaign: Spring"), "all", "Spring"),
+        (("X-Mailbeacon-Track: sometimes",), None, None),  # unknown: the sender's default
+    ],
+)
+def test_control_headers_are_read_and_removed(
+    extra: tuple[str, ...], track: str | None, campaign: str | None
+) -> None:
+    prep = split.prepare(mail(bcc=["eve@example.com"], extra_headers=extra))
+    assert (prep.track, prep.campaign) == (track, campaign)
+    head = prep.header_block.lower()
+    assert b"x-mailbeacon" not in head and b"bcc" not in head and b"eve@" not in head
+    assert prep.message_id_header == "<proposal-1@example.com>"
+    assert prep.from_addresses == ("ana@example.com",)
+
+
+def test_other_headers_keep_their_bytes_and_folding() -> None:
+    raw = (
+        b"From: ana@example.com\r\nDKIM-Signature: v=1; a=rsa-sha256;\r\n\tb=abc\r\n"
+        b"Bcc: eve@example.com,\r\n  fay@example.com\r\nSubject: =?utf-8?q?Caf=C3=A9?=\r\n"
+        b"Message-ID: <m@x>\r\n\r\nbody\r\n.line\r\n"
+    )
+    prep = split.prepare(raw)
+    assert prep.data == raw.replace(b"Bcc: eve@example.com,\r\n  fay@example.com\r\n", b"")
+    assert prep.subject == "Café"
+
+
+def test_a_message_id_is_added_when_missing() -> None:
+    prep = split.prepare(b"From: ana@example.com\r\nSubject: x\r\n\r\nhi\r\n", "example.com")
+    assert prep.message_id_header.endswith("@example.com>")
+    assert prep.data.startswith(b"From: ana@example.com\r\nSubject: x\r\nMessage-ID: <")
+    assert prep.data.endswith(b"\r\n\r\nhi\r\n")
+
+
+def test_unchanged_submission_is_not_copied() -> None:
+    raw = b"From: a@b.co\r\nMessage-ID: <1@b.co>\r\n\r\nhi\r\n"
+    assert split.prepare(raw).data is raw
+
+
+@pytest.mark.parametrize(
+    ("mode", "pixel", "clicks"),
+    [("opens", True, False), ("clicks", False, True), ("all", True, True), ("off", False, False)],
+)
+def test_modes(mode: str, pixel: bool, clicks: bool) -> None:
+    data = split.prepare(mail()).data
+    copy = split.make_copy(data, mode, 7, SIGNER, BASE)
+    assert copy.tracked == (mode != "off")
+    assert (f"{BASE}/o/".encode() in _html(copy.data)) == pixel
+    assert (f"{BASE}/c/".encode() in _html(copy.data)) == clicks
+    assert copy.links == ([(1, "https://example.com/offer")] if clicks else [])
+    # Deterministic: a retry days later makes the same bytes.
+    assert split.make_copy(data, mode, 7, SIGNER, BASE).data == copy.data
+
+
+def test_plain_text_and_unparseable_mail_go_out_unchanged() -> None:
+    plain = split.prepare(mail(html=None)).data
+    copy = split.make_copy(plain, "all", 7, SIGNER, BASE)
+    assert copy.data is plain and not copy.tracked
+    junk = b"\x00\xff not a message \r\n\r\n--\r\n"
+    assert split.make_copy(junk, "all", 7, SIGNER, BASE).data == junk
+
+
+def test_attachments_stay_byte_identical() -> None:
+    blob = bytes(range(256)) * 4000
+    data = split.prepare(mail(attachment=blob)).data
+    copy = split.make_copy(data, "all", 7, SIGNER, BASE)
+    assert copy.tracked
+    att = data[data.index(b"Content-Disposition: attachment") :]
+    assert att in copy.data
+
+
+def _html(data: bytes) -> bytes:
+    from email import message_from_bytes
+
+    for part in message_from_bytes(data).walk():
+        if part.get_content_type() == "text/html":
+            got = part.get_payload(decode=True)
+            assert isinstance(got, bytes)
+            return got
+    return b""
+
+
+def test_copy_maker_reads_the_message_once_and_makes_the_same_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = split.prepare(mail()).data
+    calls = []
+    real = split.html_facts
+    monkeypatch.setattr(split, "html_facts", lambda d: calls.append(1) or real(d))
+    make = split.copy_maker(data, "opens", SIGNER, BASE)
+    copies = [make(mid).data for mid in (7, 8, 9)]
+    assert len(calls) == 1  # not once per copy
+    assert copies == [split.make_copy(data, "opens", mid, SIGNER, BASE).data for mid in (7, 8, 9)]
+    assert len(set(copies)) == 3

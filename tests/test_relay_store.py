@@ -1,0 +1,142 @@
+"""The relay's tables: senders and the outgoing queue, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, select
+
+from mailbeacon.store import make_engine, outgoing, upgrade
+from mailbeacon.store import senders as store
+from mailbeacon.store.schema import messages, relay_copies, relay_submissions
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    from mailbeacon.config import normalise_db_url
+
+    eng = make_engine(normalise_db_url(db_url))
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def _sender(engine: Engine, email: str = "ana@example.com") -> int:
+    return store.create(
+        engine, email=email, password_hash="x", upstream="smtp://h:25", upstream_secret=None
+    )
+
+
+def _queue(engine: Engine, sid: int, n: int, pending: bool = True) -> int:
+    outcomes = [
+        outgoing.Outcome(f"r{i}@example.org", None, "pending" if pending else "sent", at=1.0)
+        for i in range(n)
+    ]
+    return outgoing.record(
+        engine,
+        sender_id=sid,
+        kind="mail",
+        mail_from="ana@example.com",
+        mail_options=("BODY=8BITMIME",),
+        track="opens",
+        message_id_header="<a@b>",
+        headers=b"Subject: hi\r\n\r\n",
+        data=b"Subject: hi\r\n\r\nbody\r\n",
+        outcomes=outcomes,
+        next_at=0.0,
+    )
+
+
+def test_sender_rows_round_trip(engine: Engine) -> None:
+    sid = _sender(engine)
+    with pytest.raises(store.SenderExists):
+        _sender(engine)
+    assert store.change(engine, "ana@example.com", also="a2@example.com", track="all")
+    got = store.by_id(engine, sid)
+    assert got is not None and got.addresses == ("ana@example.com", "a2@example.com")
+    assert got.track == "all" and not store.has_secrets(engine)
+    assert (
+        store.remove(engine, "ana@example.com")
+        and store.by_email(engine, "ana@example.com") is None
+    )
+
+
+def test_a_fully_sent_submission_keeps_no_data(engine: Engine) -> None:
+    sub = _queue(engine, _sender(engine), 2, pending=False)
+    got = outgoing.submission(engine, sub)
+    assert got is not None and got.data is None and got.mail_options == ("BODY=8BITMIME",)
+    assert outgoing.claim(engine, 10) == []
+
+
+def test_claim_finish_and_data_dropped_when_done(engine: Engine) -> None:
+    sid = _sender(engine)
+    sub = _queue(engine, sid, 2)
+    claimed = outgoing.claim(engine, 10)
+    assert [c.attempts for c in claimed] == [1, 1]
+    assert outgoing.claim(engine, 10) == []  # leased
+    outgoing.finish(engine, claimed[0], status="sent", code=250, error=None, at=5.0)
+    got = outgoing.submission(engine, sub)
+    assert got is not None and got.data is not None  # one copy still needs it
+    outgoing.finish(engine, claimed[1], status="pending", code=451, error="later", next_at=0.0)
+    again = outgoing.claim(engine, 10)
+    assert [c.id for c in again] == [claimed[1].id] and again[0].attempts == 2
+    outgoing.finish(engine, again[0], status="failed", code=550, error="no such user")
+    got = outgoing.submission(engine, sub)
+    assert got is not None and got.data is None
+    assert outgoing.copies_since(engine, sid, 0) == 2
+    assert {c["status"] for c in outgoing.copies(engine)} == {"sent", "failed"}
+
+
+def test_a_lease_frees_copies_of_a_dead_node_and_renewal_holds_them(engine: Engine) -> None:
+    _queue(engine, _sender(engine), 2)
+    now = time.time()
+    first, second = outgoing.claim(engine, 10, now=now, lease=90)
+    assert outgoing.claim(engine, 10, now=now + 89) == []  # still the sending node's
+    outgoing.finish(engine, first, status="sent", code=250, error=None, at=now)
+    # The node still sending renews; a finished copy is left alone.
+    assert outgoing.extend_lease(engine, [first.id, second.id], 90, now=now + 60) == 1
+    assert outgoing.claim(engine, 10, now=now + 149) == []
+    # It died: one lease after its last renewal another pass takes the copy.
+    (again,) = outgoing.claim(engine, 10, now=now + 151)
+    assert again.id == second.id and again.attempts == 2
+
+
+def test_removing_a_sender_drops_its_queue(engine: Engine) -> None:
+    _queue(engine, _sender(engine), 1)
+    store.remove(engine, "ana@example.com")
+    with engine.connect() as conn:
+        assert conn.execute(select(relay_copies)).all() == []
+        assert conn.execute(select(relay_submissions)).all() == []
+
+
+def test_message_id_header_column_exists(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(select(messages.c.message_id_header)).all()
+
+
+def test_concurrent_claims_never_share_a_copy(db_url: str, engine: Engine) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several nodes share a queue only on PostgreSQL")
+    sid = _sender(engine)
+    for _ in range(20):
+        _queue(engine, sid, 10)
+    got: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def node() -> None:
+        mine: list[int] = []
+        barrier.wait()
+        while batch := outgoing.claim(engine, 7, now=time.time()):
+            mine += [c.id for c in batch]
+        got.append(mine)
+
+    threads = [threading.Thread(target=node) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    every = [i for mine in got for i in mine]
+    assert len(every) == 200 and len(set(every)) == 200
