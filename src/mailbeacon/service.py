@@ -56,6 +56,16 @@ def check_recipient(recipient: str) -> str:
     return recipient
 
 
+def check_message_id(value: str | None) -> str | None:
+    """The Message-ID header as sent, in angle brackets (replies name it so)."""
+    if value is None or not value.strip():
+        return None
+    inner = value.strip().strip("<>").strip()
+    if not inner or any(c.isspace() or c in "<>" for c in inner) or len(inner) > 990:
+        raise Invalid("message_id_header must be one Message-ID such as <abc123@mail.example.com>")
+    return f"<{inner}>"
+
+
 def check_links(urls: Sequence[str]) -> None:
     for url in urls:
         try:
@@ -76,6 +86,7 @@ def create_message(
     sent_at: float | None = None,
     links: Sequence[str] = (),
     honeypot_url: str | None = None,
+    message_id_header: str | None = None,
 ) -> dict[str, Any]:
     """Insert a message and its links in ``conn``'s transaction; return its public form."""
     recipient = check_recipient(recipient)
@@ -98,6 +109,7 @@ def create_message(
         variant=variant,
         sent_at=sent_at,
         honeypot_position=honeypot_position,
+        message_id_header=check_message_id(message_id_header),
     )
     store.insert_links(conn, mid, positions)
     row = {
@@ -109,6 +121,7 @@ def create_message(
         "sent_at": sent_at,
         "created_at": created,
         "honeypot_position": honeypot_position,
+        "message_id_header": check_message_id(message_id_header),
     }
     return public_message(row, signer, base_url, [{"position": p, "url": u} for p, u in positions])
 
@@ -143,6 +156,7 @@ def public_message(
         "open_url": src,
         "pixel_html": pixel_html(src),
         "honeypot_position": row.get("honeypot_position"),
+        "message_id_header": row.get("message_id_header"),
         "links": [
             {
                 "url": link["url"],

@@ -64,6 +64,11 @@ class Node:
         email = settings.notify_email if settings.smtp_host else ""
         self.recorder.tx_hooks.append(make_tx_hook(lambda: email))
         self.notifier = Worker(self.engine, settings, self.base_url)
+        # --- replies (issue 15): mailbox watchers -------------------------------
+        from mailbeacon.mailboxes.watcher import Watchers
+
+        self.watchers = Watchers(self.engine, settings, self.recorder.add)
+        # --- end replies -------------------------------------------------------
         self._signer: Signer | None = None
         self._ip_storage: IPStorage | None = None
         self._refresher: asyncio.Task[None] | None = None
@@ -120,11 +125,13 @@ class Node:
         if self.settings.retention_days > 0:
             self._retention = asyncio.create_task(self._retain())
         self.notifier.start()
+        await self.watchers.start()  # replies (issue 15)
 
     async def stop(self) -> None:
         for task in (self._refresher, self._retention):
             if task is not None:
                 task.cancel()
+        await self.watchers.stop()  # replies (issue 15)
         await self.notifier.stop()
         await asyncio.to_thread(self.recorder.stop)
 
