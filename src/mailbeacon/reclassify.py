@@ -33,7 +33,9 @@ _KEEP_SELF = ("self:cookie", "self:sender_ip")
 
 
 def _query(campaign_id: int | None, since: float | None) -> Any:
-    q = select(events).order_by(events.c.at, events.c.id)
+    # Hits only: replies and reminders are not labelled by the hit classifier.
+    hits = (Kind.OPEN.value, Kind.CLICK.value)
+    q = select(events).where(events.c.kind.in_(hits)).order_by(events.c.at, events.c.id)
     if campaign_id is not None:
         ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
         q = q.where(events.c.message_id.in_(ids))

@@ -178,6 +178,7 @@ def message_view(
         raise NotFound(f"message {message_id} does not exist")
     out = public_message(row, signer, base_url, store.message_links(conn, message_id))
     out["summary"] = message_summary(conn, message_id)
+    out.update(reply_summary(out["summary"]))
     return out
 
 
@@ -196,7 +197,30 @@ def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:
         "opened_at": iso(m.get("opened_at")),
         "first_human_open_at": iso(m.get("first_human_open_at")),
         "first_human_click_at": iso(m.get("first_human_click_at")),
+        # Replies (0010). A human reply opens a message that had no human
+        # open or click yet: "opened_by" says which came first.
+        "replied_at": iso(m.get("replied_at")),
+        "replies": int(m.get("replies") or 0),
+        "auto_replies": int(m.get("auto_replies") or 0),
+        "bounced": bool(m.get("bounced")),
+        "opened_by": _opened_by(m),
     }
+
+
+def _opened_by(m: dict[str, Any]) -> str | None:
+    opened = m.get("opened_at")
+    if opened is None:
+        return None
+    if opened == m.get("first_human_open_at"):
+        return "open"
+    if opened == m.get("first_human_click_at"):
+        return "click"
+    return "reply" if opened == m.get("replied_at") else "open"
+
+
+def reply_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ``GET /api/v1/messages/{id}`` shows of replies at the top level."""
+    return {k: summary[k] for k in ("replied_at", "replies", "bounced")}
 
 
 def resolve_campaign(conn: Connection, name: str | None, create: bool = True) -> int | None:

@@ -103,6 +103,9 @@ class Message(MessageBase):
     message_id_header: str | None = None
     links: list[Link]
     summary: dict[str, Any] | None = None
+    replied_at: str | None = Field(default=None, description="the first human reply")
+    replies: int = Field(default=0, description="human replies (auto-replies not counted)")
+    bounced: bool = Field(default=False, description="a delivery failure report came back")
 
 
 class EventOut(BaseModel):

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mailbeacon import retention
 from mailbeacon.reports import campaign_report
@@ -124,12 +124,26 @@ class WarmLead(RecipientRow):
     why: Literal["clicked", "opened_repeatedly"]
 
 
+class Replies(BaseModel):
+    human_unique: int = Field(description="messages with a human reply")
+    human_total: int
+    human_reply_rate: float = Field(description="human_unique / messages")
+    auto_reply_total: int = Field(description="out-of-office and other auto-replies")
+    bounce_total: int
+    bounced_unique: int
+    bounce_rate: float
+    opened_by_reply_unique: int = Field(
+        description="messages counted as opened because a human replied before any human open"
+    )
+
+
 class Report(BaseModel):
     campaign_id: int
     messages: int
     opens: Opens
     clicks: Clicks
     scanned_unique: int
+    replies: Replies
     links: list[LinkRow]
     timeline: list[HourRow]
     timeline_daily: list[DayRow]
