@@ -5,7 +5,7 @@ Every command that touches the store brings its schema up to date first, so
 """
 
 import mailbeacon.cli.reports  # noqa: F401 - registers commands
-from mailbeacon.cli import demo, keys, labels, mail, mailboxes, messages, serve, users  # noqa: F401 - registers commands  # noqa: F401 - registers commands
+from mailbeacon.cli import demo, keys, labels, mail, mailboxes, messages, remind, serve, users  # noqa: F401 - registers commands  # noqa: F401 - registers commands
 from mailbeacon.cli.base import app
 
 

@@ -96,6 +96,11 @@ def email_for(payload: dict[str, Any], settings: Settings, to: str) -> EmailMess
     mail["From"] = settings.smtp_from
     mail["To"] = to
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    if payload["type"] == "message.reminder":
+        from mailbeacon.reminders import reminder_email
+
+        reminder_email(mail, msg_info, ev)
+        return mail
     mail["Subject"] = f"Opened: {subject} — {who}"
     how = {"human_via_proxy": "through a mailbox image proxy", "human": "by clicking a link"}.get(
         ev.get("label") or "", "directly"

@@ -64,10 +64,13 @@ class Node:
         email = settings.notify_email if settings.smtp_host else ""
         self.recorder.tx_hooks.append(make_tx_hook(lambda: email))
         self.notifier = Worker(self.engine, settings, self.base_url)
-        # --- replies (issue 15): mailbox watchers -------------------------------
+        # --- replies (issue 15): mailbox watchers and reminders ------------------
         from mailbeacon.mailboxes.watcher import Watchers
+        from mailbeacon.reminders import ReminderLoop, cancel_hook
 
         self.watchers = Watchers(self.engine, settings, self.recorder.add)
+        self.recorder.tx_hooks.append(cancel_hook)
+        self.reminders = ReminderLoop(self.engine, self.recorder.tx_hooks)
         # --- end replies -------------------------------------------------------
         self._signer: Signer | None = None
         self._ip_storage: IPStorage | None = None
@@ -126,12 +129,14 @@ class Node:
             self._retention = asyncio.create_task(self._retain())
         self.notifier.start()
         await self.watchers.start()  # replies (issue 15)
+        await self.reminders.start()  # replies (issue 15)
 
     async def stop(self) -> None:
         for task in (self._refresher, self._retention):
             if task is not None:
                 task.cancel()
         await self.watchers.stop()  # replies (issue 15)
+        await self.reminders.stop()  # replies (issue 15)
         await self.notifier.stop()
         await asyncio.to_thread(self.recorder.stop)
 
