@@ -177,15 +177,23 @@ def message_view(
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
     out = public_message(row, signer, base_url, store.message_links(conn, message_id))
-    out["summary"] = message_summary(conn, message_id)
-    out.update(reply_summary(out["summary"]))
+    st = _stats(conn, message_id)
+    out["summary"] = _summary(st)
+    out.update(reply_summary(st))
     return out
+
+
+def _stats(conn: Connection, message_id: int) -> dict[str, Any]:
+    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
+    return dict(st._mapping) if st else {}
 
 
 def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:
     """Read from the message's rollup row: one primary-key read, however many hits."""
-    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
-    m = dict(st._mapping) if st else {}
+    return _summary(_stats(conn, message_id))
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
     opens = {lab: int(m[f"open_{lab}"]) for lab in OPEN_LABELS if m.get(f"open_{lab}")}
     clicks = {lab: int(m[f"click_{lab}"]) for lab in CLICK_LABELS if m.get(f"click_{lab}")}
     return {
@@ -197,8 +205,14 @@ def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:
         "opened_at": iso(m.get("opened_at")),
         "first_human_open_at": iso(m.get("first_human_open_at")),
         "first_human_click_at": iso(m.get("first_human_click_at")),
-        # Replies (0010). A human reply opens a message that had no human
-        # open or click yet: "opened_by" says which came first.
+    }
+
+
+def reply_summary(m: dict[str, Any]) -> dict[str, Any]:
+    """Replies (0010), beside the summary in ``GET /api/v1/messages/{id}``.
+    A human reply opens a message with no human open or click yet:
+    ``opened_by`` says which came first."""
+    return {
         "replied_at": iso(m.get("replied_at")),
         "replies": int(m.get("replies") or 0),
         "auto_replies": int(m.get("auto_replies") or 0),
@@ -216,11 +230,6 @@ def _opened_by(m: dict[str, Any]) -> str | None:
     if opened == m.get("first_human_click_at"):
         return "click"
     return "reply" if opened == m.get("replied_at") else "open"
-
-
-def reply_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """What ``GET /api/v1/messages/{id}`` shows of replies at the top level."""
-    return {k: summary[k] for k in ("replied_at", "replies", "bounced")}
 
 
 def resolve_campaign(conn: Connection, name: str | None, create: bool = True) -> int | None:

@@ -106,6 +106,10 @@ class Message(MessageBase):
     replied_at: str | None = Field(default=None, description="the first human reply")
     replies: int = Field(default=0, description="human replies (auto-replies not counted)")
     bounced: bool = Field(default=False, description="a delivery failure report came back")
+    auto_replies: int = Field(default=0, description="out-of-office and other auto-replies")
+    opened_by: str | None = Field(
+        default=None, description="what first showed a read: open, click or reply"
+    )
 
 
 class EventOut(BaseModel):
