@@ -139,3 +139,31 @@ def test_two_nodes_never_watch_one_mailbox_twice(
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_reply_cancels_the_reminder_and_an_overdue_one_fires(
+    server: Server, dovecot: Dovecot
+) -> None:
+    sender = _watch(server, dovecot)
+    header = mid("nudge")
+    waiting = server.message(recipient="gil@example.com", subject="Quote",
+                             message_id_header=header, sent_at=time.time())  # fmt: skip
+    body = {"message_id": waiting["id"], "if": "not_replied", "after": "3d"}
+    r = server.api("POST", "/api/v1/reminders", json=body)
+    assert r.status_code == 201, r.text
+    # Sent four days ago, nobody answered: due already, so serve fires it now.
+    overdue = server.message(recipient="hal@example.com", subject="Quote",
+                             sent_at=time.time() - 4 * 86400)  # fmt: skip
+    cli("remind", str(overdue["id"]), "--if", "not_replied", "--after", "3d", db=server.db)
+
+    dovecot.deliver(mail("gil@example.com", sender, "Re: Quote", in_reply_to=header), sender)
+    wait_for(lambda: _replies(server, waiting["id"]), "the reply")
+
+    def state(message_id: int) -> tuple[str, str | None]:
+        (row,) = server.api("GET", "/api/v1/reminders", params={"message_id": message_id}).json()
+        return row["state"], row["reason"]
+
+    assert state(waiting["id"]) == ("cancelled", "replied")
+    wait_for(lambda: state(overdue["id"])[0] == "fired", "the overdue reminder to fire")
+    kinds = [(e["kind"], e["label"]) for e in server.events(overdue["id"])]
+    assert kinds == [("reminder", "not_replied")]
