@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, free_port, start_server
+from tests.helpers import cli, free_port, rows, start_server
 from tests.mailservers import Dovecot, Postfix
 from tests.replies_helpers import mail, mid, wait_for
 
@@ -39,9 +39,8 @@ def test_relay_postfix_dovecot_reply_detected(
         copy_id = copy.header("Message-ID")
         assert copy_id
 
-        found = srv.api("GET", "/api/v1/messages", params={"q": rcpt}).json()
-        items = found["items"] if isinstance(found, dict) else found
-        (tracked,) = [m for m in items if m["recipient"] == rcpt]
+        ((tracked_id,),) = rows(db_url, "SELECT id FROM messages WHERE recipient = ?", (rcpt,))
+        tracked = {"id": int(tracked_id)}
 
         delivered = time.monotonic()
         with postfix.client("none") as smtp:

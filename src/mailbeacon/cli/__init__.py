@@ -4,8 +4,10 @@ Every command that touches the store brings its schema up to date first, so
 ``keys create`` works on a fresh machine before the first ``serve``.
 """
 
+import mailbeacon.cli.mailboxes  # noqa: F401 - registers commands
+import mailbeacon.cli.remind  # noqa: F401 - registers commands
 import mailbeacon.cli.reports  # noqa: F401 - registers commands
-from mailbeacon.cli import demo, keys, labels, mail, mailboxes, messages, remind, serve, users  # noqa: F401 - registers commands  # noqa: F401 - registers commands
+from mailbeacon.cli import demo, keys, labels, mail, messages, serve, users  # noqa: F401 - registers commands  # noqa: F401 - registers commands
 from mailbeacon.cli.base import app
 
 
