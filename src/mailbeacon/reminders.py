@@ -18,7 +18,6 @@ default was set, at most ``DEFAULT_WINDOW`` back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from mailbeacon.model import Event
+from mailbeacon.periodic import Periodic
 from mailbeacon.reports import timeline
 from mailbeacon.store import reminders as store
 from mailbeacon.store.schema import campaigns, messages
@@ -218,7 +218,7 @@ class ReminderLoop:
         self.engine = engine
         self.hooks = hooks
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(self.run_once, LOOP_SECONDS, "reminders")
 
     def run_once(self, now: float | None = None) -> store.Outcome:
         now = now if now is not None else self.clock()
@@ -229,23 +229,10 @@ class ReminderLoop:
         return outcome
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mailbeacon-reminders")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
-                pass
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception as exc:  # noqa: BLE001 - store down: try again soon
-                log.debug("reminder pass failed: %s", exc)
-            await asyncio.sleep(LOOP_SECONDS)
+        await self._loop.stop()
 
 
 _WORDS = {

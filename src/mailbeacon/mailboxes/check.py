@@ -37,8 +37,17 @@ log = logging.getLogger("mailbeacon.mailboxes")
 
 # Above this many new UIDs, search the range instead of fetching every header.
 SEARCH_ABOVE = 500
-SEARCH_CHUNK = 100  # Message-IDs or addresses per SEARCH: ~15 KB of command line
+# Criteria per SEARCH: 500 are ~25 KB of command line, under Dovecot's
+# 64 KB imap_max_line_length; each SEARCH is one pass over the mailbox, so
+# fewer, longer ones are faster (bench/replies.py).
+SEARCH_CHUNK = 500
 DAEMONS = ("mailer-daemon", "postmaster")
+# Above this many Message-ID hosts, search for each Message-ID instead.
+MAX_HOSTS = 50
+# A first look searches mail from each tracked recipient (for the subject
+# fallback) only up to this many recipients: each is one more pass over the
+# mailbox. New mail is always checked against the fallback.
+FALLBACK_RECIPIENTS = 100
 
 
 class LeaseLost(Exception):
@@ -101,12 +110,11 @@ def backfill_uids(ctx: Context, session: Session, after: int | None, top: int) -
     scope: list[Any] = ["SINCE", (datetime.fromtimestamp(oldest, UTC) - timedelta(days=1)).date()]
     if after is not None:
         scope = ["UID", f"{after + 1}:{max(top, after + 1)}", *scope]
-    wanted: list[list[Any]] = []
-    mids = sorted({norm(t.message_id_header) for t in tracked if t.message_id_header})
-    for mid in mids:
-        wanted.append(["HEADER", "In-Reply-To", mid])
-        wanted.append(["HEADER", "References", mid])
-    wanted += [["FROM", r] for r in sorted({t.recipient for t in tracked})]
+    wanted = thread_criteria(sorted({norm(t.message_id_header) for t in tracked
+                                     if t.message_id_header}))  # fmt: skip
+    recipients = sorted({t.recipient for t in tracked})
+    if len(recipients) <= FALLBACK_RECIPIENTS:
+        wanted += [["FROM", r] for r in recipients]
     # Bounces: a report, an Exim failure list, or mail from a mailer daemon.
     wanted += [
         ["HEADER", "Content-Type", "delivery-status"],
@@ -117,6 +125,30 @@ def backfill_uids(ctx: Context, session: Session, after: int | None, top: int) -
     for i in range(0, len(wanted), SEARCH_CHUNK):
         found.update(session.search([*scope, *or_all(wanted[i : i + SEARCH_CHUNK])]))
     return sorted(u for u in found if after is None or u > after)
+
+
+def thread_criteria(mids: list[str]) -> list[list[Any]]:
+    """SEARCH criteria that find every mail naming one of ``mids``.
+
+    Dovecot evaluates each criterion against every message's header (no
+    index for arbitrary headers), so 2,000 exact criteria for 1,000 tracked
+    messages cost 2,000 passes' worth of work. A sender's Message-IDs share
+    a few right-hand sides (their mail client's or the relay's host): one
+    substring per host finds the same replies and a few more (replies to
+    untracked mail from that host), which matching then drops
+    (bench/replies.py: 50k messages, 1,000 tracked)."""
+    hosts: dict[str, list[str]] = defaultdict(list)
+    exact: list[str] = []
+    for mid in mids:
+        local, at, host = mid[1:-1].rpartition("@")
+        if at and local and host:
+            hosts[host.lower()].append(mid)
+        else:
+            exact.append(mid)
+    if len(hosts) > MAX_HOSTS:
+        exact, hosts = mids, {}
+    keys = [f"@{h}>" for h in sorted(hosts)] + exact
+    return [["HEADER", name, k] for k in keys for name in ("In-Reply-To", "References")]
 
 
 def process(ctx: Context, session: Session, fetched: Sequence[Fetched]) -> int:

@@ -35,6 +35,7 @@ from mailbeacon.mailboxes.check import Context, LeaseLost, NotRecorded, check
 from mailbeacon.mailboxes.imap import AuthFailed, Lost, Session
 from mailbeacon.mailboxes.url import BadURL, parse
 from mailbeacon.model import Event
+from mailbeacon.periodic import Periodic
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.secretbox import load as load_box
 from mailbeacon.store import mailboxes as store
@@ -189,30 +190,17 @@ class Watchers:
         # (message id, reply hash) handed to the recorder, per mailbox: a
         # reply whose commit was slow is not handed over twice.
         self.handed: dict[int, set[tuple[int, str]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(self.tick, SUPERVISE_SECONDS, "mailboxes")
 
     async def start(self) -> None:
         self.add = blocking(
             self._add_async, asyncio.get_running_loop(), self.settings.commit_timeout + 5
         )
-        self._task = asyncio.create_task(self._run(), name="mailbeacon-mailboxes")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
-                pass
+        await self._loop.stop()
         await asyncio.to_thread(self._stop_all)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception as exc:  # noqa: BLE001 - store down: try again soon
-                log.debug("mailbox supervision failed: %s", exc)
-            await asyncio.sleep(SUPERVISE_SECONDS)
 
     def tick(self) -> None:
         """One round: renew what we hold, start what is free and due, stop
