@@ -160,3 +160,16 @@ def test_ids_and_hash() -> None:
     assert reply_hash(a) == reply_hash(b)  # the same Message-ID is the same reply
     no_id = Reply(None, (), (), "ana@example.com", "Re: x", SENT)
     assert len(reply_hash(no_id)) == 32 and reply_hash(no_id) != reply_hash(a)
+
+
+def test_search_criteria_group_message_ids_by_host() -> None:
+    from mailbeacon.mailboxes.check import MAX_HOSTS, thread_criteria
+    from mailbeacon.mailboxes.imap import or_all
+
+    got = thread_criteria(["<a@mb.example>", "<b@MB.example>", "<c@gmail.com>", "<nohost>"])
+    keys = [c[2] for c in got]
+    assert keys == ["@gmail.com>"] * 2 + ["@mb.example>"] * 2 + ["<nohost>"] * 2
+    many = [f"<x@h{i}.example>" for i in range(MAX_HOSTS + 1)]
+    assert [c[2] for c in thread_criteria(many)][::2] == many  # too many hosts: exact ids
+    tree = or_all([["A"], ["B"], ["C"], ["D"], ["E"]])
+    assert tree == ["OR", "OR", "A", "B", "OR", "C", "OR", "D", "E"]
