@@ -182,6 +182,16 @@ class Outcome:
 
 def fire_due(engine: Engine, hooks: Sequence[TxHook], now: float, limit: int = 100) -> Outcome:
     """Fire (or cancel, when the awaited event came) the reminders due by ``now``."""
+    # A read first (ix_reminders_due): most rounds find nothing due and then
+    # take no write lock (on SQLite the recorder's only writer lock).
+    with engine.connect() as conn:
+        due_any = conn.execute(
+            select(reminders.c.id)
+            .where(reminders.c.state == "pending", reminders.c.due_at <= now)
+            .limit(1)
+        ).first()
+    if due_any is None:
+        return Outcome([], [])
     pg = engine.dialect.name == "postgresql"
     mark = placeholder(engine)
     raw = engine.raw_connection()
