@@ -46,13 +46,17 @@ class MailServerError(AssertionError):
     """A private mail server did not do what a test needed; says where its log is."""
 
 
-def require_root_and(binaries: Sequence[str], install: str) -> None:
-    """Skip the test (with what to do) when the daemons cannot run here."""
+def require_root() -> None:
+    """Skip the test (saying why) when the daemons cannot run here."""
     if os.geteuid() != 0:
         pytest.skip(
             "private Postfix/Dovecot need root (Postfix's master refuses to run "
             "otherwise): run the tests as root, as scripts/test does in CI"
         )
+
+
+def require_binaries(binaries: Sequence[str], install: str) -> None:
+    """Skip the test (saying what to install) when a daemon is missing."""
     missing = [b for b in binaries if not os.access(b, os.X_OK)]
     if missing:
         pytest.skip(f"{', '.join(missing)} missing: run scripts/test, or apt-get install {install}")

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.mailservers import dovecot as dovecot_module
 from tests.mailservers import postfix as postfix_module
 from tests.mailservers import spamassassin as spamassassin_module
-from tests.mailservers.common import TLSFiles, make_root, remove_root, require_root_and
+from tests.mailservers.common import (
+    TLSFiles,
+    make_root,
+    remove_root,
+    require_binaries,
+    require_root,
+)
 from tests.mailservers.dovecot import Dovecot
 from tests.mailservers.postfix import Postfix
 from tests.mailservers.spamassassin import SpamAssassin
 
 _restart_after_test: list[Dovecot | Postfix] = []
+S = TypeVar("S", Dovecot, Postfix)
 
 MAIL_FIXTURES = {"mail_root", "mail_tls", "dovecot", "postfix", "spamassassin", "spam_rules"}
 
@@ -30,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def mail_root() -> Iterator[Path]:
-    require_root_and((), "")
+    require_root()
     root = make_root()
     try:
         yield root
@@ -43,10 +51,8 @@ def mail_tls(mail_root: Path) -> TLSFiles:
     return TLSFiles.generate(mail_root / "tls")
 
 
-@pytest.fixture(scope="session")
-def dovecot(mail_root: Path, mail_tls: TLSFiles) -> Iterator[Dovecot]:
-    require_root_and(dovecot_module.BINARIES, dovecot_module.PACKAGES)
-    server = Dovecot(mail_root, mail_tls)
+def _running(server: S) -> Iterator[S]:
+    """Start `server` for the session, bring it back after tests that stop it."""
     server.start()
     _restart_after_test.append(server)
     try:
@@ -54,24 +60,23 @@ def dovecot(mail_root: Path, mail_tls: TLSFiles) -> Iterator[Dovecot]:
     finally:
         _restart_after_test.remove(server)
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot(mail_root: Path, mail_tls: TLSFiles) -> Iterator[Dovecot]:
+    require_binaries(dovecot_module.BINARIES, dovecot_module.PACKAGES)
+    yield from _running(Dovecot(mail_root, mail_tls))
 
 
 @pytest.fixture(scope="session")
 def postfix(mail_root: Path, mail_tls: TLSFiles, dovecot: Dovecot) -> Iterator[Postfix]:
-    require_root_and(postfix_module.BINARIES, postfix_module.PACKAGES)
-    server = Postfix(mail_root, mail_tls, dovecot)
-    server.start()
-    _restart_after_test.append(server)
-    try:
-        yield server
-    finally:
-        _restart_after_test.remove(server)
-        server.stop()
+    require_binaries(postfix_module.BINARIES, postfix_module.PACKAGES)
+    yield from _running(Postfix(mail_root, mail_tls, dovecot))
 
 
 @pytest.fixture(scope="session")
 def spamassassin(mail_root: Path) -> Iterator[SpamAssassin]:
-    require_root_and(spamassassin_module.BINARIES, spamassassin_module.PACKAGES)
+    require_binaries(spamassassin_module.BINARIES, spamassassin_module.PACKAGES)
     server = SpamAssassin(mail_root)
     server.start()
     try:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
@@ -81,11 +80,11 @@ messages = Table(
     # in In-Reply-To / References. 998: RFC 5322's longest line.
     Column("message_id_header", String(998)),
     Index("ix_messages_campaign", "campaign_id"),
-    Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_message_id_header", "message_id_header"),
-    # Replies are matched by their From address, in whatever case it comes (0010).
-    Index("ix_messages_recipient_lower", func.lower(text("recipient"))),
 )
+# Erase and export find a person's messages by lower(recipient) (retention.py);
+# replies are matched by their From address this way too (0010).
+Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 
 links = Table(
     "links",
@@ -288,6 +287,7 @@ outbox = Table(
     Column("replay_of", BigInteger),
     Index("ix_outbox_due", "status", "next_at"),
     Index("ix_outbox_webhook", "webhook_id", "id"),
+    Index("ix_outbox_message", "message_id"),  # erase and opt-out (migration 0008)
 )
 
 # --- the relay (migration 0009): senders and the outgoing queue ---------------

@@ -1,14 +1,14 @@
 """The relay: senders, the outgoing queue, and messages.message_id_header.
 
 Revision ID: 0009_relay
-Revises: 0005
+Revises: 0008_privacy_erase
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_relay"
-down_revision = "0005"
+down_revision = "0008_privacy_erase"  # main's 0008 came first (one head)
 branch_labels = None
 depends_on = None
 

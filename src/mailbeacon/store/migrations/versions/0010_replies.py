@@ -16,7 +16,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    op.create_index("ix_messages_recipient_lower", "messages", [sa.text("lower(recipient)")])
+    # Replies are matched by their From in any case: ix_messages_recipient_lower
+    # (0008_privacy_erase) serves that lookup too.
     op.create_table(
         "mailboxes",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -83,4 +84,3 @@ def downgrade() -> None:
     op.drop_index("ix_reminders_due", "reminders")
     op.drop_table("reminders")
     op.drop_table("mailboxes")
-    op.drop_index("ix_messages_recipient_lower", "messages")
