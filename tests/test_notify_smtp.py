@@ -88,3 +88,27 @@ def test_first_human_open_emails_the_sender_once(
     assert rows(notifying.db, "SELECT channel, status, attempts FROM outbox") == [
         ("email", "delivered", 2)
     ]
+
+
+def test_an_overdue_reminder_emails_the_sender_once(
+    notifying: Server, inbox: tuple[Inbox, int]
+) -> None:
+    box, _port = inbox
+    msg = notifying.message(
+        recipient="bo@example.com", subject="Our offer", sent_at=time.time() - 4 * 86400
+    )
+    body = {"message_id": msg["id"], "if": "not_replied", "after": "3d"}
+    r = notifying.api("POST", "/api/v1/reminders", json=body)
+    assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 30
+    while not box.mails and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(box.mails) == 1  # refused once, retried: still one
+    mail = box.mails[0]
+    assert mail["Subject"].startswith("Follow up? bo@example.com has not replied to")
+    assert mail["Auto-Submitted"] == "auto-generated"
+    text = mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "after 3d" in text and f"/messages/{msg['id']}" in text
+    assert rows(notifying.db, "SELECT event_type, status FROM outbox") == [
+        ("message.reminder", "delivered")
+    ]

@@ -168,6 +168,24 @@ class Settings:
         "sending its request or not reading its answer is closed to make room; requests "
         "being answered are never cut.",
     )
+    # Replies (mailboxes/): IDLE brings new mail at once; the poll is the
+    # fallback for servers without IDLE and a safety net for missed pushes.
+    mailbox_poll_seconds: float = _s(
+        60.0,
+        "Seconds between two looks at a watched mailbox when IDLE brings no news "
+        "(servers without IDLE are polled this often).",
+    )
+    mailbox_backfill_days: int = _s(
+        30,
+        "How far back the first look at a newly added mailbox searches for replies "
+        "to tracked messages.",
+    )
+    imap_ca: str = _s("", "CA bundle that verifies IMAP servers (default: the system's).")
+    timezone: str = _s(
+        "UTC",
+        "The sender's IANA time zone: reminders counted in business days skip the "
+        "weekends there (a reminder or a sender default may name its own).",
+    )
     secret_key: str = _s(
         "",
         "Fernet key that encrypts stored secrets (upstream SMTP passwords). Empty: "

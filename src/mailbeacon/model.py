@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 class Kind(enum.StrEnum):
     OPEN = "open"
     CLICK = "click"
+    REPLY = "reply"  # a reply, auto-reply or bounce found in a watched mailbox
+    REMINDER = "reminder"  # a reminder that fired (the condition still held)
 
 
 class OpenLabel(enum.StrEnum):
@@ -30,6 +32,12 @@ class ClickLabel(enum.StrEnum):
     SCANNER = "scanner"
     BOT = "bot"
     SELF = "self"
+
+
+class ReplyLabel(enum.StrEnum):
+    HUMAN = "human"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
 
 
 HUMAN_OPEN_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, OpenLabel.HUMAN_VIA_PROXY.value})

@@ -37,7 +37,9 @@ _CAMPAIGN = (Reason.CAMPAIGN_MANY_RECIPIENTS.value, Reason.CAMPAIGN_SAME_SECOND.
 
 
 def _query(campaign_id: int | None, since: float | None, message_id: int | None = None) -> Any:
-    q = select(events).order_by(events.c.at, events.c.id)
+    # Hits only: replies and reminders are not labelled by the hit classifier.
+    hits = (Kind.OPEN.value, Kind.CLICK.value)
+    q = select(events).where(events.c.kind.in_(hits)).order_by(events.c.at, events.c.id)
     if message_id is not None:
         q = q.where(events.c.message_id == message_id)
     if campaign_id is not None:

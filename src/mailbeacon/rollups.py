@@ -11,11 +11,14 @@ write at once. ``counters`` holds additive (campaign, dim, key) -> n:
 ====== ============================== =========================================
 dim    key                            counts
 ====== ============================== =========================================
-label  ``open:<label>``/``click:..``  events per label (totals)
+label  ``open:<label>``/``click:..``  events per label (totals); replies as
+       /``reply:<label>``             ``reply:human|auto_reply|bounce``
 unique ``messages``, ``opened``,      messages created / opened (human open or
        ``clicked``, ``machine``,      human click) / with a human click / with
        ``opened_or_auto``,            a machine prefetch / opened or prefetched
-       ``scanned``, ``human_open``    / touched by a scanner / with a human pixel hit
+       ``scanned``, ``human_open``,   / touched by a scanner / with a human pixel hit
+       ``replied``, ``bounced``,      / with a human reply / bounced / opened only
+       ``opened_by_reply``            by a human reply (it implies the read)
 hour   ``<unix hour>:<o|c>:<class>``  events per hour; class h(uman) m(achine)
                                       s(canner) b(ot) x (self) u(nlabelled)
 link   ``<pos>:total|unique|other``   human clicks, messages clicking, others
@@ -57,8 +60,13 @@ TIME_COLS = [
     "last_human_at",
     "last_event_at",
 ]
-STATE_COLS = ["message_id", "campaign_id", "variant", "sent_at", *LABEL_COLS, *TIME_COLS]
-FLAGS = ("opened", "clicked", "machine", "opened_or_auto", "scanned", "human_open")
+REPLY_COLS = ["replied_at", "replies", "auto_replies", "bounced"]  # 0010, see _reply_delta
+STATE_COLS = [
+    "message_id", "campaign_id", "variant", "sent_at", *LABEL_COLS, *TIME_COLS, *REPLY_COLS
+]  # fmt: skip
+FLAGS = (
+    "opened", "clicked", "machine", "opened_or_auto", "scanned", "human_open", "replied", "bounced"
+)  # fmt: skip
 SEP = "\x1f"  # between a variant name and its metric: cannot appear in a typed name
 
 # Time to first open, from sent_at. Edges in seconds, chosen around how
@@ -87,10 +95,12 @@ def ttfo_bucket(sent_at: float | None, opened_at: float) -> str:
 def _flags(st: dict[str, Any]) -> tuple[bool, ...]:
     human_open = st["open_human_direct"] + st["open_human_via_proxy"] > 0
     clicked = st["click_human"] > 0
-    opened = human_open or clicked
+    replied = st["replies"] > 0  # a person answered: they read it, whatever the pixel said
+    opened = human_open or clicked or replied
     machine = st["open_machine_prefetch"] > 0
     scanned = st["open_security_scanner"] + st["click_scanner"] > 0
-    return (opened, clicked, machine, opened or machine, scanned, human_open)
+    bounced = st["bounced"] > 0
+    return (opened, clicked, machine, opened or machine, scanned, human_open, replied, bounced)
 
 
 def _later(a: float | None, b: float) -> float:
@@ -157,13 +167,17 @@ def apply(
         if st is None:
             continue  # erased message: nothing to count
         cid, variant, kind, label = st["campaign_id"], st["variant"], e.kind.value, e.label
-        cls = CLASS.get(label or "", "u")
+        # Replies keep their own counters (_reply_delta), not the hits' paths.
+        cls = "r" if kind == "reply" else CLASS.get(label or "", "u")
         before = _flags(st)
         col = f"{kind}_{label}"
         if col in st:
             st[col] += sign
         counts[(cid, "label", f"{kind}:{label or 'unlabelled'}")] += sign
-        counts[(cid, "hour", f"{int(e.at // 3600)}:{kind[0]}:{cls}")] += sign
+        if cls == "r":
+            _reply_delta(st, e, sign, counts)
+        else:
+            counts[(cid, "hour", f"{int(e.at // 3600)}:{kind[0]}:{cls}")] += sign
         if sign > 0:
             st["last_event_at"] = _later(st["last_event_at"], e.at)
         if cls == "h":
@@ -215,7 +229,7 @@ def apply(
             if kind == "click" and not after[1]:
                 st["first_human_click_at"] = None
 
-    cols = [*LABEL_COLS, *TIME_COLS]
+    cols = [*LABEL_COLS, *TIME_COLS, *REPLY_COLS]
     sets = ", ".join(f"{c} = {mark}" for c in cols)
     cur.executemany(
         f"UPDATE message_stats SET {sets} WHERE message_id = {mark}",
@@ -229,6 +243,28 @@ def apply(
         )
     add_counts(cur, mark, counts)
     return transitions
+
+
+def _reply_delta(st: dict[str, Any], e: Event, sign: int, counts: Any) -> None:
+    """A reply's contribution: human replies (first one's time), auto-replies,
+    bounces. A human reply on a message with no human open or click opens it
+    (the flags do that), counted apart as ``unique:opened_by_reply``."""
+    cid = st["campaign_id"]
+    if e.label == "human":
+        was = _flags(st)[0]
+        st["replies"] += sign
+        if sign > 0:
+            st["last_human_at"] = _later(st["last_human_at"], e.at)
+            if st["replied_at"] is None or e.at < st["replied_at"]:
+                st["replied_at"] = e.at
+        elif st["replies"] <= 0:
+            st["replied_at"] = None
+        if _flags(st)[0] != was:
+            counts[(cid, "unique", "opened_by_reply")] += 1 if not was else -1
+    elif e.label == "auto_reply":
+        st["auto_replies"] += sign
+    elif e.label == "bounce":
+        st["bounced"] += sign
 
 
 def add_counts(cur: Any, mark: str, counts: dict[tuple[int, str, str], int]) -> None:

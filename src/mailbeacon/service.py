@@ -56,6 +56,16 @@ def check_recipient(recipient: str) -> str:
     return recipient
 
 
+def check_message_id(value: str | None) -> str | None:
+    """The Message-ID header as sent, in angle brackets (replies name it so)."""
+    if value is None or not value.strip():
+        return None
+    inner = value.strip().strip("<>").strip()
+    if not inner or any(c.isspace() or c in "<>" for c in inner) or len(inner) > 990:
+        raise Invalid("message_id_header must be one Message-ID such as <abc123@mail.example.com>")
+    return f"<{inner}>"
+
+
 def check_links(urls: Sequence[str]) -> None:
     for url in urls:
         try:
@@ -76,6 +86,7 @@ def create_message(
     sent_at: float | None = None,
     links: Sequence[str] = (),
     honeypot_url: str | None = None,
+    message_id_header: str | None = None,
 ) -> dict[str, Any]:
     """Insert a message and its links in ``conn``'s transaction; return its public form."""
     recipient = check_recipient(recipient)
@@ -98,6 +109,7 @@ def create_message(
         variant=variant,
         sent_at=sent_at,
         honeypot_position=honeypot_position,
+        message_id_header=check_message_id(message_id_header),
     )
     store.insert_links(conn, mid, positions)
     row = {
@@ -109,6 +121,7 @@ def create_message(
         "sent_at": sent_at,
         "created_at": created,
         "honeypot_position": honeypot_position,
+        "message_id_header": check_message_id(message_id_header),
     }
     return public_message(row, signer, base_url, [{"position": p, "url": u} for p, u in positions])
 
@@ -143,6 +156,7 @@ def public_message(
         "open_url": src,
         "pixel_html": pixel_html(src),
         "honeypot_position": row.get("honeypot_position"),
+        "message_id_header": row.get("message_id_header"),
         "links": [
             {
                 "url": link["url"],
@@ -163,14 +177,23 @@ def message_view(
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
     out = public_message(row, signer, base_url, store.message_links(conn, message_id))
-    out["summary"] = message_summary(conn, message_id)
+    st = _stats(conn, message_id)
+    out["summary"] = _summary(st)
+    out.update(reply_summary(st))
     return out
+
+
+def _stats(conn: Connection, message_id: int) -> dict[str, Any]:
+    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
+    return dict(st._mapping) if st else {}
 
 
 def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:
     """Read from the message's rollup row: one primary-key read, however many hits."""
-    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
-    m = dict(st._mapping) if st else {}
+    return _summary(_stats(conn, message_id))
+
+
+def _summary(m: dict[str, Any]) -> dict[str, Any]:
     opens = {lab: int(m[f"open_{lab}"]) for lab in OPEN_LABELS if m.get(f"open_{lab}")}
     clicks = {lab: int(m[f"click_{lab}"]) for lab in CLICK_LABELS if m.get(f"click_{lab}")}
     return {
@@ -183,6 +206,30 @@ def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:
         "first_human_open_at": iso(m.get("first_human_open_at")),
         "first_human_click_at": iso(m.get("first_human_click_at")),
     }
+
+
+def reply_summary(m: dict[str, Any]) -> dict[str, Any]:
+    """Replies (0010), beside the summary in ``GET /api/v1/messages/{id}``.
+    A human reply opens a message with no human open or click yet:
+    ``opened_by`` says which came first."""
+    return {
+        "replied_at": iso(m.get("replied_at")),
+        "replies": int(m.get("replies") or 0),
+        "auto_replies": int(m.get("auto_replies") or 0),
+        "bounced": bool(m.get("bounced")),
+        "opened_by": _opened_by(m),
+    }
+
+
+def _opened_by(m: dict[str, Any]) -> str | None:
+    opened = m.get("opened_at")
+    if opened is None:
+        return None
+    if opened == m.get("first_human_open_at"):
+        return "open"
+    if opened == m.get("first_human_click_at"):
+        return "click"
+    return "reply" if opened == m.get("replied_at") else "open"
 
 
 def resolve_campaign(conn: Connection, name: str | None, create: bool = True) -> int | None:

@@ -4,6 +4,8 @@ Every command that touches the store brings its schema up to date first, so
 ``keys create`` works on a fresh machine before the first ``serve``.
 """
 
+import mailbeacon.cli.mailboxes  # noqa: F401 - registers commands
+import mailbeacon.cli.remind  # noqa: F401 - registers commands
 import mailbeacon.cli.reports  # noqa: F401 - registers commands
 import mailbeacon.cli.senders  # noqa: F401 - registers commands
 from mailbeacon.cli import demo, keys, labels, mail, messages, serve, users  # noqa: F401 - registers commands  # noqa: F401 - registers commands

@@ -61,8 +61,8 @@ def build_payload(
     if ev is None or msg is None:
         return None
     event = event_store.public(ev._mapping)
-    if event["label"] not in HUMAN:
-        return None
+    if event["kind"] in ("open", "click") and event["label"] not in HUMAN:
+        return None  # replies and reminders are never relabelled
     event.pop("ip", None)  # receivers get what happened, not personal data
     return {
         "id": delivery_id,
@@ -95,11 +95,18 @@ def email_for(payload: dict[str, Any], settings: Settings, to: str) -> EmailMess
     mail = EmailMessage()
     mail["From"] = settings.smtp_from
     mail["To"] = to
-    mail["Subject"] = f"Opened: {subject} — {who}"
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    if payload["type"] == "message.reminder":
+        from mailbeacon.reminders import reminder_email
+
+        reminder_email(mail, msg_info, ev)
+        return mail
+    mail["Subject"] = f"Opened: {subject} — {who}"
     how = {"human_via_proxy": "through a mailbox image proxy", "human": "by clicking a link"}.get(
         ev.get("label") or "", "directly"
     )
+    if ev.get("kind") == "reply":
+        how = "by replying"
     client = ", ".join(x for x in (ev.get("client"), ev.get("os")) if x) or "an unknown client"
     mail.set_content(
         f'{who} opened your email "{subject}" for the first time.\n\n'

@@ -20,7 +20,18 @@ EVENT_TYPES = (
     "message.first_click",  # the message's first human click
     "message.open",  # every human open (direct or through a mailbox proxy)
     "message.click",  # every human click
+    "message.replied",  # every human reply found in a watched mailbox
+    "message.auto_replied",  # an out-of-office or other auto-reply
+    "message.bounced",  # a delivery failure report for the message
+    "message.reminder",  # a reminder fired: not opened / clicked / replied in time
 )
+REPLY_TYPES = {  # reply label -> event type
+    "human": "message.replied",
+    "auto_reply": "message.auto_replied",
+    "bounce": "message.bounced",
+}
+# Types that also go to notify_email: the first open, and the nudge.
+EMAIL_TYPES = ("message.first_open", "message.reminder")
 HUMAN_OPEN = ("human_direct", "human_via_proxy")
 # The first attempt waits this long: labels may still change right after the
 # commit (a honeypot or a burst relabels the clicks around it within ~0.1 s),
@@ -38,6 +49,10 @@ def outbox_items(batch: Sequence[Event], transitions: list[Transition]) -> list[
             items.append((e, "message.open"))
         elif e.kind.value == "click" and e.label == "human":
             items.append((e, "message.click"))
+        elif e.kind.value == "reply" and e.label in REPLY_TYPES:
+            items.append((e, REPLY_TYPES[e.label]))
+        elif e.kind.value == "reminder":
+            items.append((e, "message.reminder"))
     for e, flag, on in transitions:
         if on and flag == "opened":
             items.append((e, "message.first_open"))
@@ -72,13 +87,13 @@ def make_tx_hook(notify_email: Callable[[], str]) -> TxHook:
                 [(t, e.id, e.message_id, now, due, f"%,{t},%") for e, t in items],
             )
         email = notify_email()
-        firsts = [e for e, t in items if t == "message.first_open"]
-        if email and firsts:
+        mails = [(e, t) for e, t in items if t in EMAIL_TYPES]
+        if email and mails:
             cur.executemany(
                 "INSERT INTO outbox (channel, target, event_type, event_id, message_id, "
                 f"created_at, next_at, attempts, status) VALUES ('email', {m}, "
-                f"'message.first_open', {m}, {m}, {m}, {m}, 0, 'pending')",
-                [(email, e.id, e.message_id, now, due) for e in firsts],
+                f"{m}, {m}, {m}, {m}, {m}, 0, 'pending')",
+                [(email, t, e.id, e.message_id, now, due) for e, t in mails],
             )
 
     return hook

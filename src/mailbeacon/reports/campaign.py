@@ -88,6 +88,7 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
         "opens": opens,
         "clicks": clicks,
         "scanned_unique": unique.get("scanned", 0),
+        "replies": reply_numbers(unique, label, n),
         "links": link_rows(conn, campaign_id, c["link"]),
         "timeline": timeline.hourly_rows(hours),
         "timeline_daily": timeline.daily_rows(hours, zone),
@@ -103,6 +104,22 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
         ],
         "warm_leads": warm_leads(conn, campaign_id),
         "tz": zone.key,
+    }
+
+
+def reply_numbers(unique: dict[str, int], label: dict[str, int], n: int) -> dict[str, Any]:
+    """Replies and bounces (rollups._reply_delta). The human reply rate is
+    over messages, like the open rate; bounced messages stay in the base."""
+    replied = unique.get("replied", 0)
+    return {
+        "human_unique": replied,
+        "human_total": label.get("reply:human", 0),
+        "human_reply_rate": rate(replied, n),
+        "auto_reply_total": label.get("reply:auto_reply", 0),
+        "bounce_total": label.get("reply:bounce", 0),
+        "bounced_unique": unique.get("bounced", 0),
+        "bounce_rate": rate(unique.get("bounced", 0), n),
+        "opened_by_reply_unique": unique.get("opened_by_reply", 0),
     }
 
 

@@ -109,7 +109,17 @@ def public(m: Any) -> dict[str, Any]:
         "os": m["os"],
         "device": m["device"],
         "country": m["country"],
+        # A reply's sender (replies only; hits have none): kept in the headers
+        # JSON with the reply's Message-ID hash, never a body.
+        "from": _reply_from(m),
     }
+
+
+def _reply_from(m: Any) -> str | None:
+    if m["kind"] != "reply" or not m["headers"]:
+        return None
+    value = json.loads(m["headers"]).get("from")
+    return str(value) if value else None
 
 
 def counts_by_label(conn: Connection, message_id: int) -> list[tuple[str, str | None, int]]:

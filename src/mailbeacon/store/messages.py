@@ -79,6 +79,7 @@ def insert_message(
     variant: str | None,
     sent_at: float | None,
     honeypot_position: int | None = None,
+    message_id_header: str | None = None,
 ) -> tuple[int, float]:
     now = time.time()
     mid = conn.execute(
@@ -91,6 +92,7 @@ def insert_message(
             sent_at=sent_at,
             created_at=now,
             honeypot_position=honeypot_position,
+            message_id_header=message_id_header,
         )
         .returning(messages.c.id)
     ).scalar_one()

@@ -82,7 +82,8 @@ messages = Table(
     Index("ix_messages_campaign", "campaign_id"),
     Index("ix_messages_message_id_header", "message_id_header"),
 )
-# Erase and export find a person's messages by lower(recipient) (retention.py).
+# Erase and export find a person's messages by lower(recipient) (retention.py);
+# replies are matched by their From address this way too (0010).
 Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 
 links = Table(
@@ -171,6 +172,11 @@ message_stats = Table(
     Column("first_human_click_at", Float),
     Column("last_human_at", Float),
     Column("last_event_at", Float),
+    # Replies (0010): first human reply, human replies, auto-replies, bounces.
+    Column("replied_at", Float),
+    Column("replies", Integer, nullable=False, server_default="0"),
+    Column("auto_replies", Integer, nullable=False, server_default="0"),
+    Column("bounced", Integer, nullable=False, server_default="0"),
     Index("ix_message_stats_campaign_last", "campaign_id", "last_human_at"),
     Index("ix_message_stats_campaign_opened", "campaign_id", "opened_at"),
 )
@@ -347,4 +353,67 @@ relay_copies = Table(
     Index("ix_relay_copies_due", "status", "next_at"),
     Index("ix_relay_copies_sender", "sender_id", "created_at"),
     Index("ix_relay_copies_submission", "submission_id"),
+)
+
+# --- replies (migration 0010): watched mailboxes and reminders -----------------
+
+# A sender's IMAP inbox, watched read-only for replies (mailboxes/). The URL
+# is kept without its password; the password is sealed (secretbox.py). One
+# node at a time watches a mailbox: the one holding its lease.
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # lowercased
+    Column("imap_url", Text, nullable=False),  # imap[s]://user@host:port[?tls=none]
+    Column("imap_secret", Text),  # the IMAP password, sealed
+    Column("folder", String(200), nullable=False, server_default="INBOX"),
+    Column("state", String(10), nullable=False, server_default="new"),  # new | ok | failing
+    Column("last_check_at", Float),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False, server_default="0"),  # in a row
+    Column("next_try_at", Float),  # while failing: no node connects before this
+    Column("uidvalidity", BigInteger),
+    Column("last_uid", BigInteger),  # every UID up to this one has been looked at
+    Column("lease_owner", String(100)),
+    Column("lease_until", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# One nudge for one message: fires once at ``due_at`` unless the event it
+# waits for (open, click, human reply) came first. ``default_of`` names the
+# per-sender default it was made from (unique per message: made only once).
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column(
+        "message_id", BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("condition", String(12), nullable=False),  # not_opened | not_clicked | not_replied
+    Column("after", String(40), nullable=False),  # as given: "3d", "2 business days"
+    Column("tz", String(64), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("state", String(10), nullable=False, server_default="pending"),  # fired | cancelled
+    Column("reason", String(40)),  # why it was cancelled: opened, clicked, replied, by_user
+    Column("event_id", BigInteger),  # the reminder event it fired as
+    Column("default_of", String(320)),
+    Column("created_at", Float, nullable=False),
+    Column("done_at", Float),
+    UniqueConstraint("message_id", "default_of", name="uq_reminders_default"),
+    Index("ix_reminders_due", "state", "due_at"),
+    Index("ix_reminders_message", "message_id"),
+)
+
+# A sender's standing reminder: every message they send gets one. ``sender``
+# is a relay sender's address, or "*" for every tracked message.
+reminder_defaults = Table(
+    "reminder_defaults",
+    metadata,
+    Column("sender", String(320), primary_key=True),
+    Column("condition", String(12), nullable=False),
+    Column("after", String(40), nullable=False),
+    Column("tz", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
 )

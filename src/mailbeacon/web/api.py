@@ -70,6 +70,12 @@ class MessageIn(BaseModel):
     )
     links: list[str] = Field(default_factory=list, max_length=500)
     honeypot: bool = Field(default=False, description="add an invisible link only scanners follow")
+    message_id_header: str | None = Field(
+        default=None,
+        max_length=998,
+        description="the Message-ID header the mail is sent with: replies are matched to it",
+        examples=["<abc123@mail.example.com>"],
+    )
 
 
 class MessagePatch(BaseModel):
@@ -104,8 +110,16 @@ class Message(MessageBase):
     open_url: str
     pixel_html: str
     honeypot_position: int | None = None
+    message_id_header: str | None = None
     links: list[Link]
     summary: dict[str, Any] | None = None
+    replied_at: str | None = Field(default=None, description="the first human reply")
+    replies: int = Field(default=0, description="human replies (auto-replies not counted)")
+    bounced: bool = Field(default=False, description="a delivery failure report came back")
+    auto_replies: int = Field(default=0, description="out-of-office and other auto-replies")
+    opened_by: str | None = Field(
+        default=None, description="what first showed a read: open, click or reply"
+    )
 
 
 class EventOut(BaseModel):
@@ -126,6 +140,9 @@ class EventOut(BaseModel):
     os: str | None
     device: str | None
     country: str | None
+    from_: str | None = Field(
+        default=None, alias="from", description="replies: the address that answered"
+    )
 
 
 class ErrorOut(BaseModel):
@@ -245,6 +262,7 @@ def install(app: FastAPI, node: Node) -> None:
                     sent_at=sent_at,
                     links=body.links,
                     honeypot_url=honeypot,
+                    message_id_header=body.message_id_header,
                 )
         except (Invalid, NotFound) as exc:
             raise fail(exc) from None

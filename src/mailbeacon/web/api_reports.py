@@ -129,12 +129,26 @@ class WarmLead(RecipientRow):
     why: Literal["clicked", "opened_repeatedly"]
 
 
+class Replies(BaseModel):
+    human_unique: int = Field(description="messages with a human reply")
+    human_total: int
+    human_reply_rate: float = Field(description="human_unique / messages")
+    auto_reply_total: int = Field(description="out-of-office and other auto-replies")
+    bounce_total: int
+    bounced_unique: int
+    bounce_rate: float
+    opened_by_reply_unique: int = Field(
+        description="messages counted as opened because a human replied before any human open"
+    )
+
+
 class Report(BaseModel):
     campaign_id: int
     messages: int
     opens: Opens
     clicks: Clicks
     scanned_unique: int
+    replies: Replies
     links: list[LinkRow]
     timeline: list[HourRow]
     timeline_daily: list[DayRow]

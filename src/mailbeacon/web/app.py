@@ -13,6 +13,8 @@ from mailbeacon.config import Settings
 from mailbeacon.web.api import install as install_api
 from mailbeacon.web.api_hooks import install as install_hooks_api
 from mailbeacon.web.api_instrument import install as install_instrument_api
+from mailbeacon.web.api_mailboxes import router as mailboxes_router
+from mailbeacon.web.api_reminders import router as reminders_router
 from mailbeacon.web.api_reports import install as install_reports_api
 from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.limits import BodyLimit, BodyLimits
@@ -63,6 +65,8 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
     install_instrument_api(api, node)
     install_reports_api(api, node)
     install_hooks_api(api, node)
+    api.include_router(mailboxes_router)
+    api.include_router(reminders_router)
     install_dashboard(api, node)
     return Tracker(
         fallback=api,

@@ -68,6 +68,14 @@ class Node:
         email = settings.notify_email if settings.smtp_host else ""
         self.recorder.tx_hooks.append(make_tx_hook(lambda: email))
         self.notifier = Worker(self.engine, settings, self.base_url)
+        # --- replies (issue 15): mailbox watchers and reminders ------------------
+        from mailbeacon.mailboxes.watcher import Watchers
+        from mailbeacon.reminders import ReminderLoop, cancel_hook
+
+        self.watchers = Watchers(self.engine, settings, self.recorder.add)
+        self.recorder.tx_hooks.append(cancel_hook)
+        self.reminders = ReminderLoop(self.engine, self.recorder.tx_hooks)
+        # --- end replies -------------------------------------------------------
         self._signer: Signer | None = None
         self._ip_storage: IPStorage | None = None
         self._refresher: asyncio.Task[None] | None = None
@@ -137,6 +145,8 @@ class Node:
         if await asyncio.to_thread(relay_wanted, self.settings, self.engine):
             self.relay = RelayService(self.engine, self.settings, self.signer, self.base_url)
             await self.relay.start()
+        await self.watchers.start()  # replies (issue 15)
+        await self.reminders.start()  # replies (issue 15)
 
     async def stop(self) -> None:
         if self.relay is not None:  # --- relay
@@ -144,6 +154,8 @@ class Node:
         for task in (self._refresher, self._retention):
             if task is not None:
                 task.cancel()
+        await self.watchers.stop()  # replies (issue 15)
+        await self.reminders.stop()  # replies (issue 15)
         await self.notifier.stop()
         await asyncio.to_thread(self.recorder.stop)
 

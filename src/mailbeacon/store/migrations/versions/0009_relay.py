@@ -1,7 +1,7 @@
 """The relay: senders, the outgoing queue, and messages.message_id_header.
 
 Revision ID: 0009_relay
-Revises: 0005
+Revises: 0008_privacy_erase
 """
 
 import sqlalchemy as sa

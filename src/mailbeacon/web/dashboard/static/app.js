@@ -27,7 +27,11 @@ function renderHit(ev) {
   const head = el("p");
   head.append(el("span", { class: "badge " + ev.label_class }, ev.label_words));
   head.append(" ");
-  const verb = ev.kind === "open" ? "opened" : "clicked link " + ev.link_position;
+  const replied = { human: "replied", auto_reply: "sent an auto-reply", bounce: "bounced" };
+  const verb = ev.kind === "open" ? "opened"
+    : ev.kind === "reply" ? (replied[ev.label] || "replied")
+    : ev.kind === "reminder" ? "reminder: " + String(ev.label).replace("_", " ")
+    : "clicked link " + ev.link_position;
   const who = el("a", { href: "/messages/" + ev.message_id }, ev.recipient || ("message " + ev.message_id));
   head.append(who, " " + verb + " ");
   head.append(el("time", { datetime: ev.at }, when(ev.at)));
