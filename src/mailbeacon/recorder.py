@@ -71,23 +71,28 @@ class Recorder:
 
     async def add(self, event: Event) -> bool:
         """Queue ``event``; True once it is committed, False if it may not be."""
-        pending = self._pending
-        if len(pending) >= self.queue_max:
-            metrics.UNRECORDED_FULL.inc()
-            return False
-        if self.down:
-            # Keep it for when the store is back, but do not make the mail
-            # client wait for an outage: answer "not recorded" now.
-            with self._cond:
-                pending.append((event, None))
-            metrics.UNRECORDED_DOWN.inc()
-            return False
         loop = self._loop
         assert loop is not None, "Recorder.start() was not called"
         fut: asyncio.Future[bool] = loop.create_future()
+        # Everything the writer thread also touches (the pending list, which
+        # it swaps for a fresh one, and ``down``) is read and changed under
+        # the lock only: reading the list outside it let a hit be appended to
+        # a batch the writer had already taken, acknowledged and never written.
         with self._cond:
-            pending.append((event, fut))
-            self._cond.notify()
+            if len(self._pending) >= self.queue_max:
+                refused: Any = metrics.UNRECORDED_FULL
+            elif self.down:
+                # Keep it for when the store is back, but do not make the mail
+                # client wait for an outage: answer "not recorded" now.
+                self._pending.append((event, None))
+                refused = metrics.UNRECORDED_DOWN
+            else:
+                self._pending.append((event, fut))
+                self._cond.notify()
+                refused = None
+        if refused is not None:
+            refused.inc()
+            return False
         timer = loop.call_later(self.commit_timeout, _expire, fut)
         ok = await fut
         timer.cancel()
@@ -128,9 +133,10 @@ class Recorder:
             if error is None:
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.observe(len(batch))
-                if self.down:
-                    log.warning("store is back: recording resumed")
-                self.down = False
+                with self._cond:
+                    if self.down:
+                        log.warning("store is back: recording resumed")
+                    self.down = False
                 metrics.STORE_UP.set(1)
                 backoff = 0.25
                 self._settle(batch, True)
@@ -140,9 +146,10 @@ class Recorder:
                     except Exception:  # noqa: BLE001 - listeners must not stop the writer
                         log.exception("on_commit listener failed")
                 continue
-            if not self.down:
-                log.error("store write failed, answering hits unrecorded: %s", error)
-            self.down = True
+            with self._cond:
+                if not self.down:
+                    log.error("store write failed, answering hits unrecorded: %s", error)
+                self.down = True
             metrics.STORE_UP.set(0)
             self._settle(batch, False)
             with self._cond:
