@@ -177,3 +177,43 @@ def test_metrics_expose_hits_batches_and_commit_latency(server: Server) -> None:
     assert "mailbeacon_batch_size_count" in text
     assert "mailbeacon_commit_seconds_bucket" in text
     assert 'mailbeacon_unrecorded_hits_total{reason="queue_full"} 0.0' in text
+
+
+def _healthy(srv: Server) -> bool:
+    return httpx.get(f"{srv.url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_client_name_longer_than_its_column_is_cut_and_recording_goes_on(
+    server: Server,
+) -> None:
+    # A CFNetwork user agent names the app before the first "/": here 100
+    # characters, for a 64-character column. On PostgreSQL the batch used to
+    # fail, be retried with the bad row forever, and stop all recording.
+    msg = server.message()
+    r = httpx.get(msg["open_url"], headers={"User-Agent": "x" * 100 + "/2 CFNetwork/808 Darwin/16"})
+    assert r.status_code == 200 and r.headers["x-mailbeacon-recorded"] == "yes"
+    r = httpx.get(msg["open_url"], headers={"User-Agent": "Thunderbird/115.0"})
+    assert r.headers["x-mailbeacon-recorded"] == "yes"
+    assert _healthy(server)
+    first, second = server.events(msg["id"])
+    assert first["client"] == "x" * 64 and first["os"] == "iOS"
+    assert second["user_agent"] == "Thunderbird/115.0"
+
+
+def test_a_long_ipv6_zone_from_a_trusted_proxy_fits_the_ip_column(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    srv = start_server(
+        db_url,
+        tmp_path,
+        extra_args=["--trust-proxy", "127.0.0.0/8", "--store-ip", "full"],
+    )
+    try:
+        msg = srv.message()
+        zoned = "fe80::1%" + "z" * 200  # parses as an address: the zone id is free text
+        r = httpx.get(msg["open_url"], headers={"X-Forwarded-For": zoned})
+        assert r.headers["x-mailbeacon-recorded"] == "yes"
+        assert httpx.get(msg["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
+        assert _healthy(srv)
+        stored = [ip for (ip,) in rows(db_url, "SELECT ip FROM events ORDER BY id")]
+        assert stored == [zoned[:64], "127.0.0.1"]
+    finally:
+        srv.stop()

@@ -46,7 +46,9 @@ CLASSIFIER_HEADERS = (
     "via",
 )
 
-MAX_USER_AGENT = 512  # characters kept of a User-Agent; longer ones are cut
+# Characters of a User-Agent the classifier reads; longer ones are cut on the
+# hot path. The stored value is bounded by its column (store.events.fit).
+MAX_USER_AGENT = 512
 
 
 @dataclass(slots=True)

@@ -175,7 +175,9 @@ class Recorder:
                 self._raw = self.engine.raw_connection()
             cur = self._raw.cursor()
             try:
-                rows = [event_store.row(e) for e in batch]
+                # Cut and cleaned in place first: the rollups and hooks below
+                # must see the values as stored.
+                rows = [event_store.row(event_store.fit(e)) for e in batch]
                 if self._sqlite:
                     cur.execute("BEGIN IMMEDIATE")
                     cur.executemany(self._sql, rows)
