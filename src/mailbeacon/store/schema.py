@@ -24,6 +24,10 @@ from sqlalchemy import (
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Ids of campaigns, messages and events are never handed out twice (an
+# erased message's id on someone else's message would collect the erased
+# person's hits): SQLite's AUTOINCREMENT (sqlite_autoincrement, migration
+# 0006); PostgreSQL sequences never reuse a value anyway.
 
 metadata = MetaData()
 
@@ -61,6 +65,7 @@ campaigns = Table(
     Column("id", BigId, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 messages = Table(
@@ -76,6 +81,7 @@ messages = Table(
     Column("honeypot_position", Integer),
     Index("ix_messages_campaign", "campaign_id"),
     Index("ix_messages_recipient", "recipient"),
+    sqlite_autoincrement=True,
 )
 
 links = Table(
@@ -112,6 +118,7 @@ events = Table(
     Column("country", String(2)),
     Index("ix_events_message", "message_id", "id"),
     Index("ix_events_at", "at"),
+    sqlite_autoincrement=True,
 )
 
 # Recipients who asked not to be tracked (lowercased address): their pixel
