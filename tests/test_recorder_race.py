@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,12 +29,13 @@ class StubbedRecorder(Recorder):
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.written: list[int] = []
-        self._written_lock = threading.Lock()
 
-    def _write(self, batch: Sequence[Event]) -> BaseException | None:
-        with self._written_lock:
-            self.written.extend(e.message_id for e in batch)
+    def _transaction(self, work: Callable[[Any], object]) -> BaseException | None:
+        work(None)  # no store: a batch "commits" at once
         return None
+
+    def _insert(self, cur: Any, batch: Sequence[Event]) -> None:
+        self.written.extend(e.message_id for e in batch)  # only the writer thread runs this
 
 
 @pytest.fixture

@@ -32,6 +32,17 @@ class ClickLabel(enum.StrEnum):
     SELF = "self"
 
 
+class Unrecorded(enum.StrEnum):
+    """Why a hit was answered ``X-Mailbeacon-Recorded: no``: the ``reason=``
+    in that header and the ``reason`` label of ``mailbeacon_unrecorded_hits_total``."""
+
+    QUEUE_FULL = "queue_full"  # the writer's queue holds queue_max hits
+    STORE_DOWN = "store_down"  # the last write failed; kept in memory, retried
+    COMMIT_TIMEOUT = "commit_timeout"  # not committed within commit_timeout; still written
+    DEAD_LETTER = "dead_letter"  # the store refused its data; kept in dead_letters
+    SHUTTING_DOWN = "shutting_down"  # arrived after the writer stopped
+
+
 HUMAN_OPEN_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, OpenLabel.HUMAN_VIA_PROXY.value})
 
 # Request headers the classifier reads; everything else is dropped on the hot

@@ -131,6 +131,46 @@ def row(e: Event) -> tuple[Any, ...]:
     )
 
 
+def dead_letter_sql(engine: Engine) -> str:
+    m = placeholder(engine)
+    return f"INSERT INTO dead_letters (at, message_id, payload, error) VALUES ({m}, {m}, {m}, {m})"
+
+
+# The largest id a BIGINT column holds; an event for a larger one is kept
+# with message_id NULL (its payload still names it).
+_MAX_ID = 2**63 - 1
+
+
+def dead_letter_row(e: Event, error: BaseException, at: float) -> tuple[Any, ...]:
+    """A row for ``dead_letters`` that no store can refuse: the payload is
+    ASCII JSON (NULs and surrogates escaped), the error text is cleaned and
+    cut. The full client address stays out, as it does for events."""
+    payload = {
+        "message_id": e.message_id,
+        "kind": str(e.kind),
+        "at": e.at,
+        "method": e.method,
+        "ip": e.ip_stored,
+        "ip_hash": e.ip_hash,
+        "user_agent": e.user_agent,
+        "headers": e.headers,
+        "link_position": e.link_position,
+        "url": e.url,
+        "flags": list(e.token_flags),
+        "label": e.label,
+        "reasons": e.reasons,
+        "confidence": e.confidence,
+        "client": e.client,
+        "os": e.os,
+        "device": e.device,
+        "country": e.country,
+    }
+    text = json.dumps(payload, ensure_ascii=True, default=str)
+    mid = e.message_id if isinstance(e.message_id, int) and 0 <= e.message_id <= _MAX_ID else None
+    reason = clean(f"{type(error).__name__}: {error}", 2000)
+    return (at, mid, text, reason)
+
+
 def list_events(
     conn: Connection,
     *,
@@ -183,6 +223,8 @@ def counts_by_label(conn: Connection, message_id: int) -> list[tuple[str, str | 
 __all__ = [
     "SIZES",
     "clean",
+    "dead_letter_row",
+    "dead_letter_sql",
     "fit",
     "insert_sql",
     "row",

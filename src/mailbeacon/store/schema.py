@@ -282,3 +282,19 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_at"),
     Index("ix_outbox_webhook", "webhook_id", "id"),
 )
+
+# Hits the store refused for their *data* (migration 0007): the writer splits
+# a failing batch until the row at fault is alone and keeps it here with the
+# error, so one bad row never stops recording. ``payload`` is the event as it
+# would have been stored (ASCII JSON; never the full client address).
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", Float, nullable=False),  # when it was refused
+    Column("message_id", BigInteger),  # NULL if not even the id fits
+    Column("payload", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Index("ix_dead_letters_message", "message_id"),
+    sqlite_autoincrement=True,
+)
