@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
+from mailbeacon import retention, rollups
 from mailbeacon.store import make_engine, upgrade
-from tests.helpers import Server, rows
+from mailbeacon.store.messages import insert_message
+from tests.helpers import Server, cli, rows, start_server
 
 
 def test_erasing_the_newest_message_never_lends_its_id_to_the_next(server: Server) -> None:
@@ -108,4 +113,78 @@ def test_migration_gives_an_existing_sqlite_database_ids_that_are_never_reused(
         assert db.execute("PRAGMA foreign_keys").fetchone() == (0,)  # a plain connection
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the app
+    engine.dispose()
+
+
+def _recorded(r: httpx.Response) -> str:
+    return r.headers["x-mailbeacon-recorded"].split(";")[0]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_hit_on_another_node_right_after_an_erase_records_no_orphan(
+    db_url: str, tmp_path: Path
+) -> None:
+    a = start_server(db_url, tmp_path)
+    b = start_server(db_url, tmp_path, key=a.key)
+    try:
+        msg = a.message(recipient="gone@example.com", links=["https://example.com/a"])
+        path = msg["open_url"].removeprefix(a.url)
+        click = msg["links"][0]["tracked_url"].removeprefix(a.url)
+        # Node B now holds the message's facts in its cache (10 s).
+        assert _recorded(httpx.get(b.url + path)) == "yes"
+        erased = a.api("DELETE", "/api/v1/recipients/gone@example.com/erase").json()
+        assert erased["events"] == 1
+        # B has not refreshed yet: it classifies from its cache, the writer
+        # must still find the message gone.
+        assert _recorded(httpx.get(b.url + path, headers={"User-Agent": "after-erase"})) == "no"
+        assert _recorded(httpx.get(b.url + click, headers={"User-Agent": "after-erase"})) == "no"
+        assert rows(db_url, "SELECT COUNT(*) FROM events WHERE message_id = ?", (msg["id"],)) == [
+            (0,)
+        ]
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_cli_erase_while_a_server_caches_the_message_records_no_orphan(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    srv = start_server(sqlite_url, tmp_path)
+    try:
+        msg = srv.message(recipient="gone@example.com")
+        assert _recorded(httpx.get(msg["open_url"])) == "yes"  # cached by the server
+        cli("recipient", "erase", "gone@example.com", db=sqlite_url)
+        assert _recorded(httpx.get(msg["open_url"], headers={"User-Agent": "after-erase"})) == "no"
+        assert rows(sqlite_url, "SELECT COUNT(*) FROM events") == [(0,)]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_erase_racing_a_batch_leaves_no_orphan(db_url: str) -> None:
+    """The writer's first step locks the batch's message_stats rows; an erase
+    that starts meanwhile must wait for the batch and then delete its events."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        mid, _ = insert_message(conn, recipient="gone@example.com", subject=None,
+                                campaign_id=None, variant=None, sent_at=None)
+    raw = engine.raw_connection()
+    cur = raw.cursor()
+    assert set(rollups.lock_state(cur, "%s", True, [mid])) == {mid}  # as Recorder._insert
+    eraser = threading.Thread(target=retention.recipient_erase, args=(engine, "gone@example.com"))
+    eraser.start()
+    deadline = time.monotonic() + 30
+    while not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()"):
+        assert time.monotonic() < deadline, "the erase never waited for the batch"
+        time.sleep(0.05)
+    cur.execute(
+        "INSERT INTO events (message_id, kind, at, method, ip, ip_hash, user_agent, headers) "
+        "VALUES (%s, 'open', 0, 'GET', '', '', 'in-flight', '{}')",
+        (mid,),
+    )
+    raw.commit()
+    raw.close()
+    eraser.join(30)
+    assert rows(db_url, "SELECT COUNT(*) FROM events") == [(0,)]
     engine.dispose()

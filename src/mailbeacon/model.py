@@ -40,6 +40,7 @@ class Unrecorded(enum.StrEnum):
     STORE_DOWN = "store_down"  # the last write failed; kept in memory, retried
     COMMIT_TIMEOUT = "commit_timeout"  # not committed within commit_timeout; still written
     DEAD_LETTER = "dead_letter"  # the store refused its data; kept in dead_letters
+    OPTED_OUT = "opted_out"  # the recipient opted out or was erased: nothing of theirs is kept
     SHUTTING_DOWN = "shutting_down"  # arrived after the writer stopped
 
 

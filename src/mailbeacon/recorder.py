@@ -189,8 +189,16 @@ class Recorder:
         A batch refused for its data is split in halves until the rows at
         fault are alone: one bad row in n costs ~2 log2(n) extra transactions.
         """
-        error = self._transaction(lambda cur: self._insert(cur, [e for e, _ in items]))
+        gone: list[Event] = []
+        error = self._transaction(lambda cur: self._insert(cur, [e for e, _ in items], gone))
         if error is None:
+            if gone:
+                erased = {id(e) for e in gone}
+                return (
+                    [(it, Unrecorded.OPTED_OUT if id(it[0]) in erased else None) for it in items],
+                    [],
+                    None,
+                )
             return [(item, None) for item in items], [], None
         for e, _ in items:
             e.id = None  # rolled back: an id from it would name another event later
@@ -251,7 +259,21 @@ class Recorder:
                 self._disconnect()  # the store may be gone: reconnect on the next try
             return exc
 
-    def _insert(self, cur: Any, batch: Sequence[Event]) -> None:
+    def _insert(self, cur: Any, batch: Sequence[Event], gone: list[Event]) -> None:
+        """Write ``batch`` with its rollups and hooks; events whose message is
+        gone (erased, on any node, since the hit was classified from a cached
+        copy) are not written but added to ``gone``."""
+        pg = not self._sqlite
+        # Locks the batch's messages' rollup rows first: an erase deletes
+        # those before the events, so it either sees this batch's events
+        # (and deletes them) or this batch sees the message gone. Never an
+        # orphan, not even inside a node's 10 s cache of message facts.
+        state = rollups.lock_state(cur, self._mark, pg, (e.message_id for e in batch))
+        if len(state) < len({e.message_id for e in batch}):
+            gone.extend(e for e in batch if e.message_id not in state)
+            batch = [e for e in batch if e.message_id in state]
+            if not batch:
+                return
         # Cut and cleaned in place first: the rollups and hooks below
         # must see the values as stored.
         rows = [event_store.row(event_store.fit(e)) for e in batch]
@@ -275,8 +297,7 @@ class Recorder:
             e.id = eid
         # Rollups in the same transaction: a report never disagrees
         # with the events it counts.
-        pg = not self._sqlite
-        changes = rollups.apply(cur, self._mark, pg, [(e, 1) for e in batch])
+        changes = rollups.apply(cur, self._mark, pg, [(e, 1) for e in batch], state)
         for hook in self.tx_hooks:
             hook(cur, self._mark, pg, batch, changes)
 

@@ -137,11 +137,15 @@ def recipient_erase(engine: Engine, address: str) -> dict[str, int]:
     with engine.begin() as conn:
         ids = message_ids(conn, address)
         for part in _chunks(ids):
+            # message_stats first: the writer locks these rows before it
+            # inserts a batch's events, so either this waits for the batch
+            # and deletes its events below, or the batch finds the message
+            # gone. Deleting events first left the batch's events orphaned.
+            conn.execute(delete(message_stats).where(message_stats.c.message_id.in_(part)))
             done["events"] += conn.execute(
                 delete(events).where(events.c.message_id.in_(part))
             ).rowcount
             conn.execute(delete(link_stats).where(link_stats.c.message_id.in_(part)))
-            conn.execute(delete(message_stats).where(message_stats.c.message_id.in_(part)))
             conn.execute(delete(links).where(links.c.message_id.in_(part)))
             done["messages"] += conn.execute(
                 delete(messages).where(messages.c.id.in_(part))
