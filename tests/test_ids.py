@@ -14,7 +14,7 @@ from sqlalchemy import text
 from mailbeacon import retention, rollups
 from mailbeacon.store import make_engine, upgrade
 from mailbeacon.store.messages import insert_message
-from tests.helpers import Server, cli, rows, start_server
+from tests.helpers import Server, cli, recorded, rows, start_server
 
 
 def test_erasing_the_newest_message_never_lends_its_id_to_the_next(server: Server) -> None:
@@ -27,9 +27,9 @@ def test_erasing_the_newest_message_never_lends_its_id_to_the_next(server: Serve
     new = server.message(recipient="someone@example.com", links=["https://example.com/b"])
     assert new["id"] > old["id"]
     r = httpx.get(old["open_url"], headers={"User-Agent": "erased-open"})
-    assert r.status_code == 200 and r.headers["x-mailbeacon-recorded"] == "no"
+    assert r.status_code == 200 and r.headers["x-mailbeacon-recorded"] == "no; reason=opted_out"
     c = httpx.get(old["links"][0]["tracked_url"], headers={"User-Agent": "erased-click"})
-    assert c.status_code == 302 and c.headers["x-mailbeacon-recorded"] == "no"
+    assert c.status_code == 302 and c.headers["x-mailbeacon-recorded"] == "no; reason=opted_out"
     assert server.events(new["id"]) == []
     assert rows(server.db, "SELECT COUNT(*) FROM events") == [(0,)]
 
@@ -116,10 +116,6 @@ def test_migration_gives_an_existing_sqlite_database_ids_that_are_never_reused(
     engine.dispose()
 
 
-def _recorded(r: httpx.Response) -> str:
-    return r.headers["x-mailbeacon-recorded"].split(";")[0]
-
-
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_hit_on_another_node_right_after_an_erase_records_no_orphan(
     db_url: str, tmp_path: Path
@@ -131,13 +127,14 @@ def test_a_hit_on_another_node_right_after_an_erase_records_no_orphan(
         path = msg["open_url"].removeprefix(a.url)
         click = msg["links"][0]["tracked_url"].removeprefix(a.url)
         # Node B now holds the message's facts in its cache (10 s).
-        assert _recorded(httpx.get(b.url + path)) == "yes"
+        assert recorded(httpx.get(b.url + path)) == "yes"
         erased = a.api("DELETE", "/api/v1/recipients/gone@example.com/erase").json()
         assert erased["events"] == 1
         # B has not refreshed yet: it classifies from its cache, the writer
         # must still find the message gone.
-        assert _recorded(httpx.get(b.url + path, headers={"User-Agent": "after-erase"})) == "no"
-        assert _recorded(httpx.get(b.url + click, headers={"User-Agent": "after-erase"})) == "no"
+        for url in (b.url + path, b.url + click):
+            r = httpx.get(url, headers={"User-Agent": "after-erase"})
+            assert r.headers["x-mailbeacon-recorded"] == "no; reason=opted_out"
         assert rows(db_url, "SELECT COUNT(*) FROM events WHERE message_id = ?", (msg["id"],)) == [
             (0,)
         ]
@@ -152,9 +149,9 @@ def test_a_cli_erase_while_a_server_caches_the_message_records_no_orphan(
     srv = start_server(sqlite_url, tmp_path)
     try:
         msg = srv.message(recipient="gone@example.com")
-        assert _recorded(httpx.get(msg["open_url"])) == "yes"  # cached by the server
+        assert recorded(httpx.get(msg["open_url"])) == "yes"  # cached by the server
         cli("recipient", "erase", "gone@example.com", db=sqlite_url)
-        assert _recorded(httpx.get(msg["open_url"], headers={"User-Agent": "after-erase"})) == "no"
+        assert recorded(httpx.get(msg["open_url"], headers={"User-Agent": "after-erase"})) == "no"
         assert rows(sqlite_url, "SELECT COUNT(*) FROM events") == [(0,)]
     finally:
         srv.stop()

@@ -65,7 +65,7 @@ def test_bad_pixel_tokens_still_get_the_gif_but_record_nothing(server: Server, m
     token = msg["open_url"].rsplit("/", 1)[1][: -len(".gif")]
     r = httpx.get(f"{server.url}/o/{mangle(token)}.gif")
     assert r.status_code == 200 and r.content == GIF
-    assert r.headers["x-mailbeacon-recorded"] == "no"
+    assert r.headers["x-mailbeacon-recorded"] == "no; reason=bad_token"
     assert server.events(msg["id"]) == []
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'mailbeacon_rejected_tokens_total{kind="open"} 1.0' in metrics
@@ -84,6 +84,7 @@ def test_forged_or_swapped_click_never_redirects(server: Server) -> None:
     ):
         r = httpx.get(bad, follow_redirects=False)
         assert r.status_code == 404, bad
+        assert r.headers["x-mailbeacon-recorded"] == "no; reason=bad_token"
         assert "location" not in r.headers
         assert "not valid" in r.text
     assert server.events(msg["id"]) == []
@@ -108,7 +109,8 @@ def test_head_is_answered_and_recorded(server: Server) -> None:
 
 def test_bounds_methods_bodies_and_sizes(server: Server) -> None:
     msg = server.message(links=["https://example.com/a"])
-    assert httpx.post(msg["open_url"]).status_code == 405
+    r = httpx.post(msg["open_url"])
+    assert r.status_code == 405 and r.headers["x-mailbeacon-recorded"] == "no; reason=bad_request"
     assert httpx.request("GET", msg["open_url"], content=b"x" * 10).status_code == 413
     long_ua = "Mozilla/5.0 " + "x" * 2000
     assert httpx.get(msg["open_url"], headers={"User-Agent": long_ua}).status_code == 200

@@ -33,15 +33,33 @@ class ClickLabel(enum.StrEnum):
 
 
 class Unrecorded(enum.StrEnum):
-    """Why a hit was answered ``X-Mailbeacon-Recorded: no``: the ``reason=``
-    in that header and the ``reason`` label of ``mailbeacon_unrecorded_hits_total``."""
+    """Why a hit was answered ``X-Mailbeacon-Recorded: no; reason=<this>``;
+    for valid hits also the ``reason`` label of ``mailbeacon_unrecorded_hits_total``."""
 
-    QUEUE_FULL = "queue_full"  # the writer's queue holds queue_max hits
-    STORE_DOWN = "store_down"  # the last write failed; kept in memory, retried
-    COMMIT_TIMEOUT = "commit_timeout"  # not committed within commit_timeout; still written
-    DEAD_LETTER = "dead_letter"  # the store refused its data; kept in dead_letters
-    OPTED_OUT = "opted_out"  # the recipient opted out or was erased: nothing of theirs is kept
-    SHUTTING_DOWN = "shutting_down"  # arrived after the writer stopped
+    QUEUE_FULL = "queue_full"
+    STORE_DOWN = "store_down"
+    COMMIT_TIMEOUT = "commit_timeout"
+    DEAD_LETTER = "dead_letter"
+    OPTED_OUT = "opted_out"
+    SHUTTING_DOWN = "shutting_down"
+    BAD_TOKEN = "bad_token"  # not a valid hit (counted in mailbeacon_rejected_tokens)
+    BAD_REQUEST = "bad_request"  # not a valid hit
+
+
+# What each reason means for the hit (docs/api.md is generated from this).
+UNRECORDED_HELP = {
+    Unrecorded.QUEUE_FULL: "the writer already holds `queue_max` hits; nothing is kept",
+    Unrecorded.STORE_DOWN: "the database is down; the hit is kept in memory and written "
+    "when it is back (unless the node stops first)",
+    Unrecorded.COMMIT_TIMEOUT: "not committed within `commit_timeout`; it is still written "
+    "when the commit lands",
+    Unrecorded.DEAD_LETTER: "the database refused its data; it is kept in the "
+    "`dead_letters` table but counted nowhere (docs/deployment.md)",
+    Unrecorded.OPTED_OUT: "the recipient opted out or was erased; nothing is stored",
+    Unrecorded.SHUTTING_DOWN: "the node is stopping; nothing is kept",
+    Unrecorded.BAD_TOKEN: "the token does not verify; nothing is stored",
+    Unrecorded.BAD_REQUEST: "wrong method, a body, or a path or headers too long",
+}
 
 
 HUMAN_OPEN_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, OpenLabel.HUMAN_VIA_PROXY.value})
