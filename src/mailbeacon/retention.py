@@ -2,9 +2,11 @@
 
 Purging keeps the rollups: reports read only those, so a campaign's report
 is the same after ``purge`` as before (tested). Erasing a recipient deletes
-everything that names them (messages, links, events, message_stats,
-link_stats) but leaves the anonymous per-campaign counters, so totals that
-were already reported do not change retroactively (docs/reports.md).
+every row that names them or what they did (``PERSONAL``: messages, links,
+events, per-message rollups, and the webhook and email deliveries whose
+payloads hold their address, subject and event) but leaves the anonymous
+per-campaign counters, so totals that were already reported do not change
+retroactively (docs/privacy.md).
 
 Running nodes cache message facts in memory; every change here bumps the
 ``privacy_version`` setting, which each node compares on its 10 s refresh
@@ -18,16 +20,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Table, delete, func, insert, select, update
 
 from mailbeacon.store import events as event_store
 from mailbeacon.store.schema import (
+    dead_letters,
     events,
     link_stats,
     links,
     message_stats,
     messages,
     optouts,
+    outbox,
     settings,
 )
 from mailbeacon.timefmt import iso
@@ -37,6 +41,31 @@ PRIVACY_VERSION = "privacy_version"
 # with the recorder, and 5k rows take ~20 ms, short enough that no hit waits
 # noticeably while a long purge runs.
 PURGE_CHUNK = 5000
+# Every table holding rows about one message, with its message-id column, in
+# the order erase deletes them (children first). A new table that stores
+# anything about a message belongs here: erase, and the test that looks for
+# the erased address in every table (tests/test_erase.py), then cover it.
+PERSONAL: tuple[tuple[Table, str], ...] = (
+    # message_stats first: the writer locks these rows before it inserts a
+    # batch's events, so an erase either waits for the batch and deletes its
+    # events next, or the batch finds the message gone. Deleting events first
+    # left a concurrent batch's events orphaned (tests/test_ids.py).
+    (message_stats, "message_id"),
+    (events, "message_id"),
+    (dead_letters, "message_id"),  # hits the store refused: the event as JSON
+    (outbox, "message_id"),  # deliveries: payload and last_error hold address, subject, event
+    (link_stats, "message_id"),
+    (links, "message_id"),
+    (messages, "id"),
+)
+# Rows that only matter for a while, with the column that says when they were
+# made: what ``purge`` and ``retention_days`` delete. Deliveries older than
+# the events they announce would outlive them with the same content.
+AGED: tuple[tuple[Table, str], ...] = (
+    (events, "at"),
+    (dead_letters, "at"),
+    (outbox, "created_at"),
+)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dh])\s*$", re.IGNORECASE)
 
 
@@ -48,14 +77,21 @@ def parse_age(text: str) -> float:
     return float(m.group(1)) * (86400 if m.group(2).lower() == "d" else 3600)
 
 
-def purge(engine: Engine, older_than_s: float, now: float | None = None) -> int:
-    """Delete raw events older than the age; the rollups stay. Returns rows deleted."""
+def purge(engine: Engine, older_than_s: float, now: float | None = None) -> dict[str, int]:
+    """Delete raw events and deliveries older than the age; the rollups stay.
+
+    Returns rows deleted per table (``{"events": n, "outbox": m}``).
+    """
     cutoff = (now if now is not None else time.time()) - older_than_s
+    return {table.name: _purge_table(engine, table, table.c[col], cutoff) for table, col in AGED}
+
+
+def _purge_table(engine: Engine, table: Table, at: Column[Any], cutoff: float) -> int:
     total = 0
     while True:
         with engine.begin() as conn:
-            ids = select(events.c.id).where(events.c.at < cutoff).limit(PURGE_CHUNK)
-            n = conn.execute(delete(events).where(events.c.id.in_(ids.scalar_subquery()))).rowcount
+            ids = select(table.c.id).where(at < cutoff).limit(PURGE_CHUNK)
+            n = conn.execute(delete(table).where(table.c.id.in_(ids.scalar_subquery()))).rowcount
         total += n
         if n < PURGE_CHUNK:
             return total
@@ -77,16 +113,17 @@ def privacy_version(engine: Engine) -> str | None:
         ).scalar()
 
 
-def _addresses(address: str) -> list[str]:
-    # As typed and lowercased: domains are case-insensitive and in practice
-    # so are local parts; an exact match alone would miss "Ana@Example.com".
-    a = address.strip()
-    return sorted({a, a.lower()})
-
-
 def message_ids(conn: Connection, address: str) -> list[int]:
+    """The address's messages, whatever the case it was written in.
+
+    Compared as ``lower(recipient) = lower(:address)`` on both sides in SQL, so
+    the index on ``lower(recipient)`` serves it and both sides fold the same
+    way (SQLite folds ASCII only, PostgreSQL all of Unicode).
+    """
     rows = conn.execute(
-        select(messages.c.id).where(messages.c.recipient.in_(_addresses(address)))
+        select(messages.c.id)
+        .where(func.lower(messages.c.recipient) == func.lower(address.strip()))
+        .order_by(messages.c.id)
     ).all()
     return [int(r[0]) for r in rows]
 
@@ -132,30 +169,31 @@ def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
 
 
 def recipient_erase(engine: Engine, address: str) -> dict[str, int]:
-    """Delete the address's messages and all that hangs off them; counters stay."""
-    done = {"messages": 0, "events": 0}
+    """Delete the address's messages and all that hangs off them; counters stay.
+
+    Returns how many messages, events and deliveries went.
+    """
+    done = {"messages": 0, "events": 0, "deliveries": 0}
+    counted = {"messages": "messages", "events": "events", "outbox": "deliveries"}
     with engine.begin() as conn:
         ids = message_ids(conn, address)
         for part in _chunks(ids):
-            # message_stats first: the writer locks these rows before it
-            # inserts a batch's events, so either this waits for the batch
-            # and deletes its events below, or the batch finds the message
-            # gone. Deleting events first left the batch's events orphaned.
-            conn.execute(delete(message_stats).where(message_stats.c.message_id.in_(part)))
-            done["events"] += conn.execute(
-                delete(events).where(events.c.message_id.in_(part))
-            ).rowcount
-            conn.execute(delete(link_stats).where(link_stats.c.message_id.in_(part)))
-            conn.execute(delete(links).where(links.c.message_id.in_(part)))
-            done["messages"] += conn.execute(
-                delete(messages).where(messages.c.id.in_(part))
-            ).rowcount
+            for table, col in PERSONAL:
+                n = conn.execute(delete(table).where(table.c[col].in_(part))).rowcount
+                if table.name in counted:
+                    done[counted[table.name]] += n
         bump_privacy_version(conn)
     return done
 
 
 def set_optout(engine: Engine, address: str, out: bool = True) -> bool:
-    """Opt the address out (or back in); True when something changed."""
+    """Opt the address out (or back in); True when something changed.
+
+    Opting out also cancels the deliveries still waiting to announce their
+    hits (and forgets those payloads): a person who asked not to be tracked
+    is not reported on a minute later. What was recorded before stays, as
+    with any opt-out; ``recipient_erase`` removes it.
+    """
     key = address.strip().lower()
     with engine.begin() as conn:
         present = is_opted_out(conn, key)
@@ -163,6 +201,17 @@ def set_optout(engine: Engine, address: str, out: bool = True) -> bool:
             return False
         if out:
             conn.execute(insert(optouts).values(recipient=key, created_at=time.time()))
+            for part in _chunks(message_ids(conn, key)):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.message_id.in_(part), outbox.c.status == "pending")
+                    .values(
+                        status="cancelled",
+                        payload=None,
+                        last_error="recipient opted out",
+                        locked_until=None,
+                    )
+                )
         else:
             conn.execute(delete(optouts).where(optouts.c.recipient == key))
         bump_privacy_version(conn)

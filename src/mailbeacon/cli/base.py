@@ -116,3 +116,18 @@ def tracking_base_url(engine: Engine, s: config.Settings) -> str:
     from mailbeacon.store import keys
 
     return keys.get_setting(engine, "base_url") or s.public_base_url
+
+
+def parse_time(text: str | None, option: str) -> float | None:
+    """A time option (ISO 8601, unix seconds or 'now'), or a one-line error and exit 2."""
+    import time
+
+    from mailbeacon.timefmt import parse
+
+    if text is not None and text.strip().lower() == "now":
+        return time.time()
+    try:
+        return parse(text)
+    except ValueError as exc:
+        err.print(f"[red]{option}: {exc}[/] (use ISO 8601 such as 2024-06-01T09:30:00Z, or 'now')")
+        raise typer.Exit(2) from None

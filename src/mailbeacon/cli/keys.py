@@ -14,6 +14,7 @@ from mailbeacon.cli.base import (
     out,
     settings,
 )
+from mailbeacon.config import default_data_dir
 from mailbeacon.store import keys
 from mailbeacon.timefmt import iso
 
@@ -92,3 +93,39 @@ def keys_signing(
             str(k["id"]), iso(k["created_at"]) or "", "retired" if k["retired_at"] else "active"
         )
     out.print(table)
+
+
+@keys_app.command("ip-hash")
+def keys_ip_hash(
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Make this node's key the database's, with a new ip_hash.key unless "
+            "ip_hash_key is set. Hits hashed before no longer match new ones.",
+        ),
+    ] = False,
+) -> None:
+    """Where the IP-hash key is (never in the database) and whether it is the
+    one the database was set up with."""
+    from mailbeacon import iphash
+
+    s = settings()
+    engine = open_store(s)
+    data_dir = s.data_dir or default_data_dir()
+    if reset:
+        where, fp = iphash.reset(engine, data_dir, s.ip_hash_key)
+        out.print(f"IP-hash key {fp} in {where} is now this database's; restart running servers")
+        return
+    where, mine, known = iphash.status(engine, data_dir, s.ip_hash_key)
+    if known is not None and mine == known:
+        out.print(f"IP-hash key {mine} in {where}, as the database expects", highlight=False)
+        return
+    if mine is None:
+        err.print(f"no IP-hash key in {where}" + (
+            f"; the database was set up with {known}: copy {iphash.KEY_FILE} from a node"
+            if known else "; serve makes one on first start"), highlight=False)
+    else:
+        err.print(f"IP-hash key {mine} in {where}; the database expects {known or 'none yet'}",
+                  highlight=False)
+    raise typer.Exit(1)

@@ -11,11 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from mailbeacon import reclassify as reclassifier
-from mailbeacon.cli.base import app, err, networks_app, open_store, out, settings
+from mailbeacon.cli.base import app, err, networks_app, open_store, out, parse_time, settings
 from mailbeacon.networks import FORMATS, OFFICIAL_LISTS, SCOPES, fetch_official
 from mailbeacon.service import NotFound, resolve_campaign
 from mailbeacon.store import networks as network_store
-from mailbeacon.timefmt import iso, parse
+from mailbeacon.timefmt import iso
 
 
 @networks_app.command("list")
@@ -153,7 +153,7 @@ def reclassify(
     except NotFound as exc:
         err.print(f"{exc}; see `mailbeacon campaign list`")
         raise typer.Exit(1) from None
-    when = parse(since)
+    when = parse_time(since, "--since")
     networks = network_store.load_set(engine)
     total = reclassifier.count(engine, cid, when)
     with Progress(

@@ -22,6 +22,7 @@ from mailbeacon.cli.base import (
     err,
     open_store,
     out,
+    parse_time,
     settings,
     tracking_base_url,
 )
@@ -29,7 +30,6 @@ from mailbeacon.instrument import lint as lint_mail
 from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
 from mailbeacon.service import Invalid, NotFound, resolve_campaign
 from mailbeacon.store import keys
-from mailbeacon.timefmt import parse
 from mailbeacon.tokens import Signer
 
 # {{ column }} placeholders, as in Postmark, Mustache and most mail tools.
@@ -133,7 +133,7 @@ def instrument(
     engine = open_store(s)
     signer = keys.ensure_signer(engine)
     base = tracking_base_url(engine, s)
-    when = time.time() if sent_at == "now" else parse(sent_at)
+    when = parse_time(sent_at, "--sent-at")
     opts: dict[str, Any] = dict(
         subject=subject,
         variant=variant,

@@ -18,6 +18,7 @@ from mailbeacon.cli.base import (
     message_app,
     open_store,
     out,
+    parse_time,
     settings,
     tracking_base_url,
 )
@@ -25,7 +26,7 @@ from mailbeacon.service import Invalid, NotFound, create_message, resolve_campai
 from mailbeacon.store import events as event_store
 from mailbeacon.store import keys
 from mailbeacon.store import messages as store
-from mailbeacon.timefmt import iso, parse
+from mailbeacon.timefmt import iso
 
 # --- campaigns and messages -----------------------------------------------------
 
@@ -77,7 +78,7 @@ def message_new(
     s = settings(base_url=base_url)
     engine = open_store(s)
     signer = keys.ensure_signer(engine)
-    when = time.time() if sent_at == "now" else parse(sent_at)
+    when = parse_time(sent_at, "--sent-at")
     try:
         with engine.begin() as conn:
             cid = resolve_campaign(conn, campaign)

@@ -223,14 +223,18 @@ def export_cmd(
 def purge(
     older_than: Annotated[str, typer.Option("--older-than", help="Age such as 90d or 12h.")],
 ) -> None:
-    """Delete raw events older than an age; rollups (and so reports) stay."""
+    """Delete raw events and webhook/email deliveries older than an age; rollups
+    (and so reports) stay."""
     try:
         age = retention.parse_age(older_than)
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     n = retention.purge(open_store(settings()), age)
-    out.print(f"{n} events older than {older_than} purged; reports are unchanged")
+    out.print(
+        f"{n['events']} events and {n['outbox']} deliveries older than {older_than} purged; "
+        "reports are unchanged"
+    )
 
 
 @recipient_app.command("export")
@@ -251,12 +255,15 @@ def recipient_export(
 
 @recipient_app.command("erase")
 def recipient_erase(address: str) -> None:
-    """Delete one address's messages, links, events and per-message rollups.
+    """Delete one address's messages, links, events, deliveries and per-message rollups.
 
     Anonymous campaign counters stay, so totals already reported do not change.
     """
     done = retention.recipient_erase(open_store(settings()), address)
-    out.print(f"erased {address}: {done['messages']} messages, {done['events']} events")
+    out.print(
+        f"erased {address}: {done['messages']} messages, {done['events']} events, "
+        f"{done['deliveries']} deliveries"
+    )
 
 
 @recipient_app.command("optout")

@@ -106,8 +106,31 @@ def backoff(base: float, attempts: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-def claim(engine: Engine, limit: int = 20, now: float | None = None) -> list[Claimed]:
-    """Take up to ``limit`` due rows for this worker.
+# One queue per receiver: a webhook ("webhook", its id) or the email channel
+# ("email", None). The worker claims per receiver so one slow receiver's
+# backlog never fills the slots another receiver needs (notify/worker.py).
+Receiver = tuple[str, int | None]
+
+_DUE = (
+    "status = 'pending' AND next_at <= :now AND (locked_until IS NULL OR locked_until < :now)"
+)
+
+
+def due_receivers(engine: Engine, now: float | None = None) -> list[Receiver]:
+    """Receivers with at least one delivery due now (a read: no write lock)."""
+    now = now if now is not None else time.time()
+    sql = text(f"SELECT channel, webhook_id FROM outbox WHERE {_DUE} GROUP BY channel, webhook_id")
+    with engine.connect() as conn:
+        return [(r[0], r[1]) for r in conn.execute(sql, {"now": now}).all()]
+
+
+def claim(
+    engine: Engine,
+    limit: int = 20,
+    now: float | None = None,
+    receiver: Receiver | None = None,
+) -> list[Claimed]:
+    """Take up to ``limit`` due rows (of one receiver, if given) for this worker.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets every node claim at once without
     taking the same row twice. SQLite: one process writes; the UPDATE is atomic.
@@ -115,15 +138,21 @@ def claim(engine: Engine, limit: int = 20, now: float | None = None) -> list[Cla
     now = now if now is not None else time.time()
     pg = engine.dialect.name == "postgresql"
     lock = " FOR UPDATE SKIP LOCKED" if pg else ""
+    params: dict[str, Any] = {"until": now + CLAIM_SECONDS, "now": now, "n": limit}
+    only = ""
+    if receiver is not None:
+        params["channel"], params["webhook_id"] = receiver
+        only = " AND channel = :channel AND " + (
+            "webhook_id IS NULL" if receiver[1] is None else "webhook_id = :webhook_id"
+        )
     sql = text(
         "UPDATE outbox SET locked_until = :until, attempts = attempts + 1 WHERE id IN ("
-        "SELECT id FROM outbox WHERE status = 'pending' AND next_at <= :now "
-        "AND (locked_until IS NULL OR locked_until < :now) ORDER BY next_at, id LIMIT :n"
+        f"SELECT id FROM outbox WHERE {_DUE}{only} ORDER BY next_at, id LIMIT :n"
         f"{lock}) RETURNING id, channel, webhook_id, target, event_type, event_id, "
         "message_id, created_at, attempts, payload, replay_of"
     )
     with engine.begin() as conn:
-        rows = conn.execute(sql, {"until": now + CLAIM_SECONDS, "now": now, "n": limit}).all()
+        rows = conn.execute(sql, params).all()
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 

@@ -133,11 +133,18 @@ def rows(engine: Engine, campaign_id: int, what: What) -> Iterator[dict[str, Any
                 yield shape(r)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula
+# (OWASP "CSV injection"); user agents and URLs come from strangers.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(v: Any) -> Any:
     if isinstance(v, list):
         return " ".join(str(x) for x in v)  # reasons, flags: codes never hold spaces
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v  # shown as text; the JSON export keeps the value as it came
     return "" if v is None else v
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailbeacon.store.schema import api_keys, settings, signing_keys
@@ -44,8 +44,9 @@ def ensure_setting(engine: Engine, name: str, make: str) -> str:
     return value
 
 
-def ip_hash_key(engine: Engine) -> bytes:
-    return bytes.fromhex(ensure_setting(engine, "ip_hash_key", secrets.token_hex(32)))
+def delete_setting(engine: Engine, name: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(settings).where(settings.c.name == name))
 
 
 # --- signing keys -----------------------------------------------------------

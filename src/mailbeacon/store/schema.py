@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
@@ -80,9 +81,10 @@ messages = Table(
     Column("created_at", Float, nullable=False),
     Column("honeypot_position", Integer),
     Index("ix_messages_campaign", "campaign_id"),
-    Index("ix_messages_recipient", "recipient"),
     sqlite_autoincrement=True,
 )
+# Erase and export find a person's messages by lower(recipient) (retention.py).
+Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 
 links = Table(
     "links",
@@ -281,6 +283,7 @@ outbox = Table(
     Column("replay_of", BigInteger),
     Index("ix_outbox_due", "status", "next_at"),
     Index("ix_outbox_webhook", "webhook_id", "id"),
+    Index("ix_outbox_message", "message_id"),  # erase and opt-out (migration 0008)
 )
 
 # Hits the store refused for their *data* (migration 0007): the writer splits

@@ -151,6 +151,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def sent_at_of(value: str | float | None) -> float | None:
+    """The request's sent_at, or a 422 (NaN and years past 9999 included, never a 500)."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ApiError(422, "invalid", f"sent_at must be ISO 8601 or unix seconds: {exc}") from None
+
+
 def install(app: FastAPI, node: Node) -> None:
 
     @app.exception_handler(ApiError)
@@ -211,10 +219,7 @@ def install(app: FastAPI, node: Node) -> None:
         tags=["messages"],
     )
     def new_message(body: MessageIn, _k: Auth) -> dict[str, Any]:
-        try:
-            sent_at = parse(body.sent_at)
-        except ValueError:
-            raise ApiError(422, "invalid", "sent_at must be ISO 8601 or unix seconds") from None
+        sent_at = sent_at_of(body.sent_at)
         signer = node.signer()
         try:
             with node.engine.begin() as conn:

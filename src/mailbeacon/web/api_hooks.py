@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from mailbeacon.notify import EVENT_TYPES, stream
+from mailbeacon.notify import EVENT_TYPES, egress, stream
 from mailbeacon.notify import store as ns
 from mailbeacon.timefmt import iso
 from mailbeacon.web.api import ERRORS, MAX_ID, ApiError, Auth, DbId
@@ -53,10 +52,13 @@ class Delivery(BaseModel):
     replay_of: int | None
 
 
-def check_webhook(url: str, events: list[str]) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiError(422, "invalid", "url must be an http(s) URL")
+def check_webhook(url: str, events: list[str], allow_internal: bool) -> None:
+    """422 for a URL that is not http(s) or leads to an internal address
+    (notify/egress.py: every spelling, and names that resolve there)."""
+    try:
+        egress.check_url(url, allow_internal)
+    except egress.Refused as exc:
+        raise ApiError(422, "invalid", str(exc)) from None
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
         raise ApiError(422, "invalid", f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
@@ -85,7 +87,7 @@ def install(app: FastAPI, node: Node) -> None:
     )
     def new_webhook(body: WebhookIn, _k: Auth) -> dict[str, Any]:
         events = list(dict.fromkeys(body.events))
-        check_webhook(body.url, events)
+        check_webhook(body.url, events, node.settings.webhook_allow_internal)
         hook = ns.create_webhook(node.engine, body.url, events)
         return {**hook, "created_at": iso(hook["created_at"])}
 

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from mailbeacon.instrument import lint
 from mailbeacon.instrumenting import instrument_message
 from mailbeacon.service import HONEYPOT_PATH, Invalid, NotFound
-from mailbeacon.timefmt import parse
-from mailbeacon.web.api import ERRORS, ApiError, Auth, Message
+from mailbeacon.web.api import ERRORS, ApiError, Auth, Message, sent_at_of
 from mailbeacon.web.node import Node
 
 MAX_MAIL = 10 * 1024 * 1024  # 10 MB: Gmail's and Outlook's message size limits are 20-25 MB
@@ -71,10 +70,7 @@ def install(app: FastAPI, node: Node) -> None:
         response_model_exclude_none=True,
     )
     def instrument(body: InstrumentIn, _k: Auth) -> dict[str, Any]:
-        try:
-            sent_at = parse(body.sent_at)
-        except ValueError:
-            raise ApiError(422, "invalid", "sent_at must be ISO 8601 or unix seconds") from None
+        sent_at = sent_at_of(body.sent_at)
         try:
             with node.engine.begin() as conn:
                 res = instrument_message(

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mailbeacon import retention
 from mailbeacon.reports import campaign_report
@@ -165,6 +165,7 @@ class Erased(BaseModel):
     recipient: str
     messages: int
     events: int
+    deliveries: int = Field(description="webhook and email deliveries about the person")
 
 
 class OptOut(BaseModel):
@@ -178,7 +179,11 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
 def _address(address: str) -> str:
-    if "@" not in address or not address.strip():
+    # Routes take {address:path}: "a/b@example.com" is a valid address (RFC
+    # 5322 allows "/" in the local part), sent as is or as a%2Fb@... A "/"
+    # after the "@" is no address but a path this route does not have.
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or not domain or "/" in domain:
         raise ApiError(422, "invalid", "address must be an email address such as ana@example.com")
     return address.strip()
 
@@ -257,7 +262,7 @@ def install(app: FastAPI, node: Node) -> None:
         )
 
     @app.get(
-        "/api/v1/recipients/{address}/export",
+        "/api/v1/recipients/{address:path}/export",
         response_model=RecipientData,
         responses=ERRORS,
         tags=["privacy"],
@@ -271,24 +276,15 @@ def install(app: FastAPI, node: Node) -> None:
         return {"recipient": address.strip(), **done}
 
     @app.delete(
-        "/api/v1/recipients/{address}/erase",
+        "/api/v1/recipients/{address:path}/erase",
         response_model=Erased,
         responses=ERRORS,
         tags=["privacy"],
-        description="Delete the address's messages, links, events and per-message rollups. "
+        description="Delete the address's messages, links, events, per-message rollups and "
+        "webhook/email deliveries (matched in any case; the address may hold a '/'). "
         "Anonymous campaign counters stay, so reported totals do not change.",
     )
     def recipient_erase(address: Address, _k: Auth) -> dict[str, Any]:
-        return erase(address)
-
-    @app.delete(
-        "/api/v1/recipients/{address}",
-        response_model=Erased,
-        responses=ERRORS,
-        tags=["privacy"],
-        description="The same as DELETE /api/v1/recipients/{address}/erase.",
-    )
-    def recipient_delete(address: Address, _k: Auth) -> dict[str, Any]:
         return erase(address)
 
     def optout(address: str, out: bool) -> dict[str, Any]:
@@ -297,7 +293,7 @@ def install(app: FastAPI, node: Node) -> None:
         return {"recipient": address.strip().lower(), "opted_out": out, "changed": changed}
 
     @app.post(
-        "/api/v1/recipients/{address}/optout",
+        "/api/v1/recipients/{address:path}/optout",
         response_model=OptOut,
         responses=ERRORS,
         tags=["privacy"],
@@ -307,10 +303,21 @@ def install(app: FastAPI, node: Node) -> None:
         return optout(address, True)
 
     @app.delete(
-        "/api/v1/recipients/{address}/optout",
+        "/api/v1/recipients/{address:path}/optout",
         response_model=OptOut,
         responses=ERRORS,
         tags=["privacy"],
     )
     def recipient_optin(address: Address, _k: Auth) -> dict[str, Any]:
         return optout(address, False)
+
+    # Last: "{address:path}" alone would also match ".../optout" and ".../erase".
+    @app.delete(
+        "/api/v1/recipients/{address:path}",
+        response_model=Erased,
+        responses=ERRORS,
+        tags=["privacy"],
+        description="The same as DELETE /api/v1/recipients/{address}/erase.",
+    )
+    def recipient_delete(address: Address, _k: Auth) -> dict[str, Any]:
+        return erase(address)

@@ -10,9 +10,9 @@ from http.cookies import SimpleCookie
 from sqlalchemy import Engine
 from starlette.types import Scope
 
-from mailbeacon import retention
+from mailbeacon import iphash, retention
 from mailbeacon.clientip import ClientIP, IPStorage
-from mailbeacon.config import Settings
+from mailbeacon.config import Settings, default_data_dir
 from mailbeacon.geo import Geo
 from mailbeacon.labelling import Labeller
 from mailbeacon.memory import Memory
@@ -75,7 +75,14 @@ class Node:
         """Things that need the store: keys generated on first start, lists loaded."""
         self._signer = keys.ensure_signer(self.engine)
         full = self.settings.store_ip == "full"
-        self._ip_storage = IPStorage(keys.ip_hash_key(self.engine), full=full)
+        # The key is outside the database (a data-directory file or a setting);
+        # the database only checks it is the same on every node (iphash.py).
+        key = iphash.load(
+            self.engine,
+            self.settings.data_dir or default_data_dir(),
+            self.settings.ip_hash_key,
+        )
+        self._ip_storage = IPStorage(key, full=full)
         self._refresh_networks()
         self._privacy_version = retention.privacy_version(self.engine)
 
@@ -158,8 +165,8 @@ class Node:
                 n = await asyncio.to_thread(
                     retention.purge, self.engine, self.settings.retention_days * 86400.0
                 )
-                log.info("retention: %d events older than %d days purged", n,
-                         self.settings.retention_days)
+                log.info("retention: %d events and %d deliveries older than %d days purged",
+                         n["events"], n["outbox"], self.settings.retention_days)
             except Exception as exc:  # noqa: BLE001 - store down: try again tomorrow
                 log.warning("retention purge failed: %s", exc)
             await asyncio.sleep(RETENTION_SECONDS)

@@ -66,7 +66,7 @@ def install(app: FastAPI, node: Node) -> None:
         try:
             if not events:
                 raise ApiError(422, "invalid", "choose at least one event type")
-            check_webhook(url, events)
+            check_webhook(url, events, node.settings.webhook_allow_internal)
         except ApiError as exc:
             return settings_page(request, 422, error=exc.message)
         hook = ns.create_webhook(node.engine, url, events)

@@ -13,15 +13,22 @@ space for a moment). The new sequence starts above every id still referenced
 anywhere, so ids already erased before this migration are not handed out
 again either, as far as any row remembers them.
 
+It comes after 0008_privacy_erase (merged first), so databases already at
+0008 go on from there; the rebuild keeps 0008's index on lower(recipient),
+which SQLAlchemy cannot reflect (an expression), by re-creating every index
+the rebuild lost from its own SQL.
+
 Revision ID: 0006_no_reuse
-Revises: 0005
+Revises: 0008_privacy_erase
 """
+
+import warnings
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_no_reuse"
-down_revision = "0005"
+down_revision = "0008_privacy_erase"
 branch_labels = None
 depends_on = None
 
@@ -57,10 +64,18 @@ def upgrade() -> None:
             "migration 0006 must run with PRAGMA foreign_keys=OFF; run `mailbeacon migrate`"
         )
     for table, refs in _REFERENCES.items():
-        with op.batch_alter_table(
-            table, recreate="always", table_kwargs={"sqlite_autoincrement": True}
-        ):
-            pass
+        indexes = _indexes(bind, table)
+        with warnings.catch_warnings():
+            # "Skipped unsupported reflection of expression-based index":
+            # re-created below from its SQL.
+            warnings.simplefilter("ignore", sa.exc.SAWarning)
+            with op.batch_alter_table(
+                table, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+            ):
+                pass
+        for name, sql in indexes.items():
+            if name not in _indexes(bind, table):
+                bind.exec_driver_sql(sql)
         floor = max(
             bind.exec_driver_sql(f"SELECT COALESCE(MAX({col}), 0) FROM {t}").scalar() or 0
             for t, col in refs
@@ -74,6 +89,16 @@ def upgrade() -> None:
                 sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"),
                 {"n": floor, "t": table},
             )
+
+
+def _indexes(bind: sa.Connection, table: str) -> dict[str, str]:
+    """The table's explicit indexes (not the automatic ones), with their SQL."""
+    rows = bind.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL",
+        (table,),
+    ).fetchall()
+    return {name: sql for name, sql in rows}
 
 
 def downgrade() -> None:

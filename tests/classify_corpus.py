@@ -1,11 +1,12 @@
 """Run the labelled corpus through classify() and print precision/recall per label.
 
-Run: PYTHONPATH=src python bench/classify_corpus.py
+Run from the repository root: .venv/bin/python -m tests.classify_corpus
 The corpus is tests/data/classify/{opens,clicks}.tsv; each row gives the
 true label, a reason code the verdict must carry, the hit, and its source.
 Rows marked ``limit`` are cases the rules cannot tell apart (their truth
 differs from what any rule here can see); they are kept so the table is
-honest. tests/test_classify.py imports this module.
+honest. tests/test_classify.py imports this module; it lives with the tests
+(bench/ may import it from here, never the reverse).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from mailbeacon.classify import Context, Verdict, classify
 from mailbeacon.model import Event, Kind, MessageInfo
 from mailbeacon.networks import NetworkSet
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 SENT = 1_700_000_000.0
 HONEYPOT = 3
 
