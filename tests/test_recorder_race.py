@@ -34,7 +34,7 @@ class StubbedRecorder(Recorder):
         work(None)  # no store: a batch "commits" at once
         return None
 
-    def _insert(self, cur: Any, batch: Sequence[Event]) -> None:
+    def _insert(self, cur: Any, batch: Sequence[Event], gone: list[Event]) -> None:
         self.written.extend(e.message_id for e in batch)  # only the writer thread runs this
 
 

@@ -77,8 +77,6 @@ UNRECORDED_BY: dict[str, Counter] = {
     for r in Unrecorded
     if r not in (Unrecorded.BAD_TOKEN, Unrecorded.BAD_REQUEST)  # not valid hits
 }
-UNRECORDED_FULL = UNRECORDED_BY[Unrecorded.QUEUE_FULL]
-UNRECORDED_DOWN = UNRECORDED_BY[Unrecorded.STORE_DOWN]
 UNRECORDED_TIMEOUT = UNRECORDED_BY[Unrecorded.COMMIT_TIMEOUT]
 
 DEAD_LETTERS = Counter(
