@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import os
+import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import psycopg
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The banner line `serve` prints once its socket is bound.
+LISTENING = re.compile(r"mailbeacon listening on http://127\.0\.0\.1:(\d+)")
 
 
 @contextmanager
@@ -132,10 +137,15 @@ def start_server(
     env: dict[str, str] | None = None,
     module: str = "mailbeacon",
 ) -> Server:
-    """`python -m MODULE --db DB serve ...` (MODULE: mailbeacon, or a wrapper of it)."""
-    port = port or free_port()
+    """`python -m MODULE --db DB serve ...` (MODULE: mailbeacon, or a wrapper of it),
+    waited for until it answers.
+
+    Without ``port`` the server binds port 0 and the port it got is read from
+    its banner: no window in which a parallel test can take a port we picked.
+    ``port`` is for restarts, which must keep the address their links use.
+    """
     key = key or create_key(db)
-    log = workdir / f"serve-{port}-{time.monotonic_ns()}.log"
+    log = workdir / f"serve-{time.monotonic_ns()}.log"
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as fh:
         proc = subprocess.Popen(
@@ -147,9 +157,7 @@ def start_server(
                 db,
                 "serve",
                 "--port",
-                str(port),
-                "--base-url",
-                f"http://127.0.0.1:{port}",
+                str(port or 0),
                 *extra_args,
             ],
             stdout=fh,
@@ -157,15 +165,15 @@ def start_server(
             env=full_env,
         )
     srv = Server(
-        db=db, port=port, proc=proc, key=key, log=log, extra_args=extra_args, env=dict(env or {})
+        db=db, port=0, proc=proc, key=key, log=log, extra_args=extra_args, env=dict(env or {})
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited early:\n{srv.output()}")
-        # Ready when *this* process says it bound the port: with tests in
-        # parallel, another server may briefly hold a port free_port() gave us.
-        if f"running on http://127.0.0.1:{port}" in srv.output():
+        found = LISTENING.search(srv.output())
+        if found:
+            srv.port = int(found.group(1))
             try:
                 if httpx.get(f"{srv.url}/healthz", timeout=1).status_code in (200, 503):
                     return srv
@@ -186,6 +194,33 @@ def execute(db: str, sql: str, params: Sequence[Any] = ()) -> None:
         return
     with psycopg.connect(db) as pconn:
         pconn.execute(sql.replace("?", "%s"), params)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc/<pid>/status (VmRSS, in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+class Lines:
+    """Lines of a child's pipe, read by a thread, so a wait for one has a deadline
+    (a bare ``readline()`` on a pipe blocks forever when nothing comes)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+
+    def next(self, timeout: float) -> str | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
 
 def rows(db: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

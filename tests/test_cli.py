@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import queue
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import Server, cli, start_server
+from tests.helpers import Lines, Server, cli, start_server
 
 
 def test_keys_create_list_revoke(sqlite_url: str) -> None:
@@ -76,32 +74,27 @@ def test_message_new_prints_pixel_and_links(sqlite_url: str) -> None:
 
 def test_events_table_and_follow(server: Server, tmp_path: Path) -> None:
     msg = server.message(links=["https://example.com/a"])
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "mailbeacon", "--db", server.db, "events", "--follow", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(line) for line in follower.stdout],  # type: ignore[union-attr]
-        daemon=True,
-    ).start()
+    errors = tmp_path / "follow.err"
+    with errors.open("w") as err:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "mailbeacon", "--db", server.db, "events", "--follow", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    lines = Lines(follower.stdout)  # type: ignore[arg-type]
     try:
-        # It follows from the newest id it sees when it starts, which on a
-        # loaded machine may be after any given hit: hit until one is shown.
-        deadline = time.monotonic() + 60
-        for n in itertools.count(1):
-            httpx.get(msg["open_url"], headers={"User-Agent": f"FollowMe/{n}.0"})
-            try:
-                line = lines.get(timeout=1)
-                break
-            except queue.Empty:
-                assert follower.poll() is None, follower.stderr.read()  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "events --follow printed nothing in 60 s"
-        assert json.loads(line)["user_agent"].startswith("FollowMe/")
+        # The follower starts after the newest event it sees, so hits sent
+        # before it is up are not shown: hit until one is, within a deadline.
+        line, deadline = None, time.monotonic() + 60
+        while line is None and time.monotonic() < deadline and follower.poll() is None:
+            httpx.get(msg["open_url"], headers={"User-Agent": "FollowMe/1.0"})
+            line = lines.next(timeout=1.0)
+        assert line is not None, f"events --follow printed nothing: {errors.read_text()}"
+        assert json.loads(line)["user_agent"] == "FollowMe/1.0"
     finally:
         follower.kill()
+        follower.wait(10)
     table = cli("events", "--message", str(msg["id"]), db=server.db).stdout
     assert "open" in table and "FollowMe/1.0" in table and "self" in table
 
@@ -130,14 +123,27 @@ def test_serve_first_start_prints_address_and_creates_data_dir(tmp_path: Path) -
     srv = start_server(db, tmp_path, env=env)
     try:
         assert f"listening on http://127.0.0.1:{srv.port}" in srv.output()
-        assert (data / "mailbeacon.db").exists()
+        assert srv.port != 0 and (data / "mailbeacon.db").exists()
         msg = srv.message()
+        # --port 0 and no --base-url: links carry the port the kernel picked.
+        assert msg["open_url"].startswith(f"http://127.0.0.1:{srv.port}/o/")
         assert httpx.get(msg["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
     finally:
         srv.kill(signal.SIGINT)  # Ctrl-C
     assert srv.proc.returncode in (0, 130, -signal.SIGINT)  # 130: the shell convention for Ctrl-C
     assert "Application shutdown complete" in srv.output()
     assert "Traceback" not in srv.output()
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(sqlite_url: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = cli("serve", "--port", str(port), db=sqlite_url, check=False, timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_help_explains_commands() -> None:

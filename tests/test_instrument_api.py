@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import re
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from mailbeacon.instrument import pixel_img
 from tests.helpers import Server, cli, rows
 
 EMAILS = Path(__file__).parent / "data" / "emails"
@@ -35,7 +37,8 @@ def test_instrument_html_changes_only_links_and_adds_one_pixel(api: TestClient) 
     assert "href='https://example.com/docs'" in out and "mailto:me@example.com" in out
     assert "https://example.com/unsubscribe" in out
     reverted = out.replace(msg["links"][0]["tracked_url"], "https://example.com/p?a=1&amp;b=2")
-    assert reverted.replace(msg["pixel_html"], "") == HTML
+    # The instrumenter's pixel is shaped for where it goes (instrument/pixel.py).
+    assert reverted.replace(pixel_img(msg["open_url"]), "") == HTML
 
 
 def test_instrumented_link_redirects_to_the_decoded_url(api: TestClient) -> None:
@@ -164,3 +167,65 @@ def test_cli_instrument_single_batch_and_lint(server: Server, tmp_path: Path) ->
     risky.write_text('<p>hi</p>\n<a href="https://tinyurl.com/abc">https://example.com</a>\n')
     res = cli("lint", str(risky), db=server.db, check=False)
     assert res.returncode == 1 and "risky.html:2: url-shortener" in res.stdout
+
+
+LATIN1_EML = (
+    b"From: Ana <ana@example.com>\r\nTo: M\xfcller <m@example.org>\r\nSubject: Gr\xfc\xdfe\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+    b'<html><body><p>Gr\xfc\xdfe</p><a href="https://example.com/p">Preise</a></body></html>\r\n'
+)
+
+
+def _check_latin1_round_trip(body: dict) -> None:  # type: ignore[type-arg]
+    out = base64.b64decode(body["eml_base64"])
+    head = LATIN1_EML.split(b"\r\n\r\n", 1)[0]
+    assert out.startswith(head + b"\r\n\r\n")  # M\xfcller stays latin-1, CRLF stays
+    assert b"<p>Gr\xfc\xdfe</p>" in out and b"\n" not in out.replace(b"\r\n", b"")
+    assert body["report"]["pixel_added"] and body["report"]["links_tracked"] == 1
+    assert "M\ufffdller" in body["eml"]  # the text field cannot hold latin-1: said so in the docs
+
+
+def test_instrument_accepts_and_returns_a_message_as_bytes(api: TestClient) -> None:
+    r = api.post(
+        "/api/v1/instrument",
+        json={"eml_base64": base64.b64encode(LATIN1_EML).decode(), "recipient": "m@example.org"},
+    )
+    assert r.status_code == 201, r.text
+    _check_latin1_round_trip(r.json())
+    # The same as a raw message/rfc822 body, the other fields in the query string.
+    r = api.post(
+        "/api/v1/instrument",
+        params={"recipient": "m@example.org", "clicks": "all"},
+        content=LATIN1_EML,
+        headers={"Content-Type": "message/rfc822"},
+    )
+    assert r.status_code == 201, r.text
+    _check_latin1_round_trip(r.json())
+    r = api.post(
+        "/api/v1/instrument", content=LATIN1_EML, headers={"Content-Type": "message/rfc822"}
+    )
+    assert r.status_code == 422 and "recipient" in r.json()["message"]
+    r = api.post("/api/v1/instrument", json={"eml_base64": "not base64!", "recipient": "a@b.org"})
+    assert r.status_code == 422 and "eml_base64" in r.json()["message"]
+
+
+def test_instrument_reports_what_it_did(api: TestClient) -> None:
+    html = '<body><a href="https://x.example/?id={{id}}">A</a><a href="https://x.example/b">B</a></body>'
+    body = api.post("/api/v1/instrument", json={"html": html, "recipient": "a@b.org"}).json()
+    assert body["report"] == {
+        "pixel_added": True,
+        "pixel": "before </body>",
+        "links_tracked": 1,
+        "left_alone": [
+            {"url": "https://x.example/?id={{id}}", "reason": "placeholder", "detail": "{{id}}"}
+        ],
+        "notes": [],
+    }
+    text_only = b"From: a@b.test\nSubject: s\n\nplain text\n"
+    r = api.post(
+        "/api/v1/instrument",
+        json={"eml_base64": base64.b64encode(text_only).decode(), "recipient": "a@b.org"},
+    )
+    report = r.json()["report"]
+    assert not report["pixel_added"] and "no HTML part" in report["pixel"]

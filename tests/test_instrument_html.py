@@ -401,3 +401,147 @@ def test_property_only_edits_change(doc: str, clicks: str, pixel: str, honeypot:
     assert all(url.startswith(("https://", "http://")) for _, url in res.links)
     if clicks == "off":
         assert res.links == []
+
+
+# --- unrendered merge tags: never signed ---------------------------------------------
+
+PLACEHOLDERS = [
+    # (href, the placeholder reported)
+    ("https://twitter.com/intent/tweet?url=[[SHORT_PERMALINK]]", "[[SHORT_PERMALINK]]"),
+    ("https://a.test/p?id={{id}}", "{{id}}"),
+    ("https://a.test/p?id={{ id }}", "{{ id }}"),
+    ("https://a.test/p?id={{{raw}}}", "{{{raw}}}"),
+    ("https://a.test/{% if vip %}vip{% endif %}", "{% if vip %}"),
+    ("https://a.test/p?e=*|EMAIL|*", "*|EMAIL|*"),
+    ("https://a.test/p?e=*|FNAME|Friend|*", "*|FNAME|Friend|*"),
+    ("https://a.test/p?e=%%emailaddr%%", "%%emailaddr%%"),
+    ("https://a.test/p?e=%%=v(@email)=%%", "%%=v(@email)=%%"),
+    ("https://a.test/p?e={$email}", "{$email}"),
+    ("https://a.test/p?n=<%= recipient.lastName %>", "<%= recipient.lastName %>"),
+    ("https://a.test/p?n=<%=escapeUrl(recipient.lastName)%>", "<%=escapeUrl(recipient.lastName)%>"),
+    ("https://a.test/p?n=${firstName}", "${firstName}"),
+    ("https://a.test/p?n={firstName}", "{firstName}"),
+    ("https://a.test/p?n=%FIRSTNAME%", "%FIRSTNAME%"),
+    ("https://a.test/p?n=%DATE%", "%DATE%"),
+    ("https://a.test/u/%recipient.unique_id%", "%recipient.unique_id%"),
+    ("https://a.test/p?e=[email]", "[email]"),
+    ("https://a.test/p?d=[Dateofbirth,fallback=]", "[Dateofbirth,fallback=]"),
+    ("https://a.test/p?c={!Contact.Id}", "{!Contact.Id}"),
+    ("https://a.test/p?c=#{user.id}", "#{user.id}"),
+    ("https://a.test/p?c=$[LI:FIRSTNAME]$", "[LI:FIRSTNAME]"),
+    ("https://a.test/customerOffer?id=-customerID-", "-customerID-"),
+    ("https://a.test/r?camCode=#pf:BUILTIN_CampaignCode#", "#pf:BUILTIN_CampaignCode#"),
+    ("https://a.test/p?n=~~NAME~~", "~~NAME~~"),
+    ("https://a.test/p?id=%7B%7Bid%7D%7D", "%7B%7Bid%7D%7D"),
+    ("https://a.test/p?e=*%7CEMAIL%7C*", "*%7CEMAIL%7C*"),
+    ("{{unsubscribe_url}}", "{{unsubscribe_url}}"),  # a whole-URL tag, relative
+    ("*|ARCHIVE|*", "*|ARCHIVE|*"),
+    ("[UNSUBSCRIBE_URL]", "[UNSUBSCRIBE_URL]"),
+    ("%%view_email_url%%", "%%view_email_url%%"),
+]
+
+NOT_PLACEHOLDERS = [
+    "https://a.test/caf%C3%A9?q=%E2%80%99s",  # UTF-8 percent-escapes
+    "https://a.test/caf%E9t%E9",  # latin-1 percent-escapes
+    "https://a.test/100%25-sure",
+    "https://a.test/best-of-the-year-sale",  # a slug, not SendGrid's -tag-
+    "https://a.test/search?filter[status]=open&ids[]=1",  # PHP-style arrays
+    "http://[2001:db8::1]/path",  # an IPv6 host
+    "https://a.test/page#section",
+]
+
+
+@pytest.mark.parametrize(("href", "found"), PLACEHOLDERS)
+def test_placeholder_links_are_never_signed(href: str, found: str) -> None:
+    src = f'<a href="{href.replace("&", "&amp;")}">Go</a>'
+    for clicks in ("safe", "all"):
+        res = instrument_html(src, track=track, pixel_html="", clicks=clicks)  # type: ignore[arg-type]
+        assert res.html == src and res.links == []
+        assert [(s.reason, s.detail) for s in res.skipped] == [(Skip.PLACEHOLDER, found)]
+
+
+@pytest.mark.parametrize("href", NOT_PLACEHOLDERS)
+def test_urls_that_only_look_like_placeholders_are_tracked(href: str) -> None:
+    res = instrument_html(f'<a href="{href}">Go</a>', track=track, pixel_html="", clicks="all")
+    assert res.links == [(1, href)]
+
+
+# --- where the pixel goes: never glued into anything left open ------------------------
+
+PLACES: list[tuple[str, str, str, str]] = [
+    # (html, pixel mode, expected output with PX, what the result says)
+    ("<body><p>x</p></body>", "bottom", "<body><p>x</p>PX</body>", "before </body>"),
+    ("<body><p>x</p></body>", "top", "<body>PX<p>x</p></body>", "after <body>"),
+    # Text after </body> joins the body's last line: the pixel goes after it.
+    (
+        "<body><p>x</p>Tail</body>\nmore</html>\n",
+        "bottom",
+        "<body><p>x</p>Tail</body>\nmorePX</html>\n",
+        "after the content that follows </body>",
+    ),
+    (
+        "<body><p>x</p></body>\n<!-- c -->\n</html>\n",
+        "bottom",
+        "<body><p>x</p>PX</body>\n<!-- c -->\n</html>\n",
+        "before </body>",
+    ),
+    # An attribute value left open swallows the rest of the document.
+    (
+        '<p>Hi</p><img src="x.gif',
+        "bottom",
+        '<p>Hi</p>PX<img src="x.gif',
+        "before a <img tag left open at the end",
+    ),
+    (
+        '<p>Hi</p><a href="x>Click</a></body></html>',
+        "bottom",
+        '<p>Hi</p>PX<a href="x>Click</a></body></html>',
+        "before a <a tag left open at the end",
+    ),
+    (
+        "<p>Hi</p><!-- to the end",
+        "bottom",
+        "<p>Hi</p>PX<!-- to the end",
+        "before a comment left open at the end",
+    ),
+    (
+        "<p>Hi</p><style>p{color:red}",
+        "bottom",
+        "<p>Hi</p>PX<style>p{color:red}",
+        "before a <style> element left open at the end",
+    ),
+    (
+        "<p>Hi</p><title>t",
+        "bottom",
+        "<p>Hi</p>PX<title>t",
+        "before a <title> element left open at the end",
+    ),
+    (
+        "<p>Hi</p><!--[if mso]><table><tr><td>",
+        "bottom",
+        "<p>Hi</p>PX<!--[if mso]><table><tr><td>",
+        "before an <!--[if ...]> comment left open at the end",
+    ),
+    (
+        "<p>Hi</p><!--[if mso]>x<![endif]-->",
+        "bottom",
+        "<p>Hi</p><!--[if mso]>x<![endif]-->PX",
+        "at the end (no </body>)",
+    ),
+    (
+        "<body><p>x</p><!--[if mso]></td></tr></table></body><![endif]--></html>",
+        "bottom",
+        "<body><p>x</p>PX<!--[if mso]></td></tr></table></body><![endif]--></html>",
+        "before the <!--[if ...]> comment around </body>",
+    ),
+    ("<p>fragment</p>", "top", "<p>fragment</p>PX", "at the end (no </body>) (no <body> tag)"),
+]
+
+
+@pytest.mark.parametrize(("src", "mode", "expected", "where"), PLACES)
+def test_pixel_goes_where_a_browser_renders_it(
+    src: str, mode: str, expected: str, where: str
+) -> None:
+    res = instrument_html(src, track=track, pixel_html="PX", pixel=mode)  # type: ignore[arg-type]
+    assert res.html == expected
+    assert res.pixel is not None and res.pixel.where == where

@@ -77,7 +77,11 @@ def test_lint_eml_no_text_part_and_from_domain() -> None:
     src = (EMAILS / "html-only-8bit-utf8.eml").read_text("utf-8")
     found = codes(lint(src, tracking_base_url="https://t.studio.example"))
     assert found == [(1, "no-text-part")]
+    # Not instrumented yet: nothing uses the tracking domain, nothing to align.
     found = codes(lint(src, tracking_base_url="https://track.elsewhere.example"))
+    assert found == [(1, "no-text-part")]
+    tracked = src.replace("https://docs.studio.example/", "https://track.elsewhere.example/c/")
+    found = codes(lint(tracked, tracking_base_url="https://track.elsewhere.example"))
     assert found == [(1, "no-text-part"), (1, "tracking-domain-unaligned")]
 
 
@@ -111,3 +115,72 @@ def test_lint_newsletter() -> None:
 )
 def test_registrable(host: str, reg: str) -> None:
     assert registrable(host) == reg
+
+
+def test_lint_reads_a_multipart_with_no_closing_boundary() -> None:
+    # The text part comes last and the close delimiter never does: it is still a part.
+    src = (
+        b'From: a@b.test\nContent-Type: multipart/alternative; boundary="b"\n\n'
+        b"--b\nContent-Type: text/html\n\n<p>" + b"words " * 50 + b"</p>\n"
+        b"--b\nContent-Type: text/plain\n\nthe text\n"
+    )
+    assert codes(lint(src)) == []
+
+
+NEW_CASES: list[tuple[str, dict[str, str], list[tuple[int, str]]]] = [
+    # Link text that only looks like a URL: .url is no top-level domain.
+    (
+        '<a href="https://sendgrid.com">https://same-link-as-button.url/xxx-xxx-xxxx</a>',
+        {},
+        [],
+    ),
+    (
+        '<a href="https://evil.example/x">https://www.paypal.co.uk/login</a>',
+        {},
+        [(1, "domain-mismatch")],
+    ),
+    # An original not instrumented yet has nothing to align...
+    (
+        '<p>a</p>\n<a href="https://shop.example/">Shop</a>',
+        {"tracking_base_url": "https://t.other.net", "from_domain": "shop.example"},
+        [],
+    ),
+    # ...an instrumented one has, and the pixel counts as using the domain.
+    (
+        '<p>a</p>\n<img src="https://t.other.net/o/TOKEN.gif" width="1" height="1">',
+        {"tracking_base_url": "https://t.other.net", "from_domain": "shop.example"},
+        [(2, "tracking-domain-unaligned")],
+    ),
+    (
+        '<p>x</p>\n<a href="https://x.example/?id={{id}}">A</a>\n<a href="*|ARCHIVE|*">B</a>',
+        {},
+        [(2, "placeholder-in-link"), (3, "placeholder-in-link")],
+    ),
+    ("<p>" + "words and more words " * 5200 + "</p>", {}, [(1, "gmail-clipping")]),
+]
+
+
+@pytest.mark.parametrize(("src", "kw", "expected"), NEW_CASES)
+def test_lint_findings_issue_11(
+    src: str, kw: dict[str, str], expected: list[tuple[int, str]]
+) -> None:
+    assert codes(lint(src, **kw)) == expected
+
+
+def test_lint_names_each_placeholder() -> None:
+    found = lint('<a href="https://x.example/?id={{id}}">A</a>')
+    assert found[0].message == "{{id}} in https://x.example/?id={{id}}: left untracked"
+
+
+def test_lint_eml_long_lines_and_parts_left_alone() -> None:
+    src = (
+        b"From: a@b.test\nContent-Type: multipart/alternative; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\n" + b"t" * 1200 + b"\n"
+        b"--b\nContent-Type: text/html; charset=x-no-such\n\n<p>"
+        + b"words " * 50
+        + b"</p>\n--b--\n"
+    )
+    found = lint(src)
+    assert codes(found) == [(7, "line-too-long"), (11, "part-left-alone")]
+    assert "1,200 bytes" in found[0].message
+    assert "unknown charset 'x-no-such'" in found[1].message

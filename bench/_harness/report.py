@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .procs import REPO, VBIN, client_cpus, server_cpus, tool
 from .run import Run
@@ -273,13 +274,14 @@ the 0.25x target. wrk's own CPU (1.0 = one core): {cpu}.
 """
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->`` in docs/benchmarks.md."""
+def write_section(name: str, body: str, doc: Path = DOC) -> None:
+    """Replace ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->`` in ``doc``
+    (docs/benchmarks.md unless another page holds the figures)."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    if DOC.exists():
-        text = DOC.read_text()
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    if doc.exists():
+        text = doc.read_text()
     else:
         text = (
             "# Benchmarks\n\n"
@@ -292,7 +294,7 @@ def write_section(name: str, body: str) -> None:
         text = pat.sub(lambda _m: block, text, count=1)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    doc.write_text(text)
 
 
 def append_row(name: str, head: str, row: str) -> None:

@@ -116,6 +116,58 @@ class Settings:
         "Let webhooks reach loopback, private, link-local (cloud metadata), CGNAT and "
         "other non-public addresses. Only for receivers on your own network.",
     )
+    check_on_start: bool = _s(
+        True,
+        "SQLite: serve and migrate run PRAGMA quick_check first and refuse a damaged file "
+        "(reads the whole file: ~1 s per 100 MB). false skips it.",
+    )
+    metrics_token: str = _s(
+        "",
+        "Bearer token that lets /metrics be read from outside metrics_networks "
+        "(empty: only metrics_networks may read them).",
+    )
+    metrics_networks: tuple[str, ...] = _s(
+        ("127.0.0.0/8", "::1/128"),
+        "CIDRs that read /metrics without a token (default: this machine only; comma-"
+        "separated in the environment; metrics_networks = [] in the config file: a token "
+        "is always needed).",
+    )
+    # --- limits of the HTTP server (docs/security.md) ---
+    # A real client sends ~1 KB of headers and 8 KB covers long click tokens;
+    # 64 KB leaves room for big cookies and still bounds what one request holds.
+    max_header_bytes: int = _s(
+        65536, "Bytes of request line and headers; more is answered 431 and the connection closed."
+    )
+    # Real clients send their headers in one packet; 10 s covers a very slow phone link.
+    header_timeout: float = _s(
+        10.0,
+        "Seconds a client has to send a request's headers and the first 64 KB of its body "
+        "(the app starts only then); slower ones are closed.",
+    )
+    keepalive_timeout: float = _s(5.0, "Seconds an idle kept-alive connection is kept open.")
+    # A JSON API call is a few KB; 1 MB leaves room and bounds what an
+    # unauthenticated client can make the server hold.
+    max_body_bytes: int = _s(
+        1_048_576,
+        "Bytes of a request body (API, dashboard forms); more is answered 413 before it is read.",
+    )
+    max_instrument_body_bytes: int = _s(
+        10_485_760,
+        "Bytes of a body to POST /api/v1/instrument and /api/v1/lint (whole emails).",
+    )
+    body_timeout: float = _s(
+        30.0,
+        "Seconds a request body past its first 64 KB may pause between two pieces before it "
+        "is answered 408.",
+    )
+    # ~9 KB of memory each (1,000 slow connections: +9 MB); serve raises the
+    # open-files limit to fit them, so accept() never fails first.
+    max_connections: int = _s(
+        1000,
+        "Open connections. At the cap the longest-waiting connection that is idle, still "
+        "sending its request or not reading its answer is closed to make room; requests "
+        "being answered are never cut.",
+    )
 
     @property
     def database_url(self) -> str:
@@ -201,6 +253,12 @@ def load(**overrides: Any) -> Settings:
         raise SystemExit("smtp_security must be 'none', 'starttls' or 'ssl'")
     if settings.sqlite_sync not in ("full", "normal"):
         raise SystemExit("sqlite_sync must be 'full' or 'normal'")
+    for cidr in settings.metrics_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            bad = f"metrics_networks {cidr!r} is not a CIDR such as 10.0.0.0/8"
+            raise SystemExit(bad) from None
     for cidr in settings.trust_proxy:
         try:
             ipaddress.ip_network(cidr, strict=False)

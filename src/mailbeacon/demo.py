@@ -10,13 +10,15 @@ starts its own.
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -150,12 +152,6 @@ def readers() -> list[Reader]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def drive(engine: Engine, url: str, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Create the demo campaign and send its traffic to the server at ``url``."""
     url = url.rstrip("/")
@@ -206,9 +202,12 @@ def drive(engine: Engine, url: str, say: Callable[[str], None] = print) -> dict[
 def run_with_server(
     db_url: str, engine: Engine, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    """Start ``serve`` on a free port (trusting 127.0.0.1), drive traffic, stop it."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    """Start ``serve`` on a port of its choosing (trusting 127.0.0.1), drive traffic, stop it.
+
+    The server binds port 0 and prints the port it got: picking a free port
+    here and passing it would race with anything else starting meanwhile.
+    Its output goes to a file, never an unread pipe (a full pipe would stall it).
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -217,35 +216,39 @@ def run_with_server(
         db_url,
         "serve",
         "--port",
-        str(port),
-        "--base-url",
-        base,
+        "0",
         "--trust-proxy",
         "127.0.0.1/32",
     ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ}
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    "the demo server exited: "
-                    + (proc.stderr.read().decode() if proc.stderr else "")
-                )
+    with tempfile.TemporaryDirectory(prefix="mailbeacon-demo-") as tmp:
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ})
+        try:
+            base = _wait_ready(proc, log)
+            return drive(engine, base, say)
+        finally:
+            proc.send_signal(signal.SIGTERM)
             try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> str:
+    """The server's URL once it answers /healthz; an error naming the cause otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if proc.poll() is not None:
+            raise RuntimeError("the demo server exited: " + text[-2000:])
+        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
+        if found:
+            try:
+                if httpx.get(found.group(1) + "/healthz", timeout=1).status_code == 200:
+                    return found.group(1)
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the demo server did not start within 30 s")
-            time.sleep(0.1)
-        return drive(engine, base, say)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        time.sleep(0.1)
+    raise RuntimeError(f"the demo server did not start within {timeout:.0f} s")

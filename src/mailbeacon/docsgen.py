@@ -116,6 +116,10 @@ def api_md() -> str:
         "",
         "Bodies are refused (`413`), other methods get `405`, request headers over 16 KiB "
         "`431`, paths over 8 KiB `414`; user agents are cut to 512 characters.\n",
+        "Request bodies of the other routes are capped before they are read: over "
+        "`max_body_bytes` (1 MiB; 10 MiB, `max_instrument_body_bytes`, for "
+        "`POST /api/v1/instrument` and `/api/v1/lint`) is `413`, a body that pauses longer "
+        'than `body_timeout` is `408`, both as `{"error", "message"}` (docs/security.md).\n',
         "## Routes\n",
     ]
     for path, ops in spec["paths"].items():

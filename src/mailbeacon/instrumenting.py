@@ -6,19 +6,25 @@ One transaction per call (or per batch: the caller passes the connection).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from mailbeacon.instrument import instrument_eml, instrument_html
+from mailbeacon.instrument import (
+    EmlResult,
+    InstrumentResult,
+    instrument_eml,
+    instrument_html,
+    pixel_img,
+)
+from mailbeacon.instrument.tokenizer import unescape_attr
 from mailbeacon.service import (
     HONEYPOT_POSITION,
     click_url,
     create_message,
     honeypot_destination,
     open_url,
-    pixel_html,
 )
 from mailbeacon.store import messages as store
 from mailbeacon.tokens import Signer
@@ -33,6 +39,29 @@ class Instrumented:
     html: str | None = None
     eml: bytes | None = None
     skipped: int = 0
+    # What was done, for people: pixel_added, pixel (where, or why none),
+    # links_tracked, left_alone [{url, reason, detail}], notes [...].
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def report(res: InstrumentResult | EmlResult) -> dict[str, Any]:
+    """Exactly what instrumenting did, in the words the CLI and API show."""
+    if isinstance(res, EmlResult):
+        added, notes = bool(res.pixels), list(res.notes)
+        where = "; ".join(res.pixels) if added else res.no_pixel
+    else:
+        added, notes = res.pixel is not None, []
+        where = res.pixel.where if res.pixel is not None else "no pixel was asked for"
+    return {
+        "pixel_added": added,
+        "pixel": where,
+        "links_tracked": len(res.links),
+        "left_alone": [
+            {"url": unescape_attr(s.href), "reason": str(s.reason), "detail": s.detail}
+            for s in res.skipped
+        ],
+        "notes": notes,
+    }
 
 
 def instrument_message(
@@ -77,20 +106,22 @@ def instrument_message(
 
     common: dict[str, Any] = {
         "track": track,
-        "pixel_html": pixel_html(open_url(base_url, signer, mid)),
+        # Not service.pixel_html (made to be pasted anywhere): this one is
+        # shaped for where the instrumenter puts it, see instrument/pixel.py.
+        "pixel_html": pixel_img(open_url(base_url, signer, mid)),
         "clicks": clicks,
         "pixel": pixel,
         "honeypot_url": hp_url,
         "tracked_prefixes": (base_url + "/c/",),
     }
+    res: InstrumentResult | EmlResult
     if html is not None:
         res = instrument_html(html, **common)
-        out = Instrumented(msg, html=res.html, skipped=len(res.skipped))
+        out = Instrumented(msg, html=res.html, skipped=len(res.skipped), report=report(res))
     else:
         assert eml is not None
-        eres = instrument_eml(eml, text_links=text_links, **common)
-        out = Instrumented(msg, eml=eres.eml, skipped=len(eres.skipped))
-        res = eres  # type: ignore[assignment]
+        res = instrument_eml(eml, text_links=text_links, **common)
+        out = Instrumented(msg, eml=res.eml, skipped=len(res.skipped), report=report(res))
     store.insert_links(conn, mid, res.links)
     tracked = [
         {"url": url, "position": pos, "tracked_url": signed.get(pos) or track(url, pos)}

@@ -27,6 +27,7 @@ from mailbeacon.cli.base import (
     tracking_base_url,
 )
 from mailbeacon.instrument import lint as lint_mail
+from mailbeacon.instrument.detect import Kind, decode_html, sniff
 from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
 from mailbeacon.service import Invalid, NotFound, resolve_campaign
 from mailbeacon.store import keys
@@ -37,25 +38,44 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_ -]*?)\s*\}\}")
 RECIPIENT_COLUMNS = ("email", "recipient", "to", "e-mail")
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
+    """The file's bytes as they are: text mode would turn CRLF into LF, and a
+    mail must come out byte-identical outside the edits."""
     if path == "-":
-        return sys.stdin.read()
-    return Path(path).read_text("utf-8", errors="surrogateescape")
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
 
 
-def _is_eml(path: str, text: str) -> bool:
-    if path.lower().endswith(".eml"):
-        return True
-    head = text[:2000].lower()
-    return bool(re.match(r"^(?:[a-z-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+\r?\n", head)) and (
-        "mime-version:" in head or "content-type:" in head
-    )
+FORMATS = ("auto", "eml", "html")
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="What SOURCE holds: eml (a whole message), html, or auto: mail headers first "
+        "(an mbox 'From ' line allowed) make it a message, anything else is HTML.",
+    ),
+]
 
 
-def _fill(template: str, row: dict[str, str], escape: bool) -> str:
+def _kind(fmt: str, raw: bytes) -> Kind:
+    if fmt not in FORMATS:
+        err.print("--format is auto, eml or html")
+        raise typer.Exit(2)
+    return sniff(raw) if fmt == "auto" else "eml" if fmt == "eml" else "html"
+
+
+def _encode(html: str, codec: str) -> bytes:
+    """Back to the file's own charset; bytes it could not decode come back as they were."""
+    return html.encode(codec, "surrogateescape")
+
+
+def _fill(template: str, row: dict[str, str], escape: bool, codec: str = "utf-8") -> str:
     def one(m: re.Match[str]) -> str:
         value = row.get(m.group(1).strip(), "")
-        return htmllib.escape(value) if escape else value
+        if not escape:
+            return value
+        # Characters the file's charset cannot hold go in as references.
+        return htmllib.escape(value).encode(codec, "xmlcharrefreplace").decode(codec)
 
     return PLACEHOLDER.sub(one, template)
 
@@ -111,6 +131,7 @@ def instrument(
         ),
     ] = None,
     base_url: BaseUrlOption = None,
+    fmt: FormatOption = "auto",
 ) -> None:
     """Put a tracking pixel and tracked links into an email, for one recipient or a list."""
     if clicks not in ("off", "safe", "all") or pixel not in ("bottom", "top"):
@@ -122,8 +143,13 @@ def instrument(
     if recipients is not None and not out_path:
         err.print("--recipients writes one file per person: give --out DIRECTORY")
         raise typer.Exit(2)
-    template = _read(source)
-    eml = _is_eml(source, template)
+    raw = _read(source)
+    eml = _kind(fmt, raw) == "eml"
+    template, codec = decode_html(raw)
+    if eml:
+        # A message is bytes in whatever charsets its parts declare: keep
+        # every byte, including those that are not UTF-8.
+        template, codec = raw.decode("utf-8", "surrogateescape"), "utf-8"
     if to is not None and PLACEHOLDER.search(template):
         err.print(
             "[yellow]note:[/] the template has {{placeholders}}; they are filled only with "
@@ -147,27 +173,22 @@ def instrument(
         if to is not None:
             with engine.begin() as conn:
                 cid = resolve_campaign(conn, campaign)
-                kind: dict[str, Any] = {"eml": template} if eml else {"html": template}
+                kind: dict[str, Any] = {"eml": raw} if eml else {"html": template}
                 res = instrument_message(
                     conn, signer, base, recipient=to, campaign_id=cid, **kind, **opts
                 )
-            data = (
-                res.eml
-                if res.eml is not None
-                else (res.html or "").encode("utf-8", "surrogateescape")
-            )
+            data = res.eml if res.eml is not None else _encode(res.html or "", codec)
             if out_path:
                 Path(out_path).write_bytes(data)
             else:
                 sys.stdout.buffer.write(data)
                 sys.stdout.flush()
-            err.print(
-                f"message {res.message['id']}: pixel added, {len(res.message['links'])} "
-                f"links tracked, {res.skipped} left alone"
-            )
+            _say(f"message {res.message['id']}", res.report)
             return
         assert recipients is not None and out_path is not None
-        _batch(engine, signer, base, template, eml, recipients, Path(out_path), campaign, opts)
+        _batch(
+            engine, signer, base, template, codec, eml, recipients, Path(out_path), campaign, opts
+        )
     except (Invalid, NotFound) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -178,6 +199,7 @@ def _batch(
     signer: Signer,
     base: str,
     template: str,
+    codec: str,
     eml: bool,
     recipients: Path,
     outdir: Path,
@@ -208,6 +230,8 @@ def _batch(
     # after the transaction commits: no file for a message that does not
     # exist, and no need to hold 10k rendered emails in memory.
     scratch = Path(tempfile.mkdtemp(prefix=".mailbeacon-", dir=outdir))
+    first: dict[str, Any] = {}
+    no_pixel = 0
     try:
         with Progress(
             "[progress.description]{task.description}",
@@ -221,7 +245,7 @@ def _batch(
             with engine.begin() as conn:  # one transaction: every message or none
                 cid = resolve_campaign(conn, campaign)
                 for n, row in enumerate(people, 1):
-                    body = _fill(template, row, escape=not eml)
+                    body = _fill(template, row, escape=not eml, codec=codec)
                     kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
                     res = instrument_message(
                         conn,
@@ -232,12 +256,10 @@ def _batch(
                         **kind,
                         **opts,
                     )
-                    data = (
-                        res.eml
-                        if res.eml is not None
-                        else (res.html or "").encode("utf-8", "surrogateescape")
-                    )
+                    data = res.eml if res.eml is not None else _encode(res.html or "", codec)
                     (scratch / _safe_name(n, row[email_col], suffix)).write_bytes(data)
+                    first = first or res.report
+                    no_pixel += not res.report["pixel_added"]
                     bar.advance(task)
         for path in scratch.iterdir():
             path.replace(outdir / path.name)
@@ -248,11 +270,35 @@ def _batch(
         f"{len(people)} emails written to {outdir} in {took:.1f} s"
         + (f" (campaign {campaign})" if campaign else "")
     )
+    # One template: what happened to the first email happened to all of them,
+    # unless the filled-in values changed it.
+    _say("the first", first)
+    if no_pixel:
+        err.print(f"{no_pixel} of {len(people)} emails have no pixel", markup=False)
+
+
+def _say(who: str, report: dict[str, Any]) -> None:
+    """What instrumenting did, a line for the mail and one per link left alone."""
+    pixel = (
+        f"pixel added ({report['pixel']})"
+        if report["pixel_added"]
+        else f"NO pixel: {report['pixel']}"
+    )
+    left = report["left_alone"]
+    lines = [f"{who}: {pixel}; {report['links_tracked']} links tracked, {len(left)} left alone"]
+    for item in left:
+        detail = f" {item['detail']}" if item["detail"] else ""
+        lines.append(f"  left alone ({item['reason']}{detail}): {item['url']}")
+    lines += [f"  note: {note}" for note in report["notes"]]
+    for line in lines:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
 def lint(
-    source: Annotated[str, typer.Argument(help="HTML or .eml file ('-' for standard input).")],
+    sources: Annotated[
+        list[str], typer.Argument(help="HTML or .eml files ('-' for standard input).")
+    ],
     from_domain: Annotated[
         str | None,
         typer.Option(
@@ -263,15 +309,30 @@ def lint(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="Tracking domain to check.")
     ] = None,
+    fmt: FormatOption = "auto",
 ) -> None:
-    """List deliverability risks, a line each (exit status 1 when there are any)."""
-    text = _read(source)
-    findings = lint_mail(text, tracking_base_url=base_url, from_domain=from_domain)
-    for f in findings:
-        print(f"{source}:{f.line}: {f.code}: {f.message}")
-    if not findings:
+    """List deliverability risks, a line each (exit status 1 when there are any).
+
+    The tracking-domain alignment is one setting, not one per mail: it is
+    said once per run, at the first mail that uses the tracking domain.
+    """
+    any_found = False
+    aligned_said = False
+    for source in sources:
+        raw = _read(source)
+        found = lint_mail(
+            raw, tracking_base_url=base_url, from_domain=from_domain, kind=_kind(fmt, raw)
+        )
+        for f in found:
+            if f.code == "tracking-domain-unaligned":
+                if aligned_said:
+                    continue
+                aligned_said = True
+            any_found = True
+            print(f"{source}:{f.line}: {f.code}: {f.message}")
+    if not any_found:
         out.print("no deliverability risks found")
-    raise typer.Exit(1 if findings else 0)
+    raise typer.Exit(1 if any_found else 0)
 
 
 __all__ = ["Clicks", "Pixel"]

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
+import socket
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy import Engine
 
 from mailbeacon.cli.base import (
     app,
+    err,
     open_store,
     out,
     redact,
     settings,
 )
+from mailbeacon.config import Settings
 from mailbeacon.store import keys
 
 # --- serve --------------------------------------------------------------------
@@ -25,7 +32,10 @@ def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on.  [default: 127.0.0.1]")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.  [default: 8000]")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on; 0 picks a free one and prints it.  [default: 8000]"),
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
@@ -61,8 +71,9 @@ def serve(
     """Run the tracking server, the API and the dashboard."""
     import uvicorn
 
-    from mailbeacon.web.app import build
+    from mailbeacon.web.app import serving
     from mailbeacon.web.node import Node
+    from mailbeacon.web.server import ServerLimits, uvicorn_options
 
     s = settings(
         host=host,
@@ -76,26 +87,43 @@ def serve(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _refuse_damaged(s)
     engine = open_store(s)
+    # Bound before anything is built, so port 0 works: the port the kernel
+    # picked is in the banner and, without --base-url, in every generated link.
+    sock = _bind(s.host, s.port)
+    s = dataclasses.replace(s, port=sock.getsockname()[1])
     node = Node(s, engine)
     node.prepare()  # first start: signing key and IP-hash key are generated here
     keys.set_setting(engine, "base_url", s.public_base_url)
-    asgi = build(s, node)
+    asgi = serving(s, node)
     # Plain print, not rich: the banner must not be re-wrapped in narrow logs.
-    print(f"mailbeacon listening on http://{s.host}:{s.port}")
+    print(f"mailbeacon listening on http://{_hostport(s.host, s.port)}")
     print(f"  tracking links use {s.public_base_url}")
     print(f"  database {redact(s.database_url)}")
     if not keys.list_api_keys(engine):
         print("  no API key yet: run `mailbeacon keys create --name NAME`")
     print(f"  dashboard at {s.public_base_url}/" + _dashboard_hint(engine))
+    hint = _proxy_hint(s)
+    if hint:
+        print(hint)
+    limits = ServerLimits(
+        max_header_bytes=s.max_header_bytes,
+        header_timeout=s.header_timeout,
+        keepalive_timeout=s.keepalive_timeout,
+        max_connections=s.max_connections,
+    )
+    fds = _raise_fd_limit(limits.max_connections + FD_RESERVE)
+    if fds < limits.max_connections + FD_RESERVE:
+        print(
+            f"  warning: only {fds} open files allowed; max_connections {limits.max_connections} "
+            f"needs {limits.max_connections + FD_RESERVE} (raise `ulimit -n` or lower it)"
+        )
     print("  press Ctrl-C to stop (hits already answered are on disk)", flush=True)
     uvicorn.Server(
         uvicorn.Config(
             asgi,
-            host=s.host,
-            port=s.port,
             loop="uvloop",
-            http="httptools",
             lifespan="on",
             # X-Forwarded-For is handled by --trust-proxy, never implicitly.
             proxy_headers=False,
@@ -104,8 +132,72 @@ def serve(
             log_level=s.log_level,
             timeout_graceful_shutdown=10,
             backlog=4096,
+            **uvicorn_options(limits),
         )
-    ).run()
+    ).run(sockets=[sock])
+
+
+# Descriptors beyond the connections: the database, logs, webhook and SMTP clients.
+FD_RESERVE = 128
+
+
+def _raise_fd_limit(wanted: int) -> int:
+    """Raise the soft open-files limit toward ``wanted`` (up to the hard limit);
+    return the limit now in force. Past it, accept() fails and nobody gets in."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft) if soft != resource.RLIM_INFINITY else wanted
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A bound (not yet listening) socket; a clear one-line error if it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(
+            f"[red]cannot listen on {_hostport(host, port)}:[/] {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one) or stop what uses it."
+        )
+        raise typer.Exit(2) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _proxy_hint(s: Settings) -> str | None:
+    """Links on a public name, a private listen address, no trusted proxy: almost
+    surely a reverse proxy serve does not know about (web/proxycheck.py notices
+    one for certain at its first forwarded request)."""
+    if s.trust_proxy or not s.base_url:
+        return None
+    try:
+        listen = ipaddress.ip_address(s.host)
+    except ValueError:
+        return None
+    public = urlsplit(s.public_base_url).hostname or ""
+    if not (listen.is_loopback or listen.is_private) or public in (s.host, "localhost"):
+        return None
+    return (
+        f"  warning: links go to {s.public_base_url} but serve listens on {s.host} without "
+        "--trust-proxy: behind a reverse proxy every hit seems to come from the proxy (and "
+        "counts as self once you use the dashboard through it); pass the proxy's address, "
+        "e.g. --trust-proxy 127.0.0.1/32"
+    )
 
 
 def _dashboard_hint(engine: Engine) -> str:
@@ -122,5 +214,33 @@ def _dashboard_hint(engine: Engine) -> str:
 def migrate() -> None:
     """Bring the database schema up to date (serve does this on start)."""
     s = settings()
+    _refuse_damaged(s)
     open_store(s)
     out.print(f"schema is current in {redact(s.database_url)}")
+
+
+def _refuse_damaged(s: Settings) -> None:
+    """Stop with one line saying what to do when the SQLite file is damaged."""
+    from mailbeacon.store import make_engine
+    from mailbeacon.store.db import damage
+
+    prefix = "sqlite:///"
+    if not s.check_on_start or not s.database_url.startswith(prefix):
+        return
+    path = s.database_url[len(prefix) :]
+    if not Path(path).is_file():
+        return  # a new database
+    engine = make_engine(s.database_url, pool=False)
+    try:
+        problem = damage(engine)
+    finally:
+        engine.dispose()
+    if problem:
+        err.print(
+            f"[red]the database {path} is damaged[/] (quick_check: {problem[:200]}); "
+            f"restore it from a backup, or salvage what is readable with "
+            f"`sqlite3 {path} .recover | sqlite3 {path}.recovered` and start with "
+            f"--db sqlite:///{path}.recovered",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)

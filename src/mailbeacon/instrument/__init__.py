@@ -2,8 +2,10 @@
 
 Pure functions, no I/O: the API (``POST /api/v1/instrument``) and the CLI
 (``mailbeacon instrument``, ``mailbeacon lint``) wrap them. See
-:mod:`.html` for the byte-preserving HTML rewriter, :mod:`.eml` for MIME,
-:mod:`.links` for which links are tracked and :mod:`.lint` for the lint.
+:mod:`.html` for the byte-preserving HTML rewriter, :mod:`.eml` and
+:mod:`.mime` for messages, :mod:`.links` and :mod:`.placeholders` for which
+links are tracked, :mod:`.pixel` for where the pixel goes and :mod:`.lint`
+for the lint.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from .html import (
 )
 from .links import Clicks, Skip
 from .lint import Finding, lint
+from .pixel import Placement, pixel_img
 
 __all__ = [
     "Clicks",
     "EmlResult",
     "Finding",
     "InstrumentResult",
+    "Placement",
     "Plan",
     "Skip",
     "Skipped",
@@ -34,5 +38,6 @@ __all__ = [
     "instrument_eml",
     "instrument_html",
     "lint",
+    "pixel_img",
     "plan_links",
 ]

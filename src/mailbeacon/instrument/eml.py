@@ -33,37 +33,20 @@ Decisions:
 
 from __future__ import annotations
 
-import binascii
-import codecs
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from . import links as _links
+from . import placeholders
 from .html import Pixel, Skipped, plan_links, sign_all, splice
-from .links import Clicks
+from .links import Clicks, Skip
+from .mime import Part, Text, encode_body, read_text, walk
 
-_HEADERS = BytesHeaderParser(policy=compat32)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_TEXT_URL = re.compile(r"https?://[^\s<>\"'`]+", re.I)
+# A URL in text/plain runs to whitespace or a quote; a merge tag with spaces
+# inside ({{ name }}, <%= x %>) stays part of it, so the placeholder rule sees it.
+_TEXT_URL = re.compile(r"https?://(?:\{\{.*?\}\}|\{%.*?%\}|<%.*?%>|[^\s<>\"'`])+", re.I)
 _TRAILING = ".,;:!?)]}'\u201d\u2019>"
-
-
-@dataclass(slots=True)
-class Part:
-    """A leaf part: ``data[body_start:body_end]`` is its encoded body."""
-
-    headers: Message
-    header_start: int
-    body_start: int
-    body_end: int
-    content_type: str
-    charset: str | None
-    encoding: str  # transfer encoding, lower case; "7bit" when absent
-    attachment: bool
 
 
 @dataclass(slots=True)
@@ -72,126 +55,15 @@ class EmlResult:
     links: list[tuple[int, str]]
     skipped: list[Skipped] = field(default_factory=list)
     html_parts: int = 0  # how many HTML parts got a pixel
-    notes: list[str] = field(default_factory=list)  # parts left alone, and why
-
-
-def split_headers(data: bytes, start: int, end: int) -> tuple[Message, int]:
-    if data.startswith(b"\r\n", start):
-        return _HEADERS.parsebytes(b""), start + 2
-    if data.startswith(b"\n", start):
-        return _HEADERS.parsebytes(b""), start + 1
-    m = _HEADER_END.search(data, start, end)
-    body_start = m.end() if m else end
-    head_end = m.start() + 1 if m else end
-    return _HEADERS.parsebytes(data[start:head_end]), body_start
-
-
-def walk(
-    data: bytes, start: int = 0, end: int | None = None, digest: bool = False
-) -> Iterator[Part]:
-    """Leaf parts of the MIME entity ``data[start:end]``, in order."""
-    end = len(data) if end is None else end
-    headers, body_start = split_headers(data, start, end)
-    if digest:
-        headers.set_default_type("message/rfc822")
-    ctype = headers.get_content_type()
-    boundary = headers.get_boundary() if ctype.startswith("multipart/") else None
-    if not boundary:
-        cte = str(headers.get("Content-Transfer-Encoding", "7bit")).strip().lower()
-        disp = str(headers.get("Content-Disposition", "")).strip().lower()
-        yield Part(
-            headers,
-            start,
-            body_start,
-            end,
-            ctype,
-            headers.get_content_charset(),
-            cte,
-            disp.startswith("attachment"),
-        )
-        return
-    # RFC 2046: a delimiter is "--boundary" at the start of a line; the line
-    # break before it belongs to the delimiter, not to the part before.
-    delim = re.compile(rb"(?<=\n)--" + re.escape(boundary.encode("ascii", "replace"))
-                       + rb"(--)?[ \t]*(?:\r?\n|\Z)")  # fmt: skip
-    # body_start always follows a "\n" (the blank line ending the headers), and
-    # the lookbehind sees bytes before ``pos``, so a body that opens with the
-    # delimiter is found too.
-    pos = body_start
-    part_start: int | None = None
-    for m in delim.finditer(data, pos, end):
-        if part_start is not None:
-            stop = m.start() - (2 if data[m.start() - 2 : m.start()] == b"\r\n" else 1)
-            yield from walk(data, part_start, max(stop, part_start), ctype == "multipart/digest")
-        if m.group(1):  # the close delimiter
-            return
-        part_start = m.end()
-
-
-def decode_body(body: bytes, encoding: str) -> bytes:
-    if encoding == "base64":
-        try:
-            return binascii.a2b_base64(body)
-        except binascii.Error:
-            return binascii.a2b_base64(body.rstrip() + b"==")
-    if encoding == "quoted-printable":
-        return binascii.a2b_qp(body)
-    return body
-
-
-def _eol(body: bytes) -> bytes:
-    return b"\r\n" if b"\r\n" in body else b"\n"
-
-
-def _encode_base64(raw: bytes, original: bytes) -> bytes:
-    stripped = original.rstrip(b"\r\n \t")
-    suffix = original[len(stripped) :]
-    eol = _eol(original)
-    lines = stripped.split(b"\n")
-    # Keep the original line width (76 from most mailers, 72 or 64 from some);
-    # a single unwrapped line stays unwrapped.
-    width = len(lines[0].rstrip(b"\r")) if len(lines) > 1 else 0
-    enc = binascii.b2a_base64(raw, newline=False)
-    if width > 0:
-        enc = eol.join(enc[i : i + width] for i in range(0, len(enc), width))
-    return enc + suffix
-
-
-_LINE = re.compile(rb"(\r\n|\n)")
-
-
-def _encode_qp(raw: bytes, original: bytes) -> bytes:
-    eol = _eol(original)
-    out: list[bytes] = []
-    for piece in _LINE.split(raw):
-        if piece in (b"\r\n", b"\n"):
-            out.append(piece)
-        elif piece:
-            # Per hard line: b2a_qp wraps at 76 with "=\n" soft breaks and
-            # encodes trailing whitespace; we put back the original line ending.
-            enc = binascii.b2a_qp(piece, quotetabs=False, istext=False, header=False)
-            out.append(enc.replace(b"=\n", b"=" + eol) if eol != b"\n" else enc)
-    return b"".join(out)
-
-
-def _encode(raw: bytes, encoding: str, original: bytes) -> bytes:
-    if encoding == "base64":
-        return _encode_base64(raw, original)
-    if encoding == "quoted-printable":
-        return _encode_qp(raw, original)
-    return raw
-
-
-def codec_name(charset: str | None) -> str | None:
-    try:
-        return codecs.lookup(charset or "utf-8").name
-    except LookupError:
-        return None
+    notes: list[str] = field(default_factory=list)  # what was sloppy, parts left alone and why
+    pixels: list[str] = field(default_factory=list)  # where each pixel went, per part
+    no_pixel: str = ""  # why there is no pixel at all, when there is none
 
 
 def _text_urls(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _TEXT_URL.finditer(text):
-        url = m.group(0).rstrip(_TRAILING)
+        # A "}" that closes a merge tag's "{" belongs to the URL.
+        url = m.group(0).rstrip(_TRAILING.replace("}", "") if "{" in m.group(0) else _TRAILING)
         if "(" not in url:  # keep ")" only when it closes a "(" inside the URL
             url = url.rstrip(")")
         yield m.start(), m.start() + len(url), url
@@ -210,67 +82,101 @@ def instrument_eml(
 ) -> EmlResult:
     """Instrument every HTML part of a message; see the module docstring."""
     data = eml.encode("utf-8", "surrogateescape") if isinstance(eml, str) else eml
-    parts = list(walk(data))
+    notes: list[str] = []
+    parts = list(walk(data, notes))
     tracked: dict[str, str] = {}
     links: list[tuple[int, str]] = []
     refused: list[str] = []
     skipped: list[Skipped] = []
-    notes: list[str] = []
     edits: list[tuple[int, int, bytes]] = []
     html_parts = 0
+    pixels: list[str] = []
     prefixes = _links.tracked_prefixes(tracked_prefixes)
 
-    def text_of(i: int, part: Part) -> tuple[str, str] | None:
-        codec = codec_name(part.charset)
-        if codec is None:
-            notes.append(f"part {i}: unknown charset {part.charset!r}, left alone")
+    def text_of(part: Part) -> Text | None:
+        got = read_text(data, part)
+        if isinstance(got, str):
+            notes.append(f"{part.describe()}: {got}, left alone")
             return None
-        raw = decode_body(data[part.body_start : part.body_end], part.encoding)
-        return raw.decode(codec, "surrogateescape"), codec
+        if got.note:
+            notes.append(f"{part.describe()}: {got.note}")
+        return got
 
-    def put(part: Part, text: str, codec: str) -> None:
-        original = data[part.body_start : part.body_end]
-        raw = text.encode(codec, "surrogateescape")
-        edits.append((part.body_start, part.body_end, _encode(raw, part.encoding, original)))
+    def put(part: Part, read: Text, text: str) -> None:
+        original = data[part.body_start : read.end]
+        raw = text.encode(read.codec, "surrogateescape")
+        edits.append((part.body_start, read.end, encode_body(raw, part.encoding, original)))
 
-    for i, part in enumerate(parts):
+    for part in parts:
         if part.content_type != "text/html" or part.attachment:
             continue
-        got = text_of(i, part)
+        if not part.blank_line and part.body_start == part.body_end:
+            # Nothing after the headers, not even the blank line: inserting a
+            # pixel would glue it onto the last header.
+            notes.append(f"{part.describe()}: no body after its headers, left alone")
+            continue
+        got = text_of(part)
         if got is None:
             continue
-        text, codec = got
+        text, codec = got.text, got.codec
         plan = plan_links(text, clicks=clicks, tracked_prefixes=tracked_prefixes)
         sign_all(plan.urls, track, tracked, links, refused)
         # Markup the charset cannot hold goes in as character references.
         px = pixel_html.encode(codec, "xmlcharrefreplace").decode(codec)
-        out, _ = splice(plan, tracked, px, pixel, honeypot_url)
+        out, html_edits, placed = splice(plan, tracked, px, pixel, honeypot_url)
+        if part.encoding not in ("quoted-printable", "base64"):
+            out = fold(text, out, html_edits, got.codec)
         skipped += plan.skipped
+        skipped += [
+            Skipped(o.start, o.tag, text[o.start : o.end], Skip.REFUSED)
+            for o in plan.occurrences
+            if o.url in refused
+        ]
         html_parts += 1
-        put(part, out, codec)
+        if placed is not None:
+            pixels.append(f"{part.describe()}: {placed.where}")
+        put(part, got, out)
 
     if text_links:
-        for i, part in enumerate(parts):
+        for part in parts:
             if part.content_type != "text/plain" or part.attachment:
                 continue
-            got = text_of(i, part)
+            got = text_of(part)
             if got is None:
                 continue
-            text, codec = got
-            found = [
-                (s, e, u)
-                for s, e, u in _text_urls(text)
-                if _links.decide(u, "", clicks=clicks, prefixes=prefixes, text_is_url=True) is None
-            ]
+            text = got.text
+            found = []
+            for s, e, u in _text_urls(text):
+                why = _links.decide(u, "", clicks=clicks, prefixes=prefixes, text_is_url=True)
+                if why is None:
+                    found.append((s, e, u))
+                else:
+                    tag = placeholders.find(u) if why is Skip.PLACEHOLDER else None
+                    skipped.append(Skipped(s, "text", u, why, tag or ""))
             sign_all([u for _, _, u in found], track, tracked, links, refused)
+            # A text line cannot be broken without showing the break: in a
+            # 7bit/8bit part, a URL whose tracked form would push its line
+            # past 998 bytes stays as it is.
+            sent_as_is = part.encoding not in ("quoted-printable", "base64")
+            growth: dict[int, int] = {}
             pieces: list[str] = []
             last = 0
             for s, e, u in found:
-                if u in tracked:
-                    pieces += [text[last:s], tracked[u]]
-                    last = e
+                if u not in tracked:
+                    continue
+                if sent_as_is:
+                    start = text.rfind("\n", 0, s) + 1
+                    end = text.find("\n", e)
+                    line = text[start : len(text) if end < 0 else end].rstrip("\r")
+                    grown = growth.get(start, 0) + len(tracked[u]) - (e - s)
+                    if len(line.encode(got.codec, "surrogateescape")) + grown > MAX_LINE:
+                        skipped.append(Skipped(s, "text", u, Skip.LINE_TOO_LONG))
+                        continue
+                    growth[start] = grown
+                pieces += [text[last:s], tracked[u]]
+                last = e
             if pieces:
-                put(part, "".join(pieces) + text[last:], codec)
+                put(part, got, "".join(pieces) + text[last:])
 
     out_pieces: list[bytes] = []
     last = 0
@@ -279,4 +185,78 @@ def instrument_eml(
         out_pieces += [data[last:s], new]
         last = e
     out_pieces.append(data[last:])
-    return EmlResult(b"".join(out_pieces), links, skipped, html_parts, notes)
+    no_pixel = "" if pixels or not pixel_html else _why_no_pixel(parts)
+    return EmlResult(b"".join(out_pieces), links, skipped, html_parts, notes, pixels, no_pixel)
+
+
+MAX_LINE = 998  # RFC 5322 2.1.1: a line is at most 998 characters, CRLF excluded
+_HREF_NAME = re.compile(r"href[\t\n\f\r ]*=[\t\n\f\r ]*\Z", re.I)
+
+
+def fold(src: str, out: str, edits: list[tuple[int, int, str]], codec: str) -> str:
+    """Break the lines our edits made longer than 998 bytes (a 7bit/8bit part
+    is sent as it is; quoted-printable and base64 wrap by themselves).
+
+    Breaks go only where a line break changes nothing: before a tracked
+    link's ``href`` (inside the tag), and inside or right before the
+    pixel's ``<img`` (the pixel sits where surrounding whitespace collapses).
+    A line that was too long before stays as long, with our additions moved
+    to lines of their own. ``edits`` are splice's, in ``src`` offsets.
+    """
+    eol = "\r\n" if "\r\n" in src else "\n"
+    spots: list[int] = []
+    shift = 0
+    for start, end, new in edits:
+        if start == end:  # the pixel (and honeypot) insertion
+            at = start + shift
+            spots.append(at)
+            if new.startswith("<img"):
+                spots.append(at + 4)
+        else:
+            m = _HREF_NAME.search(src, max(0, start - 40), start)
+            if m is not None:
+                spots.append(m.start() + shift)
+        shift += len(new) - (end - start)
+    if not spots or all(len(line) <= MAX_LINE // 4 for line in _long_candidates(out)):
+        return out
+    breaks: list[int] = []
+    line_start = 0
+    for line_end in [i for i, c in enumerate(out) if c == "\n"] + [len(out)]:
+        stop = line_end - 1 if out[line_start:line_end].endswith("\r") else line_end
+        pos = line_start
+        while _bytes(out, pos, stop, codec) > MAX_LINE:
+            inside = [o for o in spots if pos < o < stop]
+            fits = [o for o in inside if _bytes(out, pos, o, codec) <= MAX_LINE]
+            if fits:
+                pos = fits[-1]
+            elif inside:
+                pos = inside[0]  # already too long before us: ours goes on a new line
+            else:
+                break
+            breaks.append(pos)
+        line_start = line_end + 1
+    pieces, last = [], 0
+    for b in breaks:
+        pieces += [out[last:b], eol]
+        last = b
+    pieces.append(out[last:])
+    return "".join(pieces)
+
+
+def _long_candidates(text: str) -> list[str]:
+    return [line for line in text.split("\n") if len(line) > MAX_LINE // 4]
+
+
+def _bytes(text: str, start: int, end: int, codec: str) -> int:
+    if end - start <= MAX_LINE // 4:
+        return end - start  # no codec takes more than 4 bytes a character
+    return len(text[start:end].encode(codec, "surrogateescape"))
+
+
+def _why_no_pixel(parts: list[Part]) -> str:
+    html = [p for p in parts if p.content_type == "text/html"]
+    if not html:
+        return "the message has no HTML part: a plain-text message cannot carry a pixel"
+    if all(p.attachment for p in html):
+        return "its only HTML is an attachment, which is not the message body"
+    return "every HTML part was left alone (see the notes)"

@@ -26,22 +26,32 @@ Decisions:
 * The URL passed to ``track`` is the decoded href (HTML character references
   resolved with the attribute rules, surrounding whitespace stripped, resolved
   against ``<base href>``); ``links`` reports the same string.
-* The pixel goes before the last ``</body>`` (``pixel="bottom"``) or right
-  after the first ``<body ...>`` tag (``"top"``); with no body tag of the
-  needed kind it goes at the very end. The honeypot goes right after it.
+* Where the pixel goes is :mod:`.pixel`'s decision (before the last
+  ``</body>``, or after ``<body>`` for ``"top"``, never inside anything left
+  open); ``InstrumentResult.pixel`` says where and why. The honeypot goes
+  right after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from . import links as _links
+from . import placeholders
 from .links import Clicks, Skip
-from .tokenizer import HREF, SCAN, attr_value, link_end, pick, unescape_attr, visible_text
+from .pixel import Pixel, Placement, place
+from .tokenizer import (
+    CLOSED_TAG,
+    HREF,
+    SCAN,
+    attr_value,
+    link_end,
+    pick,
+    unescape_attr,
+    visible_text,
+)
 
-Pixel = Literal["bottom", "top"]
 _WANTED = frozenset({"data-mailbeacon"})
 
 # Hidden from people in every client we know of (display:none; Outlook desktop
@@ -73,12 +83,14 @@ class Occurrence:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A link left alone: where (offset of its tag), what the href said, why."""
+    """A link left alone: where (offset of its tag), what the href said, why;
+    ``detail`` adds what was found (the placeholder) where there is more to say."""
 
     offset: int
     tag: str
     href: str
     reason: Skip
+    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -90,6 +102,18 @@ class Plan:
     base: str | None
     body_open_end: int | None  # just after the first <body ...> tag
     body_close_start: int | None  # at the last </body>
+    body_close_end: int | None  # just after it
+    data_pos: int  # the last offset the scan knows to be outside any tag or comment
+
+    def placement(self, pixel: Pixel) -> Placement:
+        return place(
+            self.html,
+            pixel,
+            body_open_end=self.body_open_end,
+            body_close_start=self.body_close_start,
+            body_close_end=self.body_close_end,
+            data_pos=self.data_pos,
+        )
 
     @property
     def links(self) -> list[tuple[int, str]]:
@@ -104,6 +128,7 @@ class InstrumentResult:
     # (start, end, replacement) in *input* offsets, ascending; an insertion has
     # start == end. Reverting these on the output gives the input back.
     edits: list[tuple[int, int, str]] = field(default_factory=list)
+    pixel: Placement | None = None  # where the pixel went (None: no pixel asked for)
 
 
 def plan_links(
@@ -118,6 +143,8 @@ def plan_links(
     candidates: list[tuple[int, int, str, str, int, int, str, bool]] = []
     body_open_end: int | None = None
     body_close_start: int | None = None
+    body_close_end: int | None = None
+    data_pos = 0  # the last offset known to be outside tags, comments and raw text
     base: str | None = None
     pos = 0
     n = len(html)
@@ -127,8 +154,9 @@ def plan_links(
         assert m is not None  # every alternative is optional; \Z ends it
         pos = m.end()
         if m.group("tag") is not None:
-            if html[pos - 1] != ">":
+            if html[pos - 1] != ">" or (pos == n and not CLOSED_TAG.fullmatch(m.group("tag"))):
                 break  # a tag still open at the end of input: HTML drops it
+            data_pos = pos
             name = m.group("name").lower()
             tag_start = m.start("tag")
             if name == "body":
@@ -156,8 +184,9 @@ def plan_links(
                 opt_out = mb is not None and unescape_attr(mb.value).strip().lower() == "off"
             candidates.append((tag_start, pos, name, raw, hm.start(1), hm.end(1), quote, opt_out))
         elif m.group("end") is not None:
-            if html[pos - 1] == ">":
-                body_close_start = m.start("end")
+            if html[pos - 1] == ">" and (pos < n or CLOSED_TAG.fullmatch(m.group("end"))):
+                body_close_start, body_close_end = m.start("end"), pos
+                data_pos = pos
         elif m.group("lt") is None:
             break
 
@@ -174,22 +203,27 @@ def plan_links(
                 if close is not None:
                     text = visible_text(html[tag_end : close.start()])
             why = _links.decide(url, text, clicks=clicks, prefixes=prefixes, opt_out=opt_out)
+        elif why is Skip.RELATIVE and placeholders.find(url) is not None:
+            why = Skip.PLACEHOLDER  # "{{unsubscribe_url}}", "*|ARCHIVE|*": a whole-URL tag
         if why is not None:
-            skipped.append(Skipped(tag_start, name, raw, why))
+            found = placeholders.find(url) if why is Skip.PLACEHOLDER else None
+            skipped.append(Skipped(tag_start, name, raw, why, found or ""))
             continue
         if url not in position:
             position[url] = len(urls) + 1
             urls.append(url)
         occurrences.append(Occurrence(vstart, vend, quote, url, name))
-    return Plan(html, occurrences, urls, skipped, base, body_open_end, body_close_start)
-
-
-def _pixel_offset(plan: Plan, pixel: Pixel) -> int:
-    if pixel == "top":
-        return plan.body_open_end if plan.body_open_end is not None else len(plan.html)
-    if pixel == "bottom":
-        return plan.body_close_start if plan.body_close_start is not None else len(plan.html)
-    raise ValueError(f"pixel must be 'bottom' or 'top', not {pixel!r}")
+    return Plan(
+        html,
+        occurrences,
+        urls,
+        skipped,
+        base,
+        body_open_end,
+        body_close_start,
+        body_close_end,
+        data_pos,
+    )
 
 
 def splice(
@@ -198,16 +232,19 @@ def splice(
     pixel_html: str,
     pixel: Pixel,
     honeypot_url: str | None,
-) -> tuple[str, list[tuple[int, int, str]]]:
-    """Splice: one list of pieces, joined once."""
+) -> tuple[str, list[tuple[int, int, str]], Placement | None]:
+    """Splice: one list of pieces, joined once. Also says where the pixel
+    (and honeypot) went, None when there was nothing to insert."""
     edits: list[tuple[int, int, str]] = []
     for occ in plan.occurrences:
         new = tracked.get(occ.url)
         if new is not None:
             edits.append((occ.start, occ.end, attr_value(new, occ.quote)))
     insert = pixel_html + (honeypot_html(honeypot_url) if honeypot_url else "")
+    placed: Placement | None = None
     if insert:
-        at = _pixel_offset(plan, pixel)
+        placed = plan.placement(pixel)
+        at = placed.offset
         # Never inside an href value: the pixel offsets are at tag boundaries.
         k = len(edits)
         while k and edits[k - 1][0] >= at:
@@ -221,7 +258,7 @@ def splice(
         pieces.append(text)
         last = end
     pieces.append(src[last:])
-    return "".join(pieces), edits
+    return "".join(pieces), edits, placed
 
 
 def apply_plan(
@@ -234,9 +271,9 @@ def apply_plan(
 ) -> InstrumentResult:
     """Second step: write the signed URLs (by position) and the pixel."""
     by_url = {plan.urls[p - 1]: u for p, u in tracked.items() if 0 < p <= len(plan.urls)}
-    out, edits = splice(plan, by_url, pixel_html, pixel, honeypot_url)
+    out, edits, placed = splice(plan, by_url, pixel_html, pixel, honeypot_url)
     links = [(p, u) for p, u in plan.links if u in by_url]
-    return InstrumentResult(out, links, list(plan.skipped), edits)
+    return InstrumentResult(out, links, list(plan.skipped), edits, placed)
 
 
 def sign_all(
@@ -276,7 +313,7 @@ def instrument_html(
     links: list[tuple[int, str]] = []
     refused: list[str] = []
     sign_all(plan.urls, track, tracked, links, refused)
-    out, edits = splice(plan, tracked, pixel_html, pixel, honeypot_url)
+    out, edits, placed = splice(plan, tracked, pixel_html, pixel, honeypot_url)
     skipped = list(plan.skipped)
     if refused:
         gone = set(refused)
@@ -285,4 +322,4 @@ def instrument_html(
             for o in plan.occurrences
             if o.url in gone
         ]
-    return InstrumentResult(out, links, skipped, edits)
+    return InstrumentResult(out, links, skipped, edits, placed)

@@ -10,6 +10,9 @@ the CLI can explain every skipped link. The rules, in the order applied:
   to (DESIGN.md: only http and https destinations can ever be signed).
 * relative links are resolved against ``<base href>``; without one they are
   left alone, since we cannot know where they point.
+* a URL holding an unrendered merge tag (``{{id}}``, ``*|EMAIL|*``,
+  ``%%x%%``...; :mod:`.placeholders`): the sender's mail tool fills it in
+  later, and a signed copy would redirect to the literal tag.
 * a link under a tracking base URL's ``/c/`` is already tracked.
 * ``clicks="safe"`` (the default) also leaves:
   - links whose visible text shows a URL or a domain: rewriting
@@ -27,6 +30,8 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import urljoin
+
+from . import placeholders
 
 Clicks = Literal["off", "safe", "all"]
 
@@ -49,6 +54,8 @@ class Skip(enum.StrEnum):
     VISIBLE_URL = "visible_url"  # safe mode: the text shows a URL or domain
     UNSUBSCRIBE = "unsubscribe"  # safe mode
     REFUSED = "refused"  # the signer refused the URL (e.g. longer than 4,096 bytes)
+    PLACEHOLDER = "placeholder"  # an unrendered merge tag such as {{id}} or *|EMAIL|*
+    LINE_TOO_LONG = "line_too_long"  # tracked, its 7bit/8bit text line would pass 998 bytes
 
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -159,6 +166,8 @@ def decide(
         return Skip.CLICKS_OFF
     if opt_out:
         return Skip.OPT_OUT
+    if placeholders.find(url) is not None:
+        return Skip.PLACEHOLDER
     if prefixes and url.lower().startswith(prefixes):
         return Skip.ALREADY_TRACKED
     if clicks == "safe":

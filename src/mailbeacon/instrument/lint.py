@@ -20,12 +20,20 @@ Codes (stable, for filtering in CLI output):
   which spammers use to hide destinations and many lists block.
 * ``hidden-pixel``: the tracking pixel is inside a display:none element (or
   is one); several clients then never load it.
+* ``placeholder-in-link``: a link holds an unrendered merge tag (``{{id}}``,
+  ``*|EMAIL|*``...); mailbeacon leaves such links untracked, one finding each.
+* ``gmail-clipping``: over 100 KB of HTML. Gmail clips messages over 102 KB
+  behind a "[Message clipped]" link, and a pixel at the bottom never loads.
+* ``line-too-long`` (.eml): a line over 998 bytes, which RFC 5322 forbids;
+  servers may break it anywhere or refuse the message.
+* ``part-left-alone`` (.eml): an HTML part mailbeacon cannot rewrite safely
+  (a charset Python has no codec for, base64 that does not decode): it gets
+  no pixel and no tracked links.
 
-Registrable domains are compared crudely: the last two labels, or three when
-the last two are a known two-level public suffix (co.uk, com.au, ...).
-tldextract would do it exactly (it ships a Public Suffix List snapshot), but
-it is a dependency for a lint and its offline mode was not verified here; the
-crude rule is right for every tracking-domain case in the tests.
+``tracking-domain-unaligned`` is given only for mail that uses the tracking
+domain (a tracked link or the pixel): an original not instrumented yet has
+nothing to align. Domains are compared by registrable domain and a shown
+domain must end in a public suffix (:mod:`.domains`).
 """
 
 from __future__ import annotations
@@ -36,7 +44,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from . import links as _links
-from .eml import Part, codec_name, decode_body, split_headers, walk
+from . import placeholders
+from .detect import Kind, decode_html, python_codec, sniff
+from .domains import is_domain, registrable
+from .mime import Part, decode_body, read_text, split_headers, walk
 from .tokenizer import Attr, attributes, first, iter_tokens, unescape_attr, visible_text
 
 MANY_LINKS = 20
@@ -45,11 +56,10 @@ _SHORTENERS = frozenset(
     "bit.ly tinyurl.com t.co goo.gl ow.ly is.gd buff.ly rebrand.ly cutt.ly shorturl.at "
     "tiny.cc bl.ink t.ly rb.gy v.gd s.id lnkd.in short.io soo.gd clck.ru qr.ae".split()
 )
-_TWO_LEVEL = frozenset(
-    "co.uk org.uk ac.uk gov.uk me.uk ltd.uk plc.uk com.au net.au org.au edu.au co.nz "
-    "org.nz co.jp ne.jp or.jp co.kr co.in net.in org.in com.br com.mx com.ar com.tr "
-    "com.cn com.hk com.sg com.my co.za co.il com.ua co.at or.at gv.at com.pl".split()
-)
+# Gmail clips a message whose HTML is over 102 KB; warn a little before, as
+# tracked links add ~100 bytes each.
+CLIP_WARN = 100 * 1024
+MAX_LINE = 998  # RFC 5322 2.1.1, CRLF excluded
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _DOMAIN = re.compile(r"(?:https?://)?((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24})\b", re.I)
@@ -62,30 +72,11 @@ class Finding:
     message: str
 
 
-def registrable(host: str) -> str:
-    """Crude registrable domain: last two labels (three under co.uk etc.)."""
-    labels = host.lower().rstrip(".").split(".")
-    if len(labels) >= 3 and ".".join(labels[-2:]) in _TWO_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
 def _host(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
-
-
-def _is_eml(src: str) -> bool:
-    head = src[:4096].lstrip("\r\n")
-    if head[:1] == "<":
-        return False
-    m = re.search(r"\r?\n\r?\n", head)
-    block = head[: m.start()] if m else head
-    return bool(re.match(r"[A-Za-z0-9-]+:", block)) and bool(
-        re.search(r"^(?:content-type|from|mime-version|subject):", block, re.I | re.M)
-    )
 
 
 class _Lines:
@@ -145,12 +136,17 @@ def _lint_html(html: str, tracking_host: str) -> tuple[list[tuple[int, str, str]
                     out.append((tok.start, "url-shortener", f"link through shortener {host}"))
                 if tracking_host and host == tracking_host and first_tracked < 0:
                     first_tracked = tok.start
+            tag = placeholders.find(url)
+            if tag is not None:
+                out.append((tok.start, "placeholder-in-link", f"{tag} in {url}: left untracked"))
             if name == "a":
                 open_a = (tok.start, url)
                 a_text = []
         if name == "img":
             src = _val(first(attrs, "src"))
             pixel = _is_pixel(attrs, src, tracking_host)
+            if first_tracked < 0 and tracking_host and _host(src) == tracking_host:
+                first_tracked = tok.start
             if pixel and hidden:
                 out.append(
                     (tok.start, "hidden-pixel", "tracking pixel inside a display:none element")
@@ -161,7 +157,17 @@ def _lint_html(html: str, tracking_host: str) -> tuple[list[tuple[int, str, str]
             stack.append((name, hidden))
     if images and text_chars < IMAGE_ONLY_TEXT:
         out.append((0, "image-only", f"{images} image(s) and only {text_chars} characters of text"))
+    size = len(html.encode("utf-8", "surrogateescape"))
+    if size > CLIP_WARN:
+        out.append((0, "gmail-clipping", _clipping(size)))
     return out, first_tracked
+
+
+def _clipping(size: int) -> str:
+    return (
+        f"{size / 1024:.0f} KB of HTML: Gmail clips messages over 102 KB and a pixel at "
+        "the bottom never loads there; trim it, or put the pixel at the top (--pixel top)"
+    )
 
 
 def _val(a: Attr | None) -> str:
@@ -181,8 +187,8 @@ def _check_mismatch(
     offset, href = a
     shown = _DOMAIN.search(visible_text(text))
     host = _host(href)
-    if shown is None or not host:
-        return
+    if shown is None or not host or not is_domain(shown.group(1)):
+        return  # not a domain anyone would read as one (same-link-as-button.url)
     if registrable(shown.group(1)) != registrable(host):
         what = "the tracking domain" if host == tracking_host else host
         out.append(
@@ -197,55 +203,98 @@ def _alignment(tracking_host: str, from_domain: str | None) -> str | None:
 
 
 def lint(
-    html_or_eml: str,
+    html_or_eml: str | bytes,
     *,
     tracking_base_url: str | None = None,
     from_domain: str | None = None,
+    kind: Kind | None = None,
 ) -> list[Finding]:
-    """Deliverability risks in an HTML body or a whole .eml, in line order."""
+    """Deliverability risks in an HTML body or a whole .eml, in line order.
+
+    ``kind`` says which it is; by default the content decides (:func:`.detect.sniff`).
+    Bytes are best for a .eml: its parts may be in any charset.
+    """
     tracking_host = _host(tracking_base_url) if tracking_base_url else ""
-    if not _is_eml(html_or_eml):
-        lines = _Lines(html_or_eml)
-        found, first_tracked = _lint_html(html_or_eml, tracking_host)
-        msg = _alignment(tracking_host, from_domain)
-        if msg:
-            found.append((max(first_tracked, 0), "tracking-domain-unaligned", msg))
-        return sorted(Finding(lines.line(o), c, m) for o, c, m in found)
-    return _lint_eml(html_or_eml, tracking_host, from_domain)
+    data = (
+        html_or_eml
+        if isinstance(html_or_eml, bytes)
+        else html_or_eml.encode("utf-8", "surrogateescape")
+    )
+    if (kind or sniff(data)) == "eml":
+        return _lint_eml(data, tracking_host, from_domain)
+    html = html_or_eml if isinstance(html_or_eml, str) else decode_html(html_or_eml)[0]
+    lines = _Lines(html)
+    found, first_tracked = _lint_html(html, tracking_host)
+    msg = _alignment(tracking_host, from_domain)
+    if msg and first_tracked >= 0:
+        found.append((first_tracked, "tracking-domain-unaligned", msg))
+    return sorted(Finding(lines.line(o), c, m) for o, c, m in found)
 
 
-def _lint_eml(src: str, tracking_host: str, from_domain: str | None) -> list[Finding]:
-    data = src.encode("utf-8", "surrogateescape")
+def _lint_eml(data: bytes, tracking_host: str, from_domain: str | None) -> list[Finding]:
     file_lines = _Lines(data.decode("latin-1"))
     parts = list(walk(data))
     findings: list[Finding] = []
-    top, _ = split_headers(data, 0, len(data))
+    top, _, _ = split_headers(data, 0, len(data))
     if from_domain is None:
         m = re.search(r"@([A-Za-z0-9.-]+)", str(top.get("From", "")))
         from_domain = m.group(1).rstrip(".") if m else None
+    html_parts = [p for p in parts if p.content_type == "text/html" and not p.attachment]
+    has_text = any(p.content_type == "text/plain" and not p.attachment for p in parts)
+    if html_parts and not has_text:
+        findings.append(Finding(1, "no-text-part", "HTML only: add a text/plain alternative"))
+    tracked = False
+    for p in html_parts:
+        part_findings, part_tracked = _lint_part(data, p, file_lines, tracking_host)
+        findings += part_findings
+        tracked = tracked or part_tracked
     msg = _alignment(tracking_host, from_domain)
-    if msg:
+    if msg and tracked:
         # The From header's line: where the sender would fix it.
         at = re.search(rb"^from:", data, re.I | re.M)
         findings.append(
             Finding(file_lines.line(at.start()) if at else 1, "tracking-domain-unaligned", msg)
         )
-    html_parts = [p for p in parts if p.content_type == "text/html" and not p.attachment]
-    has_text = any(p.content_type == "text/plain" and not p.attachment for p in parts)
-    if html_parts and not has_text:
-        findings.append(Finding(1, "no-text-part", "HTML only: add a text/plain alternative"))
-    for p in html_parts:
-        findings += _lint_part(data, p, file_lines, tracking_host)
+    for long in _LONG_LINE.finditer(data):
+        n = len(long.group(0).rstrip(b"\r"))
+        if n > MAX_LINE:
+            findings.append(
+                Finding(
+                    file_lines.line(long.start()),
+                    "line-too-long",
+                    f"a line of {n:,} bytes: RFC 5322 allows {MAX_LINE}; servers may break it "
+                    "anywhere or refuse the message",
+                )
+            )
     return sorted(findings, key=lambda f: (f.line, f.code))
 
 
-def _lint_part(data: bytes, p: Part, file_lines: _Lines, tracking_host: str) -> list[Finding]:
-    codec = codec_name(p.charset) or "latin-1"
-    html = decode_body(data[p.body_start : p.body_end], p.encoding).decode(codec, "replace")
-    lines = _Lines(html)
+# A line that may be too long: cheaper than splitting a 2 MB message into lines.
+_LONG_LINE = re.compile(rb"^[^\n]{999,}", re.M)
+
+
+def _lint_part(
+    data: bytes, p: Part, file_lines: _Lines, tracking_host: str
+) -> tuple[list[Finding], bool]:
+    """Findings of one HTML part, and whether it uses the tracking domain."""
     first_line = file_lines.line(p.body_start)
     out = []
-    for o, c, m in _lint_html(html, tracking_host)[0]:
+    got = read_text(data, p)
+    if isinstance(got, str):
+        out.append(
+            Finding(
+                first_line,
+                "part-left-alone",
+                f"{p.describe()}: {got}: it gets no pixel and no tracked links",
+            )
+        )
+        codec = python_codec(p.charset) or "latin-1"
+        html = decode_body(data[p.body_start : p.body_end], p.encoding).decode(codec, "replace")
+    else:
+        html = got.text
+    lines = _Lines(html)
+    found, first_tracked = _lint_html(html, tracking_host)
+    for o, c, m in found:
         inner = lines.line(o)
         if p.encoding in ("quoted-printable", "base64"):
             out.append(
@@ -253,4 +302,4 @@ def _lint_part(data: bytes, p: Part, file_lines: _Lines, tracking_host: str) -> 
             )
         else:
             out.append(Finding(first_line + inner - 1, c, m))
-    return out
+    return out, first_tracked >= 0

@@ -29,6 +29,7 @@ from mailbeacon.store import messages as store
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import iso, parse
 from mailbeacon.web.node import Node
+from mailbeacon.web.opsaccess import MetricsAccess
 
 # Ids are 64-bit integers in the store; a larger number in a path or body
 # would overflow the database driver (a 500), so it is refused as invalid.
@@ -291,15 +292,40 @@ def install(app: FastAPI, node: Node) -> None:
         with node.engine.connect() as conn:
             return event_store.list_events(conn, after=after, limit=limit)
 
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
-    def prometheus() -> PlainTextResponse:
+    metrics_access = MetricsAccess(
+        node.client_ip, node.settings.metrics_token, node.settings.metrics_networks
+    )
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        tags=["operations"],
+        description="Prometheus text. Open to metrics_networks (default: this machine); "
+        "from elsewhere it needs 'Authorization: Bearer <metrics_token>'.",
+        responses={401: ERRORS[401], 403: {"model": ErrorOut, "description": "not allowed"}},
+    )
+    def prometheus(request: Request) -> PlainTextResponse:
+        refused = metrics_access.refusal(
+            request.client.host if request.client else "",
+            request.headers.get("x-forwarded-for"),
+            request.headers.get("authorization", ""),
+        )
+        if refused:
+            raise ApiError(*refused)
         metrics.QUEUE.set(node.recorder.queued)
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz", tags=["operations"])
     def health() -> JSONResponse:
         ok = not node.recorder.down
+        proxy = node.proxy_check.found
         return JSONResponse(
-            {"ok": ok, "store": "up" if ok else "down", "queued": node.recorder.queued},
+            {
+                "ok": ok,
+                "store": "up" if ok else "down",
+                "queued": node.recorder.queued,
+                # null, or the untrusted reverse proxy seen in front (web/proxycheck.py)
+                "untrusted_proxy": proxy.public() if proxy else None,
+            },
             200 if ok else 503,
         )

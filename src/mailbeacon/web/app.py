@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from mailbeacon.config import Settings
 from mailbeacon.web.api import install as install_api
@@ -14,7 +15,9 @@ from mailbeacon.web.api_hooks import install as install_hooks_api
 from mailbeacon.web.api_instrument import install as install_instrument_api
 from mailbeacon.web.api_reports import install as install_reports_api
 from mailbeacon.web.dashboard import install as install_dashboard
+from mailbeacon.web.limits import BodyLimit, BodyLimits
 from mailbeacon.web.node import Node
+from mailbeacon.web.proxycheck import ProxyWatch
 from mailbeacon.web.track import Tracker
 
 
@@ -46,6 +49,16 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         redoc_url=None,
     )
     api.state.node = node
+    # Bodies are capped before the API or the dashboard reads them (the
+    # tracking paths in front never read one).
+    api.add_middleware(
+        BodyLimit,
+        limits=BodyLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_instrument_body_bytes=settings.max_instrument_body_bytes,
+            body_timeout=settings.body_timeout,
+        ),
+    )
     install_api(api, node)
     install_instrument_api(api, node)
     install_reports_api(api, node)
@@ -67,7 +80,13 @@ def _version() -> str:
     return __version__
 
 
-def create_app() -> Tracker:
+def serving(settings: Settings, node: Node | None = None) -> ASGIApp:
+    """What a server runs: the app, watched for an untrusted reverse proxy in front."""
+    node = node or Node(settings)
+    return ProxyWatch(build(settings, node), node.proxy_check)
+
+
+def create_app() -> ASGIApp:
     """App factory for ASGI servers (``granian --factory mailbeacon.web.app:create_app``).
 
     Reads settings from MAILBEACON_* and the config file; the schema must
@@ -75,4 +94,4 @@ def create_app() -> Tracker:
     """
     from mailbeacon import config
 
-    return build(config.load())
+    return serving(config.load())

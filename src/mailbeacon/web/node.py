@@ -21,6 +21,7 @@ from mailbeacon.recorder import Recorder
 from mailbeacon.store import keys, make_engine
 from mailbeacon.store import networks as network_store
 from mailbeacon.tokens import Signer, TokenError
+from mailbeacon.web.proxycheck import ProxyCheck
 
 log = logging.getLogger("mailbeacon")
 
@@ -40,6 +41,7 @@ class Node:
         self.engine = engine or make_engine(settings.database_url, sqlite_sync=settings.sqlite_sync)
         self.base_url = settings.public_base_url
         self.client_ip = ClientIP(settings.trusted_networks())
+        self.proxy_check = ProxyCheck(self.client_ip)  # an untrusted reverse proxy in front?
         self.memory = Memory()
         self._networks = NetworkSet.builtin()
         self._networks_version: tuple[int, float] | None = None

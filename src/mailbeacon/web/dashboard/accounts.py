@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,8 +20,11 @@ from mailbeacon.store.schema import login_failures, sessions, users
 # per login here, so a stolen database costs an attacker that per guess.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SESSION_DAYS = 14
-LOGIN_WINDOW = 300.0  # 5 failed logins per account and address per 5 minutes
-LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW = 300.0  # failures older than 5 minutes no longer count
+LOGIN_MAX_FAILURES = 5  # per account and address
+# Per source network (/24, /48) across all accounts: one network guessing
+# many accounts. 20 leaves room for an office behind one NAT mistyping.
+NETWORK_MAX_FAILURES = 20
 MIN_PASSWORD = 8
 
 
@@ -148,38 +152,65 @@ def _key(email: str, ip: str) -> str:
     return f"{email.strip().lower()[:320]}|{ip[:64]}"
 
 
-def login_blocked_for(engine: Engine, email: str, ip: str, now: float | None = None) -> float:
-    """Seconds until another try is allowed (0: allowed now). Kept in the store,
-    so the limit holds across every node."""
+def source_network(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) an address is in: what one client can change at will."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _net_key(ip: str) -> str:
+    return f"net|{source_network(ip)}"
+
+
+def login_block(
+    engine: Engine, email: str, ip: str, now: float | None = None
+) -> tuple[float, str]:
+    """(seconds until another try is allowed, "account" or "network"); (0, "") when
+    allowed now. Kept in the store, so the limits hold across every node."""
     now = now if now is not None else time.time()
     with engine.connect() as conn:
-        times = (
-            conn.execute(
-                select(login_failures.c.at)
-                .where(
-                    login_failures.c.key == _key(email, ip),
-                    login_failures.c.at > now - LOGIN_WINDOW,
+        for key, most, what in (
+            (_key(email, ip), LOGIN_MAX_FAILURES, "account"),
+            (_net_key(ip), NETWORK_MAX_FAILURES, "network"),
+        ):
+            times = (
+                conn.execute(
+                    select(login_failures.c.at)
+                    .where(login_failures.c.key == key, login_failures.c.at > now - LOGIN_WINDOW)
+                    .order_by(login_failures.c.at.desc())
+                    .limit(most)
                 )
-                .order_by(login_failures.c.at.desc())
-                .limit(LOGIN_MAX_FAILURES)
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
-    if len(times) < LOGIN_MAX_FAILURES:
-        return 0.0
-    return max(0.0, min(times) + LOGIN_WINDOW - now)
+            if len(times) >= most:
+                return max(0.0, min(times) + LOGIN_WINDOW - now), what
+    return 0.0, ""
+
+
+def login_blocked_for(engine: Engine, email: str, ip: str, now: float | None = None) -> float:
+    """Seconds until another try is allowed (0: allowed now)."""
+    return login_block(engine, email, ip, now)[0]
 
 
 def record_failure(engine: Engine, email: str, ip: str) -> None:
     now = time.time()
     with engine.begin() as conn:
-        conn.execute(insert(login_failures).values(key=_key(email, ip), at=now))
+        conn.execute(
+            insert(login_failures),
+            [{"key": _key(email, ip), "at": now}, {"key": _net_key(ip), "at": now}],
+        )
         # Old failures say nothing any more; keep the table small.
         conn.execute(delete(login_failures).where(login_failures.c.at < now - 2 * LOGIN_WINDOW))
 
 
 def clear_failures(engine: Engine, email: str, ip: str) -> None:
+    """After a success: this account and address start afresh. The network's
+    count stays: one good password must not reset another account's guessing."""
     with engine.begin() as conn:
         conn.execute(delete(login_failures).where(login_failures.c.key == _key(email, ip)))
 

@@ -55,11 +55,13 @@ def page(
     request: Request, name: str, ctx: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
     sess = getattr(request.state, "mb_session", None)
+    proxy = request.app.state.node.proxy_check.found
     full = {
         "request": request,
         "user": sess,
         "csrf": sess.csrf if sess is not None else "",
         "path": request.url.path,
+        "proxy_warning": proxy.message if proxy else None,
         **(ctx or {}),
     }
     resp = HTMLResponse(env.get_template(name).render(full), status_code=status)
