@@ -59,6 +59,11 @@ def cli(
     return proc
 
 
+def recorded(r: httpx.Response) -> str:
+    """The first word of X-Mailbeacon-Recorded ("yes" or "no"; a reason may follow)."""
+    return r.headers["x-mailbeacon-recorded"].split(";")[0]
+
+
 def create_key(db: str, name: str = "test") -> str:
     out = cli("keys", "create", "--name", name, db=db).stdout
     return out.strip().splitlines()[-1].split()[-1]

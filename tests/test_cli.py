@@ -111,7 +111,7 @@ def test_rotate_signing_keeps_sent_mail_working(server: Server, tmp_path: Path) 
     # Retiring the old key stops its links from being recorded or redirected.
     cli("keys", "signing", "--retire", "1", db=server.db)
     server.restart()
-    assert httpx.get(old["open_url"]).headers["x-mailbeacon-recorded"] == "no"
+    assert httpx.get(old["open_url"]).headers["x-mailbeacon-recorded"] == "no; reason=bad_token"
     assert httpx.get(old["links"][0]["tracked_url"]).status_code == 404
     assert httpx.get(new["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
 

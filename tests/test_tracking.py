@@ -65,7 +65,7 @@ def test_bad_pixel_tokens_still_get_the_gif_but_record_nothing(server: Server, m
     token = msg["open_url"].rsplit("/", 1)[1][: -len(".gif")]
     r = httpx.get(f"{server.url}/o/{mangle(token)}.gif")
     assert r.status_code == 200 and r.content == GIF
-    assert r.headers["x-mailbeacon-recorded"] == "no"
+    assert r.headers["x-mailbeacon-recorded"] == "no; reason=bad_token"
     assert server.events(msg["id"]) == []
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'mailbeacon_rejected_tokens_total{kind="open"} 1.0' in metrics
@@ -84,6 +84,7 @@ def test_forged_or_swapped_click_never_redirects(server: Server) -> None:
     ):
         r = httpx.get(bad, follow_redirects=False)
         assert r.status_code == 404, bad
+        assert r.headers["x-mailbeacon-recorded"] == "no; reason=bad_token"
         assert "location" not in r.headers
         assert "not valid" in r.text
     assert server.events(msg["id"]) == []
@@ -108,7 +109,8 @@ def test_head_is_answered_and_recorded(server: Server) -> None:
 
 def test_bounds_methods_bodies_and_sizes(server: Server) -> None:
     msg = server.message(links=["https://example.com/a"])
-    assert httpx.post(msg["open_url"]).status_code == 405
+    r = httpx.post(msg["open_url"])
+    assert r.status_code == 405 and r.headers["x-mailbeacon-recorded"] == "no; reason=bad_request"
     assert httpx.request("GET", msg["open_url"], content=b"x" * 10).status_code == 413
     long_ua = "Mozilla/5.0 " + "x" * 2000
     assert httpx.get(msg["open_url"], headers={"User-Agent": long_ua}).status_code == 200
@@ -177,3 +179,43 @@ def test_metrics_expose_hits_batches_and_commit_latency(server: Server) -> None:
     assert "mailbeacon_batch_size_count" in text
     assert "mailbeacon_commit_seconds_bucket" in text
     assert 'mailbeacon_unrecorded_hits_total{reason="queue_full"} 0.0' in text
+
+
+def _healthy(srv: Server) -> bool:
+    return httpx.get(f"{srv.url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_client_name_longer_than_its_column_is_cut_and_recording_goes_on(
+    server: Server,
+) -> None:
+    # A CFNetwork user agent names the app before the first "/": here 100
+    # characters, for a 64-character column. On PostgreSQL the batch used to
+    # fail, be retried with the bad row forever, and stop all recording.
+    msg = server.message()
+    r = httpx.get(msg["open_url"], headers={"User-Agent": "x" * 100 + "/2 CFNetwork/808 Darwin/16"})
+    assert r.status_code == 200 and r.headers["x-mailbeacon-recorded"] == "yes"
+    r = httpx.get(msg["open_url"], headers={"User-Agent": "Thunderbird/115.0"})
+    assert r.headers["x-mailbeacon-recorded"] == "yes"
+    assert _healthy(server)
+    first, second = server.events(msg["id"])
+    assert first["client"] == "x" * 64 and first["os"] == "iOS"
+    assert second["user_agent"] == "Thunderbird/115.0"
+
+
+def test_a_long_ipv6_zone_from_a_trusted_proxy_fits_the_ip_column(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    srv = start_server(
+        db_url,
+        tmp_path,
+        extra_args=["--trust-proxy", "127.0.0.0/8", "--store-ip", "full"],
+    )
+    try:
+        msg = srv.message()
+        zoned = "fe80::1%" + "z" * 200  # parses as an address: the zone id is free text
+        r = httpx.get(msg["open_url"], headers={"X-Forwarded-For": zoned})
+        assert r.headers["x-mailbeacon-recorded"] == "yes"
+        assert httpx.get(msg["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
+        assert _healthy(srv)
+        stored = [ip for (ip,) in rows(db_url, "SELECT ip FROM events ORDER BY id")]
+        assert stored == [zoned[:64], "127.0.0.1"]
+    finally:
+        srv.stop()

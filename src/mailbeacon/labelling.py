@@ -80,7 +80,9 @@ class Labeller:
         if not self.enabled:
             return True  # the `classify` setting is off: stored unlabelled
         clicks = (
-            self.memory.campaign_clicks(info.campaign_id if info else None, event.at)
+            self.memory.campaign_clicks(
+                info.campaign_id if info else None, event.at, event.ip_hash
+            )
             if event.kind == Kind.CLICK
             else {}  # the many-recipients rule is for clicks only
         )
@@ -108,6 +110,7 @@ class Labeller:
     # -- late evidence, run by the writer thread after each commit --------------
 
     def after_commit(self, batch: Sequence[Event]) -> None:
+        self.memory.stored(batch)  # what the rules do not read goes: memory stays bounded
         clicks = [e for e in batch if e.kind == Kind.CLICK]
         changes: dict[int, tuple[Event, str, list[str]]] = {}
         for mid in {e.message_id for e in clicks}:

@@ -18,6 +18,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from mailbeacon.model import Unrecorded
+
 # The *_created series double the output and nobody graphs them.
 disable_created_metrics()
 
@@ -70,9 +72,18 @@ UNRECORDED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
-UNRECORDED_FULL = UNRECORDED.labels(reason="queue_full")
-UNRECORDED_DOWN = UNRECORDED.labels(reason="store_down")
-UNRECORDED_TIMEOUT = UNRECORDED.labels(reason="commit_timeout")
+UNRECORDED_BY: dict[str, Counter] = {
+    r.value: UNRECORDED.labels(reason=r.value)
+    for r in Unrecorded
+    if r not in (Unrecorded.BAD_TOKEN, Unrecorded.BAD_REQUEST)  # not valid hits
+}
+UNRECORDED_TIMEOUT = UNRECORDED_BY[Unrecorded.COMMIT_TIMEOUT]
+
+DEAD_LETTERS = Counter(
+    "mailbeacon_dead_letters_total",
+    "Hits the store refused for their data, kept in the dead_letters table",
+    registry=REGISTRY,
+)
 
 DROPPED = Counter(
     "mailbeacon_dropped_events_total",

@@ -40,6 +40,36 @@ class ReplyLabel(enum.StrEnum):
     BOUNCE = "bounce"
 
 
+class Unrecorded(enum.StrEnum):
+    """Why a hit was answered ``X-Mailbeacon-Recorded: no; reason=<this>``;
+    for valid hits also the ``reason`` label of ``mailbeacon_unrecorded_hits_total``."""
+
+    QUEUE_FULL = "queue_full"
+    STORE_DOWN = "store_down"
+    COMMIT_TIMEOUT = "commit_timeout"
+    DEAD_LETTER = "dead_letter"
+    OPTED_OUT = "opted_out"
+    SHUTTING_DOWN = "shutting_down"
+    BAD_TOKEN = "bad_token"  # not a valid hit (counted in mailbeacon_rejected_tokens)
+    BAD_REQUEST = "bad_request"  # not a valid hit
+
+
+# What each reason means for the hit (docs/api.md is generated from this).
+UNRECORDED_HELP = {
+    Unrecorded.QUEUE_FULL: "the writer already holds `queue_max` hits; nothing is kept",
+    Unrecorded.STORE_DOWN: "the database is down; the hit is kept in memory and written "
+    "when it is back (unless the node stops first)",
+    Unrecorded.COMMIT_TIMEOUT: "not committed within `commit_timeout`; it is still written "
+    "when the commit lands",
+    Unrecorded.DEAD_LETTER: "the database refused its data; it is kept in the "
+    "`dead_letters` table but counted nowhere (docs/deployment.md)",
+    Unrecorded.OPTED_OUT: "the recipient opted out or was erased; nothing is stored",
+    Unrecorded.SHUTTING_DOWN: "the node is stopping; nothing is kept",
+    Unrecorded.BAD_TOKEN: "the token does not verify; nothing is stored",
+    Unrecorded.BAD_REQUEST: "wrong method, a body, or a path or headers too long",
+}
+
+
 HUMAN_OPEN_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, OpenLabel.HUMAN_VIA_PROXY.value})
 
 # Request headers the classifier reads; everything else is dropped on the hot
@@ -54,7 +84,9 @@ CLASSIFIER_HEADERS = (
     "via",
 )
 
-MAX_USER_AGENT = 512  # characters kept of a User-Agent; longer ones are cut
+# Characters of a User-Agent the classifier reads; longer ones are cut on the
+# hot path. The stored value is bounded by its column (store.events.fit).
+MAX_USER_AGENT = 512
 
 
 @dataclass(slots=True)

@@ -9,6 +9,13 @@ If the store fails, waiting hits are answered "not recorded" at once, the
 events are kept in memory (up to ``queue_max``) and retried with backoff;
 while the store is down new hits are answered immediately instead of waiting
 on timeouts, and recording resumes by itself when a write succeeds again.
+
+A batch that fails for its *data* (a value the store refuses: an integrity
+or data error, or one no driver can encode) is not an outage: it is split in
+halves until the rows at fault stand alone, the rest is written, and each
+refused row goes to ``dead_letters`` with the error. Those hits are durable
+but are not events (nothing counts them), so they are answered "not
+recorded" with ``reason=dead_letter``: the header promises a counted hit.
 """
 
 from __future__ import annotations
@@ -23,13 +30,16 @@ from typing import Any
 from sqlalchemy import Engine
 
 from mailbeacon import metrics, rollups
-from mailbeacon.model import Event
+from mailbeacon.model import Event, Unrecorded
 from mailbeacon.store import events as event_store
-from mailbeacon.store.db import placeholder
+from mailbeacon.store.db import is_data_error, placeholder
 
 log = logging.getLogger("mailbeacon.recorder")
 
-_Item = tuple[Event, "asyncio.Future[bool] | None"]
+# None once committed, else why the hit is not (or may not be) recorded.
+Outcome = Unrecorded | None
+_Item = tuple[Event, "asyncio.Future[Outcome] | None"]
+_Settled = list[tuple[_Item, Outcome]]
 TxHook = Callable[[Any, str, bool, Sequence[Event], list[rollups.Transition]], None]
 
 
@@ -59,6 +69,7 @@ class Recorder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._raw: Any = None
         self._sql = event_store.insert_sql(engine)
+        self._dead_sql = event_store.dead_letter_sql(engine)
         self._sqlite = engine.dialect.name == "sqlite"
         self._mark = placeholder(engine)
 
@@ -71,27 +82,38 @@ class Recorder:
 
     async def add(self, event: Event) -> bool:
         """Queue ``event``; True once it is committed, False if it may not be."""
-        pending = self._pending
-        if len(pending) >= self.queue_max:
-            metrics.UNRECORDED_FULL.inc()
-            return False
-        if self.down:
-            # Keep it for when the store is back, but do not make the mail
-            # client wait for an outage: answer "not recorded" now.
-            with self._cond:
-                pending.append((event, None))
-            metrics.UNRECORDED_DOWN.inc()
-            return False
+        return await self.record(event) is None
+
+    async def record(self, event: Event) -> Outcome:
+        """Queue ``event``; None once it is committed, else why it may not be."""
         loop = self._loop
         assert loop is not None, "Recorder.start() was not called"
-        fut: asyncio.Future[bool] = loop.create_future()
+        fut: asyncio.Future[Outcome] = loop.create_future()
+        # Everything the writer thread also touches (the pending list, which
+        # it swaps for a fresh one, and ``down``) is read and changed under
+        # the lock only: reading the list outside it let a hit be appended to
+        # a batch the writer had already taken, acknowledged and never written.
         with self._cond:
-            pending.append((event, fut))
-            self._cond.notify()
+            if self._stopping:
+                refused: Outcome = Unrecorded.SHUTTING_DOWN
+            elif len(self._pending) >= self.queue_max:
+                refused = Unrecorded.QUEUE_FULL
+            elif self.down:
+                # Keep it for when the store is back, but do not make the mail
+                # client wait for an outage: answer "not recorded" now.
+                self._pending.append((event, None))
+                refused = Unrecorded.STORE_DOWN
+            else:
+                self._pending.append((event, fut))
+                self._cond.notify()
+                refused = None
+        if refused is not None:
+            metrics.UNRECORDED_BY[refused].inc()
+            return refused
         timer = loop.call_later(self.commit_timeout, _expire, fut)
-        ok = await fut
+        outcome = await fut
         timer.cancel()
-        return ok
+        return outcome
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then end the writer thread."""
@@ -100,12 +122,7 @@ class Recorder:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._raw is not None:
-            try:
-                self._raw.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
-                pass
-            self._raw = None
+        self._disconnect()
 
     @property
     def queued(self) -> int:
@@ -124,29 +141,33 @@ class Recorder:
                 batch, self._pending = self._pending, []
             metrics.QUEUE.set(len(batch))
             started = time.perf_counter()
-            error = self._write([e for e, _ in batch])
+            settled, unwritten, error = self._store(batch)
+            if settled:
+                self._settle(settled)
+                written = [e for (e, _), why in settled if why is None]
+                if written and self.on_commit is not None:
+                    try:
+                        self.on_commit(written)
+                    except Exception:  # noqa: BLE001 - listeners must not stop the writer
+                        log.exception("on_commit listener failed")
             if error is None:
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.observe(len(batch))
-                if self.down:
-                    log.warning("store is back: recording resumed")
-                self.down = False
+                with self._cond:
+                    if self.down:
+                        log.warning("store is back: recording resumed")
+                    self.down = False
                 metrics.STORE_UP.set(1)
                 backoff = 0.25
-                self._settle(batch, True)
-                if self.on_commit is not None:
-                    try:
-                        self.on_commit([e for e, _ in batch])
-                    except Exception:  # noqa: BLE001 - listeners must not stop the writer
-                        log.exception("on_commit listener failed")
                 continue
-            if not self.down:
-                log.error("store write failed, answering hits unrecorded: %s", error)
-            self.down = True
-            metrics.STORE_UP.set(0)
-            self._settle(batch, False)
             with self._cond:
-                keep = [(e, None) for e, _ in batch] + self._pending
+                if not self.down:
+                    log.error("store write failed, answering hits unrecorded: %s", error)
+                self.down = True
+            metrics.STORE_UP.set(0)
+            self._settle([(item, Unrecorded.STORE_DOWN) for item in unwritten])
+            with self._cond:
+                keep = [(e, None) for e, _ in unwritten] + self._pending
                 if len(keep) > self.queue_max:
                     metrics.DROPPED.inc(len(keep) - self.queue_max)
                     keep = keep[-self.queue_max :]
@@ -162,67 +183,147 @@ class Recorder:
                 self._cond.wait(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    def _write(self, batch: Sequence[Event]) -> BaseException | None:
+    def _store(self, items: list[_Item]) -> tuple[_Settled, list[_Item], BaseException | None]:
+        """Write ``items``: (settled items, items left unwritten, store error).
+
+        A batch refused for its data is split in halves until the rows at
+        fault are alone: one bad row in n costs ~2 log2(n) extra transactions.
+        """
+        gone: list[Event] = []
+        error = self._transaction(lambda cur: self._insert(cur, [e for e, _ in items], gone))
+        if error is None:
+            if gone:
+                erased = {id(e) for e in gone}
+                return (
+                    [(it, Unrecorded.OPTED_OUT if id(it[0]) in erased else None) for it in items],
+                    [],
+                    None,
+                )
+            return [(item, None) for item in items], [], None
+        for e, _ in items:
+            e.id = None  # rolled back: an id from it would name another event later
+        if not is_data_error(error):
+            return [], items, error
+        if len(items) == 1:
+            return self._bury(items[0], error)
+        half = len(items) // 2
+        settled, unwritten, error = self._store(items[:half])
+        if error is not None:
+            return settled, unwritten + items[half:], error
+        more, unwritten, error = self._store(items[half:])
+        return settled + more, unwritten, error
+
+    def _bury(
+        self, item: _Item, refusal: BaseException
+    ) -> tuple[_Settled, list[_Item], BaseException | None]:
+        event = item[0]
+        log.error(
+            "hit on message %s refused by the store, kept in dead_letters: %s",
+            event.message_id,
+            refusal,
+        )
+        row = event_store.dead_letter_row(event, refusal, time.time())
+        error = self._transaction(lambda cur: cur.execute(self._dead_sql, row))
+        if error is None:
+            metrics.DEAD_LETTERS.inc()
+        elif is_data_error(error):
+            # Cannot happen by construction (an ASCII row, the id checked),
+            # and retrying it would stop the writer for good: give it up.
+            log.error("dead letter refused too, hit dropped: %s", error)
+            metrics.DROPPED.inc()
+        else:
+            return [], [item], error
+        return [(item, Unrecorded.DEAD_LETTER)], [], None
+
+    def _transaction(self, work: Callable[[Any], object]) -> BaseException | None:
+        """Run ``work(cursor)`` in one transaction; the error if it failed."""
         try:
             if self._raw is None:
                 self._raw = self.engine.raw_connection()
             cur = self._raw.cursor()
             try:
-                rows = [event_store.row(e) for e in batch]
                 if self._sqlite:
                     cur.execute("BEGIN IMMEDIATE")
-                    cur.executemany(self._sql, rows)
-                    # One writer holds the lock for the whole batch, so its
-                    # rowids are consecutive and end at last_insert_rowid().
-                    cur.execute("SELECT last_insert_rowid()")
-                    last = int(cur.fetchone()[0])
-                    ids: list[int] = list(range(last - len(batch) + 1, last + 1))
-                else:
-                    # psycopg pipelines executemany; returning=True keeps
-                    # each row's id (several nodes interleave sequence values).
-                    cur.executemany(self._sql + " RETURNING id", rows, returning=True)
-                    ids = []
-                    while True:
-                        ids.append(int(cur.fetchone()[0]))
-                        if not cur.nextset():
-                            break
-                for e, eid in zip(batch, ids, strict=True):
-                    e.id = eid
-                # Rollups in the same transaction: a report never disagrees
-                # with the events it counts.
-                pg = not self._sqlite
-                changes = rollups.apply(cur, self._mark, pg, [(e, 1) for e in batch])
-                for hook in self.tx_hooks:
-                    hook(cur, self._mark, pg, batch, changes)
+                work(cur)
                 self._raw.commit()
             finally:
                 cur.close()
             return None
-        except Exception as exc:  # noqa: BLE001 - any store failure means "down"
-            raw, self._raw = self._raw, None
-            if raw is not None:
+        except Exception as exc:  # noqa: BLE001 - sorted by the caller: data or store
+            if self._raw is not None:
                 try:
-                    raw.rollback()
-                    raw.close()
-                except Exception:  # noqa: BLE001
-                    pass
+                    self._raw.rollback()
+                except Exception:  # noqa: BLE001 - a broken connection may not roll back
+                    self._disconnect()
+            if not is_data_error(exc):
+                self._disconnect()  # the store may be gone: reconnect on the next try
             return exc
 
-    def _settle(self, batch: list[_Item], ok: bool) -> None:
-        futs = [f for _, f in batch if f is not None]
+    def _insert(self, cur: Any, batch: Sequence[Event], gone: list[Event]) -> None:
+        """Write ``batch`` with its rollups and hooks; events whose message is
+        gone (erased, on any node, since the hit was classified from a cached
+        copy) are not written but added to ``gone``."""
+        pg = not self._sqlite
+        # Locks the batch's messages' rollup rows first: an erase deletes
+        # those before the events, so it either sees this batch's events
+        # (and deletes them) or this batch sees the message gone. Never an
+        # orphan, not even inside a node's 10 s cache of message facts.
+        state = rollups.lock_state(cur, self._mark, pg, (e.message_id for e in batch))
+        if len(state) < len({e.message_id for e in batch}):
+            gone.extend(e for e in batch if e.message_id not in state)
+            batch = [e for e in batch if e.message_id in state]
+            if not batch:
+                return
+        # Cut and cleaned in place first: the rollups and hooks below
+        # must see the values as stored.
+        rows = [event_store.row(event_store.fit(e)) for e in batch]
+        if self._sqlite:
+            cur.executemany(self._sql, rows)
+            # One writer holds the lock for the whole batch, so its
+            # rowids are consecutive and end at last_insert_rowid().
+            cur.execute("SELECT last_insert_rowid()")
+            last = int(cur.fetchone()[0])
+            ids: list[int] = list(range(last - len(batch) + 1, last + 1))
+        else:
+            # psycopg pipelines executemany; returning=True keeps
+            # each row's id (several nodes interleave sequence values).
+            cur.executemany(self._sql + " RETURNING id", rows, returning=True)
+            ids = []
+            while True:
+                ids.append(int(cur.fetchone()[0]))
+                if not cur.nextset():
+                    break
+        for e, eid in zip(batch, ids, strict=True):
+            e.id = eid
+        # Rollups in the same transaction: a report never disagrees
+        # with the events it counts.
+        changes = rollups.apply(cur, self._mark, pg, [(e, 1) for e in batch], state)
+        for hook in self.tx_hooks:
+            hook(cur, self._mark, pg, batch, changes)
+
+    def _disconnect(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            try:
+                raw.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
+
+    def _settle(self, settled: _Settled) -> None:
+        futs = [(f, why) for (_, f), why in settled if f is not None]
         if futs and self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(_resolve, futs, ok)
+            self._loop.call_soon_threadsafe(_resolve, futs)
 
 
-def _resolve(futs: list[asyncio.Future[bool]], ok: bool) -> None:
-    for fut in futs:
+def _resolve(futs: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
+    for fut, why in futs:
         if not fut.done():
-            fut.set_result(ok)
-    if not ok:
-        metrics.UNRECORDED_DOWN.inc(len(futs))
+            fut.set_result(why)
+            if why is not None:
+                metrics.UNRECORDED_BY[why].inc()
 
 
-def _expire(fut: asyncio.Future[bool]) -> None:
+def _expire(fut: asyncio.Future[Outcome]) -> None:
     if not fut.done():
-        fut.set_result(False)
+        fut.set_result(Unrecorded.COMMIT_TIMEOUT)
         metrics.UNRECORDED_TIMEOUT.inc()

@@ -24,6 +24,7 @@ from sqlalchemy import Column, Connection, Engine, Table, delete, func, insert, 
 
 from mailbeacon.store import events as event_store
 from mailbeacon.store.schema import (
+    dead_letters,
     events,
     link_stats,
     links,
@@ -45,10 +46,15 @@ PURGE_CHUNK = 5000
 # anything about a message belongs here: erase, and the test that looks for
 # the erased address in every table (tests/test_erase.py), then cover it.
 PERSONAL: tuple[tuple[Table, str], ...] = (
+    # message_stats first: the writer locks these rows before it inserts a
+    # batch's events, so an erase either waits for the batch and deletes its
+    # events next, or the batch finds the message gone. Deleting events first
+    # left a concurrent batch's events orphaned (tests/test_ids.py).
+    (message_stats, "message_id"),
     (events, "message_id"),
+    (dead_letters, "message_id"),  # hits the store refused: the event as JSON
     (outbox, "message_id"),  # deliveries: payload and last_error hold address, subject, event
     (link_stats, "message_id"),
-    (message_stats, "message_id"),
     (links, "message_id"),
     (messages, "id"),
 )
@@ -57,6 +63,7 @@ PERSONAL: tuple[tuple[Table, str], ...] = (
 # the events they announce would outlive them with the same content.
 AGED: tuple[tuple[Table, str], ...] = (
     (events, "at"),
+    (dead_letters, "at"),
     (outbox, "created_at"),
 )
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dh])\s*$", re.IGNORECASE)

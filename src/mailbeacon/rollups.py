@@ -35,7 +35,7 @@ one transaction, so every number stays consistent with the labels.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mailbeacon.model import Event
@@ -110,18 +110,16 @@ def _later(a: float | None, b: float) -> float:
 Transition = tuple[Event, str, bool]  # (event that caused it, flag, now on?)
 
 
-def apply(
-    cur: Any, mark: str, pg: bool, items: Sequence[tuple[Event, int]]
-) -> list[Transition]:
-    """Add (+1) or remove (-1) each event's contribution, inside the caller's transaction.
+State = dict[int, dict[str, Any]]
 
-    Returns the per-message flag changes (e.g. a message becoming ``opened``:
-    its first human open), for notifications written in the same transaction.
-    """
-    transitions: list[Transition] = []
-    if not items:
-        return transitions
-    mids = sorted({e.message_id for e, _ in items})
+
+def lock_state(cur: Any, mark: str, pg: bool, message_ids: Iterable[int]) -> State:
+    """The message_stats rows of these messages, locked until the transaction
+    ends (``FOR UPDATE``; SQLite's one writer holds the file). A message
+    missing here was erased (its row goes first, see retention.recipient_erase)."""
+    mids = sorted(set(message_ids))
+    if not mids:
+        return {}
     lock = " FOR UPDATE" if pg else ""
     marks = ",".join([mark] * len(mids))
     cur.execute(
@@ -129,7 +127,29 @@ def apply(
         f"ORDER BY message_id{lock}",
         mids,
     )
-    state = {row[0]: dict(zip(STATE_COLS, row, strict=True)) for row in cur.fetchall()}
+    return {row[0]: dict(zip(STATE_COLS, row, strict=True)) for row in cur.fetchall()}
+
+
+def apply(
+    cur: Any,
+    mark: str,
+    pg: bool,
+    items: Sequence[tuple[Event, int]],
+    state: State | None = None,
+) -> list[Transition]:
+    """Add (+1) or remove (-1) each event's contribution, inside the caller's transaction.
+
+    ``state`` is what :func:`lock_state` returned for these events' messages
+    in this transaction, if the caller already read it.
+    Returns the per-message flag changes (e.g. a message becoming ``opened``:
+    its first human open), for notifications written in the same transaction.
+    """
+    transitions: list[Transition] = []
+    if not items:
+        return transitions
+    if state is None:
+        state = lock_state(cur, mark, pg, (e.message_id for e, _ in items))
+    lock = " FOR UPDATE" if pg else ""
     click_mids = sorted(
         {
             e.message_id

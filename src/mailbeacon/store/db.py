@@ -77,3 +77,29 @@ def is_sqlite(engine: Engine) -> bool:
 def placeholder(engine: Engine) -> str:
     """The DB-API parameter marker: sqlite3 uses ``?``, psycopg ``%s``."""
     return "?" if engine.dialect.paramstyle == "qmark" else "%s"
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when a write failed for the values written, not for the store.
+
+    Retrying the same rows would fail the same way forever, while other rows
+    would be written: the recorder isolates such rows instead of treating the
+    store as down. The Python errors are raised while encoding a row (a value
+    no driver can bind); the driver classes are SQLSTATE classes 22 and 23.
+    """
+    import sqlite3
+
+    import psycopg
+
+    return isinstance(
+        exc,
+        (
+            ValueError,
+            TypeError,
+            OverflowError,
+            sqlite3.DataError,
+            sqlite3.IntegrityError,
+            psycopg.DataError,
+            psycopg.IntegrityError,
+        ),
+    )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, String, select
 
 from mailbeacon.model import Event
 from mailbeacon.store.db import placeholder
@@ -33,6 +33,66 @@ _COLUMNS = (
     "device",
     "country",
 )
+
+
+# Each sized column's length, read from the schema: the one place sizes live.
+# PostgreSQL refuses a longer value and fails the whole batch with it;
+# SQLite would keep it, so both stores get the same cut.
+SIZES: dict[str, int] = {
+    c.name: c.type.length
+    for c in events.columns
+    if isinstance(c.type, String) and c.type.length is not None
+}
+# Event attribute -> the column that bounds it. ``ip`` (the full address) is
+# never stored, but it is remembered for the classifier and is stored as is
+# with ``--store-ip full``, so it gets the column's bound too.
+_BOUNDED = (
+    ("method", "method"),
+    ("ip", "ip"),
+    ("ip_stored", "ip"),
+    ("ip_hash", "ip_hash"),
+    ("user_agent", "user_agent"),
+    ("label", "label"),
+    ("client", "client"),
+    ("os", "os"),
+    ("device", "device"),
+    ("country", "country"),
+)
+_LIMITS = tuple((attr, SIZES[column]) for attr, column in _BOUNDED)
+
+
+def clean(text: str, limit: int | None = None) -> str:
+    """``text`` as every store takes it: no NUL (PostgreSQL refuses it in
+    text columns), no lone surrogate (not encodable as UTF-8), and at most
+    ``limit`` characters (column sizes count characters on both stores)."""
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogate -> "?"
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    return text
+
+
+def fit(e: Event) -> Event:
+    """Make every value derived from the request fit its column, in place.
+
+    Called by the writer just before a batch is encoded, so the rollups see
+    the same (cut) values as the stored row. ~1 us per ordinary event: the
+    common case (ASCII, short, no NUL) is checked inline, without a call.
+    """
+    for attr, size in _LIMITS:
+        value = getattr(e, attr)
+        if value is None or (len(value) <= size and value.isascii() and "\x00" not in value):
+            continue
+        setattr(e, attr, clean(value, size))
+    if e.url is not None and not (e.url.isascii() and "\x00" not in e.url):
+        e.url = clean(e.url)
+    for value in e.headers.values():
+        if not value.isascii() or "\x00" in value:
+            e.headers = {k: clean(v) for k, v in e.headers.items()}
+            break
+    return e
 
 
 def insert_sql(engine: Engine) -> str:
@@ -63,7 +123,7 @@ def row(e: Event) -> tuple[Any, ...]:
         _dumps(e.headers).decode(),
         e.link_position,
         e.url,
-        ",".join(e.token_flags),
+        clean(",".join(e.token_flags), SIZES["flags"]),
         e.label,
         _dumps(e.reasons).decode() if e.reasons else "[]",
         e.confidence,
@@ -72,6 +132,46 @@ def row(e: Event) -> tuple[Any, ...]:
         e.device,
         e.country,
     )
+
+
+def dead_letter_sql(engine: Engine) -> str:
+    m = placeholder(engine)
+    return f"INSERT INTO dead_letters (at, message_id, payload, error) VALUES ({m}, {m}, {m}, {m})"
+
+
+# The largest id a BIGINT column holds; an event for a larger one is kept
+# with message_id NULL (its payload still names it).
+_MAX_ID = 2**63 - 1
+
+
+def dead_letter_row(e: Event, error: BaseException, at: float) -> tuple[Any, ...]:
+    """A row for ``dead_letters`` that no store can refuse: the payload is
+    ASCII JSON (NULs and surrogates escaped), the error text is cleaned and
+    cut. The full client address stays out, as it does for events."""
+    payload = {
+        "message_id": e.message_id,
+        "kind": str(e.kind),
+        "at": e.at,
+        "method": e.method,
+        "ip": e.ip_stored,
+        "ip_hash": e.ip_hash,
+        "user_agent": e.user_agent,
+        "headers": e.headers,
+        "link_position": e.link_position,
+        "url": e.url,
+        "flags": list(e.token_flags),
+        "label": e.label,
+        "reasons": e.reasons,
+        "confidence": e.confidence,
+        "client": e.client,
+        "os": e.os,
+        "device": e.device,
+        "country": e.country,
+    }
+    text = json.dumps(payload, ensure_ascii=True, default=str)
+    mid = e.message_id if isinstance(e.message_id, int) and 0 <= e.message_id <= _MAX_ID else None
+    reason = clean(f"{type(error).__name__}: {error}", 2000)
+    return (at, mid, text, reason)
 
 
 def list_events(
@@ -133,4 +233,16 @@ def counts_by_label(conn: Connection, message_id: int) -> list[tuple[str, str | 
     return [(r[0], r[1], int(r[2])) for r in rows]
 
 
-__all__ = ["insert_sql", "row", "list_events", "public", "counts_by_label", "Sequence"]
+__all__ = [
+    "SIZES",
+    "clean",
+    "dead_letter_row",
+    "dead_letter_sql",
+    "fit",
+    "insert_sql",
+    "row",
+    "list_events",
+    "public",
+    "counts_by_label",
+    "Sequence",
+]

@@ -26,6 +26,10 @@ from sqlalchemy import (
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Ids of campaigns, messages and events are never handed out twice (an
+# erased message's id on someone else's message would collect the erased
+# person's hits): SQLite's AUTOINCREMENT (sqlite_autoincrement, migration
+# 0006); PostgreSQL sequences never reuse a value anyway.
 
 metadata = MetaData()
 
@@ -63,6 +67,7 @@ campaigns = Table(
     Column("id", BigId, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 messages = Table(
@@ -81,6 +86,7 @@ messages = Table(
     Column("message_id_header", String(998)),
     Index("ix_messages_campaign", "campaign_id"),
     Index("ix_messages_message_id_header", "message_id_header"),
+    sqlite_autoincrement=True,
 )
 # Erase and export find a person's messages by lower(recipient) (retention.py);
 # replies are matched by their From address this way too (0010).
@@ -120,6 +126,7 @@ events = Table(
     Column("country", String(2)),
     Index("ix_events_message", "message_id", "id"),
     Index("ix_events_at", "at"),
+    sqlite_autoincrement=True,
 )
 
 # Recipients who asked not to be tracked (lowercased address): their pixel
@@ -416,4 +423,20 @@ reminder_defaults = Table(
     Column("after", String(40), nullable=False),
     Column("tz", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# Hits the store refused for their *data* (migration 0007): the writer splits
+# a failing batch until the row at fault is alone and keeps it here with the
+# error, so one bad row never stops recording. ``payload`` is the event as it
+# would have been stored (ASCII JSON; never the full client address).
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", Float, nullable=False),  # when it was refused
+    Column("message_id", BigInteger),  # NULL if not even the id fits
+    Column("payload", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Index("ix_dead_letters_message", "message_id"),
+    sqlite_autoincrement=True,
 )

@@ -6,7 +6,9 @@ does a fixed, small amount of work and never touches the database itself.
 Every path returns something a mail client can use: a pixel always gets the
 GIF (a tracking image must never show broken), a click with a valid token
 always gets its redirect (the destination is inside the signed token). Only
-whether the hit was *recorded* varies, and ``X-Mailbeacon-Recorded`` says so.
+whether the hit was *recorded* varies, and ``X-Mailbeacon-Recorded`` says so:
+``yes`` once committed, else ``no; reason=<why>`` (model.Unrecorded). The
+first word stays ``yes`` or ``no``, so clients may compare just that.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailbeacon import metrics
 from mailbeacon.clientip import ClientIP, IPStorage
-from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind
+from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind, Unrecorded
 from mailbeacon.tokens import Signer, TokenError, repair_candidates
 
 log = logging.getLogger("mailbeacon.track")
@@ -45,8 +47,12 @@ _NO_CACHE = [
     (b"expires", b"0"),
 ]
 _GIF_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", b"43"), *_NO_CACHE]
-_YES = (b"x-mailbeacon-recorded", b"yes")
-_NO = (b"x-mailbeacon-recorded", b"no")
+Header = tuple[bytes, bytes]
+# outcome (None: committed) -> its X-Mailbeacon-Recorded header, built once
+_RECORDED: dict[Unrecorded | None, Header] = {
+    None: (b"x-mailbeacon-recorded", b"yes"),
+    **{r: (b"x-mailbeacon-recorded", f"no; reason={r.value}".encode()) for r in Unrecorded},
+}
 _WANTED = frozenset(h.encode() for h in CLASSIFIER_HEADERS)
 
 NOT_FOUND_PAGE = (
@@ -107,10 +113,10 @@ class Tracker:
                     continue
         if verified is None:
             metrics.REJECTED_OPEN.inc()
-            return await _gif(send, scope, recorded=False)
+            return await _gif(send, scope, _RECORDED[Unrecorded.BAD_TOKEN])
         event = self._event(scope, Kind.OPEN, verified.message_id, flags)
-        ok = await self._record(event, scope)
-        await _gif(send, scope, recorded=ok)
+        why = await self._record(event, scope)
+        await _gif(send, scope, _RECORDED[why])
 
     async def click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         metrics.HITS_CLICK.inc()
@@ -132,11 +138,13 @@ class Tracker:
                     continue
         if verified is None:
             metrics.REJECTED_CLICK.inc()
-            return await _plain(send, 404, NOT_FOUND_PAGE, b"text/html; charset=utf-8")
+            return await _plain(
+                send, 404, NOT_FOUND_PAGE, b"text/html; charset=utf-8", Unrecorded.BAD_TOKEN
+            )
         event = self._event(scope, Kind.CLICK, verified.message_id, flags)
         event.link_position = verified.position
         event.url = verified.url
-        ok = await self._record(event, scope)
+        why = await self._record(event, scope)
         # Location must be ASCII: percent-encode anything else, keep the rest.
         location = quote(verified.url, safe="!#$%&'()*+,/:;=?@[]~-._").encode("ascii")
         await send(
@@ -148,7 +156,7 @@ class Tracker:
                     (b"content-length", b"0"),
                     (b"referrer-policy", b"no-referrer"),
                     *_NO_CACHE,
-                    _YES if ok else _NO,
+                    _RECORDED[why],
                 ],
             }
         )
@@ -183,14 +191,17 @@ class Tracker:
             token_flags=flags,
         )
 
-    async def _record(self, event: Event, scope: Scope) -> bool:
+    async def _record(self, event: Event, scope: Scope) -> Unrecorded | None:
+        """None once the hit is committed, else why it is not recorded."""
         if self.classify is not None:
             try:
                 if not await self.classify(event, scope):
-                    return False  # erased or opted-out message: store nothing
+                    metrics.UNRECORDED_BY[Unrecorded.OPTED_OUT].inc()
+                    return Unrecorded.OPTED_OUT  # erased or opted out: store nothing
             except Exception:  # noqa: BLE001 - an unlabelled hit beats a lost one
                 log.exception("classifier failed; recording the hit unlabelled")
-        return bool(await self.recorder.add(event))
+        why: Unrecorded | None = await self.recorder.record(event)
+        return why
 
 
 def _refuse(scope: Scope) -> tuple[int, bytes, bytes] | None:
@@ -212,23 +223,29 @@ def _refuse(scope: Scope) -> tuple[int, bytes, bytes] | None:
     return None
 
 
-async def _gif(send: Send, scope: Scope, *, recorded: bool) -> None:
+async def _gif(send: Send, scope: Scope, recorded: Header) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [*_GIF_HEADERS, _YES if recorded else _NO],
+            "headers": [*_GIF_HEADERS, recorded],
         }
     )
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else GIF})
 
 
-async def _plain(send: Send, status: int, body: bytes, ctype: bytes) -> None:
+async def _plain(
+    send: Send,
+    status: int,
+    body: bytes,
+    ctype: bytes,
+    why: Unrecorded = Unrecorded.BAD_REQUEST,
+) -> None:
     headers = [
         (b"content-type", ctype),
         (b"content-length", str(len(body)).encode()),
         *_NO_CACHE,
-        _NO,
+        _RECORDED[why],
     ]
     if status == 405:
         headers.append((b"allow", b"GET, HEAD"))

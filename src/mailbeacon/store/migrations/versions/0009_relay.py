@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_relay"
-down_revision = "0008_privacy_erase"
+down_revision = "0007_dead_letters"
 branch_labels = None
 depends_on = None
 
