@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mailbeacon import memory as memory_module
-from mailbeacon.memory import CLICKS_PER_SOURCE, RECENT_PER_MESSAGE, Memory
+from mailbeacon.hits import memory as memory_module
+from mailbeacon.hits.memory import CLICKS_PER_SOURCE, RECENT_PER_MESSAGE, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
 
 # The longest values a request can bring (track.py: 512-character user
@@ -70,7 +70,7 @@ def test_a_flood_of_messages_and_events_stays_within_the_bound() -> None:
     assert all(e.user_agent == "" and e.headers == {} and e.url is None for e in held)
     per_event = max(_bytes(e) for e in held)
     assert per_event <= 700, per_event  # measured: 652 bytes
-    # The documented worst case (memory.py): MAX_EVENTS of them, ~65 MB.
+    # The documented worst case (hits/memory.py): MAX_EVENTS of them, ~65 MB.
     assert memory_module.MAX_EVENTS * per_event <= 70 * 2**20
 
 

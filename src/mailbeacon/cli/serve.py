@@ -88,8 +88,8 @@ def serve(
     """Run the tracking server, the API and the dashboard."""
     import uvicorn
 
+    from mailbeacon.node import Node
     from mailbeacon.web.app import serving
-    from mailbeacon.web.node import Node
     from mailbeacon.web.server import ServerLimits, uvicorn_options
 
     s = settings(
@@ -223,7 +223,7 @@ def _proxy_hint(s: Settings) -> str | None:
 
 
 def _dashboard_hint(engine: Engine) -> str:
-    from mailbeacon.web.dashboard.accounts import has_users
+    from mailbeacon.store.accounts import has_users
 
     return (
         ""

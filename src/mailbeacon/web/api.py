@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbeacon import metrics
+from mailbeacon.node import Node
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
     Invalid,
@@ -29,7 +30,6 @@ from mailbeacon.store import keys
 from mailbeacon.store import messages as store
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import iso, parse
-from mailbeacon.web.node import Node
 from mailbeacon.web.opsaccess import MetricsAccess
 
 # Ids are 64-bit integers in the store; a larger number in a path or body

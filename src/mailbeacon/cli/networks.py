@@ -12,9 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from mailbeacon import reclassify as reclassifier
 from mailbeacon.classify.networks import FORMATS, OFFICIAL_LISTS, SCOPES
 from mailbeacon.cli.base import app, err, networks_app, open_store, out, parse_time, settings
+from mailbeacon.hits import relabel as reclassifier
 from mailbeacon.service import NotFound, resolve_campaign
 from mailbeacon.store import networks as network_store
 from mailbeacon.timefmt import iso

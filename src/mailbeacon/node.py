@@ -10,14 +10,15 @@ from http.cookies import SimpleCookie
 from sqlalchemy import Engine
 from starlette.types import Scope
 
-from mailbeacon import iphash, retention
+from mailbeacon import privacy
 from mailbeacon.classify.networks import NetworkSet
-from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.config import Settings, default_data_dir
 from mailbeacon.geo import Geo
-from mailbeacon.labelling import Labeller
-from mailbeacon.memory import Memory
-from mailbeacon.recorder import Recorder
+from mailbeacon.hits import iphash
+from mailbeacon.hits.clientip import ClientIP, IPStorage
+from mailbeacon.hits.labeller import Labeller
+from mailbeacon.hits.memory import Memory
+from mailbeacon.hits.recorder import Recorder
 from mailbeacon.relay.service import RelayService
 from mailbeacon.relay.service import wanted as relay_wanted
 from mailbeacon.store import keys, make_engine
@@ -98,7 +99,7 @@ class Node:
         )
         self._ip_storage = IPStorage(key, full=full)
         self._refresh_networks()
-        self._privacy_version = retention.privacy_version(self.engine)
+        self._privacy_version = privacy.privacy_version(self.engine)
 
     def signer(self) -> Signer:
         if self._signer is None:
@@ -177,7 +178,7 @@ class Node:
         """An opt-out or erase happened on some node or in the CLI (the
         ``privacy_version`` setting moved): forget cached messages, so the next
         hit re-reads its message's facts and an opted-out one records nothing."""
-        version = retention.privacy_version(self.engine)
+        version = privacy.privacy_version(self.engine)
         if version != self._privacy_version:
             self._privacy_version = version
             self.memory.clear()
@@ -187,7 +188,7 @@ class Node:
         while True:
             try:
                 n = await asyncio.to_thread(
-                    retention.purge, self.engine, self.settings.retention_days * 86400.0
+                    privacy.purge, self.engine, self.settings.retention_days * 86400.0
                 )
                 log.info("retention: %d events and %d deliveries older than %d days purged",
                          n["events"], n["outbox"], self.settings.retention_days)
