@@ -1,4 +1,4 @@
-"""Campaign report speed at 1M events / 100k messages (DESIGN.md: <= 50 ms).
+"""Campaign report speed at 1M events / 100k messages (docs/design.md: <= 50 ms).
 
 Generates one campaign straight into the tables: messages, links, the
 message_stats rows, then random events inserted in batches of 5,000 with the

@@ -54,7 +54,9 @@ def networks_list() -> None:
 
     for name, (scope, cidrs) in BUILTIN_LISTS.items():
         if name not in loaded:
-            table.add_row(name, scope, str(len(cidrs)), "0", "builtin", "-", "ip_ranges.md")
+            table.add_row(
+                name, scope, str(len(cidrs)), "0", "builtin", "-", "docs/classification.md"
+            )
     out.print(table)
     stale = [r["name"] for r in rows if now - r["loaded_at"] > 30 * 86400]
     if stale:
