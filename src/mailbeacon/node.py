@@ -39,8 +39,14 @@ SENDER_COOKIE_DAYS = 365
 
 
 class Node:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, *, primary: bool = True
+    ) -> None:
         self.settings = settings
+        # With serve --workers N, only the first process runs what must run
+        # once per node: webhook delivery, the relay, mailbox watchers,
+        # reminders and retention. Every process tracks, serves and writes.
+        self.primary = primary
         self.engine = engine or make_engine(settings.database_url, sqlite_sync=settings.sqlite_sync)
         self.base_url = settings.public_base_url
         self.client_ip = ClientIP(settings.trusted_networks())
@@ -139,6 +145,8 @@ class Node:
         await asyncio.to_thread(self.prepare)
         self.recorder.start(asyncio.get_running_loop())
         self._refresher = asyncio.create_task(self._refresh())
+        if not self.primary:
+            return
         if self.settings.retention_days > 0:
             self._retention = asyncio.create_task(self._retain())
         self.notifier.start()
@@ -190,8 +198,12 @@ class Node:
                 n = await asyncio.to_thread(
                     privacy.purge, self.engine, self.settings.retention_days * 86400.0
                 )
-                log.info("retention: %d events and %d deliveries older than %d days purged",
-                         n["events"], n["outbox"], self.settings.retention_days)
+                log.info(
+                    "retention: %d events and %d deliveries older than %d days purged",
+                    n["events"],
+                    n["outbox"],
+                    self.settings.retention_days,
+                )
             except Exception as exc:  # noqa: BLE001 - store down: try again tomorrow
                 log.warning("retention purge failed: %s", exc)
             await asyncio.sleep(RETENTION_SECONDS)

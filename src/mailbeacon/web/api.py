@@ -6,6 +6,7 @@ reads never block the event loop that serves the tracking paths.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -359,6 +360,9 @@ def install(app: FastAPI, node: Node) -> None:
 
     @app.get("/healthz", tags=["operations"])
     def health() -> JSONResponse:
+        """Whether this process can record (503 while its store is down), its queue,
+        an untrusted reverse proxy seen in front, and which `serve --workers`
+        process answered (`process`, and `primary` for the one running background jobs)."""
         ok = not node.recorder.down
         proxy = node.proxy_check.found
         return JSONResponse(
@@ -368,6 +372,9 @@ def install(app: FastAPI, node: Node) -> None:
                 "queued": node.recorder.queued,
                 # null, or the untrusted reverse proxy seen in front (web/proxycheck.py)
                 "untrusted_proxy": proxy.public() if proxy else None,
+                # which serve --workers process answered (web/workers.py)
+                "process": os.getpid(),
+                "primary": node.primary,
             },
             200 if ok else 503,
         )
