@@ -222,7 +222,17 @@ def _reply_from(m: Any) -> str | None:
     return str(value) if value else None
 
 
+def relabel(cur: Any, mark: str, changes: Sequence[tuple[int | None, str, Sequence[str]]]) -> None:
+    """Write new labels and reasons for stored events ``(id, label, reasons)``
+    on a raw cursor inside the caller's transaction (rollups move with them)."""
+    cur.executemany(
+        f"UPDATE events SET label = {mark}, reasons = {mark} WHERE id = {mark}",
+        [(label, json.dumps(list(reasons)), eid) for eid, label, reasons in changes],
+    )
+
+
 __all__ = [
+    "relabel",
     "SIZES",
     "clean",
     "dead_letter_row",

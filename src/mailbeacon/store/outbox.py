@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, text, update
 
+from mailbeacon.store.db import is_sqlite
 from mailbeacon.store.schema import outbox, webhooks
 
 SECRET_PREFIX = "whsec_"
@@ -136,7 +137,7 @@ def claim(
     taking the same row twice. SQLite: one process writes; the UPDATE is atomic.
     """
     now = now if now is not None else time.time()
-    pg = engine.dialect.name == "postgresql"
+    pg = not is_sqlite(engine)
     lock = " FOR UPDATE SKIP LOCKED" if pg else ""
     params: dict[str, Any] = {"until": now + CLAIM_SECONDS, "now": now, "n": limit}
     only = ""

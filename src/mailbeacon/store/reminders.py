@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mailbeacon.model import Event, Kind
 from mailbeacon.store import events as event_store
-from mailbeacon.store.db import placeholder
+from mailbeacon.store.db import begin_write, is_sqlite, placeholder
 from mailbeacon.store.schema import (
     messages,
     relay_copies,
@@ -192,13 +192,12 @@ def fire_due(engine: Engine, hooks: Sequence[TxHook], now: float, limit: int = 1
         ).first()
     if due_any is None:
         return Outcome([], [])
-    pg = engine.dialect.name == "postgresql"
+    pg = not is_sqlite(engine)
     mark = placeholder(engine)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        if not pg:
-            cur.execute("BEGIN IMMEDIATE")
+        begin_write(cur, not pg)
         lock = " FOR UPDATE OF r SKIP LOCKED" if pg else ""
         cur.execute(
             "SELECT r.id, r.message_id, r.condition, r.after, s.opened_at, "
