@@ -11,11 +11,10 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
 from mailbeacon.store import events as event_store
-from mailbeacon.store.schema import events, messages
 from mailbeacon.timefmt import iso
 
 SIGNATURE_HEADER = "Mailbeacon-Signature"
@@ -55,9 +54,7 @@ def build_payload(
     None when the event is gone or is no longer a human one: late evidence
     (a honeypot hit, a burst) relabelled it after the commit.
     """
-    with engine.connect() as conn:
-        ev = conn.execute(select(events).where(events.c.id == event_id)).first()
-        msg = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    ev, msg = event_store.event_and_message(engine, event_id, message_id)
     if ev is None or msg is None:
         return None
     event = event_store.public(ev._mapping)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mailbeacon.model import Event
+from mailbeacon.store import outbox as outbox_store
 from mailbeacon.store.rollups import Transition
 
 EVENT_TYPES = (
@@ -72,28 +73,14 @@ def make_tx_hook(notify_email: Callable[[], str]) -> TxHook:
             return
         now = time.time()
         due = now + HOLD_SECONDS
-        m = mark
-        # One read per batch, in the batch's own transaction (so still no
-        # stale cache): with no webhook at all, skip the per-event fan-out,
-        # which cost ~5 us per human hit on the pixel path.
-        cur.execute("SELECT 1 FROM webhooks WHERE deleted_at IS NULL LIMIT 1")
-        if cur.fetchone() is not None:
-            cur.executemany(
-                "INSERT INTO outbox (channel, webhook_id, event_type, event_id, message_id, "
-                "created_at, next_at, attempts, status) "
-                f"SELECT 'webhook', id, CAST({m} AS VARCHAR(32)), CAST({m} AS BIGINT), "
-                f"CAST({m} AS BIGINT), CAST({m} AS FLOAT), CAST({m} AS FLOAT), 0, 'pending' "
-                f"FROM webhooks WHERE deleted_at IS NULL AND (',' || events || ',') LIKE {m}",
-                [(t, e.id, e.message_id, now, due, f"%,{t},%") for e, t in items],
-            )
+        # Subscriptions are read in the batch's own transaction (never a
+        # cache another node may have changed); with no webhook at all the
+        # per-event fan-out is skipped (it cost ~5 us per human hit).
+        if outbox_store.any_webhook(cur):
+            outbox_store.fan_out(cur, mark, [(e.id, e.message_id, t) for e, t in items], now, due)
         email = notify_email()
-        mails = [(e, t) for e, t in items if t in EMAIL_TYPES]
+        mails = [(e.id, e.message_id, t) for e, t in items if t in EMAIL_TYPES]
         if email and mails:
-            cur.executemany(
-                "INSERT INTO outbox (channel, target, event_type, event_id, message_id, "
-                f"created_at, next_at, attempts, status) VALUES ('email', {m}, "
-                f"{m}, {m}, {m}, {m}, {m}, 0, 'pending')",
-                [(email, t, e.id, e.message_id, now, due) for e, t in mails],
-            )
+            outbox_store.queue_emails(cur, mark, email, mails, now, due)
 
     return hook

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, String, select
+from sqlalchemy import Connection, Engine, String, func, select
 
-from mailbeacon.model import Event
+from mailbeacon.model import Event, Kind
 from mailbeacon.store.db import placeholder
-from mailbeacon.store.schema import events
+from mailbeacon.store.schema import events, messages
 
 _COLUMNS = (
     "message_id",
@@ -231,7 +231,76 @@ def relabel(cur: Any, mark: str, changes: Sequence[tuple[int | None, str, Sequen
     )
 
 
+def event_and_message(engine: Engine, event_id: int, message_id: int) -> tuple[Any, Any]:
+    """The stored event row and its message row (either None if gone)."""
+    with engine.connect() as conn:
+        ev = conn.execute(select(events).where(events.c.id == event_id)).first()
+        msg = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    return ev, msg
+
+
+HITS_CHUNK = 5000
+
+
+def _hits_query(campaign_id: int | None, since: float | None, message_id: int | None = None) -> Any:
+    # Hits only: replies and reminders are not labelled by the hit classifier.
+    hits = (Kind.OPEN.value, Kind.CLICK.value)
+    q = select(events).where(events.c.kind.in_(hits)).order_by(events.c.at, events.c.id)
+    if message_id is not None:
+        q = q.where(events.c.message_id == message_id)
+    if campaign_id is not None:
+        ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
+        q = q.where(events.c.message_id.in_(ids))
+    if since is not None:
+        q = q.where(events.c.at >= since)
+    return q
+
+
+def count_hits(engine: Engine, campaign_id: int | None, since: float | None) -> int:
+    """Stored opens and clicks of a campaign / since a time (all if None)."""
+    sub = _hits_query(campaign_id, since).order_by(None).subquery()
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def stored_hits(
+    engine: Engine, campaign_id: int | None, since: float | None, message_id: int | None
+) -> Iterator[Any]:
+    """Those hits in the order they happened, streamed in chunks."""
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=HITS_CHUNK).execute(
+            _hits_query(campaign_id, since, message_id)
+        )
+        yield from result
+
+
+def stored_event(row: Any) -> Event:
+    """An Event as the live path had it, from a stored row (the /24 or /48 as ip)."""
+    ip = row.ip.split("/", 1)[0] if row.ip else ""
+    return Event(
+        id=row.id,
+        message_id=row.message_id,
+        kind=Kind(row.kind),
+        at=row.at,
+        method=row.method,
+        ip=ip,
+        ip_stored=row.ip,
+        ip_hash=row.ip_hash,
+        user_agent=row.user_agent,
+        headers=json.loads(row.headers or "{}"),
+        link_position=row.link_position,
+        url=row.url,
+        token_flags=tuple(f for f in (row.flags or "").split(",") if f),
+        label=row.label,
+        reasons=json.loads(row.reasons) if row.reasons else [],
+    )
+
+
 __all__ = [
+    "event_and_message",
+    "count_hits",
+    "stored_event",
+    "stored_hits",
     "relabel",
     "SIZES",
     "clean",

@@ -25,6 +25,7 @@ from mailbeacon.model import Event, Kind
 from mailbeacon.store import events as event_store
 from mailbeacon.store.db import begin_write, is_sqlite, placeholder
 from mailbeacon.store.schema import (
+    campaigns,
     messages,
     relay_copies,
     reminder_defaults,
@@ -263,3 +264,24 @@ def _met(
     if condition == "not_replied" and replies:
         return "replied"
     return None
+
+
+def targets(
+    conn: Connection, message_id: int | None, campaign_id: int | None
+) -> list[tuple[int, float | None]]:
+    """(id, sent_at) of one message or of every message of a campaign, by id;
+    LookupError naming what does not exist."""
+    if message_id is not None:
+        q = select(messages.c.id, messages.c.sent_at).where(messages.c.id == message_id)
+        found = conn.execute(q).all()
+        if not found:
+            raise LookupError(f"message {message_id} does not exist")
+    else:
+        if (
+            conn.execute(select(campaigns.c.id).where(campaigns.c.id == campaign_id)).first()
+            is None
+        ):
+            raise LookupError(f"campaign {campaign_id} does not exist")
+        q = select(messages.c.id, messages.c.sent_at).where(messages.c.campaign_id == campaign_id)
+        found = conn.execute(q.order_by(messages.c.id)).all()
+    return [(int(mid), sent_at) for mid, sent_at in found]
