@@ -17,7 +17,7 @@ from mailbeacon.classify.campaign import campaign_relabel
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.geo import Geo
 from mailbeacon.hits.memory import MISSING, Memory
-from mailbeacon.model import Event, Kind, MessageInfo
+from mailbeacon.model import DIRECT_LABELS, Event, Kind, MessageInfo
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
 from mailbeacon.store import rollups
@@ -26,7 +26,6 @@ from mailbeacon.store.db import is_sqlite, placeholder, write_cursor
 log = logging.getLogger("mailbeacon.labels")
 
 # Hits that come from the reader's own device: only these get a country.
-DIRECT_LABELS = frozenset({"human_direct", "human"})
 
 
 class Labeller:

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
+from mailbeacon.model import HUMAN_LABELS
 from mailbeacon.store import events as event_store
 from mailbeacon.timefmt import iso
 
 SIGNATURE_HEADER = "Mailbeacon-Signature"
-HUMAN = ("human_direct", "human_via_proxy", "human")
 
 
 def sign(secret: str, body: bytes, t: int | None = None) -> str:
@@ -58,7 +58,7 @@ def build_payload(
     if ev is None or msg is None:
         return None
     event = event_store.public(ev._mapping)
-    if event["kind"] in ("open", "click") and event["label"] not in HUMAN:
+    if event["kind"] in ("open", "click") and event["label"] not in HUMAN_LABELS:
         return None  # replies and reminders are never relabelled
     event.pop("ip", None)  # receivers get what happened, not personal data
     return {

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mailbeacon.model import Event
+from mailbeacon.model import HUMAN_OPEN_LABELS, Event
 from mailbeacon.store import outbox as outbox_store
 from mailbeacon.store.rollups import Transition
 
@@ -33,7 +33,6 @@ REPLY_TYPES = {  # reply label -> event type
 }
 # Types that also go to notify_email: the first open, and the nudge.
 EMAIL_TYPES = ("message.first_open", "message.reminder")
-HUMAN_OPEN = ("human_direct", "human_via_proxy")
 # The first attempt waits this long: labels may still change right after the
 # commit (a honeypot or a burst relabels the clicks around it within ~0.1 s),
 # and a notice about a hit that turned out to be a scanner is noise.
@@ -46,7 +45,7 @@ def outbox_items(batch: Sequence[Event], transitions: list[Transition]) -> list[
     """(event, type) pairs a batch produces, in event order."""
     items: list[tuple[Event, str]] = []
     for e in batch:
-        if e.kind.value == "open" and e.label in HUMAN_OPEN:
+        if e.kind.value == "open" and e.label in HUMAN_OPEN_LABELS:
             items.append((e, "message.open"))
         elif e.kind.value == "click" and e.label == "human":
             items.append((e, "message.click"))

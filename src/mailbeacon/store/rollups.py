@@ -38,20 +38,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mailbeacon.model import Event
+from mailbeacon.model import LABEL_CLASS, Event, LabelClass
 from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS
 
-CLASS = {
-    "human_direct": "h",
-    "human_via_proxy": "h",
-    "human": "h",
-    "machine_prefetch": "m",
-    "security_scanner": "s",
-    "scanner": "s",
-    "bot_other": "b",
-    "bot": "b",
-    "self": "x",
+# Label classes as they appear in stored counter keys ("hour:<h>:o:h"): these
+# letters are in the database, so they never change.
+CLASS_CODE = {
+    LabelClass.HUMAN: "h",
+    LabelClass.MACHINE: "m",
+    LabelClass.SCANNER: "s",
+    LabelClass.BOT: "b",
+    LabelClass.SELF: "x",
 }
+CLASS = {label: CLASS_CODE[cls] for label, cls in LABEL_CLASS.items()}
 LABEL_COLS = [f"open_{lab}" for lab in OPEN_LABELS] + [f"click_{lab}" for lab in CLICK_LABELS]
 TIME_COLS = [
     "opened_at",
