@@ -170,3 +170,119 @@ def test_campaign_page_after_demo_traffic(page: Any, site: Server) -> None:
     page.get_by_role("button", name="Create key").click()
     assert page.locator("#new-key").input_value().startswith("mb_")
     page.screenshot(path=str(SHOTS / "settings.png"), full_page=True)
+
+
+# --- every page at phone and desktop width, light and dark (issue 13) -------
+
+WIDTHS = (390, 1280)
+SCHEMES = ("light", "dark")
+LONG_URL = (
+    "https://example.com/proposals/2026/acme-corporation-website-redesign-and-hosting"
+    "?utm_source=newsletter&utm_medium=email&utm_campaign=spring-2026-relaunch"
+)
+
+
+@pytest.fixture
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: $MAILBEACON_SCREENSHOTS, else a pytest tmp dir."""
+    where = os.environ.get("MAILBEACON_SCREENSHOTS")
+    path = Path(where) if where else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {path}")
+    return path
+
+
+# Measured in the page: horizontal overflow, chart text as rendered (the SVG
+# scales with its box), URL cells squeezed to a few characters per line.
+MEASURE = """() => {
+  const out = {scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+               wide: [], tiny: [], squeezed: []};
+  for (const e of document.querySelectorAll("main *, header *")) {
+    const r = e.getBoundingClientRect();
+    if (r.width && r.right > window.innerWidth + 1 && !e.closest(".scroll"))
+      out.wide.push(e.tagName + "." + e.className + " " + Math.round(r.right));
+  }
+  for (const t of document.querySelectorAll("svg.chart text")) {
+    const h = t.getBoundingClientRect().height;
+    if (h && h < 11) out.tiny.push(t.textContent + " " + h.toFixed(1));
+  }
+  for (const u of document.querySelectorAll(".url")) {
+    const r = u.getBoundingClientRect();
+    if (r.width && r.width < 100) out.squeezed.push(u.textContent.slice(0, 40) + " " + r.width);
+  }
+  out.wide = out.wide.slice(0, 5);
+  return out;
+}"""
+
+
+def test_every_page_fits_phone_and_desktop(site: Server, shots: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    out = cli("demo", "--url", site.url, db=site.db, timeout=120).stdout
+    cid = int(out.split("Created campaign ")[1].split()[0])
+    one = site.message(
+        recipient="a.very.long.recipient.address@subdomain.example-corporation.com",
+        subject="Proposal for the website redesign and two years of hosting, revised",
+        sent_at=time.time() - 7200,
+        links=[LONG_URL, "https://example.com/x"],
+    )
+    httpx.get(
+        one["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.7"}
+    )
+    hook = site.api(
+        "POST", "/api/v1/webhooks", json={"url": LONG_URL, "events": ["message.first_open"]}
+    )
+    assert hook.status_code == 201, hook.text
+    pages = {
+        "overview": "/",
+        "campaign": f"/campaigns/{cid}",
+        "message": f"/messages/{one['id']}",
+        "live": "/live",
+        "track": "/track",
+        "settings": "/settings",
+        "webhook": f"/settings/webhooks/{hook.json()['id']}",
+        "not-found": "/messages/999999",
+    }
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        try:
+            for scheme in SCHEMES:
+                for width in WIDTHS:
+                    ctx = browser.new_context(
+                        viewport={"width": width, "height": 800}, color_scheme=scheme
+                    )
+                    pg = ctx.new_page()
+                    pg.set_default_timeout(15_000)
+                    visits = [("login", "/login")]
+                    for name, path in visits:
+                        pg.goto(site.url + path)
+                        problems += check(pg, shots, f"{name}-{width}-{scheme}")
+                    pg.get_by_label("Email").fill(EMAIL)
+                    pg.get_by_label("Password").fill(PASSWORD)
+                    pg.get_by_role("button", name="Sign in").click()
+                    pg.wait_for_url(site.url + "/")
+                    for name, path in pages.items():
+                        pg.goto(site.url + path)
+                        problems += check(pg, shots, f"{name}-{width}-{scheme}")
+                    if width == 390:
+                        pg.goto(site.url + pages["campaign"])
+                        for big in pg.locator(".fig .big").all():
+                            box = big.bounding_box()
+                            assert box and box["x"] + box["width"] <= width, "rate off-screen"
+                    ctx.close()
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
+
+
+def check(pg: Any, shots: Path, name: str) -> list[str]:
+    pg.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    m = pg.evaluate(MEASURE)
+    out = []
+    if m["scroll"] > m["inner"]:
+        out.append(f"{name}: scrollWidth {m['scroll']} > {m['inner']}: {m['wide']}")
+    if m["tiny"]:
+        out.append(f"{name}: chart text under 11 px: {m['tiny'][:3]}")
+    if m["squeezed"]:
+        out.append(f"{name}: URL squeezed: {m['squeezed'][:3]}")
+    return out

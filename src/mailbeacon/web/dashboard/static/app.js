@@ -137,7 +137,27 @@ async function copyText(button) {
   button.textContent = "Copied";
 }
 
+// On phones (app.css, max-width 640px) a table.cards row is a stacked card:
+// each cell is labelled with its column's header.
+function cardTables() {
+  for (const t of document.querySelectorAll("main table")) {
+    const heads = Array.from(t.querySelectorAll("thead th"),
+      (th) => (th.querySelector(".sr") ? "" : th.textContent.trim()));
+    if (heads.length < 4) continue;
+    t.classList.add("cards");
+    for (const tr of t.querySelectorAll("tbody tr")) {
+      let i = 0;
+      for (const cell of tr.children) {
+        const span = Number(cell.getAttribute("colspan") || 1);
+        if (span === 1 && heads[i] && cell.getAttribute("scope") !== "row") cell.setAttribute("data-label", heads[i]);
+        i += span;
+      }
+    }
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  cardTables();
   setupFeed();
   setupActivation();
   for (const b of document.querySelectorAll("[data-copy-html]")) b.addEventListener("click", () => copyHtml(b));
