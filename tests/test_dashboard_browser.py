@@ -211,6 +211,9 @@ MEASURE = """() => {
     if (r.width && r.width < 100) out.squeezed.push(u.textContent.slice(0, 40) + " " + r.width);
   }
   out.wide = out.wide.slice(0, 5);
+  out.bg = getComputedStyle(document.body).backgroundColor;
+  const icon = document.querySelector("link[rel=icon]");
+  out.icon = icon ? icon.href : null;
   return out;
 }"""
 
@@ -242,6 +245,8 @@ def test_every_page_fits_phone_and_desktop(site: Server, shots: Path) -> None:
         "webhook": f"/settings/webhooks/{hook.json()['id']}",
         "not-found": "/messages/999999",
     }
+    icon = httpx.get(site.url + "/static/favicon.svg")  # served locally, no CDN
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     problems: list[str] = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
@@ -283,6 +288,11 @@ def check(pg: Any, shots: Path, name: str) -> list[str]:
         out.append(f"{name}: scrollWidth {m['scroll']} > {m['inner']}: {m['wide']}")
     if m["tiny"]:
         out.append(f"{name}: chart text under 11 px: {m['tiny'][:3]}")
+    dark = name.endswith("dark")
+    if (m["bg"] == "rgb(255, 255, 255)") == dark:
+        out.append(f"{name}: background {m['bg']} in {'dark' if dark else 'light'} mode")
+    if not m["icon"] or not m["icon"].endswith("/static/favicon.svg"):
+        out.append(f"{name}: no favicon link")
     if m["squeezed"]:
         out.append(f"{name}: URL squeezed: {m['squeezed'][:3]}")
     return out
