@@ -41,7 +41,7 @@ def site(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def page(site: Server) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
@@ -58,15 +58,22 @@ def page(site: Server) -> Iterator[Any]:
                 "--disable-sync",
             ],
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
-        pg = context.new_page()
-        pg.set_default_timeout(15_000)
         try:
-            yield pg
+            yield browser
         finally:
-            context.close()
             browser.close()
+
+
+@pytest.fixture
+def page(site: Server, browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    try:
+        yield pg
+    finally:
+        context.close()
 
 
 def nav(page: Any, name: str) -> None:
@@ -218,8 +225,7 @@ MEASURE = """() => {
 }"""
 
 
-def test_every_page_fits_phone_and_desktop(site: Server, shots: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Path) -> None:
     out = cli("demo", "--url", site.url, db=site.db, timeout=120).stdout
     cid = int(out.split("Created campaign ")[1].split()[0])
     one = site.message(
@@ -248,35 +254,28 @@ def test_every_page_fits_phone_and_desktop(site: Server, shots: Path) -> None:
     icon = httpx.get(site.url + "/static/favicon.svg")  # served locally, no CDN
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     problems: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-        try:
-            for scheme in SCHEMES:
-                for width in WIDTHS:
-                    ctx = browser.new_context(
-                        viewport={"width": width, "height": 800}, color_scheme=scheme
-                    )
-                    pg = ctx.new_page()
-                    pg.set_default_timeout(15_000)
-                    visits = [("login", "/login")]
-                    for name, path in visits:
-                        pg.goto(site.url + path)
-                        problems += check(pg, shots, f"{name}-{width}-{scheme}")
-                    pg.get_by_label("Email").fill(EMAIL)
-                    pg.get_by_label("Password").fill(PASSWORD)
-                    pg.get_by_role("button", name="Sign in").click()
-                    pg.wait_for_url(site.url + "/")
-                    for name, path in pages.items():
-                        pg.goto(site.url + path)
-                        problems += check(pg, shots, f"{name}-{width}-{scheme}")
-                    if width == 390:
-                        pg.goto(site.url + pages["campaign"])
-                        for big in pg.locator(".fig .big").all():
-                            box = big.bounding_box()
-                            assert box and box["x"] + box["width"] <= width, "rate off-screen"
-                    ctx.close()
-        finally:
-            browser.close()
+    for scheme in SCHEMES:
+        for width in WIDTHS:
+            ctx = browser.new_context(viewport={"width": width, "height": 800}, color_scheme=scheme)
+            pg = ctx.new_page()
+            pg.set_default_timeout(15_000)
+            visits = [("login", "/login")]
+            for name, path in visits:
+                pg.goto(site.url + path)
+                problems += check(pg, shots, f"{name}-{width}-{scheme}")
+            pg.get_by_label("Email").fill(EMAIL)
+            pg.get_by_label("Password").fill(PASSWORD)
+            pg.get_by_role("button", name="Sign in").click()
+            pg.wait_for_url(site.url + "/")
+            for name, path in pages.items():
+                pg.goto(site.url + path)
+                problems += check(pg, shots, f"{name}-{width}-{scheme}")
+            if width == 390:
+                pg.goto(site.url + pages["campaign"])
+                for big in pg.locator(".fig .big").all():
+                    box = big.bounding_box()
+                    assert box and box["x"] + box["width"] <= width, "rate off-screen"
+            ctx.close()
     assert not problems, "\n".join(problems)
 
 
@@ -296,3 +295,49 @@ def check(pg: Any, shots: Path, name: str) -> list[str]:
     if m["squeezed"]:
         out.append(f"{name}: URL squeezed: {m['squeezed'][:3]}")
     return out
+
+
+def test_times_in_the_users_zone(site: Server, browser: Any) -> None:
+    """Relative times with the absolute one on hover, in the browser's zone until
+    the user saves one; a zone that does not exist is refused, not made UTC."""
+    ctx = browser.new_context(timezone_id="America/New_York")
+    pg = ctx.new_page()
+    pg.set_default_timeout(15_000)
+    camp = site.api("POST", "/api/v1/campaigns", json={"name": "Zones"}).json()
+    msg = site.message(
+        recipient="ny@example.com", campaign_id=camp["id"], sent_at=time.time() - 7300
+    )
+    httpx.get(
+        msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.9"}
+    )
+    try:
+        sign_in(pg, site)
+        pg.goto(f"{site.url}/messages/{msg['id']}")
+        assert pg.evaluate("document.documentElement.dataset.tz") == "America/New_York"
+        sent = pg.locator("p.muted time").nth(1)
+        assert sent.inner_text() == "2 h ago"
+        assert sent.get_attribute("title").endswith((" EST", " EDT"))
+        assert sent.get_attribute("datetime").endswith("Z")
+
+        nav(pg, "Settings")
+        pg.get_by_role("combobox", name="Time zone").fill("Mars/Base")
+        pg.get_by_role("button", name="Save").click()
+        assert pg.get_by_role("alert").inner_text().startswith("“Mars/Base” is not a time zone.")
+        assert pg.evaluate("document.documentElement.dataset.tz") == "America/New_York"
+        pg.get_by_role("combobox", name="Time zone").fill("Asia/Tokyo")
+        pg.get_by_role("button", name="Save").click()
+        pg.get_by_text("Saved: times are shown in Asia/Tokyo.").wait_for()
+
+        pg.goto(f"{site.url}/messages/{msg['id']}")
+        assert pg.locator("p.muted time").nth(1).get_attribute("title").endswith(" JST")
+        pg.goto(f"{site.url}/campaigns/{camp['id']}")
+        assert pg.get_by_text("times in Asia/Tokyo").is_visible()
+        assert pg.locator("svg.heatmap[aria-label*='Asia/Tokyo']").count() == 1
+        first_open = pg.locator("p.muted time").first
+        assert first_open.get_attribute("title").endswith(" JST")
+        pg.goto(f"{site.url}/campaigns/{camp['id']}?tz=Nowhere/Land")
+        alert = pg.get_by_role("alert").inner_text()
+        assert "“Nowhere/Land” is not a time zone" in alert and "shown in Asia/Tokyo" in alert
+        assert pg.get_by_text("times in Asia/Tokyo").is_visible()
+    finally:
+        ctx.close()

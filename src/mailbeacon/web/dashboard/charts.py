@@ -3,8 +3,10 @@ and in any screen reader that reads <title>."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # Colours chosen for >= 3:1 contrast against the white page (WCAG 1.4.11).
 COLOURS = {
@@ -23,7 +25,9 @@ NAMES = {
 }
 
 
-def timeline(rows: list[dict[str, Any]], *, key: str = "at", height: int = 180) -> str:
+def timeline(
+    rows: list[dict[str, Any]], *, key: str = "at", height: int = 180, zone: str = "UTC"
+) -> str:
     """Stacked bars, one per row (hour or day), for the fields in COLOURS.
 
     Horizontal positions are percentages and there is no viewBox: the chart
@@ -31,6 +35,18 @@ def timeline(rows: list[dict[str, Any]], *, key: str = "at", height: int = 180) 
     readable on a 390 px phone, where a scaled 720-unit viewBox drew them at 6 px.
     """
     label = "Timeline of opens and clicks"
+
+    def when(r: dict[str, Any]) -> str:
+        """Hours (UTC ISO) in the page's zone; days are already local dates."""
+        value = str(r.get(key, ""))
+        if key != "at":
+            return value
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
     if not rows:
         return '<p class="empty">No hits yet.</p>'
     fields = list(COLOURS)
@@ -51,7 +67,7 @@ def timeline(rows: list[dict[str, Any]], *, key: str = "at", height: int = 180) 
         x = pad_l + i * bw
         y = float(base)
         tip = ", ".join(f"{r.get(f, 0)} {NAMES[f]}" for f in fields if r.get(f, 0))
-        parts.append(f"<g><title>{escape(str(r.get(key, '')))}: {escape(tip or 'nothing')}</title>")
+        parts.append(f"<g><title>{escape(when(r))}: {escape(tip or 'nothing')}</title>")
         for f in fields:
             n = r.get(f, 0)
             if not n:
@@ -63,7 +79,7 @@ def timeline(rows: list[dict[str, Any]], *, key: str = "at", height: int = 180) 
                 f'height="{h:.1f}" fill="{COLOURS[f]}"/>'
             )
         parts.append("</g>")
-    first, last = str(rows[0].get(key, ""))[:16], str(rows[-1].get(key, ""))[:16]
+    first, last = when(rows[0]), when(rows[-1])
     parts.append(
         f'<text x="{pad_l}%" y="{height - 6}" class="axis" data-at="{escape(first)}">'
         f"{escape(first)}</text>"

@@ -16,7 +16,7 @@ from mailbeacon.sent_at import mark_sent
 from mailbeacon.service import Invalid, NotFound, create_message, message_view
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
-from mailbeacon.web.dashboard import data, reasons
+from mailbeacon.web.dashboard import data, reasons, times
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 from mailbeacon.web.node import Node
@@ -53,19 +53,23 @@ def install(app: FastAPI, node: Node) -> None:
         campaign_id: int,
         user: User,
         filter: Annotated[str, Query()] = "all",
-        tz: Annotated[str, Query(max_length=64)] = "UTC",
+        tz: Annotated[str | None, Query(max_length=64)] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> HTMLResponse:
         which = filter if filter in FILTERS else "all"
+        # ?tz= shows this page in another zone; a zone that does not exist is
+        # said so, and the page stays in the user's own zone (not UTC).
+        zone, zone_error = times.user_zone(request), None
+        if tz:
+            try:
+                zone = times.check(tz)
+            except ValueError as exc:
+                zone_error = str(exc)
         with node.engine.connect() as conn:
             camp = message_store.get_campaign(conn, campaign_id)
             if camp is None:
                 return not_found(request, f"There is no campaign {campaign_id}.")
-            try:
-                report = campaign_report(conn, campaign_id, tz)
-            except ValueError:
-                tz = "UTC"
-                report = campaign_report(conn, campaign_id, tz)
+            report = campaign_report(conn, campaign_id, zone)
             people = recipients(conn, campaign_id, which, limit=PAGE, offset=offset)  # type: ignore[arg-type]
             total = recipient_total(conn, campaign_id, which)  # type: ignore[arg-type]
             counts = {f: recipient_total(conn, campaign_id, f) for f in FILTERS}  # type: ignore[arg-type]
@@ -86,8 +90,13 @@ def install(app: FastAPI, node: Node) -> None:
                 "total": total,
                 "offset": offset,
                 "page_size": PAGE,
-                "tz": tz,
+                "tz": zone,
+                "zone": zone,
+                "tz_query": zone if tz and not zone_error else "",
+                "tz_input": tz or "",
+                "error": zone_error,
             },
+            status=422 if zone_error else 200,
         )
 
     @app.get("/messages/{message_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -14,6 +14,7 @@ from mailbeacon.store import keys
 from mailbeacon.store import networks as network_store
 from mailbeacon.web.api import ApiError
 from mailbeacon.web.api_hooks import check_webhook
+from mailbeacon.web.dashboard import times
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 from mailbeacon.web.node import Node
@@ -38,6 +39,7 @@ def install(app: FastAPI, node: Node) -> None:
             },
             "smtp": {"host": s.smtp_host, "port": s.smtp_port, "notify": s.notify_email},
             "emails": ns.deliveries(node.engine, channel="email", limit=10),
+            "saved_zone": times.saved(request),
             **extra,
         }
         return page(request, "settings.html", ctx, status=status)
@@ -45,6 +47,19 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get("/settings", response_class=HTMLResponse, include_in_schema=False)
     def settings(request: Request, user: User) -> HTMLResponse:
         return settings_page(request)
+
+    @app.post("/settings/timezone", response_class=HTMLResponse, include_in_schema=False)
+    def set_zone(request: Request, posted: Post) -> HTMLResponse:
+        """Empty: follow the browser's zone; a zone that does not exist is refused."""
+        name = posted.form.get("tz", "").strip()
+        if not name:
+            keys.delete_setting(node.engine, times.setting_name(posted.session.user_id))
+            return settings_page(request, zone_saved_as="")
+        try:
+            found = times.save(request, posted.session.user_id, name)
+        except ValueError as exc:
+            return settings_page(request, 422, zone_error=str(exc), zone_input=name[:64])
+        return settings_page(request, zone=found, zone_saved_as=found)
 
     @app.post("/settings/keys", response_class=HTMLResponse, include_in_schema=False)
     def new_key(request: Request, posted: Post) -> HTMLResponse:

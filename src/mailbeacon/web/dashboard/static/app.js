@@ -9,8 +9,74 @@ function el(tag, attrs, text) {
   return node;
 }
 
-function when(iso) {
-  try { return new Date(iso).toLocaleTimeString(); } catch (e) { return iso; }
+// --- times: "2 h ago", the absolute time in the page's zone on hover --------
+// The server renders <time datetime=UTC title=absolute>; this keeps the words
+// current and gives times added by the live feed the same form.
+
+function browserZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
+}
+
+function pageZone() { return document.documentElement.getAttribute("data-tz") || "UTC"; }
+
+// Mirrors times.relative in times.py.
+function relative(at, now) {
+  const delta = (now - at) / 1000, ahead = delta < 0, s = Math.abs(delta);
+  if (s < 45) return ahead ? "in a moment" : "just now";
+  let words;
+  if (s < 3600) words = Math.max(1, Math.floor(s / 60)) + " min";
+  else if (s < 86400) words = Math.floor(s / 3600) + " h";
+  else { const d = Math.floor(s / 86400); words = d + (d === 1 ? " day" : " days"); }
+  return ahead ? "in " + words : words + " ago";
+}
+const RELATIVE_LIMIT = 30 * 86400 * 1000;
+
+function absolute(date, zone) {
+  try {
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+    }).formatToParts(date)) parts[p.type] = p.value;
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+  } catch (e) { return date.toISOString(); }
+}
+
+function timeEl(iso) {
+  const date = new Date(iso);
+  const t = el("time", { datetime: iso, title: absolute(date, pageZone()) });
+  t.textContent = relative(date.getTime(), Date.now());
+  return t;
+}
+
+function when(iso) { return relative(new Date(iso).getTime(), Date.now()); }
+
+function refreshTimes(retitle) {
+  const now = Date.now(), zone = pageZone();
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    const date = new Date(t.getAttribute("datetime"));
+    if (isNaN(date)) continue;
+    if (retitle || !t.title) t.title = absolute(date, zone);
+    t.textContent = Math.abs(now - date) < RELATIVE_LIMIT ? relative(date.getTime(), now) : t.title.slice(0, 16);
+  }
+}
+
+// Without a saved zone the server uses the browser's, sent in the mb_tz cookie
+// (read by times.browser_zone). The first page before the cookie existed was
+// rendered in UTC: its hover titles are redone here rather than reloading
+// (the page may be the answer to a POST).
+function setupZone() {
+  const bz = browserZone();
+  for (const s of document.querySelectorAll("[data-browser-zone]")) s.textContent = " (" + bz + ")";
+  const list = document.getElementById("zones");
+  if (list && document.querySelector("input[list=zones]") && Intl.supportedValuesOf) {
+    for (const z of Intl.supportedValuesOf("timeZone")) list.append(el("option", { value: z }));
+  }
+  if (document.documentElement.getAttribute("data-tz-saved") === "1") return;
+  if (!document.cookie.split("; ").includes("mb_tz=" + encodeURIComponent(bz))) {
+    document.cookie = "mb_tz=" + encodeURIComponent(bz) + "; path=/; max-age=31536000; samesite=lax";
+  }
+  if (pageZone() !== bz) { document.documentElement.setAttribute("data-tz", bz); refreshTimes(true); }
 }
 
 function notifyFirstOpen(ev) {
@@ -34,7 +100,7 @@ function renderHit(ev) {
     : "clicked link " + ev.link_position;
   const who = el("a", { href: "/messages/" + ev.message_id }, ev.recipient || ("message " + ev.message_id));
   head.append(who, " " + verb + " ");
-  head.append(el("time", { datetime: ev.at }, when(ev.at)));
+  head.append(timeEl(ev.at));
   if (ev.first_open) { head.append(" "); head.append(el("strong", {}, "first open")); }
   li.append(head);
   if (ev.subject) li.append(el("p", { class: "muted small" }, ev.subject));
@@ -88,8 +154,8 @@ function setupActivation() {
     if (String(ev.message_id) !== mid) return;
     const compose = (ev.reasons || []).includes("self:compose_time");
     const text = compose
-      ? "Activation fetch seen at " + when(ev.at) + ": your compose window loaded the pixel. Counted as you, not as an open."
-      : "Hit at " + when(ev.at) + ": " + ev.label_words + ".";
+      ? "Activation fetch seen " + when(ev.at) + ": your compose window loaded the pixel. Counted as you, not as an open."
+      : "Hit " + when(ev.at) + ": " + ev.label_words + ".";
     box.append(el("p", { class: compose ? "activated" : "" }, text));
   });
 }
@@ -157,6 +223,9 @@ function cardTables() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  setupZone();
+  refreshTimes(false);
+  setInterval(() => refreshTimes(false), 30000);
   cardTables();
   setupFeed();
   setupActivation();
