@@ -341,3 +341,44 @@ def test_times_in_the_users_zone(site: Server, browser: Any) -> None:
         assert pg.get_by_text("times in Asia/Tokyo").is_visible()
     finally:
         ctx.close()
+
+
+def test_live_feed_opens_on_recent_hits_with_filters(page: Any, site: Server) -> None:
+    expect = pytest.importorskip("playwright.sync_api").expect
+    camp = site.api("POST", "/api/v1/campaigns", json={"name": "Spring"}).json()
+    inside = site.message(recipient="in@example.com", campaign_id=camp["id"], sent_at=time.time())
+    alone = site.message(recipient="solo@example.com", sent_at=time.time() - 3600)
+
+    def open_(msg: dict[str, Any], ip: str = "198.51.100.30") -> None:
+        r = httpx.get(msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": ip})
+        assert r.headers["x-mailbeacon-recorded"].startswith("yes")
+
+    with httpx.Client() as c:  # 52 human opens: more than the feed opens on
+        for _ in range(52):
+            c.get(
+                alone["open_url"],
+                headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.31"},
+            )
+    httpx.head(inside["open_url"], headers={"X-Forwarded-For": "203.0.113.5"})
+    open_(inside)
+    sign_in(page, site)
+    nav(page, "Live")
+    feed = page.locator("#feed > li")
+    expect(feed).to_have_count(50)
+    assert page.locator("#feed-empty").is_hidden()
+    assert "in@example.com opened" in feed.first.inner_text()
+
+    page.get_by_label("Show").select_option("human")  # submits on change
+    page.wait_for_url("**/live?label=human**")
+    page.get_by_label("Campaign").select_option(str(camp["id"]))
+    page.wait_for_url(f"**campaign={camp['id']}**")
+    expect(feed).to_have_count(1)
+    assert "in@example.com opened" in feed.first.inner_text()
+    assert "li.human" in page.evaluate("'li.' + document.querySelector('#feed > li').classList[1]")
+
+    # Live hits obey the same filters: another message's open is left out.
+    page.wait_for_selector("#feed-status:has-text('connected')")
+    open_(alone, "198.51.100.32")
+    open_(inside, "198.51.100.33")
+    expect(feed).to_have_count(2)
+    assert "solo@example.com" not in page.locator("#feed").inner_text()

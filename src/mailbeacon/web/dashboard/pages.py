@@ -6,7 +6,13 @@ import time
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from mailbeacon.notify import stream
 from mailbeacon.reports import campaign_report
@@ -162,8 +168,44 @@ def install(app: FastAPI, node: Node) -> None:
         return page(request, "track.html", {"form": {}, "created": msg}, status=201)
 
     @app.get("/live", response_class=HTMLResponse, include_in_schema=False)
-    def live(request: Request, user: User) -> HTMLResponse:
-        return page(request, "live.html")
+    def live(
+        request: Request,
+        user: User,
+        label: Annotated[str, Query(max_length=20)] = "",
+        campaign: Annotated[str, Query(max_length=20)] = "",
+    ) -> HTMLResponse:
+        with node.engine.connect() as conn:
+            camps = message_store.list_campaigns(conn)
+        return page(
+            request,
+            "live.html",
+            {
+                "feed_filters": True,
+                "feed_label": label if label in reasons.FEED_CLASSES else "",
+                "feed_campaign": campaign if campaign.isdigit() else "",
+                "feed_classes": reasons.FEED_CLASSES,
+                "campaigns": camps,
+            },
+        )
+
+    @app.get("/live/recent", include_in_schema=False)
+    def live_recent(
+        user: User,
+        label: Annotated[str, Query(max_length=20)] = "",
+        campaign: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    ) -> JSONResponse:
+        """What the live feed opens on: the last events, newest first, in the
+        stream's shape (so the page needs no second way to draw a hit), and the
+        id the stream continues after: every event up to it was considered
+        here, filtered or not, so nothing is missed or shown twice."""
+        labels = reasons.labels_of(label) if label in reasons.FEED_CLASSES else None
+        after = stream.latest_id(node.engine)
+        rows = stream.recent(node.engine, limit, labels=labels, campaign_id=campaign, up_to=after)
+        return JSONResponse(
+            {"after": after, "events": [enrich(ev) for ev in rows]},
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/live/stream", include_in_schema=False)
     def live_stream(

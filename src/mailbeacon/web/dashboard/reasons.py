@@ -32,6 +32,21 @@ CLASS = {
     "self": "self",
 }
 
+# The live feed's label filter: class -> what the menu says.
+FEED_CLASSES = {
+    "human": "People",
+    "machine": "Machine prefetches",
+    "scanner": "Security scanners",
+    "bot": "Bots",
+    "self": "You",
+}
+
+
+def labels_of(cls: str) -> list[str]:
+    """The label strings in a class (``human`` -> human_direct, human_via_proxy, human)."""
+    return [label for label, c in CLASS.items() if c == cls]
+
+
 # A few combinations read better as one sentence.
 _MPP = "Apple Mail Privacy Protection fetched this at delivery: not a read."
 COMBOS = {

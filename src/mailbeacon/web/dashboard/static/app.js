@@ -111,10 +111,10 @@ function renderHit(ev) {
 let source = null;
 const listeners = [];
 
-function subscribe(fn) {
+function subscribe(fn, after) {
   listeners.push(fn);
   if (source) return;
-  source = new EventSource("/live/stream");
+  source = new EventSource("/live/stream" + (after != null ? "?after=" + after : ""));
   source.addEventListener("hit", (msg) => {
     const ev = JSON.parse(msg.data);
     for (const f of listeners) f(ev);
@@ -124,18 +124,43 @@ function subscribe(fn) {
   source.onerror = () => { if (status) status.textContent = "reconnecting…"; };
 }
 
-function setupFeed() {
+// The feed opens on the last 50 hits (matching its filters), then streams
+// from the newest of them: no gap and no repeat between the two.
+async function setupFeed() {
   const feed = document.querySelector("[data-live-feed]");
   if (!feed) return;
   const only = feed.getAttribute("data-message");
+  const cls = feed.getAttribute("data-label") || "";
+  const campaign = feed.getAttribute("data-campaign") || "";
   const empty = document.getElementById("feed-empty");
+  const matches = (ev) => (!only || String(ev.message_id) === only)
+    && (!cls || ev.label_class === cls)
+    && (!campaign || String(ev.campaign_id) === campaign);
+  for (const s of document.querySelectorAll("#feed-filters select")) {
+    s.addEventListener("change", () => s.form.submit());
+  }
+  let after = null;
+  if (!only) {
+    const q = new URLSearchParams({ limit: "50" });
+    if (cls) q.set("label", cls);
+    if (campaign) q.set("campaign", campaign);
+    try {
+      const r = await fetch("/live/recent?" + q, { headers: { Accept: "application/json" } });
+      if (r.ok) {
+        const got = await r.json();
+        for (const ev of got.events) feed.append(renderHit(ev));
+        if (got.events.length && empty) empty.hidden = true;
+        after = got.after;
+      }
+    } catch (e) { after = null; }
+  }
   subscribe((ev) => {
     if (ev.first_open) notifyFirstOpen(ev);
-    if (only && String(ev.message_id) !== only) return;
+    if (!matches(ev)) return;
     feed.prepend(renderHit(ev));
     if (empty) empty.hidden = true;
     while (feed.children.length > 100) feed.lastChild.remove();
-  });
+  }, after);
   const btn = document.getElementById("notify-btn");
   if (btn && "Notification" in window && Notification.permission === "default") {
     btn.hidden = false;
