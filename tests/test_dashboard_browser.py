@@ -149,6 +149,10 @@ def test_campaign_page_after_demo_traffic(page: Any, site: Server) -> None:
     assert page.locator("svg.heatmap rect").count() == 7 * 24
     links = page.locator("section:has(h2:text('Links')) tbody tr")
     assert links.count() == 3  # the hidden honeypot link is not a row
+    figures = page.locator(".figures").inner_text()
+    assert "1 messages" not in figures and "1 fetches" not in figures and "(1 fetch)" in figures
+    clients = page.locator("section:has(h2:text('Mail clients'))").inner_text()
+    assert "Apple Mail (iPhone)" in clients and "WKWebView" not in clients
     page.screenshot(path=str(SHOTS / "campaign.png"), full_page=True)
 
     page.get_by_role("link", name="not opened").click()
@@ -162,10 +166,14 @@ def test_campaign_page_after_demo_traffic(page: Any, site: Server) -> None:
     assert page.get_by_text(
         "Apple Mail Privacy Protection fetched this at delivery: not a read."
     ).is_visible()
+    mpp = page.locator("ol.timeline li.machine").first.inner_text()
+    assert "Fetched at delivery, not opened" in mpp and "Opened" not in mpp
     page.screenshot(path=str(SHOTS / "message-mpp.png"), full_page=True)
     page.go_back()
     page.get_by_role("link", name="security@corp.example").click()
     assert page.get_by_text("Followed the invisible link no person can see").is_visible()
+    tracked = page.locator("section:has(h2:text('Tracking')) tbody tr").all_inner_texts()
+    assert tracked and not any(row.split()[0] == "0" for row in tracked)  # no honeypot row
     page.screenshot(path=str(SHOTS / "message-scanner.png"), full_page=True)
 
     # Keyboard: the skip link is the first stop and lands on the content.
@@ -241,9 +249,12 @@ def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Pa
         "POST", "/api/v1/webhooks", json={"url": LONG_URL, "events": ["message.first_open"]}
     )
     assert hook.status_code == 201, hook.text
+    empty = site.api("POST", "/api/v1/campaigns", json={"name": "Nothing sent yet"}).json()
+    site.message(recipient="quiet@example.com", campaign_id=empty["id"])
     pages = {
         "overview": "/",
         "campaign": f"/campaigns/{cid}",
+        "empty-campaign": f"/campaigns/{empty['id']}",
         "message": f"/messages/{one['id']}",
         "live": "/live",
         "track": "/track",
@@ -270,6 +281,9 @@ def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Pa
             for name, path in pages.items():
                 pg.goto(site.url + path)
                 problems += check(pg, shots, f"{name}-{width}-{scheme}")
+            pg.goto(site.url + pages["empty-campaign"])
+            figures = pg.locator(".figures").inner_text()
+            assert "0.0%" not in figures and "no opens yet" in figures and "1 message" in figures
             if width == 390:
                 pg.goto(site.url + pages["campaign"])
                 for big in pg.locator(".fig .big").all():

@@ -19,7 +19,13 @@ from mailbeacon.reports import campaign_report
 from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.sent_at import mark_sent
-from mailbeacon.service import Invalid, NotFound, create_message, message_view
+from mailbeacon.service import (
+    HONEYPOT_POSITION,
+    Invalid,
+    NotFound,
+    create_message,
+    message_view,
+)
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
 from mailbeacon.web.dashboard import data, reasons, times
@@ -38,6 +44,9 @@ def enrich(ev: dict[str, Any]) -> dict[str, Any]:
         "label_words": reasons.label_words(ev.get("label")),
         "label_class": reasons.label_class(ev.get("label")),
         "why": reasons.explain(ev.get("label"), ev.get("reasons") or [])[:2],
+        "what": reasons.event_words(
+            ev.get("kind") or "", ev.get("label"), ev.get("link_position"), HONEYPOT_POSITION
+        ),
     }
 
 

@@ -28,6 +28,14 @@ def when(ctx: Context, value: Any) -> Markup:
     return times.time_html(value, ctx.get("zone") or "UTC")
 
 
+def plural(n: int | None, one: str, many: str | None = None) -> str:
+    """'1 message', '2 messages', '0 messages' ('fetch' -> 'fetches')."""
+    n = int(n or 0)
+    if n == 1:
+        return f"1 {one}"
+    return f"{n} {many or (one + 'es' if one.endswith(('s', 'sh', 'ch', 'x')) else one + 's')}"
+
+
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -38,6 +46,9 @@ env.globals.update(
     explain=reasons.explain,
     when=when,
     pct=pct,
+    plural=plural,
+    client_words=reasons.client_words,
+    event_words=reasons.event_words,
     svg=lambda s: Markup(s),  # charts.* build escaped SVG themselves
     charts=charts,
 )

@@ -93,11 +93,12 @@ function renderHit(ev) {
   const head = el("p");
   head.append(el("span", { class: "badge " + ev.label_class }, ev.label_words));
   head.append(" ");
-  const replied = { human: "replied", auto_reply: "sent an auto-reply", bounce: "bounced" };
-  const verb = ev.kind === "open" ? "opened"
-    : ev.kind === "reply" ? (replied[ev.label] || "replied")
-    : ev.kind === "reminder" ? "reminder: " + String(ev.label).replace("_", " ")
-    : "clicked link " + ev.link_position;
+  // The server's words for what happened (reasons.event_words): a person's act
+  // reads as a sentence, anything else is set apart so a prefetch never
+  // reads as "opened".
+  const words = ev.what || ev.kind;
+  const own = ev.label_class === "human" || ev.kind === "reply" || ev.kind === "reminder";
+  const verb = (own ? "" : "— ") + words.charAt(0).toLowerCase() + words.slice(1);
   const who = el("a", { href: "/messages/" + ev.message_id }, ev.recipient || ("message " + ev.message_id));
   head.append(who, " " + verb + " ");
   head.append(timeEl(ev.at));
