@@ -23,6 +23,10 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 EMAIL, PASSWORD = "sender@example.com", "a long passphrase"
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.6.0"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
 GMAIL_PROXY_UA = (
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 )
@@ -335,11 +339,11 @@ def test_times_in_the_users_zone(site: Server, browser: Any) -> None:
 
         nav(pg, "Settings")
         pg.get_by_role("combobox", name="Time zone").fill("Mars/Base")
-        pg.get_by_role("button", name="Save").click()
+        pg.get_by_role("button", name="Save time zone").click()
         assert pg.get_by_role("alert").inner_text().startswith("“Mars/Base” is not a time zone.")
         assert pg.evaluate("document.documentElement.dataset.tz") == "America/New_York"
         pg.get_by_role("combobox", name="Time zone").fill("Asia/Tokyo")
-        pg.get_by_role("button", name="Save").click()
+        pg.get_by_role("button", name="Save time zone").click()
         pg.get_by_text("Saved: times are shown in Asia/Tokyo.").wait_for()
 
         pg.goto(f"{site.url}/messages/{msg['id']}")
@@ -396,3 +400,85 @@ def test_live_feed_opens_on_recent_hits_with_filters(page: Any, site: Server) ->
     open_(inside, "198.51.100.33")
     expect(feed).to_have_count(2)
     assert "solo@example.com" not in page.locator("#feed").inner_text()
+
+
+NOTIFIED = """async () => {
+  const reg = await navigator.serviceWorker.ready;
+  return (await reg.getNotifications()).map((n) => n.title + " | " + n.body);
+}"""
+
+
+def test_notification_preferences_and_installable_app(
+    site: Server, browser: Any, shots: Path
+) -> None:
+    expect = pytest.importorskip("playwright.sync_api").expect
+    manifest = httpx.get(site.url + "/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    app = manifest.json()
+    assert app["start_url"] == "/" and app["display"] == "standalone"
+    for icon in app["icons"]:
+        assert httpx.get(site.url + icon["src"]).status_code == 200, icon
+    camp = site.api("POST", "/api/v1/campaigns", json={"name": "Outreach"}).json()
+
+    ctx = browser.new_context()
+    ctx.grant_permissions(["notifications"], origin=site.url)
+    pg = ctx.new_page()
+    pg.set_default_timeout(15_000)
+    try:
+        sign_in(pg, site)
+        scope = pg.evaluate("async () => (await navigator.serviceWorker.ready).scope")
+        assert scope == site.url + "/"
+        nav(pg, "Settings")
+        assert pg.get_by_label("1-to-1 messages only").is_checked()  # the quiet default
+        assert pg.get_by_text("Allowed in this browser.").is_visible()
+
+        def opened(subject: str, campaign: int | None = None) -> None:
+            extra = {"campaign_id": campaign} if campaign else {}
+            m = site.message(
+                recipient="r@example.com", subject=subject, sent_at=time.time(), **extra
+            )
+            hit = httpx.get(
+                m["open_url"],
+                headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.40"},
+            )
+            assert hit.headers["x-mailbeacon-recorded"].startswith("yes")
+
+        nav(pg, "Live")
+        pg.wait_for_selector("#feed-status:has-text('connected')")
+        opened("In the campaign", camp["id"])
+        opened("Just to you")
+        feed = pg.locator("#feed > li")
+        expect(feed.filter(has_text="Just to you")).to_have_count(1)
+        shown = pg.evaluate(NOTIFIED)
+        assert shown == ["Opened: Just to you | r@example.com — Opened (Read by a person)"], shown
+
+        nav(pg, "Settings")
+        pg.get_by_label("these campaigns").check()
+        pg.get_by_label("Outreach").check()
+        pg.get_by_label("the first time a person opens a message").uncheck()
+        pg.get_by_role("button", name="Save notification settings").click()
+        pg.get_by_text("Notification settings saved.").wait_for()
+        assert pg.get_by_label("Outreach").is_checked()
+        pg.screenshot(path=str(shots / "settings-notifications.png"), full_page=True)
+        pg.goto(site.url + "/live")
+        pg.wait_for_selector("#feed-status:has-text('connected')")
+        opened("Campaign again", camp["id"])  # first opens are no longer wanted
+        expect(feed.filter(has_text="Campaign again")).to_have_count(1)
+        m = site.message(
+            recipient="c@example.com",
+            subject="With a link",
+            campaign_id=camp["id"],
+            sent_at=time.time() - 3600,
+            links=["https://example.com/offer"],
+        )
+        httpx.get(
+            m["links"][0]["tracked_url"],
+            headers={"User-Agent": CHROME, "X-Forwarded-For": "198.51.100.41"},
+        )
+        deadline = time.monotonic() + 15
+        while len(shown := pg.evaluate(NOTIFIED)) < 2 and time.monotonic() < deadline:
+            pg.wait_for_timeout(100)
+        # The click came last, so the first open ("Campaign again") was not shown.
+        assert sorted(shown)[0].startswith("Clicked: With a link | c@example.com"), shown
+    finally:
+        ctx.close()

@@ -65,6 +65,8 @@ def _joined() -> Select[Any]:
         messages.c.subject,
         messages.c.campaign_id,
         message_stats.c.opened_at,
+        message_stats.c.first_human_click_at,
+        message_stats.c.replied_at,
     ).select_from(
         events.outerjoin(messages, messages.c.id == events.c.message_id).outerjoin(
             message_stats, message_stats.c.message_id == events.c.message_id
@@ -87,6 +89,15 @@ def _read(engine: Engine, q: Select[Any]) -> list[dict[str, Any]]:
             human=human,
             # The message's first human open (or implied open by a human click).
             first_open=human and m["opened_at"] is not None and m["opened_at"] == m["at"],
+            # What notification preferences choose from (dashboard Settings).
+            first_click=human
+            and m["kind"] == "click"
+            and m["first_human_click_at"] is not None
+            and m["first_human_click_at"] == m["at"],
+            first_reply=m["kind"] == "reply"
+            and m["label"] == "human"
+            and m["replied_at"] is not None
+            and m["replied_at"] == m["at"],
         )
         ev.pop("ip", None)
         out.append(ev)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-from mailbeacon.web.dashboard import charts, reasons, times
+from mailbeacon.web.dashboard import alerts, charts, reasons, times
 
 HERE = Path(__file__).parent
 env = Environment(
@@ -67,6 +68,8 @@ def page(
         "proxy_warning": proxy.message if proxy else None,
         **(ctx or {}),
     }
+    if sess is not None:
+        full["notify"] = json.dumps(alerts.load(request.app.state.node.engine, sess.user_id))
     saved = times.saved(request)
     full["zone_saved"] = saved is not None
     if not full.get("zone"):

@@ -11,10 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mailbeacon.notify import EVENT_TYPES
 from mailbeacon.notify import store as ns
 from mailbeacon.store import keys
+from mailbeacon.store import messages as message_store
 from mailbeacon.store import networks as network_store
 from mailbeacon.web.api import ApiError
 from mailbeacon.web.api_hooks import check_webhook
-from mailbeacon.web.dashboard import times
+from mailbeacon.web.dashboard import alerts, times
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 from mailbeacon.web.node import Node
@@ -24,6 +25,8 @@ def install(app: FastAPI, node: Node) -> None:
     def settings_page(request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
         s = node.settings
         lists = network_store.list_info(node.engine)
+        with node.engine.connect() as conn:
+            campaigns = message_store.list_campaigns(conn)
         now = time.time()
         for item in lists:
             item["age_days"] = (now - item["loaded_at"]) / 86400
@@ -40,6 +43,10 @@ def install(app: FastAPI, node: Node) -> None:
             "smtp": {"host": s.smtp_host, "port": s.smtp_port, "notify": s.notify_email},
             "emails": ns.deliveries(node.engine, channel="email", limit=10),
             "saved_zone": times.saved(request),
+            "alert_prefs": alerts.load(node.engine, request.state.mb_session.user_id),
+            "alert_events": alerts.EVENTS,
+            "alert_scopes": alerts.SCOPES,
+            "campaigns": campaigns,
             **extra,
         }
         return page(request, "settings.html", ctx, status=status)
@@ -60,6 +67,16 @@ def install(app: FastAPI, node: Node) -> None:
         except ValueError as exc:
             return settings_page(request, 422, zone_error=str(exc), zone_input=name[:64])
         return settings_page(request, zone=found, zone_saved_as=found)
+
+    @app.post("/settings/notifications", response_class=HTMLResponse, include_in_schema=False)
+    def set_alerts(request: Request, posted: Post) -> HTMLResponse:
+        prefs = alerts.clean(
+            posted.lists.get("events") or [],
+            posted.form.get("scope", ""),
+            posted.lists.get("campaigns") or [],
+        )
+        alerts.save(node.engine, posted.session.user_id, prefs)
+        return settings_page(request, alerts_saved=True)
 
     @app.post("/settings/keys", response_class=HTMLResponse, include_in_schema=False)
     def new_key(request: Request, posted: Post) -> HTMLResponse:

@@ -79,13 +79,54 @@ function setupZone() {
   if (pageZone() !== bz) { document.documentElement.setAttribute("data-tz", bz); refreshTimes(true); }
 }
 
-function notifyFirstOpen(ev) {
-  if (!("Notification" in window) || Notification.permission !== "granted") return;
-  const n = new Notification("Opened: " + (ev.subject || "(no subject)"), {
-    body: ev.recipient + " opened your email (" + ev.label_words + ")",
-    tag: "mb-open-" + ev.message_id,
-  });
-  n.onclick = () => { window.focus(); location.href = "/messages/" + ev.message_id; };
+// --- notifications: which hits, per the user's Settings (alerts.py) ---------
+
+function alertPrefs() {
+  try { return JSON.parse(document.documentElement.getAttribute("data-notify") || "null"); }
+  catch (e) { return null; }
+}
+
+// The preference a hit satisfies, or null: first human open / click / reply,
+// for every message, 1-to-1 messages only, or chosen campaigns (and 1-to-1).
+function alertKind(ev, prefs) {
+  if (!prefs) return null;
+  const inCampaign = ev.campaign_id != null && ev.campaign_id !== 0;
+  if (prefs.scope === "one_to_one" && inCampaign) return null;
+  if (prefs.scope === "campaigns" && inCampaign && !prefs.campaigns.includes(ev.campaign_id)) return null;
+  const kinds = [];
+  if (ev.first_open) kinds.push("first_open");
+  if (ev.first_click) kinds.push("first_click");
+  if (ev.first_reply) kinds.push("reply");
+  return kinds.find((k) => prefs.events.includes(k)) || null;
+}
+
+const ALERT_TITLES = { first_open: "Opened", first_click: "Clicked", reply: "Replied" };
+
+async function alertFor(ev) {
+  const kind = alertKind(ev, alertPrefs());
+  if (!kind || !("Notification" in window) || Notification.permission !== "granted") return;
+  const title = ALERT_TITLES[kind] + ": " + (ev.subject || "(no subject)");
+  const opts = {
+    body: (ev.recipient || "") + " — " + (ev.what || kind) + " (" + ev.label_words + ")",
+    tag: "mb-" + kind + "-" + ev.message_id,  // one per message and kind, however many tabs
+    data: { url: "/messages/" + ev.message_id },
+  };
+  const reg = "serviceWorker" in navigator ? await navigator.serviceWorker.getRegistration() : null;
+  if (reg) { await reg.showNotification(title, opts); return; }
+  const n = new Notification(title, opts);
+  n.onclick = () => { window.focus(); location.href = opts.data.url; };
+}
+
+function setupNotifyButton() {
+  const btn = document.getElementById("notify-btn");
+  const state = document.querySelector("[data-notify-state]");
+  const show = () => {
+    if (!("Notification" in window)) { if (state) state.textContent = "This browser has no notifications."; return; }
+    if (btn) btn.hidden = Notification.permission !== "default";
+    if (state) state.textContent = { granted: "Allowed in this browser.", denied: "Blocked in this browser's site settings." }[Notification.permission] || "";
+  };
+  show();
+  if (btn) btn.addEventListener("click", async () => { await Notification.requestPermission(); show(); });
 }
 
 function renderHit(ev) {
@@ -156,20 +197,12 @@ async function setupFeed() {
     } catch (e) { after = null; }
   }
   subscribe((ev) => {
-    if (ev.first_open) notifyFirstOpen(ev);
+    alertFor(ev);
     if (!matches(ev)) return;
     feed.prepend(renderHit(ev));
     if (empty) empty.hidden = true;
     while (feed.children.length > 100) feed.lastChild.remove();
   }, after);
-  const btn = document.getElementById("notify-btn");
-  if (btn && "Notification" in window && Notification.permission === "default") {
-    btn.hidden = false;
-    btn.addEventListener("click", async () => {
-      await Notification.requestPermission();
-      btn.hidden = Notification.permission !== "default";
-    });
-  }
 }
 
 function setupActivation() {
@@ -177,6 +210,7 @@ function setupActivation() {
   if (!box) return;
   const mid = box.getAttribute("data-message");
   subscribe((ev) => {
+    alertFor(ev);
     if (String(ev.message_id) !== mid) return;
     const compose = (ev.reasons || []).includes("self:compose_time");
     const text = compose
@@ -248,7 +282,19 @@ function cardTables() {
   }
 }
 
+// Pages without a feed still notify (signed in, permission given).
+function setupAlerts() {
+  if (document.querySelector("[data-live-feed], #activation")) return;
+  if (!alertPrefs() || !("Notification" in window) || Notification.permission !== "granted") return;
+  subscribe(alertFor);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  if ("serviceWorker" in navigator && document.documentElement.hasAttribute("data-notify")) {
+    navigator.serviceWorker.register("/sw.js").catch(() => {});
+  }
+  setupNotifyButton();
+  setupAlerts();
   setupZone();
   refreshTimes(false);
   setInterval(() => refreshTimes(false), 30000);
