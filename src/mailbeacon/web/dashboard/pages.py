@@ -145,7 +145,7 @@ def install(app: FastAPI, node: Node) -> None:
 
     @app.post("/messages/{message_id}/sent", include_in_schema=False)
     def mark_message_sent(message_id: int, posted: Post) -> Response:
-        """"Mark as sent": sent_at is now, and earlier hits are judged again."""
+        """The "Mark as sent" button: sent_at is now, and earlier hits are judged again."""
         try:
             mark_sent(node.engine, node.networks(), message_id, time.time(), node.memory)
         except NotFound:
