@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from mailbeacon.store import events as event_store
 from mailbeacon.store.rollups import CLASS
@@ -34,23 +34,47 @@ def latest_id(engine: Engine) -> int:
 
 def fetch(engine: Engine, after: int, limit: int = PAGE) -> list[dict[str, Any]]:
     """Events after ``after`` with their message, oldest first."""
-    q = (
-        select(
-            events,
-            messages.c.recipient,
-            messages.c.subject,
-            messages.c.campaign_id,
-            message_stats.c.opened_at,
+    return _read(engine, _joined().where(events.c.id > after).order_by(events.c.id).limit(limit))
+
+
+def recent(
+    engine: Engine,
+    limit: int = 50,
+    *,
+    labels: list[str] | None = None,
+    campaign_id: int | None = None,
+    up_to: int | None = None,
+) -> list[dict[str, Any]]:
+    """The last ``limit`` events (up to id ``up_to``), newest first, as
+    :func:`fetch` shapes them: what the live feed opens on (a backward walk of
+    the primary key)."""
+    q = _joined()
+    if up_to is not None:
+        q = q.where(events.c.id <= up_to)
+    if labels is not None:
+        q = q.where(events.c.label.in_(labels))
+    if campaign_id is not None:
+        q = q.where(messages.c.campaign_id == campaign_id)
+    return _read(engine, q.order_by(events.c.id.desc()).limit(limit))
+
+
+def _joined() -> Select[Any]:
+    return select(
+        events,
+        messages.c.recipient,
+        messages.c.subject,
+        messages.c.campaign_id,
+        message_stats.c.opened_at,
+        message_stats.c.first_human_click_at,
+        message_stats.c.replied_at,
+    ).select_from(
+        events.outerjoin(messages, messages.c.id == events.c.message_id).outerjoin(
+            message_stats, message_stats.c.message_id == events.c.message_id
         )
-        .select_from(
-            events.outerjoin(messages, messages.c.id == events.c.message_id).outerjoin(
-                message_stats, message_stats.c.message_id == events.c.message_id
-            )
-        )
-        .where(events.c.id > after)
-        .order_by(events.c.id)
-        .limit(limit)
     )
+
+
+def _read(engine: Engine, q: Select[Any]) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(q).all()
     out = []
@@ -65,6 +89,15 @@ def fetch(engine: Engine, after: int, limit: int = PAGE) -> list[dict[str, Any]]
             human=human,
             # The message's first human open (or implied open by a human click).
             first_open=human and m["opened_at"] is not None and m["opened_at"] == m["at"],
+            # What notification preferences choose from (dashboard Settings).
+            first_click=human
+            and m["kind"] == "click"
+            and m["first_human_click_at"] is not None
+            and m["first_human_click_at"] == m["at"],
+            first_reply=m["kind"] == "reply"
+            and m["label"] == "human"
+            and m["replied_at"] is not None
+            and m["replied_at"] == m["at"],
         )
         ev.pop("ip", None)
         out.append(ev)
