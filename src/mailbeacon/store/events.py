@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, String, func, select
 
 from mailbeacon.model import Event, Kind
 from mailbeacon.store.db import placeholder
-from mailbeacon.store.schema import events, messages
+from mailbeacon.store.schema import events, message_stats, messages
 
 _COLUMNS = (
     "message_id",
@@ -239,6 +239,50 @@ def event_and_message(engine: Engine, event_id: int, message_id: int) -> tuple[A
     return ev, msg
 
 
+def latest_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+
+
+def feed(
+    engine: Engine,
+    *,
+    after: int | None = None,
+    limit: int = 200,
+    labels: list[str] | None = None,
+    campaign_id: int | None = None,
+    up_to: int | None = None,
+) -> list[Any]:
+    """Events with their message's recipient, subject, campaign and first-human
+    times (the live feed's rows): after ``after`` oldest first, else the last
+    ``limit`` (up to id ``up_to``) newest first."""
+    q = select(
+        events,
+        messages.c.recipient,
+        messages.c.subject,
+        messages.c.campaign_id,
+        message_stats.c.opened_at,
+        message_stats.c.first_human_click_at,
+        message_stats.c.replied_at,
+    ).select_from(
+        events.outerjoin(messages, messages.c.id == events.c.message_id).outerjoin(
+            message_stats, message_stats.c.message_id == events.c.message_id
+        )
+    )
+    if after is not None:
+        q = q.where(events.c.id > after).order_by(events.c.id)
+    else:
+        if up_to is not None:
+            q = q.where(events.c.id <= up_to)
+        q = q.order_by(events.c.id.desc())
+    if labels is not None:
+        q = q.where(events.c.label.in_(labels))
+    if campaign_id is not None:
+        q = q.where(messages.c.campaign_id == campaign_id)
+    with engine.connect() as conn:
+        return [r._mapping for r in conn.execute(q.limit(limit)).all()]
+
+
 HITS_CHUNK = 5000
 
 
@@ -297,6 +341,8 @@ def stored_event(row: Any) -> Event:
 
 
 __all__ = [
+    "feed",
+    "latest_id",
     "event_and_message",
     "count_hits",
     "stored_event",
