@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, String, select
 
+from mailbeacon import readtime
 from mailbeacon.model import Event
 from mailbeacon.store.db import placeholder
 from mailbeacon.store.schema import events
@@ -209,10 +211,17 @@ def public(m: Any) -> dict[str, Any]:
         "os": m["os"],
         "device": m["device"],
         "country": m["country"],
+        # Read time (docs/read-time.md): seconds a streamed pixel stayed open.
+        "read_seconds": _seconds(m.get("read_seconds")),
+        "read_bucket": readtime.bucket_of(m["kind"], m["label"], m.get("read_seconds")),
         # A reply's sender (replies only; hits have none): kept in the headers
         # JSON with the reply's Message-ID hash, never a body.
         "from": _reply_from(m),
     }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
 def _reply_from(m: Any) -> str | None:
@@ -233,7 +242,78 @@ def counts_by_label(conn: Connection, message_id: int) -> list[tuple[str, str | 
     return [(r[0], r[1], int(r[2])) for r in rows]
 
 
+def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, float]]) -> None:
+    """Record how long each (event id, seconds) open stayed on screen, with its rollups.
+
+    Run by the writer thread in a transaction of its own, after a streamed
+    pixel's connection ended; the event was committed long before. Each
+    measured open counts once in ``counters`` (dim ``read``, key its bucket);
+    a message's first ``read`` open sets ``message_stats.read_at`` and counts
+    it in ``unique:read`` (the campaign's read rate). An event set already,
+    or erased meanwhile, is skipped.
+    """
+    ids = sorted({eid for eid, _ in items})
+    if not ids:
+        return
+    marks = ",".join([mark] * len(ids))
+    cur.execute(
+        f"SELECT id, message_id, label FROM events WHERE id IN ({marks}) "
+        "AND kind = 'open' AND read_seconds IS NULL",
+        ids,
+    )
+    found = {int(r[0]): (int(r[1]), r[2]) for r in cur.fetchall()}
+    todo = [(eid, float(sec)) for eid, sec in items if eid in found]
+    if not todo:
+        return
+    mids = sorted({found[eid][0] for eid, _ in todo})
+    lock = " FOR UPDATE" if pg else ""  # two nodes may add a message's first read at once
+    cur.execute(
+        f"SELECT message_id, campaign_id, read_at FROM message_stats WHERE message_id IN "
+        f"({','.join([mark] * len(mids))}) ORDER BY message_id{lock}",
+        mids,
+    )
+    stats = {int(r[0]): (int(r[1]), r[2]) for r in cur.fetchall()}
+    cur.executemany(
+        f"UPDATE events SET read_seconds = {mark} WHERE id = {mark}", [(s, e) for e, s in todo]
+    )
+    thresholds = readtime.current()
+    counts: dict[tuple[int, str, str], int] = {}
+    first_read: dict[int, float] = {}
+    for eid, sec in todo:
+        mid, label = found[eid]
+        if mid not in stats or label not in readtime.MEASURABLE:
+            continue  # erased, or relabelled since (a scanner's hold is not a read)
+        cid, read_at = stats[mid]
+        bucket = thresholds.bucket(sec)
+        key = (cid, "read", bucket)
+        counts[key] = counts.get(key, 0) + 1
+        if bucket == readtime.READ and read_at is None and mid not in first_read:
+            first_read[mid] = time.time()
+            key = (cid, "unique", "read")
+            counts[key] = counts.get(key, 0) + 1
+    if first_read:
+        cur.executemany(
+            f"UPDATE message_stats SET read_at = {mark} WHERE message_id = {mark}",
+            [(at, mid) for mid, at in sorted(first_read.items())],
+        )
+    from mailbeacon.rollups import add_counts
+
+    add_counts(cur, mark, counts)
+
+
+def read_times(conn: Connection, message_id: int) -> list[tuple[str | None, float | None]]:
+    """(label, read_seconds) of a message's opens, for its read-time summary."""
+    rows = conn.execute(
+        select(events.c.label, events.c.read_seconds).where(
+            events.c.message_id == message_id, events.c.kind == "open"
+        )
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
 __all__ = [
+    "read_times",
+    "set_read_seconds",
     "SIZES",
     "clean",
     "dead_letter_row",

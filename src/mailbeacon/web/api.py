@@ -140,6 +140,15 @@ class EventOut(BaseModel):
     os: str | None
     device: str | None
     country: str | None
+    read_seconds: float | None = Field(
+        default=None,
+        description="opens: seconds the message stayed open (a streamed pixel, direct readers "
+        "only; docs/read-time.md); null when not measured",
+    )
+    read_bucket: str | None = Field(
+        default=None,
+        description="opens: glanced, skimmed, read, or unknown (not measured); null for others",
+    )
     from_: str | None = Field(
         default=None, alias="from", description="replies: the address that answered"
     )

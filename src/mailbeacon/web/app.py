@@ -20,6 +20,7 @@ from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.limits import BodyLimit, BodyLimits
 from mailbeacon.web.node import Node
 from mailbeacon.web.proxycheck import ProxyWatch
+from mailbeacon.web.readpixel import ReadPixel
 from mailbeacon.web.track import Tracker
 
 
@@ -75,6 +76,12 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         client_ip=node.client_ip,
         ip_storage=node.ip_storage,
         classify=node.labeller,
+        reading=ReadPixel(
+            recorder=node.recorder,
+            enabled=settings.read_time,
+            cap=settings.read_time_cap,
+            budget=settings.read_time_streams,
+        ),
     )
 
 
