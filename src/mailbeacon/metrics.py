@@ -97,6 +97,11 @@ READ_STREAMS = Gauge(
     "Streamed pixels open now (read_time_streams caps them)",
     registry=REGISTRY,
 )
+READ_FRAMES = Counter(
+    "mailbeacon_read_frames_total",
+    "Frames sent by streamed pixels (the first, complete image included)",
+    registry=REGISTRY,
+)
 READ_STREAMS_REFUSED = Counter(
     "mailbeacon_read_streams_refused_total",
     "Direct opens answered with the plain GIF because read_time_streams were all in use",

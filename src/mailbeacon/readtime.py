@@ -83,3 +83,23 @@ HEAD = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00"
 FRAME = b"!\xf9\x04\x05\x64\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00"
 TRAILER = b";"
 FRAME_SECONDS = 1.0
+
+
+def summary(counts: dict[str, int], human_opens: int) -> dict[str, int | float]:
+    """Read-time buckets beside human opens: how many of each, and the share
+    of human opens that could be measured (proxied and prefetched ones cannot)."""
+    out: dict[str, int | float] = {b: int(counts.get(b, 0)) for b in BUCKETS}
+    measured = sum(int(counts.get(b, 0)) for b in BUCKETS)
+    out["measured"] = measured
+    out["unknown"] = max(human_opens - measured, 0)
+    out["measured_share"] = round(measured / human_opens, 4) if human_opens > 0 else 0.0
+    return out
+
+
+def count(opens: list[tuple[str | None, float | None]]) -> dict[str, int]:
+    """Buckets of (label, read_seconds) opens; only measured direct ones count."""
+    counts = dict.fromkeys(BUCKETS, 0)
+    for label, seconds in opens:
+        if seconds is not None and label in MEASURABLE:
+            counts[_current.bucket(seconds)] += 1
+    return counts

@@ -96,6 +96,18 @@ class Link(BaseModel):
     tracked_url: str
 
 
+class ReadTime(BaseModel):
+    """Read time of human opens (docs/read-time.md): measured only for a
+    reader's own client; proxied and prefetched opens are ``unknown``."""
+
+    glanced: int
+    skimmed: int
+    read: int
+    measured: int
+    unknown: int
+    measured_share: float = Field(description="measured / human opens")
+
+
 class MessageBase(BaseModel):
     id: int
     recipient: str
@@ -119,6 +131,9 @@ class Message(MessageBase):
     auto_replies: int = Field(default=0, description="out-of-office and other auto-replies")
     opened_by: str | None = Field(
         default=None, description="what first showed a read: open, click or reply"
+    )
+    read_time: ReadTime | None = Field(
+        default=None, description="read-time buckets of its opens (docs/read-time.md)"
     )
 
 

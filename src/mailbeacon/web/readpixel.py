@@ -112,6 +112,7 @@ class ReadPixel:
         await send({"type": "http.response.start", "status": 200, "headers": [*_HEADERS, recorded]})
         await send({"type": "http.response.body", "body": readtime.HEAD + readtime.FRAME,
                     "more_body": True})  # fmt: skip
+        metrics.READ_FRAMES.inc()
         started = loop.time()
         deadline = started + self.cap
         watcher = asyncio.ensure_future(_until_disconnect(receive))
@@ -129,6 +130,7 @@ class ReadPixel:
                 await send({"type": "http.response.body", "body": readtime.FRAME,
                             "more_body": True})  # fmt: skip
                 frames += 1
+                metrics.READ_FRAMES.inc()
         finally:
             watcher.cancel()
         why = ended.result()
