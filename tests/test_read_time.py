@@ -30,6 +30,7 @@ from tests.traffic import CHROME, DATA, GMAIL_PROXY, THUNDERBIRD, ago
 
 CHROMIUM = "/usr/bin/chromium"
 READER_IP = "198.51.100.20"
+PASSWORD = "a long passphrase"
 browser_only = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")
 
 
@@ -87,6 +88,7 @@ def test_the_stream_is_a_complete_transparent_image_after_any_frame(frames: int)
 
 
 def serve(db_url: str, tmp_path: Path, **settings: Any) -> Server:
+    settings.setdefault("read_time", "true")  # tests/conftest.py turns it off elsewhere
     env = {f"MAILBEACON_{k.upper()}": str(v) for k, v in settings.items()}
     return start_server(db_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"], env=env)
 
@@ -114,7 +116,14 @@ def measured(srv: Server, message_id: int) -> dict[str, Any]:
         [ev] = srv.events(message_id)
         return ev if ev["read_seconds"] is not None else None
 
-    return dict(wait_for(done))
+    try:
+        return dict(wait_for(done))
+    except AssertionError:
+        raise AssertionError(f"no read time: {srv.events(message_id)}\n{srv.output()}") from None
+
+
+def view_seconds(srv: Server, message_id: int) -> float:
+    return float(srv.events(message_id)[0]["read_seconds"])
 
 
 @pytest.fixture
@@ -156,7 +165,8 @@ def test_a_browser_that_reads_five_seconds_is_skimmed_and_a_glance_is_glanced(
 ) -> None:
     srv = serve(db_url, tmp_path)
     try:
-        skim = srv.message(sent_at=ago(600))
+        cid = srv.api("POST", "/api/v1/campaigns", json={"name": "launch"}).json()["id"]
+        skim = srv.message(sent_at=ago(600), campaign_id=cid)
         page, began = open_mail(srv, chromium, skim["open_url"], frames=6)  # 5 s after the first
         page.close()
         stayed = time.monotonic() - began
@@ -168,7 +178,7 @@ def test_a_browser_that_reads_five_seconds_is_skimmed_and_a_glance_is_glanced(
         )
         assert ev["read_bucket"] == "skimmed"
 
-        glance = srv.message(sent_at=ago(600))
+        glance = srv.message(sent_at=ago(600), campaign_id=cid)
         page, began = open_mail(srv, chromium, glance["open_url"], frames=1)
         time.sleep(max(0.0, 0.5 - (time.monotonic() - began)))  # the glance itself: 0.5 s
         page.close()
@@ -176,9 +186,28 @@ def test_a_browser_that_reads_five_seconds_is_skimmed_and_a_glance_is_glanced(
         ev = measured(srv, glance["id"])
         assert abs(ev["read_seconds"] - stayed) <= 1.0 and ev["read_seconds"] < 2.0, (ev, stayed)
         assert ev["read_bucket"] == "glanced"
-        # The API and the report show it beside human opens.
+        # The API, the report and their pages show it beside human opens.
         view = srv.api("GET", f"/api/v1/messages/{skim['id']}").json()
         assert view["read_time"]["skimmed"] == 1 and view["read_time"]["measured_share"] == 1.0
+        opens = srv.api("GET", f"/api/v1/campaigns/{cid}/report").json()["opens"]
+        assert (opens["read_unique"], opens["read_rate"]) == (0, 0.0)
+        assert opens["read_time"] == {"glanced": 1, "skimmed": 1, "read": 0, "measured": 2,
+                                      "unknown": 0, "measured_share": 1.0}  # fmt: skip
+        cli("users", "create", "--email", "me@example.com", "--password", PASSWORD, db=db_url)
+        page = chromium.new_page()
+        page.goto(f"{srv.url}/login")
+        page.get_by_label("Email").fill("me@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(srv.url + "/")
+        page.goto(f"{srv.url}/messages/{skim['id']}")
+        line = page.locator("[data-read-time]").inner_text()
+        assert "1 skimmed" in line and "100%" in line, line
+        shown = f"skimmed, {view_seconds(srv, skim['id']):.1f} s"
+        assert shown in page.locator(".timeline").inner_text()
+        page.goto(f"{srv.url}/campaigns/{cid}")
+        fig = page.locator("[data-read-time]").inner_text()
+        assert "1 skimmed, 1 glanced" in fig, fig
     finally:
         srv.stop()
 
@@ -203,6 +232,7 @@ def test_left_open_past_the_cap_is_read_with_the_cap_as_duration(
         ev = measured(srv, msg["id"])  # while the page is still open
         assert (ev["read_seconds"], ev["read_bucket"]) == (3.0, "read"), ev
         # The image the reader's client ended with is a whole, valid one.
+        page.wait_for_function("() => document.getElementById('px').complete", timeout=10_000)
         size = page.evaluate(
             "() => { const i = document.getElementById('px');"
             " return [i.complete, i.naturalWidth, i.naturalHeight]; }"
@@ -342,3 +372,75 @@ def test_migration_0011_adds_the_columns_the_code_declares(db_url: str) -> None:
         assert [d for d in diff if "read_seconds" in repr(d) or "read_at" in repr(d)] == []
     finally:
         engine.dispose()
+
+
+def test_the_writer_records_read_times_with_their_rollups(db_url: str) -> None:
+    """Through the Recorder (the writer thread), on both stores: each measured
+    direct open counts once in its bucket; a message counts once in the read
+    rate however many reads it has; an open relabelled since, an erased
+    message's and a second measure of one open are not counted."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from mailbeacon.config import normalise_db_url
+    from mailbeacon.model import Event, Kind
+    from mailbeacon.recorder import Recorder
+    from mailbeacon.reports.campaign import campaign_report
+    from mailbeacon.service import create_message
+    from mailbeacon.store import make_engine, upgrade
+    from mailbeacon.tokens import Signer
+
+    engine = make_engine(normalise_db_url(db_url))
+    upgrade(engine)
+    with engine.begin() as conn:
+        cid = conn.execute(
+            text("INSERT INTO campaigns (name, created_at) VALUES ('c', 0) RETURNING id")
+        ).scalar_one()
+        mids = [
+            create_message(conn, Signer({1: b"k" * 32}), "http://x", recipient=f"r{i}@x.org",
+                           campaign_id=cid, sent_at=1_000_000.0)["id"]
+            for i in range(3)
+        ]  # fmt: skip
+
+    def open_(mid: int, label: str) -> Event:
+        return Event(message_id=mid, kind=Kind.OPEN, at=1_000_100.0, method="GET",
+                     ip="192.0.2.1", ip_stored="192.0.2.0/24", ip_hash="h", user_agent="ua",
+                     label=label)  # fmt: skip
+
+    # (message, label, seconds measured)
+    table = [
+        (0, "human_direct", 12.0),  # read
+        (0, "human_direct", 30.0),  # read again: the message counts once
+        (1, "human_direct", 5.0),  # skimmed
+        (1, "human_direct", 0.4),  # glanced
+        (2, "human_via_proxy", 9.0),  # not measurable: stored, never counted
+        (1, "human_via_proxy", None),  # not measured
+    ]
+
+    async def run() -> list[Event]:
+        rec = Recorder(engine, commit_timeout=30)
+        rec.start()
+        evs = [open_(mids[m], label) for m, label, _ in table]
+        assert all(await asyncio.gather(*(rec.add(e) for e in evs)))
+        for e, (_, _, sec) in zip(evs, table, strict=True):
+            if sec is not None:
+                assert e.id is not None
+                rec.read_time(e.id, sec)
+        assert evs[0].id is not None
+        rec.read_time(evs[0].id, 3.0)  # a second measure of one open: ignored
+        await asyncio.to_thread(rec.stop)
+        return evs
+
+    evs = asyncio.run(run())
+    with engine.connect() as conn:
+        got = dict(
+            conn.execute(text("SELECT id, read_seconds FROM events")).all()  # type: ignore[arg-type]
+        )
+        report = campaign_report(conn, cid)
+    engine.dispose()
+    assert [got[e.id] for e in evs] == [12.0, 30.0, 5.0, 0.4, 9.0, None]
+    opens = report["opens"]
+    assert opens["read_time"] == {"glanced": 1, "skimmed": 1, "read": 2, "measured": 4,
+                                  "unknown": 2, "measured_share": round(4 / 6, 4)}  # fmt: skip
+    assert (opens["read_unique"], opens["read_rate"]) == (1, round(1 / 3, 4))

@@ -40,6 +40,8 @@ log = logging.getLogger("mailbeacon.recorder")
 Outcome = Unrecorded | None
 _Item = tuple[Event, "asyncio.Future[Outcome] | None"]
 _Settled = list[tuple[_Item, Outcome]]
+# Read times written per turn of the writer, in one UPDATE batch.
+READS_PER_TURN = 500
 TxHook = Callable[[Any, str, bool, Sequence[Event], list[rollups.Transition]], None]
 
 
@@ -157,7 +159,9 @@ class Recorder:
                 if not self._pending and not self._reads:
                     return
                 batch, self._pending = self._pending, []
-                reads, self._reads = self._reads, []
+                # A bounded slice per turn: 2,000 streams ending at the cap
+                # together must not hold the hits behind them in one long write.
+                reads, self._reads = self._reads[:READS_PER_TURN], self._reads[READS_PER_TURN:]
             if reads:
                 self._write_reads(reads)
             if not batch:

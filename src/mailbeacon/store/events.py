@@ -262,9 +262,19 @@ def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, f
         ids,
     )
     found = {int(r[0]): (int(r[1]), r[2]) for r in cur.fetchall()}
-    todo = [(eid, float(sec)) for eid, sec in items if eid in found]
+    todo: list[tuple[int, float]] = []
+    seen: set[int] = set()
+    for eid, sec in items:
+        if eid in found and eid not in seen:  # one measure per open: the first
+            seen.add(eid)
+            todo.append((eid, float(sec)))
     if not todo:
         return
+    # Events first, then the message rows: the order a relabel takes its
+    # locks in (labelling.apply_relabels), so two nodes never wait on each other.
+    cur.executemany(
+        f"UPDATE events SET read_seconds = {mark} WHERE id = {mark}", [(s, e) for e, s in todo]
+    )
     mids = sorted({found[eid][0] for eid, _ in todo})
     lock = " FOR UPDATE" if pg else ""  # two nodes may add a message's first read at once
     cur.execute(
@@ -273,9 +283,6 @@ def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, f
         mids,
     )
     stats = {int(r[0]): (int(r[1]), r[2]) for r in cur.fetchall()}
-    cur.executemany(
-        f"UPDATE events SET read_seconds = {mark} WHERE id = {mark}", [(s, e) for e, s in todo]
-    )
     thresholds = readtime.current()
     counts: dict[tuple[int, str, str], int] = {}
     first_read: dict[int, float] = {}
