@@ -271,6 +271,7 @@ Streams open when measuring: {", ".join(f"{h:.0f}" for h in held)}; still open a
 run: {", ".join(f"{r['still']:.0f}" for r in full)} (none cut). Connections refused for the
 ordinary cap (`over_capacity`) over the whole bench: {refused:.0f}. The load generator is Python
 (asyncio), so hits/s is bounded by the client as much as by the server; the comparison is the point.
+On a machine shared with other work, run-to-run noise is larger than the difference measured.
 """
     body = body.replace("|---:|\n\n|", "|---:|\n|")
     print(body)
