@@ -263,6 +263,17 @@ def test_proxies_prefetchers_and_head_get_the_plain_gif_at_once(
             assert r.headers["content-length"] == "43"
             assert r.headers["x-mailbeacon-recorded"] == "yes"
             assert r.content == (b"" if method == "HEAD" else _plain_gif())
+        # A direct client speaking HTTP/1.0 (no chunked answers): plain GIF too.
+        import socket
+
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            path = msg["open_url"].removeprefix(srv.url)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nUser-Agent: {THUNDERBIRD}\r\n"
+                         f"X-Forwarded-For: {READER_IP}\r\n\r\n".encode())  # fmt: skip
+            raw = b""
+            while chunk := sock.recv(4096):
+                raw += chunk
+        assert b"content-length: 43" in raw.lower() and raw.endswith(_plain_gif())
         events = srv.events(msg["id"])
         labels = [e["label"] for e in events]
         assert labels[:2] == ["human_via_proxy", "machine_prefetch"], labels
@@ -444,3 +455,29 @@ def test_the_writer_records_read_times_with_their_rollups(db_url: str) -> None:
     assert opens["read_time"] == {"glanced": 1, "skimmed": 1, "read": 2, "measured": 4,
                                   "unknown": 2, "measured_share": round(4 / 6, 4)}  # fmt: skip
     assert (opens["read_unique"], opens["read_rate"]) == (1, round(1 / 3, 4))
+
+
+def test_shutdown_ends_streams_at_once_and_leaves_them_unmeasured(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A stream does not hold the graceful shutdown for up to its cap: the
+    server completes the image (GIF trailer) and exits; the duration was
+    cut by the server, not the reader, so it stays unknown."""
+    import signal
+
+    srv = serve(sqlite_url, tmp_path, read_time_cap=600)
+    msg = srv.message(sent_at=ago(600))
+    with httpx.Client(timeout=30) as c:
+        req = c.build_request("GET", msg["open_url"], headers={"User-Agent": THUNDERBIRD,
+                              "X-Forwarded-For": READER_IP})  # fmt: skip
+        resp = c.send(req, stream=True)
+        wait_for(lambda: metric(srv, "mailbeacon_read_streams") == 1)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        body = resp.read()  # ends when the server ends the image
+        assert body.endswith(readtime.TRAILER) and Image.open(io.BytesIO(body)).size == (1, 1)
+    srv.proc.wait(30)
+    assert time.monotonic() - t0 < 5.0  # not the 10 s graceful timeout, nor the cap
+    from tests.helpers import rows
+
+    assert rows(sqlite_url, "SELECT read_seconds FROM events") == [(None,)]

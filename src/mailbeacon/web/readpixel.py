@@ -40,6 +40,9 @@ _HEADERS = [
     # One stream, one connection: it is not reused, so the server never has
     # to count it back in among its ordinary connections.
     (b"connection", b"close"),
+    # nginx buffers a proxied answer unless told not to: the frames must reach
+    # the reader as they are sent, and its close must reach us (docs/read-time.md).
+    (b"x-accel-buffering", b"no"),
 ]
 
 
@@ -66,6 +69,8 @@ class ReadPixel:
             and event.label in readtime.MEASURABLE
             and event.id is not None
             and scope["method"] == "GET"
+            # An answer of unknown length is chunked: HTTP/1.0 has no chunks.
+            and scope.get("http_version", "1.1") != "1.0"
         )
 
     async def serve(
