@@ -131,7 +131,10 @@ class RecipientRow(BaseModel):
 
 
 class WarmLead(RecipientRow):
-    why: Literal["clicked", "opened_repeatedly"]
+    why: Literal["clicked", "read", "opened_repeatedly"] = Field(
+        description="clicked; read: an open measured as read (docs/read-time.md); "
+        "opened_repeatedly: two or more human opens"
+    )
 
 
 class Replies(BaseModel):
