@@ -283,7 +283,7 @@ def test_proxies_prefetchers_and_head_get_the_plain_gif_at_once(
 
 
 def _plain_gif() -> bytes:
-    from mailbeacon.web.track import GIF
+    from mailbeacon.hits.track import GIF
 
     return GIF
 
@@ -395,8 +395,8 @@ def test_the_writer_records_read_times_with_their_rollups(db_url: str) -> None:
     from sqlalchemy import text
 
     from mailbeacon.config import normalise_db_url
+    from mailbeacon.hits.recorder import Recorder
     from mailbeacon.model import Event, Kind
-    from mailbeacon.recorder import Recorder
     from mailbeacon.reports.campaign import campaign_report
     from mailbeacon.service import create_message
     from mailbeacon.store import make_engine, upgrade

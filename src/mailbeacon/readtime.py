@@ -4,7 +4,7 @@ The pixel of a direct hit (the reader's own mail client) can be answered
 as an animated GIF whose frames keep arriving, one a second; the client
 holds the connection while the message is on screen and drops it when the
 message is closed, so the connection's life is the read time
-(web/readpixel.py). This module is the pure part: the GIF bytes and the
+(hits/readpixel.py). This module is the pure part: the GIF bytes and the
 buckets. No I/O.
 
 Buckets follow the published practice of email analytics vendors (Litmus

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, String, select
+from sqlalchemy import Connection, Engine, String, func, select
 
 from mailbeacon import readtime
-from mailbeacon.model import Event
+from mailbeacon.model import Event, Kind
 from mailbeacon.store.db import placeholder
-from mailbeacon.store.schema import events
+from mailbeacon.store.rollups import add_counts
+from mailbeacon.store.schema import events, messages
 
 _COLUMNS = (
     "message_id",
@@ -231,15 +232,78 @@ def _reply_from(m: Any) -> str | None:
     return str(value) if value else None
 
 
-def counts_by_label(conn: Connection, message_id: int) -> list[tuple[str, str | None, int]]:
-    from sqlalchemy import func
+def relabel(cur: Any, mark: str, changes: Sequence[tuple[int | None, str, Sequence[str]]]) -> None:
+    """Write new labels and reasons for stored events ``(id, label, reasons)``
+    on a raw cursor inside the caller's transaction (rollups move with them)."""
+    cur.executemany(
+        f"UPDATE events SET label = {mark}, reasons = {mark} WHERE id = {mark}",
+        [(label, json.dumps(list(reasons)), eid) for eid, label, reasons in changes],
+    )
 
-    rows = conn.execute(
-        select(events.c.kind, events.c.label, func.count())
-        .where(events.c.message_id == message_id)
-        .group_by(events.c.kind, events.c.label)
-    ).all()
-    return [(r[0], r[1], int(r[2])) for r in rows]
+
+def event_and_message(engine: Engine, event_id: int, message_id: int) -> tuple[Any, Any]:
+    """The stored event row and its message row (either None if gone)."""
+    with engine.connect() as conn:
+        ev = conn.execute(select(events).where(events.c.id == event_id)).first()
+        msg = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    return ev, msg
+
+
+HITS_CHUNK = 5000
+
+
+def _hits_query(campaign_id: int | None, since: float | None, message_id: int | None = None) -> Any:
+    # Hits only: replies and reminders are not labelled by the hit classifier.
+    hits = (Kind.OPEN.value, Kind.CLICK.value)
+    q = select(events).where(events.c.kind.in_(hits)).order_by(events.c.at, events.c.id)
+    if message_id is not None:
+        q = q.where(events.c.message_id == message_id)
+    if campaign_id is not None:
+        ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
+        q = q.where(events.c.message_id.in_(ids))
+    if since is not None:
+        q = q.where(events.c.at >= since)
+    return q
+
+
+def count_hits(engine: Engine, campaign_id: int | None, since: float | None) -> int:
+    """Stored opens and clicks of a campaign / since a time (all if None)."""
+    sub = _hits_query(campaign_id, since).order_by(None).subquery()
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def stored_hits(
+    engine: Engine, campaign_id: int | None, since: float | None, message_id: int | None
+) -> Iterator[Any]:
+    """Those hits in the order they happened, streamed in chunks."""
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=HITS_CHUNK).execute(
+            _hits_query(campaign_id, since, message_id)
+        )
+        yield from result
+
+
+def stored_event(row: Any) -> Event:
+    """An Event as the live path had it, from a stored row (the /24 or /48 as ip)."""
+    ip = row.ip.split("/", 1)[0] if row.ip else ""
+    return Event(
+        id=row.id,
+        message_id=row.message_id,
+        kind=Kind(row.kind),
+        at=row.at,
+        method=row.method,
+        ip=ip,
+        ip_stored=row.ip,
+        ip_hash=row.ip_hash,
+        user_agent=row.user_agent,
+        headers=json.loads(row.headers or "{}"),
+        link_position=row.link_position,
+        url=row.url,
+        token_flags=tuple(f for f in (row.flags or "").split(",") if f),
+        label=row.label,
+        reasons=json.loads(row.reasons) if row.reasons else [],
+    )
 
 
 def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, float]]) -> None:
@@ -271,7 +335,7 @@ def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, f
     if not todo:
         return
     # Events first, then the message rows: the order a relabel takes its
-    # locks in (labelling.apply_relabels), so two nodes never wait on each other.
+    # locks in (hits.labeller.apply_relabels), so two nodes never wait on each other.
     cur.executemany(
         f"UPDATE events SET read_seconds = {mark} WHERE id = {mark}", [(s, e) for e, s in todo]
     )
@@ -303,8 +367,6 @@ def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, f
             f"UPDATE message_stats SET read_at = {mark} WHERE message_id = {mark}",
             [(at, mid) for mid, at in sorted(first_read.items())],
         )
-    from mailbeacon.rollups import add_counts
-
     add_counts(cur, mark, counts)
 
 
@@ -321,6 +383,11 @@ def read_times(conn: Connection, message_id: int) -> list[tuple[str | None, floa
 __all__ = [
     "read_times",
     "set_read_seconds",
+    "event_and_message",
+    "count_hits",
+    "stored_event",
+    "stored_hits",
+    "relabel",
     "SIZES",
     "clean",
     "dead_letter_row",
@@ -330,6 +397,5 @@ __all__ = [
     "row",
     "list_events",
     "public",
-    "counts_by_label",
     "Sequence",
 ]

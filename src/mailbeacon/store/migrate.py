@@ -6,9 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+
+from mailbeacon.store.db import is_sqlite
 
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
 # Any constant works; it only has to be the same on every node so two nodes
@@ -24,9 +24,9 @@ def _config() -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = _config()
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = is_sqlite(engine)
     with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+        if not sqlite:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
             conn.commit()
         dangling: set[tuple[object, ...]] = set()
@@ -45,7 +45,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 raise RuntimeError(f"migration broke references: {sorted(broken)[:5]}")
             conn.commit()
         finally:
-            if engine.dialect.name == "postgresql":
+            if not sqlite:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_ID})
                 conn.commit()
             if sqlite:
@@ -56,9 +56,3 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def _dangling(conn: Connection) -> set[tuple[object, ...]]:
     """SQLite rows whose foreign key points nowhere (kept as they were found)."""
     return {tuple(r) for r in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()}
-
-
-def is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head

@@ -6,6 +6,7 @@ reads never block the event loop that serves the tracking paths.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbeacon import metrics
+from mailbeacon.node import Node
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
     Invalid,
@@ -29,7 +31,6 @@ from mailbeacon.store import keys
 from mailbeacon.store import messages as store
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import iso, parse
-from mailbeacon.web.node import Node
 from mailbeacon.web.opsaccess import MetricsAccess
 
 # Ids are 64-bit integers in the store; a larger number in a path or body
@@ -383,6 +384,9 @@ def install(app: FastAPI, node: Node) -> None:
 
     @app.get("/healthz", tags=["operations"])
     def health() -> JSONResponse:
+        """Whether this process can record (503 while its store is down), its queue,
+        an untrusted reverse proxy seen in front, and which `serve --workers`
+        process answered (`process`, and `primary` for the one running background jobs)."""
         ok = not node.recorder.down
         proxy = node.proxy_check.found
         return JSONResponse(
@@ -392,6 +396,9 @@ def install(app: FastAPI, node: Node) -> None:
                 "queued": node.recorder.queued,
                 # null, or the untrusted reverse proxy seen in front (web/proxycheck.py)
                 "untrusted_proxy": proxy.public() if proxy else None,
+                # which serve --workers process answered (web/workers.py)
+                "process": os.getpid(),
+                "primary": node.primary,
             },
             200 if ok else 503,
         )

@@ -21,7 +21,7 @@ connections made the pixel unreachable). This protocol adds, per server:
   real client, whose request arrives within a millisecond of connecting, is
   always the newest in that line.
 
-A streamed pixel (web/readpixel.py: up to ``read_time_cap`` seconds of an
+A streamed pixel (hits/readpixel.py: up to ``read_time_cap`` seconds of an
 animated GIF, to measure read time) leaves ``max_connections`` when it
 starts streaming: it is counted in ``streams`` instead, which the app bounds
 with ``read_time_streams``. So a full budget of streams never takes a slot
@@ -44,7 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from mailbeacon import metrics
-from mailbeacon.web.readpixel import STREAM_EXTENSION
+from mailbeacon.hits.readpixel import STREAM_EXTENSION
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self._stop_stream = None
             self.guard.streams -= 1
 
-    # -- streamed pixels (web/readpixel.StreamHost) ------------------------------
+    # -- streamed pixels (hits/readpixel.StreamHost) ------------------------------
 
     def stream_started(self, stop: Callable[[], None]) -> None:
         """This connection streams a pixel now: out of ``open``, into ``streams``.

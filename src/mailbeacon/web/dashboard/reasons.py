@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mailbeacon.classify.network_lists import APPLE_EGRESS
 from mailbeacon.classify.reasons import Reason, ip, wording
+from mailbeacon.model import LABEL_CLASS
 
 LABELS = {
     "human_direct": "Read by a person",
@@ -19,18 +20,8 @@ LABELS = {
     None: "Not labelled yet",
 }
 
-# Short class names for badges and CSS (same classes as the rollups).
-CLASS = {
-    "human_direct": "human",
-    "human_via_proxy": "human",
-    "human": "human",
-    "machine_prefetch": "machine",
-    "security_scanner": "scanner",
-    "scanner": "scanner",
-    "bot_other": "bot",
-    "bot": "bot",
-    "self": "self",
-}
+# Short class names for badges and CSS (the rollups' classes, model.LabelClass).
+CLASS = {label: cls.value for label, cls in LABEL_CLASS.items()}
 
 # A few combinations read better as one sentence.
 _MPP = "Apple Mail Privacy Protection fetched this at delivery: not a read."

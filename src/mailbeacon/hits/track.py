@@ -22,10 +22,10 @@ from urllib.parse import quote
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailbeacon import metrics
-from mailbeacon.clientip import ClientIP, IPStorage
+from mailbeacon.hits.clientip import ClientIP, IPStorage
+from mailbeacon.hits.readpixel import ReadPixel
 from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind, Unrecorded
 from mailbeacon.tokens import Signer, TokenError, repair_candidates
-from mailbeacon.web.readpixel import ReadPixel
 
 log = logging.getLogger("mailbeacon.track")
 
@@ -120,7 +120,7 @@ class Tracker:
         event = self._event(scope, Kind.OPEN, verified.message_id, flags)
         why = await self._record(event, scope)
         # A reader's own client, and the open is durable: measure how long
-        # the message stays open (web/readpixel.py). Budget spent: plain GIF.
+        # the message stays open (hits/readpixel.py). Budget spent: plain GIF.
         if why is None and self.reading is not None and self.reading.wants(event, scope):
             if await self.reading.serve(scope, receive, send, event, _RECORDED[None]):
                 return
