@@ -80,6 +80,10 @@ def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
 def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may read or write the user's real data directory."""
     monkeypatch.setenv("MAILBEACON_DATA_DIR", str(tmp_path / "data"))
+    # Read time streams a direct reader's pixel for up to 30 s, and a test
+    # client that reads whole bodies (httpx, TestClient) would wait for all
+    # of it: off unless a test turns it on (tests/test_read_time.py does).
+    monkeypatch.setenv("MAILBEACON_READ_TIME", "false")
     for var in ("MAILBEACON_DB", "MAILBEACON_BASE_URL", "MAILBEACON_CONFIG"):
         monkeypatch.delenv(var, raising=False)
 

@@ -174,6 +174,32 @@ class Settings:
         "sending its request or not reading its answer is closed to make room; requests "
         "being answered are never cut.",
     )
+    # --- read time (docs/read-time.md): a streamed pixel for direct readers ---
+    read_time: bool = _s(
+        True,
+        "Measure how long a reader's own mail client keeps a message open, by answering its "
+        "pixel with an animated GIF that streams a frame a second. false: every pixel is "
+        "the plain 43-byte GIF and read time is never measured.",
+    )
+    # Litmus and others stop at ~30 s too: past it, the message was read.
+    read_time_cap: float = _s(
+        30.0,
+        "Seconds a streamed pixel lasts at most; an open still showing then is recorded "
+        "with this duration.",
+    )
+    # ~4 KB each (a socket, a task): 2,000 are ~8 MB, and serve raises the
+    # open-files limit to fit them beside max_connections.
+    read_time_streams: int = _s(
+        2000,
+        "Streamed pixels open at once on this node (per worker process), counted apart "
+        "from max_connections; past it direct readers get the plain GIF, unmeasured.",
+    )
+    # Edges from Litmus Email Analytics (docs/read-time.md).
+    read_glanced_below: float = _s(2.0, "An open shown fewer seconds than this is 'glanced'.")
+    read_read_above: float = _s(
+        8.0,
+        "An open shown more seconds than this is 'read'; between the two edges, 'skimmed'.",
+    )
     # serve --workers: processes sharing one listening socket (web/workers.py).
     workers: int = _s(
         1,
@@ -327,6 +353,10 @@ def load(**overrides: Any) -> Settings:
         raise SystemExit("smtp_security must be 'none', 'starttls' or 'ssl'")
     if settings.sqlite_sync not in ("full", "normal"):
         raise SystemExit("sqlite_sync must be 'full' or 'normal'")
+    if not 0 < settings.read_glanced_below <= settings.read_read_above:
+        raise SystemExit("read_glanced_below must be > 0 and at most read_read_above")
+    if settings.read_time_cap < 0 or settings.read_time_streams < 0:
+        raise SystemExit("read_time_cap and read_time_streams must not be negative")
     for cidr in settings.metrics_networks:
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -338,6 +368,11 @@ def load(**overrides: Any) -> Settings:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise SystemExit(f"--trust-proxy {cidr!r} is not a CIDR such as 10.0.0.0/8") from None
+    # Read buckets are computed where an event is shown (API, exports,
+    # webhooks, CLI), all of which load settings through here first.
+    from mailbeacon import readtime
+
+    readtime.configure(readtime.Thresholds(settings.read_glanced_below, settings.read_read_above))
     return settings
 
 

@@ -91,6 +91,28 @@ DROPPED = Counter(
     registry=REGISTRY,
 )
 
+# Read time (docs/read-time.md).
+READ_STREAMS = Gauge(
+    "mailbeacon_read_streams",
+    "Streamed pixels open now (read_time_streams caps them)",
+    registry=REGISTRY,
+)
+READ_FRAMES = Counter(
+    "mailbeacon_read_frames_total",
+    "Frames sent by streamed pixels (the first, complete image included)",
+    registry=REGISTRY,
+)
+READ_STREAMS_REFUSED = Counter(
+    "mailbeacon_read_streams_refused_total",
+    "Direct opens answered with the plain GIF because read_time_streams were all in use",
+    registry=REGISTRY,
+)
+READ_TIMES_DROPPED = Counter(
+    "mailbeacon_read_times_dropped_total",
+    "Measured read times not written (store down past queue_max, or refused)",
+    registry=REGISTRY,
+)
+
 BATCH_SIZE = Histogram(
     "mailbeacon_batch_size",
     "Events per group commit",

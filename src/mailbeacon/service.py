@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from mailbeacon import readtime
+from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as store
 from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS, message_stats
 from mailbeacon.timefmt import iso
@@ -180,7 +182,17 @@ def message_view(
     st = _stats(conn, message_id)
     out["summary"] = _summary(st)
     out.update(reply_summary(st))
+    out["read_time"] = read_time_summary(conn, message_id, st)
     return out
+
+
+def read_time_summary(conn: Connection, message_id: int, st: dict[str, Any]) -> dict[str, Any]:
+    """Read-time buckets of the message's opens beside its human opens
+    (docs/read-time.md). Read from its events: one indexed range, a message
+    has a handful of opens."""
+    human = int(st.get("open_human_direct") or 0) + int(st.get("open_human_via_proxy") or 0)
+    counts = readtime.count(event_store.read_times(conn, message_id))
+    return readtime.summary(counts, human)
 
 
 def _stats(conn: Connection, message_id: int) -> dict[str, Any]:

@@ -158,11 +158,14 @@ def serve(
         keepalive_timeout=s.keepalive_timeout,
         max_connections=s.max_connections,
     )
-    fds = _raise_fd_limit(limits.max_connections + FD_RESERVE)
-    if fds < limits.max_connections + FD_RESERVE:
+    # Streamed pixels (read time) are connections too, counted apart.
+    streams = s.read_time_streams if s.read_time else 0
+    wanted = limits.max_connections + streams + FD_RESERVE
+    fds = _raise_fd_limit(wanted)
+    if fds < wanted:
         print(
             f"  warning: only {fds} open files allowed; max_connections {limits.max_connections} "
-            f"needs {limits.max_connections + FD_RESERVE} (raise `ulimit -n` or lower it)"
+            f"and read_time_streams {streams} need {wanted} (raise `ulimit -n` or lower them)"
         )
     count = worker_count(s.workers)
     if count > 1:

@@ -41,6 +41,8 @@ log = logging.getLogger("mailbeacon.hits.recorder")
 Outcome = Unrecorded | None
 _Item = tuple[Event, "asyncio.Future[Outcome] | None"]
 _Settled = list[tuple[_Item, Outcome]]
+# Read times written per turn of the writer, in one UPDATE batch.
+READS_PER_TURN = 500
 TxHook = Callable[[Any, str, bool, Sequence[Event], list[rollups.Transition]], None]
 
 
@@ -64,6 +66,9 @@ class Recorder:
         self.on_commit = on_commit
         self.down = False
         self._pending: list[_Item] = []
+        # (event id, seconds) of streamed pixels that ended: written by the
+        # writer between batches, in a small transaction of their own.
+        self._reads: list[tuple[int, float]] = []
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -116,6 +121,21 @@ class Recorder:
         timer.cancel()
         return outcome
 
+    def read_time(self, event_id: int, seconds: float) -> None:
+        """Queue a committed open's read time; never waits (docs/read-time.md).
+
+        Kept apart from the hits: a batch of hits never waits for these, and
+        these are written after it, as one UPDATE batch. Lost if the store is
+        down for longer than ``queue_max`` of them: a duration is worth less
+        than a hit, so it never takes a hit's place in memory.
+        """
+        with self._cond:
+            if self._stopping or len(self._reads) >= self.queue_max:
+                metrics.READ_TIMES_DROPPED.inc()
+                return
+            self._reads.append((event_id, seconds))
+            self._cond.notify()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then end the writer thread."""
         with self._cond:
@@ -135,11 +155,18 @@ class Recorder:
         backoff = 0.25
         while True:
             with self._cond:
-                while not self._pending and not self._stopping:
+                while not self._pending and not self._reads and not self._stopping:
                     self._cond.wait()
-                if not self._pending:
+                if not self._pending and not self._reads:
                     return
                 batch, self._pending = self._pending, []
+                # A bounded slice per turn: 2,000 streams ending at the cap
+                # together must not hold the hits behind them in one long write.
+                reads, self._reads = self._reads[:READS_PER_TURN], self._reads[READS_PER_TURN:]
+            if reads:
+                self._write_reads(reads)
+            if not batch:
+                continue
             metrics.QUEUE.set(len(batch))
             started = time.perf_counter()
             settled, unwritten, error = self._store(batch)
@@ -183,6 +210,24 @@ class Recorder:
                     return
                 self._cond.wait(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    def _write_reads(self, reads: list[tuple[int, float]]) -> None:
+        error = self._transaction(
+            lambda cur: event_store.set_read_seconds(cur, self._mark, not self._sqlite, reads)
+        )
+        if error is None:
+            return
+        if is_data_error(error) or self._stopping:
+            log.error("read times not written (%d): %s", len(reads), error)
+            metrics.READ_TIMES_DROPPED.inc(len(reads))
+            return
+        with self._cond:  # the store is down: try again with the next batch
+            keep = reads + self._reads
+            if len(keep) > self.queue_max:
+                metrics.READ_TIMES_DROPPED.inc(len(keep) - self.queue_max)
+                keep = keep[-self.queue_max :]
+            self._reads = keep
+            self._cond.wait(0.25)
 
     def _store(self, items: list[_Item]) -> tuple[_Settled, list[_Item], BaseException | None]:
         """Write ``items``: (settled items, items left unwritten, store error).

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailbeacon import metrics
 from mailbeacon.hits.clientip import ClientIP, IPStorage
+from mailbeacon.hits.readpixel import ReadPixel
 from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind, Unrecorded
 from mailbeacon.tokens import Signer, TokenError, repair_candidates
 
@@ -74,6 +75,7 @@ class Tracker:
         client_ip: ClientIP,
         ip_storage: Callable[[], IPStorage],
         classify: Callable[[Event, Scope], Awaitable[bool]] | None = None,
+        reading: ReadPixel | None = None,
     ) -> None:
         self.fallback = fallback
         self.signer = signer
@@ -81,6 +83,7 @@ class Tracker:
         self.client_ip = client_ip
         self.ip_storage = ip_storage
         self.classify = classify
+        self.reading = reading  # the streamed pixel (read time), None: never
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -116,6 +119,11 @@ class Tracker:
             return await _gif(send, scope, _RECORDED[Unrecorded.BAD_TOKEN])
         event = self._event(scope, Kind.OPEN, verified.message_id, flags)
         why = await self._record(event, scope)
+        # A reader's own client, and the open is durable: measure how long
+        # the message stays open (hits/readpixel.py). Budget spent: plain GIF.
+        if why is None and self.reading is not None and self.reading.wants(event, scope):
+            if await self.reading.serve(scope, receive, send, event, _RECORDED[None]):
+                return
         await _gif(send, scope, _RECORDED[why])
 
     async def click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:

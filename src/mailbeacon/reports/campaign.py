@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from mailbeacon import readtime
 from mailbeacon.reports import stats, timeline
 from mailbeacon.reports.recipients import warm_leads
 from mailbeacon.store.rollups import SEP, TTFO_BUCKETS
@@ -70,6 +71,12 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
         "open_rate": rate(opened, n),
         "opened_or_auto_unique": unique.get("opened_or_auto", 0),
         "opened_or_auto_rate": rate(unique.get("opened_or_auto", 0), n),
+        # Read time (docs/read-time.md): rollups written when a stream ends.
+        "read_unique": unique.get("read", 0),
+        "read_rate": rate(unique.get("read", 0), n),
+        "read_time": readtime.summary(
+            c["read"], lab("open:human_direct") + lab("open:human_via_proxy")
+        ),
     }
     clicks = {
         "human_unique": clicked,

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 
+from mailbeacon import readtime
 from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS, counters, events, message_stats
 from mailbeacon.store.schema import messages as messages_t
 from mailbeacon.timefmt import iso
@@ -55,6 +56,8 @@ EVENT_FIELDS = [
     "country",
     "confidence",
     "flags",
+    "read_seconds",
+    "read_bucket",
 ]
 RECIPIENT_FIELDS = [
     "message_id",
@@ -93,6 +96,9 @@ def _event(r: Any) -> dict[str, Any]:
         "country": r.country,
         "confidence": r.confidence,
         "flags": [f for f in (r.flags or "").split(",") if f],
+        # Read time (docs/read-time.md)
+        "read_seconds": None if r.read_seconds is None else round(float(r.read_seconds), 1),
+        "read_bucket": readtime.bucket_of(r.kind, r.label, r.read_seconds),
     }
 
 

@@ -51,6 +51,7 @@ def _base() -> Any:
         _HUMAN_OPENS.label("human_opens"),
         _S.click_human,
         _S.last_human_at,
+        _S.read_at,
     ).join(messages, messages.c.id == _S.message_id)
 
 
@@ -110,7 +111,8 @@ def warm_leads(conn: Connection, campaign_id: int, limit: int = WARM_LIMIT) -> l
         .where(
             _S.campaign_id == campaign_id,
             _S.last_human_at.is_not(None),
-            (_S.click_human > 0) | (_HUMAN_OPENS >= REPEAT_OPENS),
+            # read_at: an open measured as read (docs/read-time.md)
+            (_S.click_human > 0) | (_HUMAN_OPENS >= REPEAT_OPENS) | _S.read_at.is_not(None),
         )
         .order_by(_S.last_human_at.desc())
         .limit(limit)
@@ -118,6 +120,11 @@ def warm_leads(conn: Connection, campaign_id: int, limit: int = WARM_LIMIT) -> l
     out = []
     for r in conn.execute(q).all():
         row = _row(r)
-        row["why"] = "clicked" if row["human_clicks"] else "opened_repeatedly"
+        if row["human_clicks"]:
+            row["why"] = "clicked"
+        elif r.read_at is not None:
+            row["why"] = "read"  # kept open past read_read_above: stronger than a second look
+        else:
+            row["why"] = "opened_repeatedly"
         out.append(row)
     return out

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, String, func, select
 
+from mailbeacon import readtime
 from mailbeacon.model import Event, Kind
 from mailbeacon.store.db import placeholder
+from mailbeacon.store.rollups import add_counts
 from mailbeacon.store.schema import events, message_stats, messages
 
 _COLUMNS = (
@@ -209,10 +212,17 @@ def public(m: Any) -> dict[str, Any]:
         "os": m["os"],
         "device": m["device"],
         "country": m["country"],
+        # Read time (docs/read-time.md): seconds a streamed pixel stayed open.
+        "read_seconds": _seconds(m.get("read_seconds")),
+        "read_bucket": readtime.bucket_of(m["kind"], m["label"], m.get("read_seconds")),
         # A reply's sender (replies only; hits have none): kept in the headers
         # JSON with the reply's Message-ID hash, never a body.
         "from": _reply_from(m),
     }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
 def _reply_from(m: Any) -> str | None:
@@ -340,9 +350,85 @@ def stored_event(row: Any) -> Event:
     )
 
 
+def set_read_seconds(cur: Any, mark: str, pg: bool, items: Sequence[tuple[int, float]]) -> None:
+    """Record how long each (event id, seconds) open stayed on screen, with its rollups.
+
+    Run by the writer thread in a transaction of its own, after a streamed
+    pixel's connection ended; the event was committed long before. Each
+    measured open counts once in ``counters`` (dim ``read``, key its bucket);
+    a message's first ``read`` open sets ``message_stats.read_at`` and counts
+    it in ``unique:read`` (the campaign's read rate). An event set already,
+    or erased meanwhile, is skipped.
+    """
+    ids = sorted({eid for eid, _ in items})
+    if not ids:
+        return
+    marks = ",".join([mark] * len(ids))
+    cur.execute(
+        f"SELECT id, message_id, label FROM events WHERE id IN ({marks}) "
+        "AND kind = 'open' AND read_seconds IS NULL",
+        ids,
+    )
+    found = {int(r[0]): (int(r[1]), r[2]) for r in cur.fetchall()}
+    todo: list[tuple[int, float]] = []
+    seen: set[int] = set()
+    for eid, sec in items:
+        if eid in found and eid not in seen:  # one measure per open: the first
+            seen.add(eid)
+            todo.append((eid, float(sec)))
+    if not todo:
+        return
+    # Events first, then the message rows: the order a relabel takes its
+    # locks in (hits.labeller.apply_relabels), so two nodes never wait on each other.
+    cur.executemany(
+        f"UPDATE events SET read_seconds = {mark} WHERE id = {mark}", [(s, e) for e, s in todo]
+    )
+    mids = sorted({found[eid][0] for eid, _ in todo})
+    lock = " FOR UPDATE" if pg else ""  # two nodes may add a message's first read at once
+    cur.execute(
+        f"SELECT message_id, campaign_id, read_at FROM message_stats WHERE message_id IN "
+        f"({','.join([mark] * len(mids))}) ORDER BY message_id{lock}",
+        mids,
+    )
+    stats = {int(r[0]): (int(r[1]), r[2]) for r in cur.fetchall()}
+    thresholds = readtime.current()
+    counts: dict[tuple[int, str, str], int] = {}
+    first_read: dict[int, float] = {}
+    for eid, sec in todo:
+        mid, label = found[eid]
+        if mid not in stats or label not in readtime.MEASURABLE:
+            continue  # erased, or relabelled since (a scanner's hold is not a read)
+        cid, read_at = stats[mid]
+        bucket = thresholds.bucket(sec)
+        key = (cid, "read", bucket)
+        counts[key] = counts.get(key, 0) + 1
+        if bucket == readtime.READ and read_at is None and mid not in first_read:
+            first_read[mid] = time.time()
+            key = (cid, "unique", "read")
+            counts[key] = counts.get(key, 0) + 1
+    if first_read:
+        cur.executemany(
+            f"UPDATE message_stats SET read_at = {mark} WHERE message_id = {mark}",
+            [(at, mid) for mid, at in sorted(first_read.items())],
+        )
+    add_counts(cur, mark, counts)
+
+
+def read_times(conn: Connection, message_id: int) -> list[tuple[str | None, float | None]]:
+    """(label, read_seconds) of a message's opens, for its read-time summary."""
+    rows = conn.execute(
+        select(events.c.label, events.c.read_seconds).where(
+            events.c.message_id == message_id, events.c.kind == "open"
+        )
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
 __all__ = [
     "feed",
     "latest_id",
+    "read_times",
+    "set_read_seconds",
     "event_and_message",
     "count_hits",
     "stored_event",

@@ -126,6 +126,9 @@ events = Table(
     Column("os", String(64)),
     Column("device", String(64)),
     Column("country", String(2)),
+    # Seconds a streamed pixel stayed open (0011; docs/read-time.md): set once
+    # when its connection ends; NULL when not measured.
+    Column("read_seconds", Float),
     Index("ix_events_message", "message_id", "id"),
     Index("ix_events_at", "at"),
     sqlite_autoincrement=True,
@@ -180,6 +183,8 @@ message_stats = Table(
     Column("replies", Integer, nullable=False, server_default="0"),
     Column("auto_replies", Integer, nullable=False, server_default="0"),
     Column("bounced", Integer, nullable=False, server_default="0"),
+    # Read time (0011): when an open of this message was first measured as "read".
+    Column("read_at", Float),
     Index("ix_message_stats_campaign_last", "campaign_id", "last_human_at"),
     Index("ix_message_stats_campaign_opened", "campaign_id", "opened_at"),
 )

@@ -97,6 +97,18 @@ class Link(BaseModel):
     tracked_url: str
 
 
+class ReadTime(BaseModel):
+    """Read time of human opens (docs/read-time.md): measured only for a
+    reader's own client; proxied and prefetched opens are ``unknown``."""
+
+    glanced: int
+    skimmed: int
+    read: int
+    measured: int
+    unknown: int
+    measured_share: float = Field(description="measured / human opens")
+
+
 class MessageBase(BaseModel):
     id: int
     recipient: str
@@ -121,6 +133,9 @@ class Message(MessageBase):
     opened_by: str | None = Field(
         default=None, description="what first showed a read: open, click or reply"
     )
+    read_time: ReadTime | None = Field(
+        default=None, description="read-time buckets of its opens (docs/read-time.md)"
+    )
 
 
 class EventOut(BaseModel):
@@ -141,6 +156,15 @@ class EventOut(BaseModel):
     os: str | None
     device: str | None
     country: str | None
+    read_seconds: float | None = Field(
+        default=None,
+        description="opens: seconds the message stayed open (a streamed pixel, direct readers "
+        "only; docs/read-time.md); null when not measured",
+    )
+    read_bucket: str | None = Field(
+        default=None,
+        description="opens: glanced, skimmed, read, or unknown (not measured); null for others",
+    )
     from_: str | None = Field(
         default=None, alias="from", description="replies: the address that answered"
     )

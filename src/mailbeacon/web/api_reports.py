@@ -20,7 +20,7 @@ from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.store import messages as store
-from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut, MessageBase
+from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut, MessageBase, ReadTime
 
 
 class Opens(BaseModel):
@@ -38,6 +38,11 @@ class Opens(BaseModel):
     open_rate: float
     opened_or_auto_unique: int
     opened_or_auto_rate: float
+    read_unique: int = Field(
+        description="messages with an open measured as read (shown > read_read_above s)"
+    )
+    read_rate: float = Field(description="read_unique / messages: a stricter engagement rate")
+    read_time: ReadTime
 
 
 class Clicks(BaseModel):
@@ -126,7 +131,10 @@ class RecipientRow(BaseModel):
 
 
 class WarmLead(RecipientRow):
-    why: Literal["clicked", "opened_repeatedly"]
+    why: Literal["clicked", "read", "opened_repeatedly"] = Field(
+        description="clicked; read: an open measured as read (docs/read-time.md); "
+        "opened_repeatedly: two or more human opens"
+    )
 
 
 class Replies(BaseModel):

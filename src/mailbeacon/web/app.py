@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from mailbeacon.config import Settings
+from mailbeacon.hits.readpixel import ReadPixel
 from mailbeacon.hits.track import Tracker
 from mailbeacon.node import Node
 from mailbeacon.web.api import install as install_api
@@ -75,6 +76,12 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         client_ip=node.client_ip,
         ip_storage=node.ip_storage,
         classify=node.labeller,
+        reading=ReadPixel(
+            recorder=node.recorder,
+            enabled=settings.read_time,
+            cap=settings.read_time_cap,
+            budget=settings.read_time_streams,
+        ),
     )
 
 

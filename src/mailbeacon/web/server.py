@@ -20,12 +20,20 @@ connections made the pixel unreachable). This protocol adds, per server:
   push out other slow or idle clients, never a request being answered, and a
   real client, whose request arrives within a millisecond of connecting, is
   always the newest in that line.
+
+A streamed pixel (hits/readpixel.py: up to ``read_time_cap`` seconds of an
+animated GIF, to measure read time) leaves ``max_connections`` when it
+starts streaming: it is counted in ``streams`` instead, which the app bounds
+with ``read_time_streams``. So a full budget of streams never takes a slot
+an ordinary pixel or click needs, and ``header_timeout`` never cuts a
+stream (it only times requests still arriving). On shutdown, streams are
+told to end at once instead of holding the graceful shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from mailbeacon import metrics
+from mailbeacon.hits.readpixel import STREAM_EXTENSION
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Guard:
     def __init__(self, limits: ServerLimits) -> None:
         self.limits = limits
         self.open = 0
+        self.streams = 0  # connections streaming a pixel: not in ``open``
         # Connections not being answered (idle, still arriving, or not reading
         # their answer), longest waiting first: dicts keep insertion order, so
         # the first to make room is next(iter(...)), O(1).
@@ -115,6 +125,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._lingering = False
         # A request whose app has not been started yet: see _start_asgi_task.
         self._deferred: tuple[Any, Any] | None = None
+        self._stop_stream: Callable[[], None] | None = None  # set while streaming
 
     # -- connection ------------------------------------------------------------
 
@@ -150,6 +161,27 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._counted:
             self._counted = False
             self.guard.open -= 1
+        if self._stop_stream is not None:
+            self._stop_stream = None
+            self.guard.streams -= 1
+
+    # -- streamed pixels (hits/readpixel.StreamHost) ------------------------------
+
+    def stream_started(self, stop: Callable[[], None]) -> None:
+        """This connection streams a pixel now: out of ``open``, into ``streams``.
+        It is sent with ``connection: close``, so it never comes back."""
+        if self._stop_stream is not None:
+            return
+        if self._counted:
+            self._counted = False
+            self.guard.open -= 1
+        self._stop_stream = stop
+        self.guard.streams += 1
+
+    def shutdown(self) -> None:
+        if self._stop_stream is not None:
+            self._stop_stream()  # the stream ends now; the connection then closes
+        super().shutdown()
 
     def _wait(self) -> None:
         self.guard.waiting.pop(self, None)
@@ -181,6 +213,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
+        self.scope["extensions"] = {STREAM_EXTENSION: self}  # type: ignore[dict-item]
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
@@ -329,7 +362,7 @@ class _Collector:
         yield closed
         yield GaugeMetricFamily(
             "mailbeacon_http_connections",
-            "Open HTTP connections",
+            "Open HTTP connections (streamed pixels not included: mailbeacon_read_streams)",
             value=sum(g.open for g in _guards),
         )
 
