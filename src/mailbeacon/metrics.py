@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from mailbeacon.model import Unrecorded
 
 # The *_created series double the output and nobody graphs them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client has no types here
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

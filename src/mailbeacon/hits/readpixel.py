@@ -62,7 +62,7 @@ def renders_images(accept: str) -> bool:
 def _accept(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"accept":
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return ""
 
 

@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 
 from . import links as _links
 from . import placeholders
-from .html import Pixel, Skipped, plan_links, sign_all, splice
+from .html import Skipped, plan_links, sign_all, splice
 from .links import Clicks, Skip
 from .mime import Part, Text, encode_body, read_text, walk
+from .pixel import Pixel
 
 # A URL in text/plain runs to whitespace or a quote; a merge tag with spaces
 # inside ({{ name }}, <%= x %>) stays part of it, so the placeholder rule sees it.

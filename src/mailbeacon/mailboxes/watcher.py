@@ -51,7 +51,7 @@ AUTH_FIRST, AUTH_CAP = 60.0, 3600.0  # after a refused login
 
 
 def backoff(first: float, cap: float, failures: int) -> float:
-    return min(first * 2 ** max(failures - 1, 0), cap)
+    return float(min(first * 2 ** max(failures - 1, 0), cap))
 
 
 def node_id() -> str:

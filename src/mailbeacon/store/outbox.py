@@ -105,7 +105,7 @@ def backoff(base: float, attempts: int) -> float:
     """Seconds before the next try: base, 2x, 4x ... capped at an hour, +-20% jitter
     so a receiver coming back is not hit by every node's retries in the same second."""
     delay = min(base * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
-    return delay * random.uniform(0.8, 1.2)
+    return float(delay * random.uniform(0.8, 1.2))
 
 
 # One queue per receiver: a webhook ("webhook", its id) or the email channel

@@ -78,7 +78,7 @@ def create(
         .returning(reminders.c.id)
     )
     if default_of is None:
-        stmt = insert(reminders).values(**values).returning(reminders.c.id)  # type: ignore[assignment]
+        stmt = insert(reminders).values(**values).returning(reminders.c.id)
     found = conn.execute(stmt).scalar()
     return int(found) if found is not None else None
 
