@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import smtplib
 import socket
 import ssl
@@ -141,6 +142,23 @@ def peak_rss(pid: int) -> int:
     raise SystemExit("no VmHWM in /proc")
 
 
+def profile(
+    serve: subprocess.Popen, client: Client, raw: bytes, rcpts: list[str], n: int, out: str
+) -> None:
+    """Send ``n`` messages through the relay while py-spy samples serve (every thread,
+    waiting included: where a message's wall time goes, not only its CPU)."""
+    spy = subprocess.Popen(
+        [str(procs.VBIN / "py-spy"), "record", "--pid", str(serve.pid), "--idle", "--threads",
+         "--rate", "500", "--format", "raw", "--output", out],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(2)  # py-spy attaches
+    times = [client.send(raw, rcpts) for _ in range(n)]
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=60)
+    procs.log(f"{n} messages, median {statistics.median(times) * 1000:.1f} ms; profile in {out}")
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.1f} (1 min) / {five:.1f} (5 min)"
@@ -151,6 +169,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--messages", type=int, default=20, help="per batch")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--profile", metavar="FILE",
+        help="drive only the relay and record the serve process with py-spy (raw "
+             "collapsed stacks, idle threads too) into FILE; writes no figures",
+    )  # fmt: skip
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/relay.py runs the private Postfix and Dovecot: run it as root")
@@ -192,6 +215,9 @@ def main() -> None:
             c.send(raw, rcpts)
     drain(postfix)
 
+    if args.profile:
+        profile(serve, relay, raw, rcpts, args.rounds * args.messages, args.profile)
+        return
     paths = (("postfix", direct, False), ("postfix-each", direct, True), ("relay", relay, False))
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in paths}
     for r in range(args.rounds):
