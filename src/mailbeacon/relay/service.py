@@ -76,4 +76,5 @@ class RelayService:
             server.close()
         await self.worker.stop()
         self.relay.pool.shutdown(wait=False, cancel_futures=True)
+        self.relay.lanes.shutdown(wait=False, cancel_futures=True)
         self.relay.upstreams.close()
