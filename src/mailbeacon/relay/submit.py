@@ -112,8 +112,13 @@ class Relay:
             return "451 4.3.0 the relay cannot open this sender's upstream password; tell its admin"
         mode = prep.track or sender.track
         wanted = [o for o in options if o.split("=", 1)[0].upper() in KEEP_OPTIONS]
-        make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
-        created = self._create(sender, prep, rcpts, mode, make)
+        if split.tracks_clicks(mode):  # the messages' links come from a copy
+            make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
+            created = self._create(sender, prep, rcpts, mode, make)
+        else:  # the store's commit (an fsync) while this thread reads the message
+            creating = self.lanes.submit(self._create, sender, prep, rcpts, mode, None)
+            make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
+            created = creating.result()
 
         def copy(i: int) -> Callable[[], bytes]:
             return lambda: make(created.message_ids[i]).data
@@ -161,7 +166,7 @@ class Relay:
 
     def _create(
         self, sender: Sender, prep: split.Prepared, rcpts: list[str], mode: str,
-        make: Callable[[int], split.Copy],
+        make: Callable[[int], split.Copy] | None,
     ) -> Created:  # fmt: skip
         ids: list[int] = []
         with self.engine.begin() as conn:
@@ -174,7 +179,7 @@ class Relay:
                 ids.append(int(msg["id"]))
             # The links are at the same positions in every copy: learn them once
             # (only modes that track clicks have any).
-            links = make(ids[0]).links if split.tracks_clicks(mode) else []
+            links = make(ids[0]).links if make is not None else []
             outgoing.mark_copies(conn, ids, prep.message_id_header, links)
         return Created(ids, cid)
 
