@@ -336,28 +336,57 @@ def send_all(
     ``lanes`` > 1 (with an ``executor`` for the others): the copies are dealt
     round-robin to that many sessions sending at once, this thread driving
     the first. The upstream's time per copy is mostly its own queue-file
-    fsync, so copies side by side overlap it (bench/relay.py)."""
+    fsync, so copies side by side overlap it (bench/relay.py). The other
+    lanes are a bonus: one that cannot open its session (a provider's "421
+    too many connections") leaves its copies to this thread's session,
+    after its own."""
     lanes = min(lanes, len(items)) if executor is not None else 1
-    if lanes > 1:
-        assert executor is not None
-        groups = [list(range(len(items)))[k::lanes] for k in range(lanes)]
-        args = (up, helo, cafile, mail_from, options)
-        others = [
-            executor.submit(
-                send_all, *args, [items[i] for i in g], stop_at_first_later, deadline, pool
-            )
-            for g in groups[1:]
-        ]
-        got = [send_all(*args, [items[i] for i in groups[0]], stop_at_first_later, deadline, pool)]
-        got += [f.result() for f in others]
-        replies: list[Reply | None] = [None] * len(items)
-        for group, sent in zip(groups, got, strict=True):
-            for i, reply in zip(group, sent, strict=True):
-                replies[i] = reply
-        return replies
-    return _send_lane(
-        up, helo, cafile, mail_from, options, items, stop_at_first_later, deadline, pool
+    if lanes <= 1:
+        got = _send_lane(
+            up, helo, cafile, mail_from, options, items, stop_at_first_later, deadline, pool
+        )
+        assert got is not None
+        return got
+    assert executor is not None
+    try:  # this thread's session first: it is the one that must open
+        first = pool.take(up, helo, cafile) if pool else Session(up, helo=helo, cafile=cafile)
+        if pool is None:
+            first.__enter__()
+    except UpstreamError as exc:
+        return [_later(exc.reply)] * len(items)
+    groups = [list(range(len(items)))[k::lanes] for k in range(lanes)]
+    args = (up, helo, cafile, mail_from, options)
+    others = [
+        executor.submit(
+            _send_lane, *args, [items[i] for i in g], stop_at_first_later, deadline, pool, True
+        )
+        for g in groups[1:]
+    ]
+    mine = _send_lane(
+        *args, [items[i] for i in groups[0]], stop_at_first_later, deadline, pool, session=first
     )
+    assert mine is not None
+    replies: list[Reply | None] = [None] * len(items)
+    for i, reply in zip(groups[0], mine, strict=True):
+        replies[i] = reply
+    left: list[int] = []
+    for group, future in zip(groups[1:], others, strict=True):
+        sent = future.result()
+        if sent is None:
+            left += group
+            continue
+        for i, reply in zip(group, sent, strict=True):
+            replies[i] = reply
+    taken = any(r is not None and r.ok for r in replies)
+    later = any(r is not None and not r.ok and not r.permanent for r in replies)
+    if left and not (stop_at_first_later and later and not taken):
+        late = _send_lane(
+            *args, [items[i] for i in sorted(left)], stop_at_first_later, deadline, pool
+        )
+        assert late is not None
+        for i, reply in zip(sorted(left), late, strict=True):
+            replies[i] = reply
+    return replies
 
 
 def _send_lane(
@@ -370,14 +399,19 @@ def _send_lane(
     stop_at_first_later: bool,
     deadline: float,
     pool: Pool | None,
-) -> list[Reply | None]:
+    optional: bool = False,
+    session: Session | None = None,
+) -> list[Reply | None] | None:
+    """One session's share of send_all (on ``session`` when given, already
+    open); None when ``optional`` and no session opened."""
     replies: list[Reply | None] = [None] * len(items)
-    try:
-        session = pool.take(up, helo, cafile) if pool else Session(up, helo=helo, cafile=cafile)
-        if pool is None:
-            session.__enter__()
-    except UpstreamError as exc:
-        return [_later(exc.reply)] * len(items)
+    if session is None:
+        try:
+            session = pool.take(up, helo, cafile) if pool else Session(up, helo=helo, cafile=cafile)
+            if pool is None:
+                session.__enter__()
+        except UpstreamError as exc:
+            return None if optional else [_later(exc.reply)] * len(items)
     healthy = True
     try:
         taken = False
