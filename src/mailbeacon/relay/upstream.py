@@ -24,6 +24,9 @@ from types import TracebackType
 from mailbeacon.relay.accounts import Upstream
 
 CHUNK = 256 * 1024
+# A copy up to this size goes as one BDAT when the upstream offers CHUNKING
+# (a bigger one is streamed with DATA, a slice at a time: memory).
+BDAT_MAX = 2 * 1024 * 1024
 TIMEOUT = 120.0  # per socket operation; RFC 5321 4.5.3.2 allows servers 10 min after DATA
 _DOT = re.compile(rb"^\.", re.M)
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -77,7 +80,7 @@ class Session:
         self.context = _tls_context(self.cafile)
         self.smtp: smtplib.SMTP | None = None
         self.reused = False  # taken idle from a Pool, and nothing sent on it since
-        self.wrote_body = False  # some of the current copy's body went out
+        self.answered = False  # the upstream replied to something of the current copy
 
     @property
     def key(self) -> tuple[Upstream, str | None, str]:
@@ -168,7 +171,7 @@ class Session:
         connection raises UpstreamError (the rest of the session is lost)."""
         smtp = self.smtp
         assert smtp is not None
-        self.wrote_body = False
+        self.answered = False
         opts = self.options(wanted_options)
         if isinstance(opts, Reply):
             return opts
@@ -178,6 +181,7 @@ class Session:
             if smtp.has_extn("pipelining"):
                 return self._pipelined(mail_from, rcpt, data, opts)
             code, msg = smtp.mail(mail_from, opts)
+            self.answered = True
             if code != 250:
                 smtp.rset()
                 return Reply(code, _text(msg))
@@ -195,18 +199,28 @@ class Session:
 
     def _pipelined(self, mail_from: str, rcpt: str, data: bytes, opts: list[str]) -> Reply:
         """MAIL, RCPT and DATA in one write, their replies read after (RFC 2920):
-        one round trip to the upstream instead of three before the body."""
+        one round trip to the upstream instead of three before the body. With
+        CHUNKING (RFC 3030), MAIL, RCPT and ``BDAT n LAST`` with the body
+        are one write and one round trip, and nothing is dot-stuffed."""
         smtp = self.smtp
         assert smtp is not None
         if "SMTPUTF8" in opts:
             smtp.command_encoding = "utf-8"  # what smtplib's mail() does for SMTPUTF8
         params = "".join(" " + o for o in opts)
-        smtp.send(
+        head = (
             f"MAIL FROM:{smtplib.quoteaddr(mail_from)}{params}\r\n"
             f"RCPT TO:{smtplib.quoteaddr(rcpt)}\r\n"
-            "DATA\r\n"
         )
-        mail, to = smtp.getreply(), smtp.getreply()
+        chunked = smtp.has_extn("chunking") and len(data) <= BDAT_MAX
+        if chunked:
+            body = data if data.count(b"\n") == data.count(b"\r\n") else _BARE_LF.sub(b"\r\n", data)
+            head += f"BDAT {len(body)} LAST\r\n"
+            smtp.send(head.encode(smtp.command_encoding) + body)
+        else:
+            smtp.send(head + "DATA\r\n")
+        mail = smtp.getreply()
+        self.answered = True
+        to = smtp.getreply()
         if mail[0] != 250 or to[0] not in (250, 251):
             code, msg = mail if mail[0] != 250 else to
             if smtp.getreply()[0] == 354:  # a server that wants a body anyway: an empty one
@@ -214,7 +228,12 @@ class Session:
                 smtp.getreply()
             smtp.rset()
             return Reply(code, _text(msg))
-        return self._data(data)
+        if not chunked:
+            return self._data(data)
+        code, msg = smtp.getreply()
+        if code != 250:
+            smtp.rset()
+        return Reply(code, _text(msg), time.time() if code == 250 else None)
 
     def _data(self, data: bytes) -> Reply:
         """The reply to DATA (already sent), then the body."""
@@ -224,7 +243,6 @@ class Session:
         if code != 354:
             smtp.rset()
             return Reply(code, _text(msg))
-        self.wrote_body = True
         view = memoryview(data)
         pos, n = 0, len(data)
         end = b".\r\n" if data.endswith(b"\n") or not data else b"\r\n.\r\n"
@@ -423,10 +441,11 @@ def _send_lane(
                 try:
                     reply = session.send(mail_from, rcpt, data, options)
                 except UpstreamError:
-                    if not session.reused or session.wrote_body:
+                    if not session.reused or session.answered:
                         raise
-                    # An idle session the upstream had closed, and nothing of
-                    # this copy went out: once more, on a new connection.
+                    # An idle session the upstream had closed: it answered
+                    # nothing of this copy, so it took nothing. Once more, on
+                    # a new connection.
                     session.close()
                     session = Session(up, helo=helo, cafile=cafile).__enter__()
                     reply = session.send(mail_from, rcpt, data, options)
