@@ -14,7 +14,6 @@ Never an open relay:
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import logging
 import re
@@ -51,11 +50,27 @@ def is_loopback(peer: Any) -> bool:
     return addr.is_loopback
 
 
-@functools.lru_cache(maxsize=4)
-def _long_line(limit: int) -> re.Pattern[bytes]:
-    """A line whose content is longer than ``limit`` (after its LF; + 1 for
-    the CR). The LF is a literal prefix, so the search is one pass in C."""
-    return re.compile(rb"\n[^\n]{%d}" % (limit + 2))
+def _long_line(buf: bytearray, start: int, stop: int, most: int) -> bool:
+    """Whether a line of ``buf[start:stop]`` (whole LF-ended lines; ``start``
+    follows a LF) is longer than ``most`` bytes before its LF.
+
+    Only a window of ``step`` bytes with no LF in it can be inside such a
+    line, and every such line holds a whole window: one ``find`` per window
+    (160 for 82 KB) instead of a look at every line (a regex or a split
+    took 1.5 ms of the event loop per message on the loaded bench machine)."""
+    step = (most + 1) // 2
+    pos = start
+    while pos + step <= stop:
+        lf = buf.find(b"\n", pos, pos + step)
+        if lf >= 0:
+            pos = lf + 1
+            continue
+        line_start = buf.rfind(b"\n", start - 1, pos) + 1
+        line_end = buf.find(b"\n", pos + step, stop)
+        if (stop if line_end < 0 else line_end) - line_start > most:
+            return True
+        pos = stop if line_end < 0 else line_end + 1
+    return False
 
 
 # The address in almost every MAIL and RCPT: <dot-atom@domain>, ASCII.
@@ -92,8 +107,8 @@ async def read_data(
         lines = end + 2 if end >= 0 else buf.rfind(b"\n") + 1
         if not (too_long or too_big):
             # CRLF-ended line content may be line_limit bytes: +1 for the CR.
-            too_long = (end < 0 and len(buf) - lines > line_limit + 1) or bool(
-                _long_line(line_limit).search(buf, max(done - 1, 1), lines)
+            too_long = (end < 0 and len(buf) - lines > line_limit + 1) or _long_line(
+                buf, max(done, 2), lines, line_limit + 1
             )
             dots += buf.count(b"\n.", max(done - 1, 0), lines)
             size = (lines if end >= 0 else len(buf)) - 2 - dots
