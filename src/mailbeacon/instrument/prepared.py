@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .eml import EmlResult, _why_no_pixel, fold
-from .html import Pixel, Plan, Skipped, plan_links, sign_all, splice
+from .html import Plan, Skipped, plan_links, sign_all, splice
 from .links import Clicks, Skip
 from .mime import Part, Text, encode_body, read_text, walk
+from .pixel import Pixel
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
+from mailbeacon.store.db import is_sqlite
 from mailbeacon.store.messages import add_counter, insert_links
 from mailbeacon.store.schema import (
     links,
@@ -181,7 +182,7 @@ def _transaction(engine: Engine, *, durable: bool) -> Iterator[Connection]:
             yield conn
         return
     with engine.connect() as conn:
-        if engine.dialect.name != "sqlite":
+        if not is_sqlite(engine):
             with conn.begin():
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield conn
