@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
+import threading
 import time
 from email import message_from_bytes
 from email.message import Message
@@ -58,14 +60,79 @@ def test_upstream_down_at_submit_is_4xx_and_leaves_nothing(
     assert all(len(m) == 1 for m in postfix.wait_for(rcpts).values())
 
 
+class OneCopyProxy(CutProxy):
+    """CutProxy for copies sent side by side (relay/upstream.py send_all's
+    lanes): the upstream takes the first mail transaction, on whichever
+    connection; the next one, on any connection, closes that connection.
+    From then on new connections are closed at once until `hang()`, and
+    accepted and never answered (`held`) until `restore()`."""
+
+    def __init__(self, target_port: int) -> None:
+        self.mails = 0
+        self.refusing = False
+        self.lock = threading.Lock()
+        super().__init__(target_port)
+
+    def hang(self) -> None:
+        self.down, self.refusing = True, False
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing:
+                client.close()
+                continue
+            if self.down:
+                self._held.append(client)
+                self.held.set()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target), timeout=30)
+            except OSError:
+                client.close()
+                continue
+            cuts = not self.cut.is_set()
+            threading.Thread(target=self._pump, args=(client, server, cuts), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, cuts: bool) -> None:
+        tail = b""
+        try:
+            while chunk := src.recv(65536):
+                if cuts:
+                    seen = tail + chunk  # a command may straddle two reads
+                    n = sum(m.end() > len(tail) for m in self._MAIL.finditer(seen))
+                    tail = seen[-16:]
+                    with self.lock:
+                        self.mails += n
+                        if n and self.mails >= 2:
+                            if not self.cut.is_set():
+                                self.refusing = True
+                            self.cut.set()
+                            break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
 def test_failure_after_acceptance_is_queued_and_survives_sigkill(
     db_url: str, tmp_path: Path, postfix: Postfix, dovecot: Dovecot
 ) -> None:
-    """Postfix takes the first copy, then the connection breaks and the
-    upstream hangs: the rest is queued, serve is SIGKILLed in the middle of
-    a retry, and the copies are delivered, once, after the upstream is back."""
+    """Postfix takes one copy, then the upstream breaks (the other copies'
+    connections close) and hangs: the rest is queued, serve is SIGKILLed in
+    the middle of a retry, and the copies are delivered, once, after the
+    upstream is back."""
     ana, _ = dovecot.add_user(dovecot.address("ana"))
-    proxy = CutProxy(postfix.port("none", auth=True))
+    proxy = OneCopyProxy(postfix.port("none", auth=True))
     url = postfix.url("none", ana).replace(f":{postfix.port('none', True)}", f":{proxy.port}")
     relay = start_relay(db_url, tmp_path, url, login=ana, env={"MAILBEACON_RELAY_LEASE": "3"})
     try:
@@ -77,23 +144,27 @@ def test_failure_after_acceptance_is_queued_and_survives_sigkill(
             code, msg = smtp.data(mail(sender=ana, to=rcpts))
         assert (code, msg) == (250, b"2.0.0 1 sent, 2 queued, 0 refused")
         assert proxy.cut.is_set()
-        assert len(postfix.wait_for(rcpts[0])[rcpts[0]]) == 1
-        assert proxy.held.wait(30), "the queue did not retry"
+        proxy.hang()
         db = relay.server.db
-        copies = "SELECT recipient, status, locked_until IS NOT NULL FROM relay_copies ORDER BY id"
-        _wait(lambda: rows(db, copies)[1:] == [(r, "pending", True) for r in rcpts[1:]],
-              "the retry's claim")  # fmt: skip
+        state = "SELECT recipient, status, locked_until IS NOT NULL FROM relay_copies ORDER BY id"
+        ((first,),) = rows(db, "SELECT recipient FROM relay_copies WHERE status = 'sent'")
+        rest = [r for r in rcpts if r != first]
+        assert len(postfix.wait_for(first)[first]) == 1
+        assert proxy.held.wait(30), "the queue did not retry"
+        _wait(lambda: sorted(rows(db, state)) == sorted(
+            [(first, "sent", False)] + [(r, "pending", True) for r in rest]
+        ), "the retry's claim")  # fmt: skip
         relay.server.kill()  # SIGKILL mid-send: nothing is flushed on the way out
         proxy.restore()  # the upstream is back
         relaunch(relay)
-        got = postfix.wait_for(rcpts[1:])  # the dead node's lease ran out, then sent
+        got = postfix.wait_for(rest)  # the dead node's lease ran out, then sent
         _wait(lambda: rows(db, "SELECT count(*) FROM messages WHERE sent_at IS NULL")
               == [(0,)], "sent_at on every copy")  # fmt: skip
-        assert rows(db, copies) == [(r, "sent", False) for r in rcpts]
+        assert rows(db, state) == [(r, "sent", False) for r in rcpts]
         (sub,) = rows(db, "SELECT data FROM relay_submissions")
         assert sub[0] is None  # dropped once every copy left
         postfix.wait_queue_empty()
-        got[rcpts[0]] = postfix.received(rcpts[0])
+        got[first] = postfix.received(first)
         assert {r: len(m) for r, m in got.items()} == dict.fromkeys(rcpts, 1)  # none twice
         assert len({tuple(PIXEL.findall(html_of(m[0].raw))) for m in got.values()}) == 3
     finally:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from mailbeacon.instrument import instrument_eml
+from mailbeacon.instrument.prepared import prepare_eml
 from mailbeacon.relay import split
 from mailbeacon.tokens import Signer
 from tests.relay_helpers import mail
@@ -103,10 +108,46 @@ def test_copy_maker_reads_the_message_once_and_makes_the_same_copies(
 ) -> None:
     data = split.prepare(mail()).data
     calls = []
-    real = split.html_facts
-    monkeypatch.setattr(split, "html_facts", lambda d: calls.append(1) or real(d))
-    make = split.copy_maker(data, "opens", SIGNER, BASE)
-    copies = [make(mid).data for mid in (7, 8, 9)]
-    assert len(calls) == 1  # not once per copy
-    assert copies == [split.make_copy(data, "opens", mid, SIGNER, BASE).data for mid in (7, 8, 9)]
-    assert len(set(copies)) == 3
+    real = split.prepare_eml
+    monkeypatch.setattr(split, "prepare_eml", lambda d, **kw: calls.append(1) or real(d, **kw))
+    for mode in ("opens", "clicks", "all"):
+        make = split.copy_maker(data, mode, SIGNER, BASE)
+        copies = [make(mid) for mid in (7, 8, 9)]
+        assert copies == [split.make_copy(data, mode, mid, SIGNER, BASE) for mid in (7, 8, 9)]
+        assert len({c.data for c in copies}) == 3
+    assert len(calls) == 3  # once per message, not once per copy
+    junk = b"Subject: x\r\nContent-Type: multipart/mixed\r\n\r\nno boundary"
+    assert split.copy_maker(junk, "all", SIGNER, BASE)(7) == split.Copy(junk, [], False)
+
+
+EMAILS = Path(__file__).parent / "data" / "emails"
+
+
+def _messages() -> list[tuple[str, bytes]]:
+    out = [(p.name, p.read_bytes()) for p in sorted(EMAILS.glob("*.eml"))]
+    html = (EMAILS / "newsletter-60k.html").read_text("utf-8")
+    out.append(("newsletter", mail(html=html, text="Our news: https://example.com/n\n")))
+    out.append(("attachment", mail(attachment=os.urandom(3000))))
+    long_8bit = mail(html="<p>" + "word " * 400 + '<a href="https://example.com/x">x</a></p>')
+    out.append(("8bit", long_8bit.replace(b"base64", b"8bit")))
+    two = '<a href="https://example.com/refuse">r</a> <a href="https://example.com/ok">ok</a>'
+    out.append(("refused-link", mail(html=two)))
+    return out
+
+
+@pytest.mark.parametrize(("name", "data"), _messages(), ids=[n for n, _ in _messages()])
+@pytest.mark.parametrize("clicks", ["off", "safe", "all"])
+def test_prepared_render_is_instrument_eml(name: str, data: bytes, clicks: str) -> None:
+    """instrument/prepared.py: the relay's once-per-message reading gives
+    what instrument_eml gives, copy after copy (signing is per copy)."""
+    prepared = prepare_eml(data, clicks=clicks, tracked_prefixes=(BASE + "/c/",))  # type: ignore[arg-type]
+    for mid in (1, 2):
+
+        def track(url: str, pos: int, mid: int = mid) -> str:
+            if "refuse" in url:
+                raise ValueError(url)
+            return f"{BASE}/c/{mid}-{pos}"
+
+        kw = {"track": track, "pixel_html": f'<img src="{BASE}/o/{mid}.gif">'}
+        want = instrument_eml(data, clicks=clicks, tracked_prefixes=(BASE + "/c/",), **kw)  # type: ignore[arg-type]
+        assert prepared.render(**kw) == want  # type: ignore[arg-type]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from mailbeacon.relay import dsn
 from mailbeacon.relay.accounts import Upstream
-from mailbeacon.relay.upstream import CHUNK, Pool, send_all
+from mailbeacon.relay.upstream import CHUNK, Pool, Reply, Session, UpstreamError, send_all
 from tests.helpers import free_port
 from tests.relay_helpers import Stub
 
@@ -133,3 +135,43 @@ def test_dsn_is_an_rfc3464_report() -> None:
     assert cy["Status"] == "4.4.7" and cy["Diagnostic-Code"] is None
     assert headers.get_content_type() == "text/rfc822-headers"
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
+class _OnePool(Pool):
+    """A provider that allows one connection at a time: a session while
+    another is in use is refused with 421."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = 0
+
+    def take(self, up: Upstream, helo: str, cafile: str) -> Session:
+        if self.busy:
+            raise UpstreamError(Reply(421, "4.7.0 too many concurrent SMTP connections"))
+        self.busy += 1
+        return super().take(up, helo, cafile)
+
+    def give(self, session: Session) -> None:
+        self.busy -= 1
+        super().give(session)
+
+
+@pytest.mark.parametrize("pool_kind", ["roomy", "one connection"])
+def test_copies_side_by_side_and_when_only_one_session_opens(
+    stub: tuple[Stub, Controller], pool_kind: str
+) -> None:
+    box, ctl = stub
+    pool = Pool() if pool_kind == "roomy" else _OnePool()
+    rcpts = [f"r{i}@example.org" for i in range(5)]
+    with ThreadPoolExecutor(4) as lanes:
+        replies = send_all(
+            Upstream("127.0.0.1", ctl.port, "none"), "relay.test", "", "ana@example.com", (),
+            [(r, (lambda r=r: f"To: {r}\r\n\r\nhi\r\n".encode())) for r in rcpts], True,
+            time.monotonic() + 30, pool, 3, lanes,
+        )  # fmt: skip
+    pool.close()
+    assert all(r is not None and r.ok for r in replies), replies
+    # Each reply belongs to its own copy, whichever session carried it.
+    assert sorted(d.rcpts[0] for d in box.deliveries) == rcpts
+    assert all(d.data.startswith(f"To: {d.rcpts[0]}".encode()) for d in box.deliveries)
+    assert box.sessions == (3 if pool_kind == "roomy" else 1)

@@ -38,6 +38,11 @@ class RelayService:
 
     async def start(self) -> None:
         s = self.settings
+        if not log.isEnabledFor(logging.DEBUG):
+            # aiosmtpd logs every command line and recipient at INFO: 4 ms of
+            # the event loop per 3-recipient message on the bench machine
+            # (py-spy, docs/benchmarks.md). Refusals and errors still show.
+            logging.getLogger("mail.log").setLevel(logging.WARNING)
         loop = asyncio.get_running_loop()
         tls = tls_context(s.relay_tls_cert, s.relay_tls_key) if s.relay_tls_cert else None
         if s.relay_smtps_port and tls is None:
@@ -71,4 +76,5 @@ class RelayService:
             server.close()
         await self.worker.stop()
         self.relay.pool.shutdown(wait=False, cancel_futures=True)
+        self.relay.lanes.shutdown(wait=False, cancel_futures=True)
         self.relay.upstreams.close()

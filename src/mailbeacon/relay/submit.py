@@ -4,8 +4,9 @@
    to the authenticated sender.
 2. Create one message per recipient (envelope recipients: To, Cc and Bcc
    alike) with the Message-ID and the links, in one transaction.
-3. Hand the copies to the sender's upstream over one connection, each made
-   from the submission just before it is sent (one copy in memory at a time).
+3. Hand the copies to the sender's upstream, each made from the submission
+   just before it is sent: over up to 4 sessions at once for a message up to
+   2 MB, over one (one copy in memory at a time) for a bigger one.
 4. Answer. 250 only when every copy is accepted by the upstream, queued
    durably (upstream said "later" after taking another copy), or refused
    for good (a bounce report to the sender is queued). When the upstream
@@ -42,6 +43,8 @@ T = TypeVar("T")
 # reply to DATA, RFC 5321 4.5.3.2.6; we answer well before).
 IN_SESSION_SECONDS = 120.0
 KEEP_OPTIONS = ("BODY", "SMTPUTF8")  # MAIL FROM parameters passed on; SIZE is recomputed
+LANES = 4  # upstream sessions a submission's copies go out on at once (Pool keeps 4 idle)
+LANES_MAX_BYTES = 2 * 1024 * 1024  # bigger messages: one copy at a time (memory)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Relay:
         # upstream never holds the threads the recorder and API use.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mailbeacon-relay")
         self.upstreams = Pool()  # logged-in upstream sessions, reused for the next message
+        # The other lanes of a submission (send_all): a pool of their own, so a
+        # submission's thread never waits on work queued behind itself.
+        self.lanes = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mailbeacon-lane")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -79,6 +85,15 @@ class Relay:
     async def submit(
         self, sender: Sender, mail_from: str, rcpts: Sequence[str], options: Sequence[str],
         raw: bytes,
+    ) -> str:  # fmt: skip
+        """The reply to the client's DATA. All of it runs in one of the relay's
+        threads: the event loop only reads and answers (parsing, the store and
+        the upstream took 5 ms of it per message, and every hop between the
+        loop and a thread costs a wake-up on a loaded machine)."""
+        return await self.run(self.deliver, sender, mail_from, list(rcpts), list(options), raw)
+
+    def deliver(
+        self, sender: Sender, mail_from: str, rcpts: list[str], options: list[str], raw: bytes
     ) -> str:  # fmt: skip
         arrival = time.time()
         domain = sender.email.rpartition("@")[2]
@@ -97,21 +112,29 @@ class Relay:
             return "451 4.3.0 the relay cannot open this sender's upstream password; tell its admin"
         mode = prep.track or sender.track
         wanted = [o for o in options if o.split("=", 1)[0].upper() in KEEP_OPTIONS]
-        created = await self.run(self._create, sender, prep, list(rcpts), mode)
-        make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
+        if split.tracks_clicks(mode):  # the messages' links come from a copy
+            make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
+            created = self._create(sender, prep, rcpts, mode, make)
+        else:  # the store's commit (an fsync) while this thread reads the message
+            creating = self.lanes.submit(self._create, sender, prep, rcpts, mode, None)
+            make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
+            created = creating.result()
 
         def copy(i: int) -> Callable[[], bytes]:
             return lambda: make(created.message_ids[i]).data
 
         items = [(r, copy(i)) for i, r in enumerate(rcpts)]
-        replies = await self.run(
-            send_all, up, self.helo(), self.settings.relay_upstream_ca, mail_from, wanted, items,
-            True, time.monotonic() + IN_SESSION_SECONDS, self.upstreams,
+        # Side by side only while the copies are small: each lane holds its
+        # own copy in memory (3 copies of a 25 MB attachment would not fit the
+        # 3x-the-message memory target).
+        lanes = LANES if len(prep.data) <= LANES_MAX_BYTES else 1
+        replies = send_all(
+            up, self.helo(), self.settings.relay_upstream_ca, mail_from, wanted, items,
+            True, time.monotonic() + IN_SESSION_SECONDS, self.upstreams, lanes, self.lanes,
         )  # fmt: skip
         accepted = [r for r in replies if r is not None and r.ok]
         if not accepted and any(r is None or not r.permanent for r in replies):
-            await self.run(outgoing.forget_messages, self.engine, created.message_ids,
-                           created.campaign_id)  # fmt: skip
+            outgoing.forget_messages(self.engine, created.message_ids, created.campaign_id)
             later = next(
                 (r for r in replies if r is not None and not r.permanent),
                 Reply(451, "4.4.1 no copy was taken in time"),
@@ -123,11 +146,11 @@ class Relay:
             for rcpt, mid, reply in zip(rcpts, created.message_ids, replies, strict=True)
         ]
         try:
-            await self.run(self._record, sender, mail_from, wanted, mode, prep, outcomes)
+            self._record(sender, mail_from, wanted, mode, prep, outcomes)
             failed = [o for o in outcomes if o.status == "failed"]
             if failed:
-                await self.run(self.queue_report, sender, prep.header_block, prep.subject,
-                               up.host, arrival, _failures(failed))  # fmt: skip
+                self.queue_report(sender, prep.header_block, prep.subject, up.host, arrival,
+                                  _failures(failed))  # fmt: skip
         except Exception:  # noqa: BLE001 - store down after sending: the client must retry
             log.exception("relay: could not record a submission from %s", sender.email)
             return "451 4.3.0 the relay could not store the message; send it again"
@@ -141,7 +164,10 @@ class Relay:
     def helo(self) -> str:
         return self.hostname
 
-    def _create(self, sender: Sender, prep: split.Prepared, rcpts: list[str], mode: str) -> Created:
+    def _create(
+        self, sender: Sender, prep: split.Prepared, rcpts: list[str], mode: str,
+        make: Callable[[int], split.Copy] | None,
+    ) -> Created:  # fmt: skip
         ids: list[int] = []
         with self.engine.begin() as conn:
             cid = resolve_campaign(conn, prep.campaign) if prep.campaign else None
@@ -152,12 +178,8 @@ class Relay:
                 )  # fmt: skip
                 ids.append(int(msg["id"]))
             # The links are at the same positions in every copy: learn them once
-            # (only modes that track clicks have any; instrumenting 60 KB is ms).
-            links = (
-                split.make_copy(prep.data, mode, ids[0], self.signer(), self.base_url).links
-                if split.tracks_clicks(mode)
-                else []
-            )
+            # (only modes that track clicks have any).
+            links = make(ids[0]).links if make is not None else []
             outgoing.mark_copies(conn, ids, prep.message_id_header, links)
         return Created(ids, cid)
 

@@ -1,0 +1,113 @@
+"""One message, many copies: read and plan it once, sign and splice per copy.
+
+:func:`.eml.instrument_eml` walks the MIME tree, decodes every HTML part and
+tokenizes it on each call. The relay makes one copy per recipient of the
+same submission, and all of that is the same for every copy: only the
+signed URLs and the pixel differ. ``prepare_eml`` does the shared work once
+(walk, decode, :func:`.html.plan_links`); :meth:`PreparedEml.render` does
+the per-copy rest (sign, splice, fold, re-encode, join) and returns exactly
+what ``instrument_eml`` returns for the same arguments (HTML parts only: the
+relay never tracks links in text/plain). On the 82 KB newsletter of
+bench/relay.py a copy took a fifth of ``instrument_eml``'s time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .eml import EmlResult, _why_no_pixel, fold
+from .html import Plan, Skipped, plan_links, sign_all, splice
+from .links import Clicks, Skip
+from .mime import Part, Text, encode_body, read_text, walk
+from .pixel import Pixel
+
+
+@dataclass(frozen=True, slots=True)
+class _HtmlPart:
+    part: Part
+    read: Text
+    plan: Plan
+    original: bytes  # the encoded body that encode_body keeps the shape of
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEml:
+    data: bytes
+    parts: tuple[Part, ...]
+    html: tuple[_HtmlPart, ...]  # the HTML parts a copy changes, in MIME order
+    html_texts: tuple[str, ...]  # decoded text of every readable inline HTML part
+    notes: tuple[str, ...]
+
+    def render(
+        self,
+        *,
+        track: Callable[[str, int], str],
+        pixel_html: str,
+        pixel: Pixel = "bottom",
+        honeypot_url: str | None = None,
+    ) -> EmlResult:
+        """One copy: ``instrument_eml(data, track=..., pixel_html=..., ...)``."""
+        tracked: dict[str, str] = {}
+        links: list[tuple[int, str]] = []
+        refused: list[str] = []
+        skipped: list[Skipped] = []
+        edits: list[tuple[int, int, bytes]] = []
+        pixels: list[str] = []
+        for hp in self.html:
+            text, codec, plan = hp.read.text, hp.read.codec, hp.plan
+            sign_all(plan.urls, track, tracked, links, refused)
+            px = pixel_html.encode(codec, "xmlcharrefreplace").decode(codec)
+            out, html_edits, placed = splice(plan, tracked, px, pixel, honeypot_url)
+            if hp.part.encoding not in ("quoted-printable", "base64"):
+                out = fold(text, out, html_edits, codec)
+            skipped += plan.skipped
+            skipped += [
+                Skipped(o.start, o.tag, text[o.start : o.end], Skip.REFUSED)
+                for o in plan.occurrences
+                if o.url in refused
+            ]
+            if placed is not None:
+                pixels.append(f"{hp.part.describe()}: {placed.where}")
+            raw = out.encode(codec, "surrogateescape")
+            edits.append(
+                (hp.part.body_start, hp.read.end, encode_body(raw, hp.part.encoding, hp.original))
+            )
+        view = memoryview(self.data)
+        pieces: list[bytes | memoryview] = []
+        last = 0
+        for s, e, new in edits:
+            pieces += [view[last:s], new]
+            last = e
+        pieces.append(view[last:])
+        no_pixel = "" if pixels or not pixel_html else _why_no_pixel(list(self.parts))
+        return EmlResult(
+            b"".join(pieces), links, skipped, len(self.html), list(self.notes), pixels, no_pixel
+        )
+
+
+def prepare_eml(
+    data: bytes, *, clicks: Clicks = "safe", tracked_prefixes: Sequence[str] = ()
+) -> PreparedEml:
+    """The shared part of instrumenting ``data`` (raises what instrument_eml raises)."""
+    notes: list[str] = []
+    parts = tuple(walk(data, notes))
+    html: list[_HtmlPart] = []
+    texts: list[str] = []
+    for part in parts:
+        if part.content_type != "text/html" or part.attachment:
+            continue
+        got = read_text(data, part)
+        if isinstance(got, Text):
+            texts.append(got.text)
+        if not part.blank_line and part.body_start == part.body_end:
+            notes.append(f"{part.describe()}: no body after its headers, left alone")
+            continue
+        if isinstance(got, str):
+            notes.append(f"{part.describe()}: {got}, left alone")
+            continue
+        if got.note:
+            notes.append(f"{part.describe()}: {got.note}")
+        plan = plan_links(got.text, clicks=clicks, tracked_prefixes=tracked_prefixes)
+        html.append(_HtmlPart(part, got, plan, data[part.body_start : got.end]))
+    return PreparedEml(data, parts, tuple(html), tuple(texts), tuple(notes))
