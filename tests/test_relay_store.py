@@ -140,21 +140,3 @@ def test_concurrent_claims_never_share_a_copy(db_url: str, engine: Engine) -> No
         t.join(60)
     every = [i for mine in got for i in mine]
     assert len(every) == 200 and len(set(every)) == 200
-
-
-def test_a_log_of_copies_that_left_is_written_without_leaving_a_connection_lax(
-    engine: Engine,
-) -> None:
-    """record() commits without waiting for the disk when no copy is pending
-    (the upstream has them all); the queue, when one is, waits for it. Either
-    way every pooled connection stays as durable as the engine made it."""
-    sid = _sender(engine)
-    for pending in (False, True, False):
-        _queue(engine, sid, 2, pending=pending)
-    with engine.connect() as conn:
-        got = conn.execute(select(relay_copies.c.status)).scalars().all()
-        assert sorted(got) == ["pending"] * 2 + ["sent"] * 4
-        if engine.dialect.name == "sqlite":
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
-        else:
-            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"

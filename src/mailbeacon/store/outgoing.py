@@ -8,8 +8,7 @@ what left, which the rate limit counts.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,20 +118,10 @@ def record(
     next_at: float,
 ) -> int:
     """Write a submission and its copies in one transaction; ``data`` is kept
-    only when some copy is still pending. Sent copies get their ``sent_at``.
-
-    With a copy pending the commit is durable (fsync): the 250 promises the
-    queue. When every copy has left (or failed, and its report is queued
-    durably on its own) the row is the log of what left and each ``sent_at``:
-    the commit is not waited to disk (SQLite WAL synchronous=NORMAL,
-    PostgreSQL synchronous_commit off). It survives a crash of the process;
-    a power cut may take it until the next durable commit (the next
-    message, hit or queue pass), and then only the log and ``sent_at`` of
-    copies the upstream already has. One fsync per relayed message instead
-    of two (~2 ms on the bench machine, docs/benchmarks.md)."""
+    only when some copy is still pending. Sent copies get their ``sent_at``."""
     now = time.time()
     pending = any(o.status == "pending" for o in outcomes)
-    with _transaction(engine, durable=pending) as conn:
+    with engine.begin() as conn:
         sid = conn.execute(
             insert(relay_submissions)
             .values(
@@ -172,35 +161,6 @@ def record(
             if o.status == "sent" and o.message_id is not None and o.at is not None:
                 _set_sent_at(conn, o.message_id, o.at)
     return int(sid)
-
-
-@contextmanager
-def _transaction(engine: Engine, *, durable: bool) -> Iterator[Connection]:
-    """``engine.begin()``, whose commit is waited to disk only when ``durable``."""
-    if durable:
-        with engine.begin() as conn:
-            yield conn
-        return
-    with engine.connect() as conn:
-        if not is_sqlite(engine):
-            with conn.begin():
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                yield conn
-            return
-        # PRAGMA synchronous cannot change inside a transaction: set, then begin.
-        was = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
-        conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
-        conn.commit()
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            try:
-                conn.exec_driver_sql(f"PRAGMA synchronous = {was}")
-                conn.commit()
-            except Exception:
-                conn.invalidate()  # never hand a non-durable connection back to the pool
-                raise
 
 
 def claim(
