@@ -277,7 +277,8 @@ def test_proxies_prefetchers_and_head_get_the_plain_gif_at_once(
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
             path = msg["open_url"].removeprefix(srv.url)
             sock.sendall(f"GET {path} HTTP/1.0\r\nUser-Agent: {THUNDERBIRD}\r\n"
-                         f"X-Forwarded-For: {READER_IP}\r\nAccept: {GECKO_IMG}\r\n\r\n".encode())  # fmt: skip
+                         f"X-Forwarded-For: {READER_IP}\r\n"
+                         f"Accept: {GECKO_IMG}\r\n\r\n".encode())  # fmt: skip
             raw = b""
             while chunk := sock.recv(4096):
                 raw += chunk
