@@ -219,12 +219,12 @@ class Submission(SMTP):
             return
         if isinstance(got, str):
             await self.push(got)
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: untyped
             return
         self.envelope.content = self.envelope.original_content = got
         del got
         status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: untyped
         await self.push(status)
 
     async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802
