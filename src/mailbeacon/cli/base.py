@@ -25,7 +25,7 @@ app = typer.Typer(
 keys_app = typer.Typer(
     help="API keys for the HTTP API, and the token signing keys.", no_args_is_help=True
 )
-message_app = typer.Typer(help="Create tracked messages.", no_args_is_help=True)
+message_app = typer.Typer(help="Create, find and show tracked messages.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Group messages into campaigns.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(message_app, name="message")

@@ -22,6 +22,7 @@ from mailbeacon.cli.base import (
     settings,
     tracking_base_url,
 )
+from mailbeacon.reports import messages as message_find
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
 from mailbeacon.store import events as event_store
@@ -132,6 +133,91 @@ def message_sent(
         err.print(f"{exc}; see `mailbeacon events`")
         raise typer.Exit(1) from None
     out.print(f"message {message_id} sent at {iso(when)}; {changed} earlier hits relabelled")
+
+
+@message_app.command("list")
+def message_list(
+    q: Annotated[str | None, typer.Option("--q", help="Words in the recipient or subject.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign id or name.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="opened, clicked, not_opened or replied (people only, never machines)."),
+    ] = None,
+    sort: Annotated[str, typer.Option(help="last_activity or created.")] = "last_activity",
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Find tracked messages: newest activity first, with what happened in words."""
+    engine = open_store(settings())
+    try:
+        with engine.connect() as conn:
+            found = message_find.list_messages(
+                conn, q=q, campaign=campaign, status=status, sort=sort, limit=limit, cursor=cursor
+            )
+    except message_find.BadQuery as exc:
+        err.print(f"[red]{exc}[/] (see `mailbeacon message list --help`)")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    rows = found["messages"]
+    if not rows:
+        out.print("no messages match" if (q or campaign or status) else "no messages yet")
+        return
+    # 80 columns: the id, who, what happened in words (wrapped, never cut), when.
+    table = Table(
+        Column("id", no_wrap=True, justify="right"),
+        Column("recipient", overflow="fold", ratio=2),
+        Column("what happened", ratio=3),
+        Column("last (UTC)", no_wrap=True),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    for r in rows:
+        when = (r["last_activity_at"] or "")[5:16].replace("T", " ")
+        table.add_row(str(r["id"]), r["recipient"], r["summary"], when)
+    out.print(table)
+    if found["next_cursor"]:
+        out.print(f"more: --cursor {found['next_cursor']}")
+
+
+@message_app.command("show")
+def message_show(
+    message_id: Annotated[int, typer.Argument(help="The message id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """One message: who, what, when, what happened, and its tracked links."""
+    engine = open_store(settings())
+    with engine.connect() as conn:
+        row = message_find.get_row(conn, message_id)
+        lks = store.message_links(conn, message_id) if row else []
+        hp = store.get_message(conn, message_id) if row else None
+    if row is None:
+        err.print(f"[red]no message {message_id}[/]; find it with `mailbeacon message list --q …`")
+        raise typer.Exit(1)
+    honeypot = hp["honeypot_position"] if hp else None
+    row["links"] = [lk for lk in lks if lk["position"] != honeypot]
+    if as_json:
+        print(json.dumps(row, indent=2))
+        return
+    lines = [
+        ("to", row["recipient"]),
+        ("subject", row["subject"] or "(none)"),
+        ("campaign", f"{row['campaign']} ({row['campaign_id']})" if row["campaign_id"] else "-"),
+        ("variant", row["variant"] or "-"),
+        ("created", row["created_at"] or "-"),
+        ("sent", row["sent_at"] or "not marked sent (`mailbeacon message sent ID`)"),
+        ("last activity", row["last_activity_at"] or "-"),
+        ("what happened", row["summary"]),
+    ]
+    print(f"message {row['id']}")
+    for name, value in lines:
+        print(f"  {name + ':':<15}{value}")
+    for lk in row["links"]:
+        print(f"  link {lk['position']}:{' ' * 8}{lk['url']}")
+    print(f"Every hit with its label: mailbeacon events --message {row['id']}")
 
 
 # --- events -------------------------------------------------------------------

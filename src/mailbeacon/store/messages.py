@@ -98,7 +98,11 @@ def insert_message(
     ).scalar_one()
     conn.execute(
         insert(message_stats).values(
-            message_id=mid, campaign_id=campaign_id or 0, variant=variant or "", sent_at=sent_at
+            message_id=mid,
+            campaign_id=campaign_id or 0,
+            variant=variant or "",
+            sent_at=sent_at,
+            created_at=now,
         )
     )
     add_counter(conn, campaign_id or 0, "unique", "messages", 1)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbeacon import metrics
+from mailbeacon.reports import messages as message_list
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
     Invalid,
@@ -120,6 +121,34 @@ class Message(MessageBase):
     opened_by: str | None = Field(
         default=None, description="what first showed a read: open, click or reply"
     )
+
+
+class MessageRow(BaseModel):
+    id: int
+    recipient: str
+    subject: str | None
+    campaign_id: int | None
+    campaign: str | None = Field(description="the campaign's name")
+    variant: str | None
+    created_at: str | None
+    sent_at: str | None
+    last_activity_at: str | None = Field(
+        description="the last human open, click or reply; else when the message was created"
+    )
+    last_human_at: str | None = Field(description="the last human open, click or reply")
+    opened: bool = Field(description="a person opened, clicked or replied")
+    human_opens: int
+    human_clicks: int
+    replied: bool
+    summary: str = Field(
+        description="what happened, in words",
+        examples=["Opened 3× · iPhone", "Not opened — 2 scanner checks"],
+    )
+
+
+class MessagePage(BaseModel):
+    messages: list[MessageRow]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null: no more")
 
 
 class EventOut(BaseModel):
@@ -266,6 +295,36 @@ def install(app: FastAPI, node: Node) -> None:
                 )
         except (Invalid, NotFound) as exc:
             raise fail(exc) from None
+
+    @app.get("/api/v1/messages", response_model=MessagePage, responses=ERRORS, tags=["messages"])
+    def find_messages(
+        _k: Auth,
+        q: Annotated[
+            str | None, Query(max_length=320, description="words in the recipient or subject")
+        ] = None,
+        campaign: Annotated[str | None, Query(max_length=200, description="id or name")] = None,
+        status: Annotated[
+            str | None,
+            Query(description="opened, clicked, not_opened or replied (people only)"),
+        ] = None,
+        sort: Annotated[str, Query(description="last_activity or created")] = "last_activity",
+        limit: Annotated[int, Query(ge=1, le=message_list.MAX_LIMIT)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Every message, newest activity first; keyset paged (``next_cursor``)."""
+        try:
+            with node.engine.connect() as conn:
+                return message_list.list_messages(
+                    conn,
+                    q=q,
+                    campaign=campaign,
+                    status=status,
+                    sort=sort,
+                    limit=limit,
+                    cursor=cursor,
+                )
+        except message_list.BadQuery as exc:
+            raise ApiError(422, "invalid", str(exc)) from None
 
     @app.post(
         "/api/v1/messages/{message_id}/links",
