@@ -28,9 +28,7 @@ def upgrade() -> None:
         "UPDATE message_stats SET created_at = "
         "(SELECT m.created_at FROM messages m WHERE m.id = message_stats.message_id)"
     )
-    op.create_index(
-        "ix_message_stats_activity", "message_stats", [sa.text(ACTIVITY), "message_id"]
-    )
+    op.create_index("ix_message_stats_activity", "message_stats", [sa.text(ACTIVITY), "message_id"])
     op.create_index(
         "ix_message_stats_campaign_activity",
         "message_stats",
