@@ -57,3 +57,30 @@ def test_overview_finds_and_pages_messages(page: Any, site: Server) -> None:  # 
     page.get_by_label("Find").fill("nobody-here")
     page.get_by_role("button", name="Find").click()
     assert page.get_by_text("No messages match.").is_visible()
+
+
+def test_archive_and_delete_a_campaign(page: Any, site: Server) -> None:  # noqa: F811
+    cid = site.api("POST", "/api/v1/campaigns", json={"name": "Failed demo run"}).json()["id"]
+    site.message(recipient="junk@example.org", campaign_id=cid)
+    sign_in(page, site)
+    campaigns = page.locator("section:has(h2:text('Campaigns'))")
+    campaigns.get_by_role("link", name="Failed demo run").click()
+    page.get_by_role("button", name="Archive").click()
+    page.wait_for_url(f"{site.url}/campaigns/{cid}")
+    assert page.get_by_role("button", name="Unarchive").is_visible()
+    page.goto(site.url + "/")
+    assert campaigns.get_by_role("link", name="Failed demo run").count() == 0
+    page.get_by_role("link", name="Show archived campaigns").click()
+    campaigns.get_by_role("link", name="Failed demo run").click()
+
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("heading", name="Delete Failed demo run?").wait_for()
+    assert page.get_by_text("its 1 message,").is_visible()
+    page.screenshot(path=str(SHOTS / "campaign-delete-confirm.png"), full_page=True)
+    page.get_by_role("link", name="Cancel").click()
+    page.wait_for_url(f"{site.url}/campaigns/{cid}")
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("button", name="Delete campaign and its messages").click()
+    page.wait_for_url(site.url + "/")
+    assert "junk@example.org" not in page.content()
+    assert site.api("GET", "/api/v1/campaigns", params={"archived": "1"}).json() == []

@@ -4,6 +4,7 @@ Every command that touches the store brings its schema up to date first, so
 ``keys create`` works on a fresh machine before the first ``serve``.
 """
 
+import mailbeacon.cli.campaigns  # noqa: F401 - registers commands
 import mailbeacon.cli.mailboxes  # noqa: F401 - registers commands
 import mailbeacon.cli.remind  # noqa: F401 - registers commands
 import mailbeacon.cli.reports  # noqa: F401 - registers commands

@@ -48,14 +48,19 @@ def campaign_new(name: str) -> None:
 
 
 @campaign_app.command("list")
-def campaign_list() -> None:
-    """List campaigns with their message counts."""
+def campaign_list(
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Include archived campaigns.")
+    ] = False,
+) -> None:
+    """List campaigns with their message counts (archived ones with --archived)."""
     engine = open_store(settings())
     with engine.connect() as conn:
-        rows = store.list_campaigns(conn)
+        rows = store.list_campaigns(conn, include_archived=archived)
     table = Table("id", "name", "messages", "created")
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], str(r["messages"]), iso(r["created_at"]) or "")
+        name = r["name"] + (" (archived)" if r.get("archived_at") else "")
+        table.add_row(str(r["id"]), name, str(r["messages"]), iso(r["created_at"]) or "")
     out.print(table)
 
 

@@ -46,9 +46,21 @@ def get_campaign(conn: Connection, cid: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def list_campaigns(conn: Connection) -> list[dict[str, Any]]:
+def set_archived(conn: Connection, cid: int, archived: bool) -> dict[str, Any] | None:
+    """Archive (or bring back) a campaign; None when there is no such campaign.
+    Archiving only hides it from lists: its messages keep recording hits."""
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == cid)
+        .values(archived_at=time.time() if archived else None)
+    )
+    return get_campaign(conn, cid)
+
+
+def list_campaigns(conn: Connection, include_archived: bool = False) -> list[dict[str, Any]]:
     """Campaigns, newest first, with key figures read from the rollup counters
-    (three primary-key lookups per campaign, never a count over messages)."""
+    (three primary-key lookups per campaign, never a count over messages).
+    Archived campaigns only with ``include_archived``."""
     figures = {}
     for key in ("messages", "opened", "clicked"):
         figures[key] = counters.alias(f"c_{key}")
@@ -60,6 +72,8 @@ def list_campaigns(conn: Connection) -> list[dict[str, Any]]:
         q = q.outerjoin(
             t, (t.c.campaign_id == campaigns.c.id) & (t.c.dim == "unique") & (t.c.key == key)
         )
+    if not include_archived:
+        q = q.where(campaigns.c.archived_at.is_(None))
     out = []
     for r in conn.execute(q.order_by(campaigns.c.id.desc())).all():
         row = dict(r._mapping)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailbeacon import metrics
+from mailbeacon import metrics, retention
 from mailbeacon.reports import messages as message_list
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
@@ -59,6 +59,17 @@ class Campaign(BaseModel):
     clicked: int = 0
     open_rate: float = 0.0
     click_rate: float = 0.0
+    archived_at: str | None = Field(
+        default=None, description="when it was archived: hidden from lists unless ?archived=1"
+    )
+
+
+class CampaignDeleted(BaseModel):
+    id: int
+    deleted: dict[str, int] = Field(
+        description="how many messages, events and deliveries went with it",
+        examples=[{"messages": 20, "events": 143, "deliveries": 4}],
+    )
 
 
 class MessageIn(BaseModel):
@@ -262,10 +273,55 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get(
         "/api/v1/campaigns", response_model=list[Campaign], responses=ERRORS, tags=["campaigns"]
     )
-    def campaigns(_k: Auth) -> list[dict[str, Any]]:
+    def campaigns(
+        _k: Auth,
+        archived: Annotated[bool, Query(description="1: include archived campaigns")] = False,
+    ) -> list[dict[str, Any]]:
         with node.engine.connect() as conn:
-            rows = store.list_campaigns(conn)
-        return [{**r, "created_at": iso(r["created_at"])} for r in rows]
+            rows = store.list_campaigns(conn, include_archived=archived)
+        return [campaign_out(r) for r in rows]
+
+    def campaign_out(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "created_at": iso(r["created_at"]), "archived_at": iso(r.get("archived_at"))}
+
+    def archive(campaign_id: int, archived: bool) -> dict[str, Any]:
+        with node.engine.begin() as conn:
+            row = store.set_archived(conn, campaign_id, archived)
+        if row is None:
+            raise fail(NotFound(f"campaign {campaign_id} does not exist"))
+        return campaign_out(row)
+
+    @app.post(
+        "/api/v1/campaigns/{campaign_id}/archive",
+        response_model=Campaign,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
+    def archive_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
+        """Hide a campaign from lists; its messages keep recording hits."""
+        return archive(campaign_id, True)
+
+    @app.post(
+        "/api/v1/campaigns/{campaign_id}/unarchive",
+        response_model=Campaign,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
+    def unarchive_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
+        return archive(campaign_id, False)
+
+    @app.delete(
+        "/api/v1/campaigns/{campaign_id}",
+        response_model=CampaignDeleted,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
+    def delete_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
+        """Delete a campaign with its messages, events, rollups and deliveries."""
+        done = retention.campaign_delete(node.engine, campaign_id)
+        if done is None:
+            raise fail(NotFound(f"campaign {campaign_id} does not exist"))
+        return {"id": campaign_id, "deleted": done}
 
     @app.post(
         "/api/v1/messages",

@@ -18,9 +18,10 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI, node: Node) -> None:
     from fastapi.staticfiles import StaticFiles
 
-    from mailbeacon.web.dashboard import auth, pages, settings_pages
+    from mailbeacon.web.dashboard import auth, campaign_actions, pages, settings_pages
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     auth.install(app, node)
     pages.install(app, node)
+    campaign_actions.install(app, node)
     settings_pages.install(app, node)

@@ -14,9 +14,10 @@ from mailbeacon.store.schema import counters, message_stats
 _S = message_stats.c
 
 
-def campaigns_with_figures(conn: Connection) -> list[dict[str, Any]]:
-    """Each campaign with its unique counters (one read of the ``unique`` rows)."""
-    rows = message_store.list_campaigns(conn)
+def campaigns_with_figures(conn: Connection, archived: bool = False) -> list[dict[str, Any]]:
+    """Each campaign with its unique counters (one read of the ``unique`` rows);
+    archived ones only when asked."""
+    rows = message_store.list_campaigns(conn, include_archived=archived)
     figures: dict[int, dict[str, int]] = {}
     for cid, key, n in conn.execute(
         select(counters.c.campaign_id, counters.c.key, counters.c.n).where(

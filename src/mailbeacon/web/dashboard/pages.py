@@ -57,11 +57,12 @@ def install(app: FastAPI, node: Node) -> None:
         status: Annotated[str | None, Query(max_length=20)] = None,
         campaign: Annotated[str | None, Query(max_length=200)] = None,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
+        archived: Annotated[bool, Query()] = False,
     ) -> HTMLResponse:
         find = {"q": q or None, "status": status or None, "campaign": campaign or None}
         error = None
         with node.engine.connect() as conn:
-            camps = data.campaigns_with_figures(conn)
+            camps = data.campaigns_with_figures(conn, archived)
             try:
                 found = message_find.list_messages(
                     conn, q=q, status=status, campaign=campaign, limit=PAGE_MESSAGES, cursor=cursor
@@ -75,6 +76,7 @@ def install(app: FastAPI, node: Node) -> None:
             "home.html",
             {
                 "campaigns": camps,
+                "archived": archived,
                 "found": found["messages"],
                 "find": {**find, "cursor": cursor},
                 "find_error": error,
