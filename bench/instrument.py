@@ -2,7 +2,7 @@
 
 The 60 KB / 30-link newsletter of tests/data, and the largest real templates
 of the shared corpus (70-90 KB, tests/realworld.py; skipped, saying so, when
-the corpus is absent). Target (DESIGN.md): >= 1,000 emails/s on one core, for
+the corpus is absent). Target (docs/design.md): >= 1,000 emails/s on one core, for
 both. Run:
 
     bench/setup                            # pytracking[html], the reference

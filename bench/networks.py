@@ -1,7 +1,7 @@
 """Median lookup time of NetworkSet over 300k synthetic ranges.
 
 Run: PYTHONPATH=src python bench/networks.py [--ranges 300000]
-The ranges mimic Apple's egress CSV (ip_ranges.md: 286,946 rows in 2026-07):
+The ranges mimic Apple's egress CSV (docs/classification.md, Networks by kind: 286,946 rows in 2026-07):
 half IPv4 /22../31, half IPv6 /45../64, plus the builtin vendor lists, so
 overlaps exist. Lookups mix hits and misses of both families.
 """

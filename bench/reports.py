@@ -1,8 +1,8 @@
-"""Campaign report speed at 1M events / 100k messages (DESIGN.md: <= 50 ms).
+"""Campaign report speed at 1M events / 100k messages (docs/design.md: <= 50 ms).
 
 Generates one campaign straight into the tables: messages, links, the
 message_stats rows, then random events inserted in batches of 5,000 with the
-recorder's own SQL, and their rollups through ``mailbeacon.rollups.apply`` on
+recorder's own SQL, and their rollups through ``mailbeacon.store.rollups.apply`` on
 the same raw cursor and transaction (exactly what the recorder does, minus
 the HTTP). Then times ``campaign_report`` in process: median of 20 calls
 after 2 warm-ups. SQLite (a temp file) and PostgreSQL (database
@@ -33,11 +33,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from mailbeacon import rollups  # noqa: E402
 from mailbeacon.model import Event, Kind  # noqa: E402
 from mailbeacon.reports import campaign_report  # noqa: E402
 from mailbeacon.store import events as event_store  # noqa: E402
-from mailbeacon.store import make_engine, upgrade  # noqa: E402
+from mailbeacon.store import (  # noqa: E402
+    make_engine,
+    rollups,  # noqa: E402
+    upgrade,
+)
 from mailbeacon.store.db import placeholder  # noqa: E402
 
 DOC = REPO / "docs" / "benchmarks.md"

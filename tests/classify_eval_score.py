@@ -13,7 +13,7 @@ from typing import Any
 
 from mailbeacon.store import schema
 
-# The label strings are an interface (DESIGN.md): one vocabulary, the store's.
+# The label strings are an interface (docs/design.md): one vocabulary, the store's.
 OPEN_LABELS = schema.OPEN_LABELS
 CLICK_LABELS = schema.CLICK_LABELS
 HUMAN_LABELS = frozenset({"human_direct", "human_via_proxy", "human"})

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Engine
 
 from mailbeacon import metrics
+from mailbeacon.hits.recorder import Recorder
 from mailbeacon.model import Event, Kind, Unrecorded
-from mailbeacon.recorder import Recorder
 from mailbeacon.store import make_engine, upgrade
 from mailbeacon.store.messages import insert_message
 from tests.helpers import rows

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from mailbeacon import retention, rollups
-from mailbeacon.store import make_engine, upgrade
+from mailbeacon import privacy
+from mailbeacon.store import make_engine, rollups, upgrade
 from mailbeacon.store.messages import insert_message
 from tests.helpers import Server, cli, recorded, rows, start_server
 
@@ -172,7 +172,7 @@ def test_an_erase_racing_a_batch_leaves_no_orphan(db_url: str) -> None:
     raw = engine.raw_connection()
     cur = raw.cursor()
     assert set(rollups.lock_state(cur, "%s", True, [mid])) == {mid}  # as Recorder._insert
-    eraser = threading.Thread(target=retention.recipient_erase, args=(engine, "gone@example.com"))
+    eraser = threading.Thread(target=privacy.recipient_erase, args=(engine, "gone@example.com"))
     eraser.start()
     deadline = time.monotonic() + 30
     while not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "

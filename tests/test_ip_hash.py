@@ -14,7 +14,7 @@ import re
 import stat
 from pathlib import Path
 
-from mailbeacon.iphash import fingerprint
+from mailbeacon.hits.iphash import fingerprint
 from tests.helpers import Server, cells, cli, rows, start_server
 from tests.traffic import THUNDERBIRD, ago, hit
 

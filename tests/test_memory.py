@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mailbeacon import memory as memory_module
-from mailbeacon.memory import CLICKS_PER_SOURCE, RECENT_PER_MESSAGE, Memory
+from mailbeacon.hits import memory as memory_module
+from mailbeacon.hits.memory import CLICKS_PER_SOURCE, RECENT_PER_MESSAGE, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
 
 # The longest values a request can bring (track.py: 512-character user
@@ -70,7 +70,7 @@ def test_a_flood_of_messages_and_events_stays_within_the_bound() -> None:
     assert all(e.user_agent == "" and e.headers == {} and e.url is None for e in held)
     per_event = max(_bytes(e) for e in held)
     assert per_event <= 700, per_event  # measured: 652 bytes
-    # The documented worst case (memory.py): MAX_EVENTS of them, ~65 MB.
+    # The documented worst case (hits/memory.py): MAX_EVENTS of them, ~65 MB.
     assert memory_module.MAX_EVENTS * per_event <= 70 * 2**20
 
 
@@ -99,14 +99,12 @@ def test_many_sources_are_bounded_and_stale_ones_expire(monkeypatch: Any) -> Non
     assert len(mem._campaign_clicks) == 999
 
 
-def test_forgetting_and_clearing_keep_the_count_right() -> None:
+def test_clearing_keeps_the_count_right() -> None:
     mem = Memory(max_events=100)
     info = MessageInfo(id=0, campaign_id=None, sent_at=None, created_at=0.0)
     for n in range(30):
         mem.remember(_hit(n % 3, n, Kind.OPEN), info)
     assert mem.remembered == 30
-    mem.forget_message(1)
-    assert mem.remembered == 20 and mem.history(1) == ()
     mem.put_message(5, None)
     mem.clear()
     assert mem.remembered == 0

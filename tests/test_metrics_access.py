@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mailbeacon.clientip import ClientIP
+from mailbeacon.hits.clientip import ClientIP
 from mailbeacon.web.opsaccess import MetricsAccess
 from tests.helpers import start_server
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mailbeacon.clientip import ClientIP
+from mailbeacon.hits.clientip import ClientIP
 from mailbeacon.web.proxycheck import ProxyCheck
 from tests.helpers import start_server
 

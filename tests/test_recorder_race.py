@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from mailbeacon.hits.recorder import Recorder
 from mailbeacon.model import Event, Kind
-from mailbeacon.recorder import Recorder
 from mailbeacon.store import make_engine
 
 HITS = 20_000

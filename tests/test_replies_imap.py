@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import Engine
 
 from mailbeacon import config
+from mailbeacon.hits.recorder import Recorder
 from mailbeacon.mailboxes import service
 from mailbeacon.mailboxes.check import Context, check
 from mailbeacon.mailboxes.imap import Session
 from mailbeacon.mailboxes.url import parse
 from mailbeacon.mailboxes.watcher import blocking
-from mailbeacon.recorder import Recorder
 from mailbeacon.service import create_message
 from mailbeacon.store import events as event_store
 from mailbeacon.store import keys, make_engine, upgrade

@@ -107,8 +107,8 @@ def test_replies_show_in_the_message_report_events_and_webhooks(api: Any) -> Non
 
 
 def test_reclassify_leaves_replies_alone(api: Any) -> None:
-    from mailbeacon import reclassify
     from mailbeacon.classify.networks import NetworkSet
+    from mailbeacon.hits import relabel as reclassify
 
     m = api.post("/api/v1/messages", json={"recipient": "ana@example.com"}).json()
     _reply(api, m["id"], "human", "ana@example.com", "r1")

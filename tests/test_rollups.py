@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from mailbeacon.labelling import apply_relabels
+from mailbeacon.hits.labeller import apply_relabels
+from mailbeacon.hits.recorder import Recorder
 from mailbeacon.model import Event, Kind
-from mailbeacon.recorder import Recorder
-from mailbeacon.rollups import CLASS, SEP
 from mailbeacon.service import create_message
 from mailbeacon.store import make_engine, upgrade
+from mailbeacon.store.rollups import CLASS, SEP
 from mailbeacon.store.schema import counters
 from mailbeacon.tokens import Signer
 

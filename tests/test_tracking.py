@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from mailbeacon.web.track import GIF
+from mailbeacon.hits.track import GIF
 from tests.helpers import Server, rows, start_server
 
 NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0"

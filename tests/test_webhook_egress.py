@@ -17,9 +17,9 @@ from sqlalchemy import insert, select
 
 from mailbeacon import config
 from mailbeacon.notify import egress
-from mailbeacon.notify import store as ns
 from mailbeacon.notify.worker import Worker
 from mailbeacon.store import keys, make_engine, upgrade
+from mailbeacon.store import outbox as ns
 from mailbeacon.store.schema import outbox
 from tests.receivers import Receiver
 

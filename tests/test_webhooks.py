@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mailbeacon.notify.deliver import sign, verify
-from mailbeacon.notify.store import backoff
+from mailbeacon.store.outbox import backoff
 from tests.helpers import Server, rows, start_server
 from tests.receivers import Receiver
 

@@ -25,7 +25,7 @@ from .wrk import CONNECTIONS
 
 DOC = REPO / "docs" / "benchmarks.md"
 
-# Targets from DESIGN.md ("Targets").
+# Targets from docs/design.md ("Targets").
 T_NGINX = 0.25
 T_PEER = 10.0
 T_P99_MS = 10.0
@@ -235,7 +235,7 @@ Command: `{command}` (code under test: {code})
 
 {tbl}
 {"".join(f"{chr(10)}Not measured: {s}.{chr(10)}" for s in skipped or [])}
-Targets (DESIGN.md: >= {T_NGINX} x nginx, >= {T_PEER:g} x pytracking, p99 <= {T_P99_MS:g} ms at {CONNECTIONS}
+Targets (docs/design.md: >= {T_NGINX} x nginx, >= {T_PEER:g} x pytracking, p99 <= {T_P99_MS:g} ms at {CONNECTIONS}
 connections, RSS <= {T_RSS_MB:g} MB):
 
 {chr(10).join(verdicts) if verdicts else "- no mailbeacon row measured"}
@@ -285,7 +285,7 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
     else:
         text = (
             "# Benchmarks\n\n"
-            'Measured figures for the targets in DESIGN.md ("Targets"). Each section is\n'
+            'Measured figures for the targets in docs/design.md ("Targets"). Each section is\n'
             "written by the script named in it; re-run the script to refresh it, and do not\n"
             "edit between the `<!-- bench:... -->` markers by hand.\n"
         )

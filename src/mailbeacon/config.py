@@ -75,10 +75,16 @@ class Settings:
         "SQLite: 'full' fsyncs every group commit (survives power "
         "loss); 'normal' survives a crash of the process, not of the machine.",
     )
-    geoip_db: str = _s("", "Path to a country .mmdb (GeoLite2-Country, DB-IP lite) for the "
-                       "country of direct hits; none: no countries.")
-    classify: bool = _s(True, "Label hits as they arrive. false records them unlabelled (to "
-                        "measure what labelling costs); `mailbeacon reclassify` labels them later.")
+    geoip_db: str = _s(
+        "",
+        "Path to a country .mmdb (GeoLite2-Country, DB-IP lite) for the "
+        "country of direct hits; none: no countries.",
+    )
+    classify: bool = _s(
+        True,
+        "Label hits as they arrive. false records them unlabelled (to "
+        "measure what labelling costs); `mailbeacon reclassify` labels them later.",
+    )
     log_level: str = _s("info", "debug, info, warning or error.")
     # A purge pass is ~20 ms per 5k events, so daily is cheap and at most a
     # day late.
@@ -167,6 +173,14 @@ class Settings:
         "Open connections. At the cap the longest-waiting connection that is idle, still "
         "sending its request or not reading its answer is closed to make room; requests "
         "being answered are never cut.",
+    )
+    # serve --workers: processes sharing one listening socket (web/workers.py).
+    workers: int = _s(
+        1,
+        "Server processes sharing the port (serve --workers). Each serves every path with "
+        "its own writer; webhooks, the relay, mailbox watchers and retention run in the "
+        "first only. 0 means one per CPU core. Rules that compare a hit with recent ones "
+        "(bursts, every-link clicks) see each process's share, so 1 labels most exactly.",
     )
     # Replies (mailboxes/): IDLE brings new mail at once; the poll is the
     # fallback for servers without IDLE and a safety net for missed pushes.

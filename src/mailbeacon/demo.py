@@ -144,8 +144,8 @@ def readers() -> list[Reader]:
         r(
             "draft@example.com",
             "A",
-            "Still composing: the compose window's activation fetch",
-            [("open", "198.51.100.201", CHROME, None)],
+            "Still composing in Gmail: the compose window fetches the pixel through Google's proxy",
+            [("open", "66.249.84.224", GMAIL_PROXY, None)],
             sent_ago=None,
         ),
         r("ben@example.org", "B", "Has not opened (yet)", []),

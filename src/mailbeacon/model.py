@@ -129,6 +129,5 @@ class MessageInfo:
     campaign_id: int | None
     sent_at: float | None
     created_at: float
-    recipient_domain: str = ""
     link_count: int = 0
     honeypot_position: int | None = None

@@ -5,7 +5,7 @@ without ``sent_at`` and the sender composes, tests and sends later. Once
 ``sent_at`` is known, every earlier hit is judged again with it: fetches
 before it are the sender's own (nobody else has the URL yet), and timing
 rules measure from it. The replay is reclassify's, for one message, and its
-label changes go through labelling.apply_relabels with their rollup
+label changes go through hits.labeller.apply_relabels with their rollup
 corrections (issue 12, item 4).
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mailbeacon import reclassify
 from mailbeacon.classify.networks import NetworkSet
-from mailbeacon.memory import Memory
+from mailbeacon.hits import relabel
+from mailbeacon.hits.memory import Memory
 from mailbeacon.service import NotFound
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as store
@@ -57,7 +57,7 @@ def mark_sent(
     with engine.begin() as conn:
         if not store.set_sent_at(conn, message_id, when):
             raise NotFound(f"message {message_id} does not exist")
-    changed = reclassify.run(engine, networks, message_id=message_id)["changed"]
+    changed = relabel.run(engine, networks, message_id=message_id)["changed"]
     if memory is not None:
         memory.put_message(message_id, store.message_info(engine, message_id))
         if changed:

@@ -5,7 +5,7 @@ A token is base64url (no padding) of::
     version(1) purpose(1) kid(varint) message_id(varint) [position(varint) url(utf-8)] mac(16)
 
 ``mac`` is HMAC-SHA256 over a purpose namespace and every byte before it,
-truncated to 16 bytes: 128 bits, the floor DESIGN.md sets. The namespace makes
+truncated to 16 bytes: 128 bits, the floor docs/design.md sets. The namespace makes
 an open token useless as a click token even if the purpose byte were flipped
 (Datasette's ``sign(value, namespace)``). The destination URL lives inside the
 click token so a redirect needs no database read and survives retention

@@ -1,7 +1,7 @@
 """Pure classification of tracking hits: ``classify(event, ctx) -> Verdict``.
 
 No I/O: the caller serves a :class:`Context` from memory. Rules, sources and
-reason codes: docs/classification.md and shared classification.md section 8.
+reason codes: docs/classification.md and shared docs/classification.md sources §8.
 """
 
 from mailbeacon.classify.context import Context, Verdict, default_networks

@@ -7,7 +7,7 @@ often in the same second (Marketo's proximity rule, applied across the
 campaign). classify() sees only the past, so the first recipients' clicks
 were labelled before the pattern showed; :func:`campaign_relabel` finds every
 click the pattern covers, the earlier ones included, and the caller writes
-them with their rollup corrections through labelling.apply_relabels.
+them with their rollup corrections through hits.labeller.apply_relabels.
 
 The counter-case it must leave alone: colleagues behind one office NAT
 reading and clicking the same mail hours apart, each after a real open

@@ -2,7 +2,7 @@
 strings it found and how many entries it had to skip.
 
 Small test copies of each format live in tests/data/networks/; nothing here
-downloads (``mailbeacon networks update`` fetches, cli/labels.py).
+downloads (``mailbeacon networks update`` fetches, cli/networks.py).
 """
 
 from __future__ import annotations

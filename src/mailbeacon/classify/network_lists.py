@@ -7,7 +7,7 @@ A list's **kind** says what a hit from it means, and so how much it weighs:
   a bare ``Mozilla/5.0`` open from it is MPP, a click is Private Relay browsing.
 - ``gateway``: a mail-security vendor's own mail and scanning networks. No
   person reads or browses from an MTA, so a hit from one is the vendor's
-  scanner whatever its user agent: decisive (classification.md section 4).
+  scanner whatever its user agent: decisive (docs/classification.md sources §4).
 - ``crawler``: a search or safety crawler's published ranges; decisive.
 - ``mailbox_proxy``: a mailbox provider's image proxy (Outlook on the web):
   an open from it is a person reading through the provider.
@@ -23,7 +23,7 @@ A list's **kind** says what a hit from it means, and so how much it weighs:
 kind follows their scope (``all``/``opens``: gateway, ``clicks``: cloud).
 
 Every range below cites where it comes from; ``docs/classification.md``
-explains the choices and ``ip_ranges.md`` (shared knowledge base) has more.
+explains the choices and docs/classification.md ("Networks by kind") has more.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Named IP range lists with scopes, and a bisect index over all of them.
 
-Apple's egress list alone is ~287k CIDRs (ip_ranges.md, 2026-07), so the
+Apple's egress list alone is ~287k CIDRs (docs/classification.md, Networks by kind, 2026-07), so the
 lookup is one ``bisect`` over the boundaries of all lists merged into
 disjoint segments, each carrying the (name, scope) pairs that cover it:
 overlapping lists and overlapping rows inside a list both resolve in that
 single bisect. Measured by bench/networks.py.
 
-Scopes (ip_ranges.md, "Keep each list with ... scope"):
+Scopes (docs/classification.md, Networks by kind, "Keep each list with ... scope"):
 - ``all``: a vendor scanner network; condemns opens and clicks.
 - ``clicks``: a whole cloud network (Microsoft, Google); it also carries
   Outlook.com/Gmail image proxies and real users, so only clicks (warmbly

@@ -30,7 +30,7 @@ METHOD_PREFIX = "method:"
 
 
 class Reason(enum.StrEnum):
-    # the sender's own hits (classification.md section 7)
+    # the sender's own hits (docs/classification.md sources §7)
     SELF_COOKIE = "self:cookie"
     SELF_COMPOSE_TIME = "self:compose_time"
     SELF_SENDER_IP = "self:sender_ip"

@@ -4,7 +4,7 @@ classify() sees only the past, so the first click of a same-second burst, or
 the clicks just before a honeypot hit, are labelled before the evidence
 arrives. The recorder calls :func:`retro_relabel` with a message's recent
 events after each batch and writes the changes (labels are recomputable;
-raw events never change, DESIGN.md "Storage").
+raw events never change, docs/design.md "Storage").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ordered rules of classification.md section 8: first decisive match wins.
+"""The ordered rules of docs/classification.md sources §8: first decisive match wins.
 
 Opens follow O1..O13, clicks C1..C13, with the project decisions in
 docs/classification.md. The primary reason comes first in ``reasons``;

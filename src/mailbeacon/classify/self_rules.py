@@ -5,7 +5,7 @@ sender's context (issue 12, item 4): the sender's cookie, the sender's recent
 addresses, or, for mail still being composed (no ``sent_at``), the *first*
 fetch soon after creation through a webmail image proxy, which is how a
 compose window in Gmail & co. renders a pasted pixel (MailPing's "link
-activation"; classification.md section 7: through Gmail a self-open looks
+activation"; docs/classification.md sources §7: through Gmail a self-open looks
 like a recipient's proxy open). A hit from another network or client, and
 any click not carrying the sender's cookie or address, is not ``self``.
 """

@@ -2,7 +2,7 @@
 
 Computed once per distinct UA (``lru_cache``): the rules then read a few
 attributes, so a classify() call with a seen UA costs no regex at all.
-Every token below is in classification.md with its source (the section is
+Every token below is in docs/classification.md with its source (the section is
 given beside each table) or cites its source beside it. Tokens match
 case-insensitively: a logging proxy lower-cased the Gmail proxy's UA in
 gshutler/useragent#33, and vendors vary their capitalisation.

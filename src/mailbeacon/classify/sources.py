@@ -21,7 +21,7 @@ def _v6_key(ip: str) -> str:
 def net_key(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) of an address or of a stored "net/len".
 
-    /24 and /48 are what the store keeps (DESIGN.md, privacy), so the key is
+    /24 and /48 are what the store keeps (docs/design.md, privacy), so the key is
     the same whether the event still carries its full address or not.
     """
     ip = ip.partition("/")[0]

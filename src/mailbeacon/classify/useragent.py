@@ -4,7 +4,7 @@ OS and device come from ua-parser 1.x (uap-core rules, with the ua-parser-rs
 accelerator when installed: ~60 us per uncached parse against ~9 ms for the
 Python device-detector port, measured on the same 12 UAs). uap-core knows
 browsers and a few mail clients but names several mail clients and the
-webmail image proxies poorly, so a short token table from classification.md
+webmail image proxies poorly, so a short token table from docs/classification.md
 section 6 is tried first. Everything here is cached with ``lru_cache``: a
 mail campaign sees a few hundred distinct UAs, so the cache hit rate is ~100 %.
 """
@@ -36,7 +36,7 @@ class Attribution:
 
 # Mail clients uap-core lacks or names inconsistently, checked in order (the
 # more specific token first: "Microsoft Outlook Mail" before "Microsoft
-# Outlook"). Sources: classification.md section 6 (uap-core tests/test_ua.yaml,
+# Outlook"). Sources: docs/classification.md sources §6 (uap-core tests/test_ua.yaml,
 # device-detector pim.yml fixtures, gophish #427 and #1920, yauaa #224).
 _MAIL_CLIENTS: tuple[tuple[str, str], ...] = (
     (r"Microsoft Outlook Mail \d", "Windows Mail"),
@@ -62,7 +62,7 @@ _MAIL_RE = [(re.compile(p, re.I), name) for p, name in _MAIL_CLIENTS]
 
 # Mailbox proxies and prefetchers: the UA names the mailbox, not the reader's
 # device, so OS and device stay unknown (Postmark: no OS/geo through Gmail's
-# proxy). Sources: classification.md sections 1-3.
+# proxy). Sources: docs/classification.md sources §1-3.
 _PROXIES: tuple[tuple[str, str], ...] = (
     (r"GoogleImageProxy|ggpht\.com", "Gmail"),
     (r"Edge/12\.246 Mozilla/5\.0$", "Gmail"),  # Gmail prefetch bot (SparkPost 2022-01-25)

@@ -9,7 +9,15 @@ import mailbeacon.cli.mailboxes  # noqa: F401 - registers commands
 import mailbeacon.cli.remind  # noqa: F401 - registers commands
 import mailbeacon.cli.reports  # noqa: F401 - registers commands
 import mailbeacon.cli.senders  # noqa: F401 - registers commands
-from mailbeacon.cli import demo, keys, labels, mail, messages, serve, users  # noqa: F401 - registers commands  # noqa: F401 - registers commands
+from mailbeacon.cli import (  # noqa: F401 - registers commands
+    demo,
+    instrument,
+    keys,
+    messages,
+    networks,
+    serve,
+    users,
+)
 from mailbeacon.cli.base import app
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from mailbeacon import retention
+from mailbeacon import privacy
 from mailbeacon.cli.base import campaign_app, err, open_store, out, settings
 from mailbeacon.reports.messages import BadQuery, campaign_id_of
 from mailbeacon.store import messages as store
@@ -72,7 +72,7 @@ def campaign_delete(
         if not typer.confirm(f"Delete {what}? This cannot be undone.", default=False):
             err.print("nothing deleted")
             raise typer.Exit(1)
-    done = retention.campaign_delete(engine, cid)
+    done = privacy.campaign_delete(engine, cid)
     if done is None:  # deleted by someone else meanwhile
         err.print(f"[red]campaign {cid} no longer exists[/]")
         raise typer.Exit(1)

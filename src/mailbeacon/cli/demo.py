@@ -24,7 +24,7 @@ def demo(
     tracking endpoints: Outlook, Apple Mail with and without Privacy Protection,
     Gmail's proxy, a scanner, a bot, and your own opens."""
     from mailbeacon.demo import drive, run_with_server
-    from mailbeacon.web.dashboard.accounts import has_users
+    from mailbeacon.store.accounts import has_users
 
     s = settings()
     engine = open_store(s)

@@ -108,7 +108,7 @@ def keys_ip_hash(
 ) -> None:
     """Where the IP-hash key is (never in the database) and whether it is the
     one the database was set up with."""
-    from mailbeacon import iphash
+    from mailbeacon.hits import iphash
 
     s = settings()
     engine = open_store(s)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
-from mailbeacon import retention
+from mailbeacon import privacy
 from mailbeacon.cli.base import app, err, open_store, out, settings
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
@@ -226,11 +226,11 @@ def purge(
     """Delete raw events and webhook/email deliveries older than an age; rollups
     (and so reports) stay."""
     try:
-        age = retention.parse_age(older_than)
+        age = privacy.parse_age(older_than)
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    n = retention.purge(open_store(settings()), age)
+    n = privacy.purge(open_store(settings()), age)
     out.print(
         f"{n['events']} events and {n['outbox']} deliveries older than {older_than} purged; "
         "reports are unchanged"
@@ -245,7 +245,7 @@ def recipient_export(
     ),
 ) -> None:
     """Everything stored about one address (their messages and events), as JSON."""
-    data = json.dumps(retention.recipient_export(open_store(settings()), address), indent=2)
+    data = json.dumps(privacy.recipient_export(open_store(settings()), address), indent=2)
     if str(out_file) == "-":
         print(data)
     else:
@@ -259,7 +259,7 @@ def recipient_erase(address: str) -> None:
 
     Anonymous campaign counters stay, so totals already reported do not change.
     """
-    done = retention.recipient_erase(open_store(settings()), address)
+    done = privacy.recipient_erase(open_store(settings()), address)
     out.print(
         f"erased {address}: {done['messages']} messages, {done['events']} events, "
         f"{done['deliveries']} deliveries"
@@ -273,6 +273,6 @@ def recipient_optout(
 ) -> None:
     """Stop recording hits for an address (the pixel is still served); running
     servers notice within 10 s."""
-    changed = retention.set_optout(open_store(settings()), address, not undo)
+    changed = privacy.set_optout(open_store(settings()), address, not undo)
     state = "tracked again" if undo else "opted out"
     out.print(f"{address} {state}" + ("" if changed else " (already)"))

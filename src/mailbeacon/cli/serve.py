@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import typer
 from sqlalchemy import Engine
+from starlette.types import ASGIApp
 
 from mailbeacon.cli.base import (
     app,
@@ -85,19 +86,37 @@ def serve(
     smtps_port: Annotated[
         int | None, typer.Option("--smtps-port", help="Serve implicit-TLS SMTP on this port.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Server processes sharing the port; 0 is one per CPU core.  [default: 1]",
+        ),
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option("--db", help="Database, as the global --db (either place works)."),
     ] = None,
 ) -> None:
-    """Run the tracking server, the API and the dashboard."""
+    """Run the tracking server, the API and the dashboard.
+
+    Examples:
+
+      mailbeacon serve
+
+      mailbeacon serve --base-url https://t.example.com --trust-proxy 10.0.0.0/8
+
+      mailbeacon serve --port 0 --workers 2
+    """
     if db:
         state.db = db
     import uvicorn
 
+    from mailbeacon.node import Node
+    from mailbeacon.store.db import make_engine
     from mailbeacon.web.app import serving
-    from mailbeacon.web.node import Node
     from mailbeacon.web.server import ServerLimits, uvicorn_options
+    from mailbeacon.web.workers import supervise, worker_count
 
     s = settings(
         host=host,
@@ -111,7 +130,11 @@ def serve(
         relay_tls_cert=smtp_tls_cert,
         relay_tls_key=smtp_tls_key,
         relay_smtps_port=smtps_port,
+        workers=workers,
     )
+    if s.workers < 0:
+        err.print("--workers must be 0 (one per core) or more")
+        raise typer.Exit(2)
     logging.basicConfig(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -148,10 +171,14 @@ def serve(
             f"  warning: only {fds} open files allowed; max_connections {limits.max_connections} "
             f"needs {limits.max_connections + FD_RESERVE} (raise `ulimit -n` or lower it)"
         )
+    count = worker_count(s.workers)
+    if count > 1:
+        print(f"  {count} worker processes", flush=True)
     print("  press Ctrl-C to stop (hits already answered are on disk)", flush=True)
-    uvicorn.Server(
-        uvicorn.Config(
-            asgi,
+
+    def config(app: ASGIApp) -> uvicorn.Config:
+        return uvicorn.Config(
+            app,
             loop="uvloop",
             lifespan="on",
             # X-Forwarded-For is handled by --trust-proxy, never implicitly.
@@ -163,7 +190,19 @@ def serve(
             backlog=4096,
             **uvicorn_options(limits),
         )
-    ).run(sockets=[sock])
+
+    if count == 1:
+        uvicorn.Server(config(asgi)).run(sockets=[sock])
+        return
+    # Several processes: each builds its own engine and node after the fork
+    # (a connection or a thread must never cross one); the parent supervises.
+    engine.dispose()
+
+    def serve_one(index: int) -> None:
+        child = Node(s, make_engine(s.database_url, sqlite_sync=s.sqlite_sync), primary=index == 0)
+        uvicorn.Server(config(serving(s, child))).run(sockets=[sock])
+
+    raise typer.Exit(supervise(count, serve_one))
 
 
 # Descriptors beyond the connections: the database, logs, webhook and SMTP clients.
@@ -230,7 +269,7 @@ def _proxy_hint(s: Settings) -> str | None:
 
 
 def _dashboard_hint(engine: Engine) -> str:
-    from mailbeacon.web.dashboard.accounts import has_users
+    from mailbeacon.store.accounts import has_users
 
     return (
         ""
@@ -254,7 +293,7 @@ def init() -> None:
     s = settings()
     _refuse_damaged(s)
     engine = open_store(s, create=True)
-    from mailbeacon.web.dashboard.accounts import has_users
+    from mailbeacon.store.accounts import has_users
 
     out.print(f"database ready: {redact(s.database_url)}", soft_wrap=True)
     if not has_users(engine):

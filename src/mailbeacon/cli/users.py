@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from mailbeacon.cli.base import app, err, open_store, out, settings
+from mailbeacon.store import accounts
 from mailbeacon.timefmt import iso
-from mailbeacon.web.dashboard import accounts
 
 users_app = typer.Typer(help="Dashboard users (sign-in accounts).", no_args_is_help=True)
 app.add_typer(users_app, name="users")

@@ -7,7 +7,7 @@ the CLI can explain every skipped link. The rules, in the order applied:
 * ``data-mailbeacon="off"`` on the tag: the sender said no.
 * empty, ``#fragment``, ``mailto:``, ``tel:``, ``sms:``, ``javascript:``,
   ``data:`` and every other non-http(s) scheme: not a web page we may redirect
-  to (DESIGN.md: only http and https destinations can ever be signed).
+  to (docs/design.md: only http and https destinations can ever be signed).
 * relative links are resolved against ``<base href>``; without one they are
   left alone, since we cannot know where they point.
 * a URL holding an unrendered merge tag (``{{id}}``, ``*|EMAIL|*``,

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from mailbeacon.rollups import CLASS
 from mailbeacon.store import events as event_store
+from mailbeacon.store.rollups import CLASS
 from mailbeacon.store.schema import events, message_stats, messages
 
 POLL_SECONDS = 0.5

@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
 from mailbeacon.notify import deliver, egress
-from mailbeacon.notify import store as ns
+from mailbeacon.store import outbox as ns
 
 log = logging.getLogger("mailbeacon.notify")
 

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from mailbeacon import secretbox
 from mailbeacon.config import Settings
 from mailbeacon.store import senders as store
+from mailbeacon.store.accounts import check_password, hash_password
 from mailbeacon.store.senders import TRACK_MODES, Sender
-from mailbeacon.web.dashboard.accounts import check_password, hash_password
 
 # RFC 6409 submission (STARTTLS) and RFC 8314 implicit TLS.
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}

@@ -16,13 +16,13 @@ import itertools
 import logging
 import time
 
-from mailbeacon.notify.store import backoff
 from mailbeacon.relay import accounts, dsn, split
 from mailbeacon.relay.submit import Relay
 from mailbeacon.relay.upstream import Reply, send_all
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.store import outgoing
 from mailbeacon.store import senders as sender_store
+from mailbeacon.store.outbox import backoff
 
 log = logging.getLogger("mailbeacon.relay")
 

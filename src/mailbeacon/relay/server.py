@@ -24,9 +24,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailbeacon.relay import accounts
 from mailbeacon.relay.submit import Relay
+from mailbeacon.store import accounts as throttle
 from mailbeacon.store import outgoing
 from mailbeacon.store.senders import Sender
-from mailbeacon.web.dashboard import accounts as throttle
 
 log = logging.getLogger("mailbeacon.relay")
 

@@ -1,7 +1,7 @@
 """The read side: campaign reports, recipient lists and exports.
 
 Reports read the rollups (``message_stats``, ``link_stats``, ``counters``,
-kept by :mod:`mailbeacon.rollups`) and never scan raw events; only exports,
+kept by :mod:`mailbeacon.store.rollups`) and never scan raw events; only exports,
 whose job is the raw facts, read ``events``.
 """
 

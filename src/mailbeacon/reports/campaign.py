@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from mailbeacon.reports import stats, timeline
 from mailbeacon.reports.recipients import warm_leads
-from mailbeacon.rollups import SEP, TTFO_BUCKETS
+from mailbeacon.store.rollups import SEP, TTFO_BUCKETS
 from mailbeacon.store.schema import counters, links, message_stats, messages
 from mailbeacon.timefmt import iso
 

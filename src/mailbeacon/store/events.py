@@ -222,17 +222,6 @@ def _reply_from(m: Any) -> str | None:
     return str(value) if value else None
 
 
-def counts_by_label(conn: Connection, message_id: int) -> list[tuple[str, str | None, int]]:
-    from sqlalchemy import func
-
-    rows = conn.execute(
-        select(events.c.kind, events.c.label, func.count())
-        .where(events.c.message_id == message_id)
-        .group_by(events.c.kind, events.c.label)
-    ).all()
-    return [(r[0], r[1], int(r[2])) for r in rows]
-
-
 __all__ = [
     "SIZES",
     "clean",
@@ -243,6 +232,5 @@ __all__ = [
     "row",
     "list_events",
     "public",
-    "counts_by_label",
     "Sequence",
 ]

@@ -199,7 +199,6 @@ def message_info(engine: Engine, message_id: int) -> MessageInfo | None:
         campaign_id=row.campaign_id,
         sent_at=row.sent_at,
         created_at=row.created_at,
-        recipient_domain=row.recipient.rpartition("@")[2].lower(),
         link_count=int(count),
         honeypot_position=row.honeypot_position,
     )

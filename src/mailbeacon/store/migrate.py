@@ -6,8 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
@@ -56,9 +54,3 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def _dangling(conn: Connection) -> set[tuple[object, ...]]:
     """SQLite rows whose foreign key points nowhere (kept as they were found)."""
     return {tuple(r) for r in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()}
-
-
-def is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head

@@ -90,7 +90,7 @@ messages = Table(
     Index("ix_messages_message_id_header", "message_id_header"),
     sqlite_autoincrement=True,
 )
-# Erase and export find a person's messages by lower(recipient) (retention.py);
+# Erase and export find a person's messages by lower(recipient) (privacy.py);
 # replies are matched by their From address this way too (0010).
 Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 
@@ -165,7 +165,7 @@ OPEN_LABELS = (
 )
 CLICK_LABELS = ("human", "scanner", "bot", "self")
 
-# Rollups (see mailbeacon/rollups.py): one row per message with a counter per
+# Rollups (see mailbeacon/store/rollups.py): one row per message with a counter per
 # label, so "unique" numbers are exact transitions, never a scan of events.
 message_stats = Table(
     "message_stats",

@@ -6,6 +6,7 @@ reads never block the event loop that serves the tracking paths.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -14,7 +15,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailbeacon import metrics, retention
+from mailbeacon import metrics, privacy
+from mailbeacon.node import Node
 from mailbeacon.reports import messages as message_list
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
@@ -30,7 +32,6 @@ from mailbeacon.store import keys
 from mailbeacon.store import messages as store
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import iso, parse
-from mailbeacon.web.node import Node
 from mailbeacon.web.opsaccess import MetricsAccess
 
 # Ids are 64-bit integers in the store; a larger number in a path or body
@@ -318,7 +319,7 @@ def install(app: FastAPI, node: Node) -> None:
     )
     def delete_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
         """Delete a campaign with its messages, events, rollups and deliveries."""
-        done = retention.campaign_delete(node.engine, campaign_id)
+        done = privacy.campaign_delete(node.engine, campaign_id)
         if done is None:
             raise fail(NotFound(f"campaign {campaign_id} does not exist"))
         return {"id": campaign_id, "deleted": done}
@@ -474,6 +475,9 @@ def install(app: FastAPI, node: Node) -> None:
 
     @app.get("/healthz", tags=["operations"])
     def health() -> JSONResponse:
+        """Whether this process can record (503 while its store is down), its queue,
+        an untrusted reverse proxy seen in front, and which `serve --workers`
+        process answered (`process`, and `primary` for the one running background jobs)."""
         ok = not node.recorder.down
         proxy = node.proxy_check.found
         return JSONResponse(
@@ -483,6 +487,9 @@ def install(app: FastAPI, node: Node) -> None:
                 "queued": node.recorder.queued,
                 # null, or the untrusted reverse proxy seen in front (web/proxycheck.py)
                 "untrusted_proxy": proxy.public() if proxy else None,
+                # which serve --workers process answered (web/workers.py)
+                "process": os.getpid(),
+                "primary": node.primary,
             },
             200 if ok else 503,
         )

@@ -8,11 +8,11 @@ from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from mailbeacon.node import Node
 from mailbeacon.notify import EVENT_TYPES, egress, stream
-from mailbeacon.notify import store as ns
+from mailbeacon.store import outbox as ns
 from mailbeacon.timefmt import iso
 from mailbeacon.web.api import ERRORS, MAX_ID, ApiError, Auth, DbId
-from mailbeacon.web.node import Node
 
 
 class WebhookIn(BaseModel):

@@ -24,9 +24,9 @@ from starlette.types import Scope
 
 from mailbeacon.instrument import lint
 from mailbeacon.instrumenting import instrument_message
+from mailbeacon.node import Node
 from mailbeacon.service import HONEYPOT_PATH, Invalid, NotFound
 from mailbeacon.web.api import ERRORS, ApiError, Auth, Message, sent_at_of
-from mailbeacon.web.node import Node
 
 MAX_MAIL = 10 * 1024 * 1024  # 10 MB: Gmail's and Outlook's message size limits are 20-25 MB
 Clicks = Literal["off", "safe", "all"]

@@ -3,7 +3,7 @@
 Reports read rollups only (mailbeacon.reports); exports stream raw events
 through a server-side cursor; the recipient actions change what running
 nodes may record, so this node forgets its cached messages at once and the
-others within their 10 s refresh (web/node.py).
+others within their 10 s refresh (node.py).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from mailbeacon import retention
+from mailbeacon import privacy
+from mailbeacon.node import Node
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.store import messages as store
 from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut, MessageBase
-from mailbeacon.web.node import Node
 
 
 class Opens(BaseModel):
@@ -287,10 +287,10 @@ def install(app: FastAPI, node: Node) -> None:
         tags=["privacy"],
     )
     def recipient_export(address: Address, _k: Auth) -> dict[str, Any]:
-        return retention.recipient_export(node.engine, _address(address))
+        return privacy.recipient_export(node.engine, _address(address))
 
     def erase(address: str) -> dict[str, Any]:
-        done = retention.recipient_erase(node.engine, _address(address))
+        done = privacy.recipient_erase(node.engine, _address(address))
         node.memory.clear()  # this node at once; the others on their next refresh
         return {"recipient": address.strip(), **done}
 
@@ -307,7 +307,7 @@ def install(app: FastAPI, node: Node) -> None:
         return erase(address)
 
     def optout(address: str, out: bool) -> dict[str, Any]:
-        changed = retention.set_optout(node.engine, _address(address), out)
+        changed = privacy.set_optout(node.engine, _address(address), out)
         node.memory.clear()
         return {"recipient": address.strip().lower(), "opted_out": out, "changed": changed}
 

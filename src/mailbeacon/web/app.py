@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from mailbeacon.config import Settings
+from mailbeacon.hits.track import Tracker
+from mailbeacon.node import Node
 from mailbeacon.web.api import install as install_api
 from mailbeacon.web.api_hooks import install as install_hooks_api
 from mailbeacon.web.api_instrument import install as install_instrument_api
@@ -18,9 +20,7 @@ from mailbeacon.web.api_reminders import router as reminders_router
 from mailbeacon.web.api_reports import install as install_reports_api
 from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.limits import BodyLimit, BodyLimits
-from mailbeacon.web.node import Node
 from mailbeacon.web.proxycheck import ProxyWatch
-from mailbeacon.web.track import Tracker
 
 
 def build(settings: Settings, node: Node | None = None) -> Tracker:

@@ -19,7 +19,7 @@ import hmac
 import ipaddress
 from collections.abc import Sequence
 
-from mailbeacon.clientip import ClientIP, Network
+from mailbeacon.hits.clientip import ClientIP, Network
 
 
 class MetricsAccess:

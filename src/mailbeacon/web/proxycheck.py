@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailbeacon.clientip import ClientIP
+from mailbeacon.hits.clientip import ClientIP
 from mailbeacon.timefmt import iso
 
 log = logging.getLogger("mailbeacon")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the CLI imports accounts from here without loading the web stack
     from fastapi import FastAPI
 
-    from mailbeacon.web.node import Node
+    from mailbeacon.node import Node
 
 STATIC = Path(__file__).parent / "static"
 

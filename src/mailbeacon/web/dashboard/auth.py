@@ -17,10 +17,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from mailbeacon.web.dashboard import accounts
-from mailbeacon.web.dashboard.accounts import Session
+from mailbeacon.node import SENDER_COOKIE, SENDER_COOKIE_DAYS, Node
+from mailbeacon.store import accounts
+from mailbeacon.store.accounts import Session
 from mailbeacon.web.dashboard.render import page
-from mailbeacon.web.node import SENDER_COOKIE, SENDER_COOKIE_DAYS, Node
 
 SESSION_COOKIE = "mb_session"
 # Before there is a session, the login form is protected by a double-submit

@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailbeacon import retention
+from mailbeacon import privacy
+from mailbeacon.node import Node
 from mailbeacon.store import messages as message_store
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
-from mailbeacon.web.node import Node
 
 
 def install(app: FastAPI, node: Node) -> None:
@@ -50,6 +50,6 @@ def install(app: FastAPI, node: Node) -> None:
 
     @app.post("/campaigns/{campaign_id}/delete", include_in_schema=False)
     def delete_campaign(campaign_id: int, posted: Post) -> Response:
-        if retention.campaign_delete(node.engine, campaign_id) is None:
+        if privacy.campaign_delete(node.engine, campaign_id) is None:
             return Response("no such campaign", status_code=404)
         return RedirectResponse("/", status_code=303)

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from mailbeacon.node import Node
 from mailbeacon.notify import stream
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import messages as message_find
@@ -21,7 +22,6 @@ from mailbeacon.store import messages as message_store
 from mailbeacon.web.dashboard import data, reasons
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
-from mailbeacon.web.node import Node
 
 FILTERS = ("all", "opened", "clicked", "not_opened")
 PAGE = 100

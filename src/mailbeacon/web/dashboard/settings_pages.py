@@ -8,15 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mailbeacon.node import Node
 from mailbeacon.notify import EVENT_TYPES
-from mailbeacon.notify import store as ns
 from mailbeacon.store import keys
 from mailbeacon.store import networks as network_store
+from mailbeacon.store import outbox as ns
 from mailbeacon.web.api import ApiError
 from mailbeacon.web.api_hooks import check_webhook
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
-from mailbeacon.web.node import Node
 
 
 def install(app: FastAPI, node: Node) -> None:

@@ -116,7 +116,7 @@ State = dict[int, dict[str, Any]]
 def lock_state(cur: Any, mark: str, pg: bool, message_ids: Iterable[int]) -> State:
     """The message_stats rows of these messages, locked until the transaction
     ends (``FOR UPDATE``; SQLite's one writer holds the file). A message
-    missing here was erased (its row goes first, see retention.recipient_erase)."""
+    missing here was erased (its row goes first, see privacy.recipient_erase)."""
     mids = sorted(set(message_ids))
     if not mids:
         return {}

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailbeacon import metrics
-from mailbeacon.clientip import ClientIP, IPStorage
+from mailbeacon.hits.clientip import ClientIP, IPStorage
 from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind, Unrecorded
 from mailbeacon.tokens import Signer, TokenError, repair_candidates
 

@@ -25,8 +25,8 @@ from mailbeacon.classify import Context, classify, retro_relabel
 from mailbeacon.classify.campaign import campaign_relabel
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.classify.reasons import Reason
-from mailbeacon.labelling import apply_relabels
-from mailbeacon.memory import Memory
+from mailbeacon.hits.labeller import apply_relabels
+from mailbeacon.hits.memory import Memory
 from mailbeacon.model import Event, Kind, MessageInfo
 from mailbeacon.store import messages as message_store
 from mailbeacon.store.schema import events, messages

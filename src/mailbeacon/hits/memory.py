@@ -81,11 +81,6 @@ class Memory:
                 self._drop_history(old)
                 self._negative_until.pop(old, None)
 
-    def forget_message(self, message_id: int) -> None:
-        with self._lock:
-            self._messages.pop(message_id, None)
-            self._drop_history(message_id)
-
     def clear(self) -> None:
         """Forget every message and its events (a recipient opted out or was
         erased: nothing of theirs may be used or recorded from here on)."""
@@ -207,9 +202,6 @@ class Memory:
                     del self._sender_ips[ip]
                 self._sender_set = frozenset(self._sender_ips)
         return self._sender_set
-
-    def messages_in(self, events: Iterable[Event]) -> set[int]:
-        return {e.message_id for e in events}
 
 
 MISSING = _MISSING

@@ -10,7 +10,7 @@ retroactively (docs/privacy.md).
 
 Running nodes cache message facts in memory; every change here bumps the
 ``privacy_version`` setting, which each node compares on its 10 s refresh
-and then forgets what it cached (web/node.py).
+and then forgets what it cached (node.py).
 """
 
 from __future__ import annotations

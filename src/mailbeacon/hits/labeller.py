@@ -13,14 +13,14 @@ from dataclasses import replace
 from sqlalchemy import Engine
 from starlette.types import Scope
 
-from mailbeacon import rollups
 from mailbeacon.classify import Context, classify, retro_relabel
 from mailbeacon.classify.campaign import campaign_relabel
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.geo import Geo
-from mailbeacon.memory import MISSING, Memory
+from mailbeacon.hits.memory import MISSING, Memory
 from mailbeacon.model import Event, Kind, MessageInfo
 from mailbeacon.store import messages as message_store
+from mailbeacon.store import rollups
 from mailbeacon.store.db import placeholder
 
 log = logging.getLogger("mailbeacon.labels")

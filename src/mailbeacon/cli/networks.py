@@ -12,9 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from mailbeacon import reclassify as reclassifier
 from mailbeacon.classify.networks import FORMATS, OFFICIAL_LISTS, SCOPES
 from mailbeacon.cli.base import app, err, networks_app, open_store, out, parse_time, settings
+from mailbeacon.hits import relabel as reclassifier
 from mailbeacon.service import NotFound, resolve_campaign
 from mailbeacon.store import networks as network_store
 from mailbeacon.timefmt import iso
@@ -54,7 +54,9 @@ def networks_list() -> None:
 
     for name, (scope, cidrs) in BUILTIN_LISTS.items():
         if name not in loaded:
-            table.add_row(name, scope, str(len(cidrs)), "0", "builtin", "-", "ip_ranges.md")
+            table.add_row(
+                name, scope, str(len(cidrs)), "0", "builtin", "-", "docs/classification.md"
+            )
     out.print(table)
     stale = [r["name"] for r in rows if now - r["loaded_at"] > 30 * 86400]
     if stale:

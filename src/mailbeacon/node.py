@@ -10,14 +10,15 @@ from http.cookies import SimpleCookie
 from sqlalchemy import Engine
 from starlette.types import Scope
 
-from mailbeacon import iphash, retention
+from mailbeacon import privacy
 from mailbeacon.classify.networks import NetworkSet
-from mailbeacon.clientip import ClientIP, IPStorage
 from mailbeacon.config import Settings, default_data_dir
 from mailbeacon.geo import Geo
-from mailbeacon.labelling import Labeller
-from mailbeacon.memory import Memory
-from mailbeacon.recorder import Recorder
+from mailbeacon.hits import iphash
+from mailbeacon.hits.clientip import ClientIP, IPStorage
+from mailbeacon.hits.labeller import Labeller
+from mailbeacon.hits.memory import Memory
+from mailbeacon.hits.recorder import Recorder
 from mailbeacon.relay.service import RelayService
 from mailbeacon.relay.service import wanted as relay_wanted
 from mailbeacon.store import keys, make_engine
@@ -38,8 +39,14 @@ SENDER_COOKIE_DAYS = 365
 
 
 class Node:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, *, primary: bool = True
+    ) -> None:
         self.settings = settings
+        # With serve --workers N, only the first process runs what must run
+        # once per node: webhook delivery, the relay, mailbox watchers,
+        # reminders and retention. Every process tracks, serves and writes.
+        self.primary = primary
         self.engine = engine or make_engine(settings.database_url, sqlite_sync=settings.sqlite_sync)
         self.base_url = settings.public_base_url
         self.client_ip = ClientIP(settings.trusted_networks())
@@ -98,7 +105,7 @@ class Node:
         )
         self._ip_storage = IPStorage(key, full=full)
         self._refresh_networks()
-        self._privacy_version = retention.privacy_version(self.engine)
+        self._privacy_version = privacy.privacy_version(self.engine)
 
     def signer(self) -> Signer:
         if self._signer is None:
@@ -138,6 +145,8 @@ class Node:
         await asyncio.to_thread(self.prepare)
         self.recorder.start(asyncio.get_running_loop())
         self._refresher = asyncio.create_task(self._refresh())
+        if not self.primary:
+            return
         if self.settings.retention_days > 0:
             self._retention = asyncio.create_task(self._retain())
         self.notifier.start()
@@ -177,7 +186,7 @@ class Node:
         """An opt-out or erase happened on some node or in the CLI (the
         ``privacy_version`` setting moved): forget cached messages, so the next
         hit re-reads its message's facts and an opted-out one records nothing."""
-        version = retention.privacy_version(self.engine)
+        version = privacy.privacy_version(self.engine)
         if version != self._privacy_version:
             self._privacy_version = version
             self.memory.clear()
@@ -187,10 +196,14 @@ class Node:
         while True:
             try:
                 n = await asyncio.to_thread(
-                    retention.purge, self.engine, self.settings.retention_days * 86400.0
+                    privacy.purge, self.engine, self.settings.retention_days * 86400.0
                 )
-                log.info("retention: %d events and %d deliveries older than %d days purged",
-                         n["events"], n["outbox"], self.settings.retention_days)
+                log.info(
+                    "retention: %d events and %d deliveries older than %d days purged",
+                    n["events"],
+                    n["outbox"],
+                    self.settings.retention_days,
+                )
             except Exception as exc:  # noqa: BLE001 - store down: try again tomorrow
                 log.warning("retention purge failed: %s", exc)
             await asyncio.sleep(RETENTION_SECONDS)

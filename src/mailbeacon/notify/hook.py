@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mailbeacon.model import Event
-from mailbeacon.rollups import Transition
+from mailbeacon.store.rollups import Transition
 
 EVENT_TYPES = (
     "message.first_open",  # the message's first human open (or a human click implying one)

@@ -29,12 +29,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mailbeacon import metrics, rollups
+from mailbeacon import metrics
 from mailbeacon.model import Event, Unrecorded
 from mailbeacon.store import events as event_store
+from mailbeacon.store import rollups
 from mailbeacon.store.db import is_data_error, placeholder
 
-log = logging.getLogger("mailbeacon.recorder")
+log = logging.getLogger("mailbeacon.hits.recorder")
 
 # None once committed, else why the hit is not (or may not be) recorded.
 Outcome = Unrecorded | None
