@@ -38,7 +38,9 @@ networks_app = typer.Typer(
 app.add_typer(networks_app, name="networks")
 
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: an error is one line however narrow the terminal (the terminal
+# wraps it for the eye; a log or a pipe keeps it whole).
+err = Console(stderr=True, soft_wrap=True)
 
 
 class State:
@@ -171,5 +173,8 @@ def parse_time(text: str | None, option: str) -> float | None:
     try:
         return parse(text)
     except ValueError as exc:
-        err.print(f"[red]{option}: {exc}[/] (use ISO 8601 such as 2024-06-01T09:30:00Z, or 'now')")
+        err.print(
+            f"[red]{option}: {exc}[/] (use ISO 8601 such as 2024-06-01T09:30:00Z, or 'now')",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
