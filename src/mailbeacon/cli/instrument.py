@@ -91,7 +91,8 @@ def instrument(
     recipients: Annotated[
         Path | None,
         typer.Option(
-            help="CSV with an email column and one column "
+            help="CSV with an email column, optional subject and variant columns "
+            "(A/B subject lines in one file), and one column "
             "per {{placeholder}}: renders one email per row.",
             exists=True,
             dir_okay=False,
@@ -250,6 +251,13 @@ def _batch(
                 for n, row in enumerate(people, 1):
                     body = _fill(template, row, escape=not eml, codec=codec)
                     kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
+                    # A/B subject lines in one file: a row's own subject and
+                    # variant columns win over --subject / --variant.
+                    per_row = {
+                        k: (row.get(columns[k]) or "").strip() or opts[k]
+                        for k in ("subject", "variant")
+                        if k in columns
+                    }
                     try:
                         res = instrument_message(
                             conn,
@@ -258,7 +266,7 @@ def _batch(
                             recipient=row[email_col] or "",
                             campaign_id=cid,
                             **kind,
-                            **opts,
+                            **{**opts, **per_row},
                         )
                     except (Invalid, NotFound) as exc:
                         # Line n + 1 of the file: the header is line 1. Nothing is written.

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import Engine
 
 from mailbeacon import privacy
@@ -115,25 +115,26 @@ def print_report(rep: dict[str, Any], name: str) -> None:
             clients.add_row(row["name"], str(row["opens"]), _pct(row["share"]))
         out.print(clients)
     if rep["variants"]:
+        # 80 columns: the subject line wraps under its variant, never cut.
         var = Table(
-            "variant",
-            "messages",
-            "opened",
-            "open rate",
-            "clicked",
-            "click rate",
-            "p (opens)",
-            "winner",
+            Column("variant · subject", ratio=1),
+            Column("msgs", justify="right", no_wrap=True),
+            Column("opened", justify="right", no_wrap=True),
+            Column("clicked", justify="right", no_wrap=True),
+            Column("p (opens)", justify="right", no_wrap=True),
+            Column("winner", no_wrap=True),
         )
         for v in rep["variants"]:
-            win = "yes" if v["winner"] else ("click" if v["click_winner"] else "")
+            if v["winner"] or v["click_winner"]:
+                win = "opens" if v["winner"] else "clicks"
+            else:
+                win = "too few" if v["small_sample"] else "no"
+            name = v["variant"] + (f" · {v['subject']}" if v.get("subject") else "")
             var.add_row(
-                v["variant"],
+                name,
                 str(v["messages"]),
-                str(v["opened"]),
-                _pct(v["open_rate"]),
-                str(v["clicked"]),
-                _pct(v["click_rate"]),
+                f"{v['opened']} {_pct(v['open_rate'])}",
+                f"{v['clicked']} {_pct(v['click_rate'])}",
                 f"{v['p_value']:.3g}",
                 win,
             )

@@ -122,6 +122,11 @@ def insert_message(
     add_counter(conn, campaign_id or 0, "unique", "messages", 1)
     if variant:
         add_counter(conn, campaign_id or 0, "variant", f"{variant}\x1fmessages", 1)
+        if subject:
+            # Which subject line a variant is: the report names it beside the
+            # variant's rates (counters' keys hold 200 characters).
+            key = f"{variant}\x1f{subject.strip()[:150]}"
+            add_counter(conn, campaign_id or 0, "subject", key, 1)
     return int(mid), now
 
 
