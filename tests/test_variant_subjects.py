@@ -47,3 +47,24 @@ def test_one_csv_two_subject_lines(sqlite_url: str, tmp_path: Path) -> None:
     assert "A · Spring offer: 20% off" in table and "B · Last chance for spring" in table
     assert "too few" in table
     assert all(len(line) <= 80 for line in table.splitlines())
+
+
+def test_events_and_report_fit_80_columns(sqlite_url: str) -> None:
+    cli("demo", db=sqlite_url, timeout=180)
+    env = {"COLUMNS": "80"}
+    events = cli("events", db=sqlite_url, env=env).stdout
+    assert all(len(line) <= 80 for line in events.splitlines())
+    flat = " ".join(events.split())
+    # Who, which link, the label in words: nothing that tells rows apart is cut.
+    for shown in (
+        "security@corp.example",
+        "click /pricing · scanner",
+        "click hidden trap link · scanner",
+        "open · machine prefetch · Apple Mail",
+        "open · person, via proxy · Gmail",
+    ):
+        assert shown in flat, (shown, events)
+    assert "…" not in events
+    report = cli("report", "1", db=sqlite_url, env=env).stdout
+    assert all(len(line) <= 80 for line in report.splitlines())
+    assert "https://example.com/spring-offer" in report and "…" not in report

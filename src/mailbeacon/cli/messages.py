@@ -22,6 +22,7 @@ from mailbeacon.cli.base import (
     settings,
     tracking_base_url,
 )
+from mailbeacon.cli.event_table import event_table, who
 from mailbeacon.reports import messages as message_find
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
@@ -228,26 +229,6 @@ def message_show(
 # --- events -------------------------------------------------------------------
 
 
-def _event_table(rows: list[dict[str, Any]], with_message: bool = True) -> Table:
-    # Fits 80 columns: the link position and any method but GET go into the
-    # kind ("click #2", "open HEAD"), the client when known else the user agent.
-    names = ["id", *(["msg"] if with_message else []), "at (UTC)", "kind", "label", "ip"]
-    cols = [Column(name, no_wrap=True) for name in names]
-    cols.append(Column("client / user agent", no_wrap=True, overflow="ellipsis"))
-    table = Table(*cols, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
-    for e in rows:
-        kind = e["kind"]
-        if e["link_position"] is not None:
-            kind += f" #{e['link_position']}"
-        if e["method"] != "GET":
-            kind += f" {e['method']}"
-        cells = [str(e["id"]), *([str(e["message_id"])] if with_message else [])]
-        cells += [(e["at"] or "")[5:19].replace("T", " "), kind, e["label"] or "-", e["ip"]]
-        cells.append(e.get("client") or e["user_agent"] or "")
-        table.add_row(*cells)
-    return table
-
-
 @app.command()
 def events(
     message: Annotated[
@@ -267,12 +248,21 @@ def events(
         with engine.connect() as conn:
             return event_store.list_events(conn, message_id=message, after=since, limit=n)
 
+    shown = {"header": True}
+
     def show(rows: list[dict[str, Any]]) -> None:
         if as_json:
             for e in rows:
                 print(json.dumps(e), flush=True)
         elif rows:
-            out.print(_event_table(rows, with_message=message is None))
+            with engine.connect() as conn:
+                people = who(conn, (e["message_id"] for e in rows))
+            # --follow: the header once, then rows as they come.
+            table = event_table(
+                rows, people, header=shown["header"], with_recipient=message is None
+            )
+            out.print(table)
+            shown["header"] = False
 
     if not follow:
         rows = fetch(after, limit)

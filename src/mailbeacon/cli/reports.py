@@ -99,7 +99,14 @@ def print_report(rep: dict[str, Any], name: str) -> None:
     if values:
         out.print(f"human opens, {kind} ({rep['tz']}): {sparkline(values)}  max {max(values)}")
     if rep["links"]:
-        links = Table("#", "url", "clicked (messages)", "human clicks", "other hits")
+        # 80 columns: the link wraps rather than being cut to "…/ca…".
+        links = Table(
+            Column("#", no_wrap=True),
+            Column("link", overflow="fold"),
+            Column("messages clicked", justify="right", max_width=9),
+            Column("human clicks", justify="right", max_width=7),
+            Column("other hits", justify="right", max_width=6),
+        )
         for lk in rep["links"]:
             links.add_row(
                 str(lk["position"]),
@@ -140,14 +147,20 @@ def print_report(rep: dict[str, Any], name: str) -> None:
             )
         out.print(var)
     if rep["warm_leads"]:
-        leads = Table("warm leads", "why", "opens", "clicks", "last seen")
+        leads = Table(
+            Column("warm leads", overflow="fold"),
+            Column("why", overflow="fold"),
+            "opens",
+            "clicks",
+            Column("last seen (UTC)", no_wrap=True),
+        )
         for r in rep["warm_leads"]:
             leads.add_row(
                 r["recipient"],
-                r["why"],
+                "clicked" if r["why"] == "clicked" else "came back",
                 str(r["human_opens"]),
                 str(r["human_clicks"]),
-                r["last_human_at"] or "",
+                (r["last_human_at"] or "")[5:16].replace("T", " "),
             )
         out.print(leads)
 
