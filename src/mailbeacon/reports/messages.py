@@ -140,10 +140,14 @@ def list_messages(
                 func.lower(func.coalesce(_M.subject, "")).like(pattern, escape="\\"),
             )
         )
+    # "opened_at + 0": not an indexable column, so SQLite walks the activity
+    # index and filters (a page in ~1 ms) instead of reading every unopened
+    # message through ix_message_stats_campaign_opened and sorting them
+    # (700 ms at 200k messages, measured).
     if status == "opened":
-        query = query.where(_S.opened_at.is_not(None))
+        query = query.where((_S.opened_at + 0).is_not(None))
     elif status == "not_opened":
-        query = query.where(_S.opened_at.is_(None))
+        query = query.where((_S.opened_at + 0).is_(None))
     elif status == "clicked":
         query = query.where(_S.click_human > 0)
     elif status == "replied":
