@@ -12,7 +12,10 @@ import pytest
 from mailbeacon.classify import classify
 from mailbeacon.classify.network_lists import LISTS, NetKind, kind_of
 from mailbeacon.classify.reasons import WORDING, Reason, ip, is_known, method, wording
-from mailbeacon.web.dashboard.reasons import explain
+from mailbeacon.model import HUMAN_LABELS, LABEL_CLASS, ClickLabel, LabelClass, OpenLabel
+from mailbeacon.store import rollups
+from mailbeacon.web.dashboard.reasons import CLASS as DASHBOARD_CLASS
+from mailbeacon.web.dashboard.reasons import LABELS, explain
 from tests import classify_corpus as corpus
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "mailbeacon"
@@ -67,3 +70,33 @@ def test_no_reason_string_literals_in_the_rules() -> None:
         path = SRC / "classify" / name
         if path.exists():
             assert not pattern.search(path.read_text()), name
+
+
+@pytest.mark.parametrize("label", [*OpenLabel, *ClickLabel], ids=lambda x: f"{x!r}")
+def test_every_label_has_a_class_wording_and_a_counter(label: OpenLabel | ClickLabel) -> None:
+    """Labels are one closed set (model.py): the rollups count each one under
+    its class, the dashboard words it, and the store has a column for it."""
+    cls = LABEL_CLASS[label.value]
+    assert rollups.CLASS[label.value] == rollups.CLASS_CODE[cls]
+    assert DASHBOARD_CLASS[label.value] == cls.value
+    assert LABELS.get(label.value)
+    kind = "open" if isinstance(label, OpenLabel) else "click"
+    assert f"{kind}_{label.value}" in rollups.LABEL_COLS
+    assert (label.value in HUMAN_LABELS) == (cls is LabelClass.HUMAN)
+
+
+def test_label_strings_outside_model_are_only_wording() -> None:
+    """No module keeps its own copy of a label set (they drift): a tuple or set
+    literal of two or more label strings appears only in model.py."""
+    labels = {str(x) for x in [*OpenLabel, *ClickLabel]}
+    found = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "model.py" or "migrations" in path.parts:
+            continue
+        for m in re.finditer(
+            r"[({]\s*((?:\"[a-z_]+\",\s*){1,}\"[a-z_]+\",?)\s*[)}]", path.read_text()
+        ):
+            items = set(re.findall(r"\"([a-z_]+)\"", m.group(1)))
+            if len(items & labels) >= 2 and items <= labels | {"open", "click"}:
+                found.append(f"{path.relative_to(SRC)}: {m.group(0)[:60]}")
+    assert not found, found

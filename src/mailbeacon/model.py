@@ -70,7 +70,37 @@ UNRECORDED_HELP = {
 }
 
 
+class LabelClass(enum.StrEnum):
+    """What kind of reader a label means, for counting and badges: open and
+    click labels of one kind share a class (``security_scanner`` and
+    ``scanner`` are both a scanner)."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+    SCANNER = "scanner"
+    BOT = "bot"
+    SELF = "self"
+
+
+OPEN_LABELS = tuple(label.value for label in OpenLabel)
+CLICK_LABELS = tuple(label.value for label in ClickLabel)
+LABEL_CLASS: dict[str, LabelClass] = {
+    OpenLabel.HUMAN_DIRECT: LabelClass.HUMAN,
+    OpenLabel.HUMAN_VIA_PROXY: LabelClass.HUMAN,
+    OpenLabel.MACHINE_PREFETCH: LabelClass.MACHINE,
+    OpenLabel.SECURITY_SCANNER: LabelClass.SCANNER,
+    OpenLabel.BOT_OTHER: LabelClass.BOT,
+    OpenLabel.SELF: LabelClass.SELF,
+    ClickLabel.HUMAN: LabelClass.HUMAN,
+    ClickLabel.SCANNER: LabelClass.SCANNER,
+    ClickLabel.BOT: LabelClass.BOT,
+    ClickLabel.SELF: LabelClass.SELF,
+}
 HUMAN_OPEN_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, OpenLabel.HUMAN_VIA_PROXY.value})
+HUMAN_LABELS = frozenset(k for k, c in LABEL_CLASS.items() if c is LabelClass.HUMAN)
+# A person's own client or browser fetched it (not a proxy): what a country,
+# an OS and a device can be read from.
+DIRECT_LABELS = frozenset({OpenLabel.HUMAN_DIRECT.value, ClickLabel.HUMAN.value})
 
 # Request headers the classifier reads; everything else is dropped on the hot
 # path so an event stays small (a few hundred bytes).

@@ -28,13 +28,12 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mailbeacon.model import Event
 from mailbeacon.periodic import Periodic
 from mailbeacon.reports import timeline
 from mailbeacon.store import reminders as store
-from mailbeacon.store.schema import campaigns, messages
 from mailbeacon.timefmt import iso
 
 log = logging.getLogger("mailbeacon.reminders")
@@ -122,21 +121,7 @@ def create(
     delay, zone_ = parse_after(after), zone(tz)
     now = now if now is not None else time.time()
     with engine.begin() as conn:
-        if message_id is not None:
-            q = select(messages.c.id, messages.c.sent_at).where(messages.c.id == message_id)
-            found = conn.execute(q).all()
-            if not found:
-                raise LookupError(f"message {message_id} does not exist")
-        else:
-            if (
-                conn.execute(select(campaigns.c.id).where(campaigns.c.id == campaign_id)).first()
-                is None
-            ):
-                raise LookupError(f"campaign {campaign_id} does not exist")
-            q = select(messages.c.id, messages.c.sent_at).where(
-                messages.c.campaign_id == campaign_id
-            )
-            found = conn.execute(q.order_by(messages.c.id)).all()
+        found = store.targets(conn, message_id, campaign_id)
         ids = []
         for mid, sent_at in found:
             base = sent_at if sent_at is not None else now

@@ -4,7 +4,6 @@ evidence (honeypot, bursts) relabel what was already stored."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -18,15 +17,15 @@ from mailbeacon.classify.campaign import campaign_relabel
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.geo import Geo
 from mailbeacon.hits.memory import MISSING, Memory
-from mailbeacon.model import Event, Kind, MessageInfo
+from mailbeacon.model import DIRECT_LABELS, Event, Kind, MessageInfo
+from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
 from mailbeacon.store import rollups
-from mailbeacon.store.db import placeholder
+from mailbeacon.store.db import is_sqlite, placeholder, write_cursor
 
 log = logging.getLogger("mailbeacon.labels")
 
 # Hits that come from the reader's own device: only these get a country.
-DIRECT_LABELS = frozenset({"human_direct", "human"})
 
 
 class Labeller:
@@ -153,24 +152,10 @@ def apply_relabels(engine: Engine, changes: Sequence[tuple[Event, str, list[str]
     and reasons; the rollups lose the old contribution and gain the new one.
     """
     mark = placeholder(engine)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        if engine.dialect.name == "sqlite":
-            cur.execute("BEGIN IMMEDIATE")
-        cur.executemany(
-            f"UPDATE events SET label = {mark}, reasons = {mark} WHERE id = {mark}",
-            [(label, json.dumps(reasons), ev.id) for ev, label, reasons in changes],
-        )
-        items: list[tuple[Event, int]] = []
-        for ev, label, reasons in changes:
-            items.append((ev, -1))
-            items.append((replace(ev, label=label, reasons=list(reasons)), 1))
-        rollups.apply(cur, mark, engine.dialect.name != "sqlite", items)
-        raw.commit()
-        cur.close()
-    except Exception:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+    items: list[tuple[Event, int]] = []
+    for ev, label, reasons in changes:
+        items.append((ev, -1))
+        items.append((replace(ev, label=label, reasons=list(reasons)), 1))
+    with write_cursor(engine) as cur:
+        event_store.relabel(cur, mark, [(ev.id, label, reasons) for ev, label, reasons in changes])
+        rollups.apply(cur, mark, not is_sqlite(engine), items)

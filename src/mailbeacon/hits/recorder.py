@@ -33,7 +33,7 @@ from mailbeacon import metrics
 from mailbeacon.model import Event, Unrecorded
 from mailbeacon.store import events as event_store
 from mailbeacon.store import rollups
-from mailbeacon.store.db import is_data_error, placeholder
+from mailbeacon.store.db import begin_write, is_data_error, is_sqlite, placeholder
 
 log = logging.getLogger("mailbeacon.hits.recorder")
 
@@ -71,7 +71,7 @@ class Recorder:
         self._raw: Any = None
         self._sql = event_store.insert_sql(engine)
         self._dead_sql = event_store.dead_letter_sql(engine)
-        self._sqlite = engine.dialect.name == "sqlite"
+        self._sqlite = is_sqlite(engine)
         self._mark = placeholder(engine)
 
     # -- the event loop side -------------------------------------------------
@@ -243,8 +243,7 @@ class Recorder:
                 self._raw = self.engine.raw_connection()
             cur = self._raw.cursor()
             try:
-                if self._sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
+                begin_write(cur, self._sqlite)
                 work(cur)
                 self._raw.commit()
             finally:

@@ -14,12 +14,10 @@ the time, so a ``self`` verdict made from those is kept as it was.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from mailbeacon.classify import Context, classify, retro_relabel
 from mailbeacon.classify.campaign import campaign_relabel
@@ -27,64 +25,18 @@ from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.classify.reasons import Reason
 from mailbeacon.hits.labeller import apply_relabels
 from mailbeacon.hits.memory import Memory
-from mailbeacon.model import Event, Kind, MessageInfo
+from mailbeacon.model import Event, MessageInfo
+from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
-from mailbeacon.store.schema import events, messages
 
-CHUNK = 5000
+CHUNK = 5000  # label changes written per transaction
 _KEEP_SELF = (Reason.SELF_COOKIE.value, Reason.SELF_SENDER_IP.value)
 _CAMPAIGN = (Reason.CAMPAIGN_MANY_RECIPIENTS.value, Reason.CAMPAIGN_SAME_SECOND.value)
 
 
-def _query(campaign_id: int | None, since: float | None, message_id: int | None = None) -> Any:
-    # Hits only: replies and reminders are not labelled by the hit classifier.
-    hits = (Kind.OPEN.value, Kind.CLICK.value)
-    q = select(events).where(events.c.kind.in_(hits)).order_by(events.c.at, events.c.id)
-    if message_id is not None:
-        q = q.where(events.c.message_id == message_id)
-    if campaign_id is not None:
-        ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
-        q = q.where(events.c.message_id.in_(ids))
-    if since is not None:
-        q = q.where(events.c.at >= since)
-    return q
-
-
 def count(engine: Engine, campaign_id: int | None, since: float | None) -> int:
-    sub = _query(campaign_id, since).order_by(None).subquery()
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
-
-
-def _stored_events(
-    engine: Engine, campaign_id: int | None, since: float | None, message_id: int | None
-) -> Iterator[Any]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-            _query(campaign_id, since, message_id)
-        )
-        yield from result
-
-
-def _event(row: Any) -> Event:
-    ip = row.ip.split("/", 1)[0] if row.ip else ""
-    return Event(
-        id=row.id,
-        message_id=row.message_id,
-        kind=Kind(row.kind),
-        at=row.at,
-        method=row.method,
-        ip=ip,
-        ip_stored=row.ip,
-        ip_hash=row.ip_hash,
-        user_agent=row.user_agent,
-        headers=json.loads(row.headers or "{}"),
-        link_position=row.link_position,
-        url=row.url,
-        token_flags=tuple(f for f in (row.flags or "").split(",") if f),
-        label=row.label,
-        reasons=json.loads(row.reasons) if row.reasons else [],
-    )
+    """How many stored hits a run over these would replay (for a progress bar)."""
+    return event_store.count_hits(engine, campaign_id, since)
 
 
 def run(
@@ -105,8 +57,8 @@ def run(
     history: dict[int, list[Event]] = {}
     before: dict[int, tuple[str | None, list[str]]] = {}
     seen = 0
-    for row in _stored_events(engine, campaign_id, since, message_id):
-        ev = _event(row)
+    for row in event_store.stored_hits(engine, campaign_id, since, message_id):
+        ev = event_store.stored_event(row)
         before[ev.id or 0] = (ev.label, list(ev.reasons))
         info = memory.message(ev.message_id)
         if not isinstance(info, MessageInfo):

@@ -11,15 +11,14 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
+from mailbeacon.model import HUMAN_LABELS
 from mailbeacon.store import events as event_store
-from mailbeacon.store.schema import events, messages
 from mailbeacon.timefmt import iso
 
 SIGNATURE_HEADER = "Mailbeacon-Signature"
-HUMAN = ("human_direct", "human_via_proxy", "human")
 
 
 def sign(secret: str, body: bytes, t: int | None = None) -> str:
@@ -55,13 +54,11 @@ def build_payload(
     None when the event is gone or is no longer a human one: late evidence
     (a honeypot hit, a burst) relabelled it after the commit.
     """
-    with engine.connect() as conn:
-        ev = conn.execute(select(events).where(events.c.id == event_id)).first()
-        msg = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    ev, msg = event_store.event_and_message(engine, event_id, message_id)
     if ev is None or msg is None:
         return None
     event = event_store.public(ev._mapping)
-    if event["kind"] in ("open", "click") and event["label"] not in HUMAN:
+    if event["kind"] in ("open", "click") and event["label"] not in HUMAN_LABELS:
         return None  # replies and reminders are never relabelled
     event.pop("ip", None)  # receivers get what happened, not personal data
     return {

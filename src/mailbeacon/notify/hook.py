@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mailbeacon.model import Event
+from mailbeacon.model import HUMAN_OPEN_LABELS, Event
+from mailbeacon.store import outbox as outbox_store
 from mailbeacon.store.rollups import Transition
 
 EVENT_TYPES = (
@@ -32,7 +33,6 @@ REPLY_TYPES = {  # reply label -> event type
 }
 # Types that also go to notify_email: the first open, and the nudge.
 EMAIL_TYPES = ("message.first_open", "message.reminder")
-HUMAN_OPEN = ("human_direct", "human_via_proxy")
 # The first attempt waits this long: labels may still change right after the
 # commit (a honeypot or a burst relabels the clicks around it within ~0.1 s),
 # and a notice about a hit that turned out to be a scanner is noise.
@@ -45,7 +45,7 @@ def outbox_items(batch: Sequence[Event], transitions: list[Transition]) -> list[
     """(event, type) pairs a batch produces, in event order."""
     items: list[tuple[Event, str]] = []
     for e in batch:
-        if e.kind.value == "open" and e.label in HUMAN_OPEN:
+        if e.kind.value == "open" and e.label in HUMAN_OPEN_LABELS:
             items.append((e, "message.open"))
         elif e.kind.value == "click" and e.label == "human":
             items.append((e, "message.click"))
@@ -72,28 +72,14 @@ def make_tx_hook(notify_email: Callable[[], str]) -> TxHook:
             return
         now = time.time()
         due = now + HOLD_SECONDS
-        m = mark
-        # One read per batch, in the batch's own transaction (so still no
-        # stale cache): with no webhook at all, skip the per-event fan-out,
-        # which cost ~5 us per human hit on the pixel path.
-        cur.execute("SELECT 1 FROM webhooks WHERE deleted_at IS NULL LIMIT 1")
-        if cur.fetchone() is not None:
-            cur.executemany(
-                "INSERT INTO outbox (channel, webhook_id, event_type, event_id, message_id, "
-                "created_at, next_at, attempts, status) "
-                f"SELECT 'webhook', id, CAST({m} AS VARCHAR(32)), CAST({m} AS BIGINT), "
-                f"CAST({m} AS BIGINT), CAST({m} AS FLOAT), CAST({m} AS FLOAT), 0, 'pending' "
-                f"FROM webhooks WHERE deleted_at IS NULL AND (',' || events || ',') LIKE {m}",
-                [(t, e.id, e.message_id, now, due, f"%,{t},%") for e, t in items],
-            )
+        # Subscriptions are read in the batch's own transaction (never a
+        # cache another node may have changed); with no webhook at all the
+        # per-event fan-out is skipped (it cost ~5 us per human hit).
+        if outbox_store.any_webhook(cur):
+            outbox_store.fan_out(cur, mark, [(e.id, e.message_id, t) for e, t in items], now, due)
         email = notify_email()
-        mails = [(e, t) for e, t in items if t in EMAIL_TYPES]
+        mails = [(e.id, e.message_id, t) for e, t in items if t in EMAIL_TYPES]
         if email and mails:
-            cur.executemany(
-                "INSERT INTO outbox (channel, target, event_type, event_id, message_id, "
-                f"created_at, next_at, attempts, status) VALUES ('email', {m}, "
-                f"{m}, {m}, {m}, {m}, {m}, 0, 'pending')",
-                [(email, t, e.id, e.message_id, now, due) for e, t in mails],
-            )
+            outbox_store.queue_emails(cur, mark, email, mails, now, due)
 
     return hook

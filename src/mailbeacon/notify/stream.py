@@ -13,11 +13,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
+from mailbeacon.model import HUMAN_LABELS
 from mailbeacon.store import events as event_store
-from mailbeacon.store.rollups import CLASS
-from mailbeacon.store.schema import events, message_stats, messages
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0  # below the 30-60 s idle timeouts of common proxies
@@ -28,47 +27,53 @@ PAGE = 200
 
 
 def latest_id(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+    return event_store.latest_id(engine)
 
 
 def fetch(engine: Engine, after: int, limit: int = PAGE) -> list[dict[str, Any]]:
     """Events after ``after`` with their message, oldest first."""
-    q = (
-        select(
-            events,
-            messages.c.recipient,
-            messages.c.subject,
-            messages.c.campaign_id,
-            message_stats.c.opened_at,
-        )
-        .select_from(
-            events.outerjoin(messages, messages.c.id == events.c.message_id).outerjoin(
-                message_stats, message_stats.c.message_id == events.c.message_id
-            )
-        )
-        .where(events.c.id > after)
-        .order_by(events.c.id)
-        .limit(limit)
+    return [_shape(m) for m in event_store.feed(engine, after=after, limit=limit)]
+
+
+def recent(
+    engine: Engine,
+    limit: int = 50,
+    *,
+    labels: list[str] | None = None,
+    campaign_id: int | None = None,
+    up_to: int | None = None,
+) -> list[dict[str, Any]]:
+    """The last ``limit`` events (up to id ``up_to``), newest first, as
+    :func:`fetch` shapes them: what the live feed opens on (a backward walk of
+    the primary key)."""
+    rows = event_store.feed(
+        engine, limit=limit, labels=labels, campaign_id=campaign_id, up_to=up_to
     )
-    with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    out = []
-    for r in rows:
-        m = r._mapping
-        ev = event_store.public(m)
-        human = CLASS.get(m["label"] or "") == "h"
-        ev.update(
-            recipient=m["recipient"],
-            subject=m["subject"],
-            campaign_id=m["campaign_id"],
-            human=human,
-            # The message's first human open (or implied open by a human click).
-            first_open=human and m["opened_at"] is not None and m["opened_at"] == m["at"],
-        )
-        ev.pop("ip", None)
-        out.append(ev)
-    return out
+    return [_shape(m) for m in rows]
+
+
+def _shape(m: Any) -> dict[str, Any]:
+    ev = event_store.public(m)
+    human = m["label"] in HUMAN_LABELS
+    ev.update(
+        recipient=m["recipient"],
+        subject=m["subject"],
+        campaign_id=m["campaign_id"],
+        human=human,
+        # The message's first human open (or implied open by a human click).
+        first_open=human and m["opened_at"] is not None and m["opened_at"] == m["at"],
+        # What notification preferences choose from (dashboard Settings).
+        first_click=human
+        and m["kind"] == "click"
+        and m["first_human_click_at"] is not None
+        and m["first_human_click_at"] == m["at"],
+        first_reply=m["kind"] == "reply"
+        and m["label"] == "human"
+        and m["replied_at"] is not None
+        and m["replied_at"] == m["at"],
+    )
+    ev.pop("ip", None)
+    return ev
 
 
 def start_after(engine: Engine, last_event_id: str | None, after: int | None) -> int:

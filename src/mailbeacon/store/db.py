@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -71,7 +73,39 @@ def damage(engine: Engine) -> str | None:
 
 
 def is_sqlite(engine: Engine) -> bool:
+    """The one dialect test: everything else is PostgreSQL."""
     return engine.dialect.name == "sqlite"
+
+
+def begin_write(cur: Any, sqlite: bool) -> None:
+    """Start a write transaction on a raw cursor.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the file's write lock now (waiting up
+    to the busy timeout), so a transaction that reads and then writes never
+    fails to upgrade its lock halfway. PostgreSQL: the driver has already
+    begun one; rows are locked by ``FOR UPDATE`` where it matters.
+    """
+    if sqlite:
+        cur.execute("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def write_cursor(engine: Engine) -> Iterator[Any]:
+    """A raw DB-API cursor in one write transaction: committed when the block
+    ends, rolled back if it raises. For the few hot or locking statements
+    written in SQL; with :func:`placeholder` for the parameter marker."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        begin_write(cur, is_sqlite(engine))
+        yield cur
+        raw.commit()
+        cur.close()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
 
 
 def placeholder(engine: Engine) -> str:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, String, select
+from sqlalchemy import Connection, Engine, String, func, select
 
-from mailbeacon.model import Event
+from mailbeacon.model import Event, Kind
 from mailbeacon.store.db import placeholder
-from mailbeacon.store.schema import events
+from mailbeacon.store.schema import events, message_stats, messages
 
 _COLUMNS = (
     "message_id",
@@ -222,7 +222,132 @@ def _reply_from(m: Any) -> str | None:
     return str(value) if value else None
 
 
+def relabel(cur: Any, mark: str, changes: Sequence[tuple[int | None, str, Sequence[str]]]) -> None:
+    """Write new labels and reasons for stored events ``(id, label, reasons)``
+    on a raw cursor inside the caller's transaction (rollups move with them)."""
+    cur.executemany(
+        f"UPDATE events SET label = {mark}, reasons = {mark} WHERE id = {mark}",
+        [(label, json.dumps(list(reasons)), eid) for eid, label, reasons in changes],
+    )
+
+
+def event_and_message(engine: Engine, event_id: int, message_id: int) -> tuple[Any, Any]:
+    """The stored event row and its message row (either None if gone)."""
+    with engine.connect() as conn:
+        ev = conn.execute(select(events).where(events.c.id == event_id)).first()
+        msg = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    return ev, msg
+
+
+def latest_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+
+
+def feed(
+    engine: Engine,
+    *,
+    after: int | None = None,
+    limit: int = 200,
+    labels: list[str] | None = None,
+    campaign_id: int | None = None,
+    up_to: int | None = None,
+) -> list[Any]:
+    """Events with their message's recipient, subject, campaign and first-human
+    times (the live feed's rows): after ``after`` oldest first, else the last
+    ``limit`` (up to id ``up_to``) newest first."""
+    q = select(
+        events,
+        messages.c.recipient,
+        messages.c.subject,
+        messages.c.campaign_id,
+        message_stats.c.opened_at,
+        message_stats.c.first_human_click_at,
+        message_stats.c.replied_at,
+    ).select_from(
+        events.outerjoin(messages, messages.c.id == events.c.message_id).outerjoin(
+            message_stats, message_stats.c.message_id == events.c.message_id
+        )
+    )
+    if after is not None:
+        q = q.where(events.c.id > after).order_by(events.c.id)
+    else:
+        if up_to is not None:
+            q = q.where(events.c.id <= up_to)
+        q = q.order_by(events.c.id.desc())
+    if labels is not None:
+        q = q.where(events.c.label.in_(labels))
+    if campaign_id is not None:
+        q = q.where(messages.c.campaign_id == campaign_id)
+    with engine.connect() as conn:
+        return [r._mapping for r in conn.execute(q.limit(limit)).all()]
+
+
+HITS_CHUNK = 5000
+
+
+def _hits_query(campaign_id: int | None, since: float | None, message_id: int | None = None) -> Any:
+    # Hits only: replies and reminders are not labelled by the hit classifier.
+    hits = (Kind.OPEN.value, Kind.CLICK.value)
+    q = select(events).where(events.c.kind.in_(hits)).order_by(events.c.at, events.c.id)
+    if message_id is not None:
+        q = q.where(events.c.message_id == message_id)
+    if campaign_id is not None:
+        ids = select(messages.c.id).where(messages.c.campaign_id == campaign_id)
+        q = q.where(events.c.message_id.in_(ids))
+    if since is not None:
+        q = q.where(events.c.at >= since)
+    return q
+
+
+def count_hits(engine: Engine, campaign_id: int | None, since: float | None) -> int:
+    """Stored opens and clicks of a campaign / since a time (all if None)."""
+    sub = _hits_query(campaign_id, since).order_by(None).subquery()
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def stored_hits(
+    engine: Engine, campaign_id: int | None, since: float | None, message_id: int | None
+) -> Iterator[Any]:
+    """Those hits in the order they happened, streamed in chunks."""
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=HITS_CHUNK).execute(
+            _hits_query(campaign_id, since, message_id)
+        )
+        yield from result
+
+
+def stored_event(row: Any) -> Event:
+    """An Event as the live path had it, from a stored row (the /24 or /48 as ip)."""
+    ip = row.ip.split("/", 1)[0] if row.ip else ""
+    return Event(
+        id=row.id,
+        message_id=row.message_id,
+        kind=Kind(row.kind),
+        at=row.at,
+        method=row.method,
+        ip=ip,
+        ip_stored=row.ip,
+        ip_hash=row.ip_hash,
+        user_agent=row.user_agent,
+        headers=json.loads(row.headers or "{}"),
+        link_position=row.link_position,
+        url=row.url,
+        token_flags=tuple(f for f in (row.flags or "").split(",") if f),
+        label=row.label,
+        reasons=json.loads(row.reasons) if row.reasons else [],
+    )
+
+
 __all__ = [
+    "feed",
+    "latest_id",
+    "event_and_message",
+    "count_hits",
+    "stored_event",
+    "stored_hits",
+    "relabel",
     "SIZES",
     "clean",
     "dead_letter_row",

@@ -6,10 +6,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailbeacon.model import MessageInfo
+from mailbeacon.store import rollups
+from mailbeacon.store.db import placeholder
 from mailbeacon.store.schema import (
     campaigns,
     counters,
@@ -131,13 +133,12 @@ def insert_message(
 
 
 def add_counter(conn: Connection, campaign_id: int, dim: str, key: str, n: int) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO counters (campaign_id, dim, key, n) VALUES (:c, :d, :k, :n) "
-            "ON CONFLICT (campaign_id, dim, key) DO UPDATE SET n = counters.n + excluded.n"
-        ),
-        {"c": campaign_id, "d": dim, "k": key, "n": n},
-    )
+    """One counter, through the same additive upsert the writer's batches use."""
+    cur = conn.connection.cursor()
+    try:
+        rollups.add_counts(cur, placeholder(conn.engine), {(campaign_id, dim, key): n})
+    finally:
+        cur.close()
 
 
 def insert_links(conn: Connection, message_id: int, urls: Sequence[tuple[int, str]]) -> None:

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
 
+from mailbeacon.store.db import is_sqlite
+
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
 # Any constant works; it only has to be the same on every node so two nodes
 # starting at once on one PostgreSQL database do not both run a migration.
@@ -22,9 +24,9 @@ def _config() -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = _config()
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = is_sqlite(engine)
     with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+        if not sqlite:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
             conn.commit()
         dangling: set[tuple[object, ...]] = set()
@@ -43,7 +45,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 raise RuntimeError(f"migration broke references: {sorted(broken)[:5]}")
             conn.commit()
         finally:
-            if engine.dialect.name == "postgresql":
+            if not sqlite:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_ID})
                 conn.commit()
             if sqlite:

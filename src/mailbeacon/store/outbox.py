@@ -6,11 +6,13 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, text, update
 
+from mailbeacon.store.db import is_sqlite
 from mailbeacon.store.schema import outbox, webhooks
 
 SECRET_PREFIX = "whsec_"
@@ -111,9 +113,7 @@ def backoff(base: float, attempts: int) -> float:
 # backlog never fills the slots another receiver needs (notify/worker.py).
 Receiver = tuple[str, int | None]
 
-_DUE = (
-    "status = 'pending' AND next_at <= :now AND (locked_until IS NULL OR locked_until < :now)"
-)
+_DUE = "status = 'pending' AND next_at <= :now AND (locked_until IS NULL OR locked_until < :now)"
 
 
 def due_receivers(engine: Engine, now: float | None = None) -> list[Receiver]:
@@ -136,7 +136,7 @@ def claim(
     taking the same row twice. SQLite: one process writes; the UPDATE is atomic.
     """
     now = now if now is not None else time.time()
-    pg = engine.dialect.name == "postgresql"
+    pg = not is_sqlite(engine)
     lock = " FOR UPDATE SKIP LOCKED" if pg else ""
     params: dict[str, Any] = {"until": now + CLAIM_SECONDS, "now": now, "n": limit}
     only = ""
@@ -262,3 +262,44 @@ def delivery_public(m: Any) -> dict[str, Any]:
         "last_error": m["last_error"],
         "replay_of": m["replay_of"],
     }
+
+
+# --- written by the recorder's hook, in the batch's transaction (notify/hook.py)
+# Rows are (event_id, message_id, event_type); raw cursor, ``mark`` placeholder.
+
+
+def any_webhook(cur: Any) -> bool:
+    cur.execute("SELECT 1 FROM webhooks WHERE deleted_at IS NULL LIMIT 1")
+    return cur.fetchone() is not None
+
+
+def fan_out(
+    cur: Any, mark: str, items: Sequence[tuple[int | None, int, str]], now: float, due: float
+) -> None:
+    """One outbox row per subscribed webhook per event, in one INSERT ... SELECT."""
+    m = mark
+    cur.executemany(
+        "INSERT INTO outbox (channel, webhook_id, event_type, event_id, message_id, "
+        "created_at, next_at, attempts, status) "
+        f"SELECT 'webhook', id, CAST({m} AS VARCHAR(32)), CAST({m} AS BIGINT), "
+        f"CAST({m} AS BIGINT), CAST({m} AS FLOAT), CAST({m} AS FLOAT), 0, 'pending' "
+        f"FROM webhooks WHERE deleted_at IS NULL AND (',' || events || ',') LIKE {m}",
+        [(t, eid, mid, now, due, f"%,{t},%") for eid, mid, t in items],
+    )
+
+
+def queue_emails(
+    cur: Any,
+    mark: str,
+    target: str,
+    items: Sequence[tuple[int | None, int, str]],
+    now: float,
+    due: float,
+) -> None:
+    m = mark
+    cur.executemany(
+        "INSERT INTO outbox (channel, target, event_type, event_id, message_id, "
+        f"created_at, next_at, attempts, status) VALUES ('email', {m}, "
+        f"{m}, {m}, {m}, {m}, {m}, 0, 'pending')",
+        [(target, t, eid, mid, now, due) for eid, mid, t in items],
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
+from mailbeacon.store.db import is_sqlite
 from mailbeacon.store.messages import add_counter, insert_links
 from mailbeacon.store.schema import (
     links,
@@ -172,7 +173,7 @@ def claim(
     it claimed after the transaction. SQLite has one writer: the UPDATE is atomic.
     """
     now = now if now is not None else time.time()
-    lock = " FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
+    lock = "" if is_sqlite(engine) else " FOR UPDATE SKIP LOCKED"
     sql = text(
         "UPDATE relay_copies SET locked_until = :until, attempts = attempts + 1 WHERE id IN ("
         "SELECT id FROM relay_copies WHERE status = 'pending' AND next_at <= :now "

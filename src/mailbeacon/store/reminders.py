@@ -23,8 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mailbeacon.model import Event, Kind
 from mailbeacon.store import events as event_store
-from mailbeacon.store.db import placeholder
+from mailbeacon.store.db import begin_write, is_sqlite, placeholder
 from mailbeacon.store.schema import (
+    campaigns,
     messages,
     relay_copies,
     reminder_defaults,
@@ -192,13 +193,12 @@ def fire_due(engine: Engine, hooks: Sequence[TxHook], now: float, limit: int = 1
         ).first()
     if due_any is None:
         return Outcome([], [])
-    pg = engine.dialect.name == "postgresql"
+    pg = not is_sqlite(engine)
     mark = placeholder(engine)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        if not pg:
-            cur.execute("BEGIN IMMEDIATE")
+        begin_write(cur, not pg)
         lock = " FOR UPDATE OF r SKIP LOCKED" if pg else ""
         cur.execute(
             "SELECT r.id, r.message_id, r.condition, r.after, s.opened_at, "
@@ -264,3 +264,24 @@ def _met(
     if condition == "not_replied" and replies:
         return "replied"
     return None
+
+
+def targets(
+    conn: Connection, message_id: int | None, campaign_id: int | None
+) -> list[tuple[int, float | None]]:
+    """(id, sent_at) of one message or of every message of a campaign, by id;
+    LookupError naming what does not exist."""
+    if message_id is not None:
+        q = select(messages.c.id, messages.c.sent_at).where(messages.c.id == message_id)
+        found = conn.execute(q).all()
+        if not found:
+            raise LookupError(f"message {message_id} does not exist")
+    else:
+        if (
+            conn.execute(select(campaigns.c.id).where(campaigns.c.id == campaign_id)).first()
+            is None
+        ):
+            raise LookupError(f"campaign {campaign_id} does not exist")
+        q = select(messages.c.id, messages.c.sent_at).where(messages.c.campaign_id == campaign_id)
+        found = conn.execute(q.order_by(messages.c.id)).all()
+    return [(int(mid), sent_at) for mid, sent_at in found]

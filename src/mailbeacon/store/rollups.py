@@ -38,20 +38,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mailbeacon.model import Event
+from mailbeacon.model import LABEL_CLASS, Event, LabelClass
 from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS
 
-CLASS = {
-    "human_direct": "h",
-    "human_via_proxy": "h",
-    "human": "h",
-    "machine_prefetch": "m",
-    "security_scanner": "s",
-    "scanner": "s",
-    "bot_other": "b",
-    "bot": "b",
-    "self": "x",
+# Label classes as they appear in stored counter keys ("hour:<h>:o:h"): these
+# letters are in the database, so they never change.
+CLASS_CODE = {
+    LabelClass.HUMAN: "h",
+    LabelClass.MACHINE: "m",
+    LabelClass.SCANNER: "s",
+    LabelClass.BOT: "b",
+    LabelClass.SELF: "x",
 }
+CLASS = {label: CLASS_CODE[cls] for label, cls in LABEL_CLASS.items()}
 LABEL_COLS = [f"open_{lab}" for lab in OPEN_LABELS] + [f"click_{lab}" for lab in CLICK_LABELS]
 TIME_COLS = [
     "opened_at",
@@ -130,6 +129,10 @@ def lock_state(cur: Any, mark: str, pg: bool, message_ids: Iterable[int]) -> Sta
     return {row[0]: dict(zip(STATE_COLS, row, strict=True)) for row in cur.fetchall()}
 
 
+Counts = dict[tuple[int, str, str], int]  # (campaign, dim, key) -> n
+Links = dict[tuple[int, int], list[int]]  # (message, position) -> [human, other]
+
+
 def apply(
     cur: Any,
     mark: str,
@@ -143,126 +146,178 @@ def apply(
     in this transaction, if the caller already read it.
     Returns the per-message flag changes (e.g. a message becoming ``opened``:
     its first human open), for notifications written in the same transaction.
+
+    Three steps: read and lock the rows the batch touches, work out the new
+    values in memory (:func:`delta`, no I/O), write them back.
     """
-    transitions: list[Transition] = []
     if not items:
-        return transitions
+        return []
     if state is None:
         state = lock_state(cur, mark, pg, (e.message_id for e, _ in items))
-    lock = " FOR UPDATE" if pg else ""
-    click_mids = sorted(
+    links = _lock_links(cur, mark, pg, items, state)
+    counts, transitions, touched = delta(state, links, items)
+    _write(cur, mark, state, links, touched, counts)
+    return transitions
+
+
+def _lock_links(
+    cur: Any, mark: str, pg: bool, items: Sequence[tuple[Event, int]], state: State
+) -> Links:
+    """The link_stats rows the batch's clicks touch, made if new, locked."""
+    keys = sorted(
         {
-            e.message_id
+            (e.message_id, e.link_position, state[e.message_id]["campaign_id"])
             for e, _ in items
             if e.kind.value == "click" and e.link_position is not None and e.message_id in state
         }
     )
-    links: dict[tuple[int, int], list[int]] = {}
-    if click_mids:
-        cur.executemany(
-            f"INSERT INTO link_stats (message_id, position, campaign_id, human, other) "
-            f"VALUES ({mark},{mark},{mark},0,0) ON CONFLICT (message_id, position) DO NOTHING",
-            sorted(
-                {
-                    (e.message_id, e.link_position, state[e.message_id]["campaign_id"])
-                    for e, _ in items
-                    if e.message_id in state
-                    and e.kind.value == "click"
-                    and e.link_position is not None
-                }
-            ),
-        )
-        cmarks = ",".join([mark] * len(click_mids))
-        cur.execute(
-            f"SELECT message_id, position, human, other FROM link_stats WHERE message_id "
-            f"IN ({cmarks}) ORDER BY message_id, position{lock}",
-            click_mids,
-        )
-        links = {(r[0], r[1]): [r[2], r[3]] for r in cur.fetchall()}
+    if not keys:
+        return {}
+    cur.executemany(
+        f"INSERT INTO link_stats (message_id, position, campaign_id, human, other) "
+        f"VALUES ({mark},{mark},{mark},0,0) ON CONFLICT (message_id, position) DO NOTHING",
+        keys,
+    )
+    mids = sorted({k[0] for k in keys})
+    lock = " FOR UPDATE" if pg else ""
+    cur.execute(
+        f"SELECT message_id, position, human, other FROM link_stats WHERE message_id "
+        f"IN ({','.join([mark] * len(mids))}) ORDER BY message_id, position{lock}",
+        mids,
+    )
+    return {(r[0], r[1]): [r[2], r[3]] for r in cur.fetchall()}
 
-    counts: dict[tuple[int, str, str], int] = defaultdict(int)
-    touched_links: set[tuple[int, int]] = set()
+
+def delta(
+    state: State, links: Links, items: Sequence[tuple[Event, int]]
+) -> tuple[Counts, list[Transition], set[tuple[int, int]]]:
+    """Pure: fold the events into ``state`` and ``links`` (changed in place) and
+    return the counter deltas, the flag transitions and the links touched."""
+    counts: Counts = defaultdict(int)
+    transitions: list[Transition] = []
+    touched: set[tuple[int, int]] = set()
     for e, sign in items:
         st = state.get(e.message_id)
         if st is None:
             continue  # erased message: nothing to count
-        cid, variant, kind, label = st["campaign_id"], st["variant"], e.kind.value, e.label
-        # Replies keep their own counters (_reply_delta), not the hits' paths.
-        cls = "r" if kind == "reply" else CLASS.get(label or "", "u")
         before = _flags(st)
-        col = f"{kind}_{label}"
-        if col in st:
-            st[col] += sign
-        counts[(cid, "label", f"{kind}:{label or 'unlabelled'}")] += sign
-        if cls == "r":
-            _reply_delta(st, e, sign, counts)
-        else:
-            counts[(cid, "hour", f"{int(e.at // 3600)}:{kind[0]}:{cls}")] += sign
-        if sign > 0:
-            st["last_event_at"] = _later(st["last_event_at"], e.at)
-        if cls == "h":
-            if sign > 0:
-                st["last_human_at"] = _later(st["last_human_at"], e.at)
-            first = "first_human_open_at" if kind == "open" else "first_human_click_at"
-            if sign > 0 and (st[first] is None or e.at < st[first]):
-                st[first] = e.at
-            if kind == "open":
-                if e.client:
-                    counts[(cid, "client", e.client)] += sign
-                if label == "human_direct":
-                    for dim, value in (("os", e.os), ("device", e.device), ("country", e.country)):
-                        if value:
-                            counts[(cid, dim, value)] += sign
-        if kind == "click" and e.link_position is not None:
-            key = (e.message_id, e.link_position)
-            ls = links.setdefault(key, [0, 0])
-            touched_links.add(key)
-            pos = e.link_position
-            if cls == "h":
-                was = ls[0] > 0
-                ls[0] += sign
-                counts[(cid, "link", f"{pos}:total")] += sign
-                if (ls[0] > 0) != was:
-                    counts[(cid, "link", f"{pos}:unique")] += 1 if ls[0] > 0 else -1
-            else:
-                ls[1] += sign
-                counts[(cid, "link", f"{pos}:other")] += sign
-        after = _flags(st)
-        if after != before:
-            for flag, b, a in zip(FLAGS, before, after, strict=True):
-                if a != b:
-                    transitions.append((e, flag, a))
-                    d = 1 if a else -1
-                    counts[(cid, "unique", flag)] += d
-                    if variant and flag in ("opened", "clicked"):
-                        counts[(cid, "variant", f"{variant}{SEP}{flag}")] += d
-            if after[0] and not before[0]:
-                st["opened_at"] = e.at
-                counts[(cid, "ttfo", ttfo_bucket(st["sent_at"], e.at))] += 1
-            elif before[0] and not after[0]:
-                if st["opened_at"] is not None:
-                    counts[(cid, "ttfo", ttfo_bucket(st["sent_at"], st["opened_at"]))] -= 1
-                st["opened_at"] = None
-        if cls == "h" and sign < 0:
-            if kind == "open" and not after[5]:
-                st["first_human_open_at"] = None
-            if kind == "click" and not after[1]:
-                st["first_human_click_at"] = None
+        cls = _label_delta(st, e, sign, counts)
+        if _is_link_click(e):
+            touched.add(_link_delta(st, links, e, sign, cls, counts))
+        _flag_delta(st, e, sign, cls, before, counts, transitions)
+    return counts, transitions, touched
 
+
+def _is_link_click(e: Event) -> bool:
+    return e.kind.value == "click" and e.link_position is not None
+
+
+def _label_delta(st: dict[str, Any], e: Event, sign: int, counts: Counts) -> str:
+    """Per-label columns and counters, hours, times and human clients; the label class."""
+    cid, kind, label = st["campaign_id"], e.kind.value, e.label
+    # Replies keep their own counters (_reply_delta), not the hits' paths.
+    cls = "r" if kind == "reply" else CLASS.get(label or "", "u")
+    col = f"{kind}_{label}"
+    if col in st:
+        st[col] += sign
+    counts[(cid, "label", f"{kind}:{label or 'unlabelled'}")] += sign
+    if cls == "r":
+        _reply_delta(st, e, sign, counts)
+    else:
+        counts[(cid, "hour", f"{int(e.at // 3600)}:{kind[0]}:{cls}")] += sign
+    if sign > 0:
+        st["last_event_at"] = _later(st["last_event_at"], e.at)
+    if cls == "h":
+        if sign > 0:
+            st["last_human_at"] = _later(st["last_human_at"], e.at)
+        first = "first_human_open_at" if kind == "open" else "first_human_click_at"
+        if sign > 0 and (st[first] is None or e.at < st[first]):
+            st[first] = e.at
+        if kind == "open":
+            if e.client:
+                counts[(cid, "client", e.client)] += sign
+            if label == "human_direct":
+                for dim, value in (("os", e.os), ("device", e.device), ("country", e.country)):
+                    if value:
+                        counts[(cid, dim, value)] += sign
+    return cls
+
+
+def _link_delta(
+    st: dict[str, Any], links: Links, e: Event, sign: int, cls: str, counts: Counts
+) -> tuple[int, int]:
+    """A click on a link: its human/other counts, total and unique people."""
+    cid, pos = st["campaign_id"], int(e.link_position or 0)
+    key = (e.message_id, pos)
+    ls = links.setdefault(key, [0, 0])
+    if cls == "h":
+        was = ls[0] > 0
+        ls[0] += sign
+        counts[(cid, "link", f"{pos}:total")] += sign
+        if (ls[0] > 0) != was:
+            counts[(cid, "link", f"{pos}:unique")] += 1 if ls[0] > 0 else -1
+    else:
+        ls[1] += sign
+        counts[(cid, "link", f"{pos}:other")] += sign
+    return key
+
+
+def _flag_delta(
+    st: dict[str, Any],
+    e: Event,
+    sign: int,
+    cls: str,
+    before: tuple[bool, ...],
+    counts: Counts,
+    transitions: list[Transition],
+) -> None:
+    """Per-message flags (opened, clicked, ...) that turned on or off: unique
+    counters, variants, time to first open, and the first-human times."""
+    cid, variant, kind = st["campaign_id"], st["variant"], e.kind.value
+    after = _flags(st)
+    if after != before:
+        for flag, b, a in zip(FLAGS, before, after, strict=True):
+            if a != b:
+                transitions.append((e, flag, a))
+                d = 1 if a else -1
+                counts[(cid, "unique", flag)] += d
+                if variant and flag in ("opened", "clicked"):
+                    counts[(cid, "variant", f"{variant}{SEP}{flag}")] += d
+        if after[0] and not before[0]:
+            st["opened_at"] = e.at
+            counts[(cid, "ttfo", ttfo_bucket(st["sent_at"], e.at))] += 1
+        elif before[0] and not after[0]:
+            if st["opened_at"] is not None:
+                counts[(cid, "ttfo", ttfo_bucket(st["sent_at"], st["opened_at"]))] -= 1
+            st["opened_at"] = None
+    if cls == "h" and sign < 0:
+        if kind == "open" and not after[5]:
+            st["first_human_open_at"] = None
+        if kind == "click" and not after[1]:
+            st["first_human_click_at"] = None
+
+
+def _write(
+    cur: Any,
+    mark: str,
+    state: State,
+    links: Links,
+    touched: set[tuple[int, int]],
+    counts: Counts,
+) -> None:
     cols = [*LABEL_COLS, *TIME_COLS, *REPLY_COLS]
     sets = ", ".join(f"{c} = {mark}" for c in cols)
     cur.executemany(
         f"UPDATE message_stats SET {sets} WHERE message_id = {mark}",
         [[st[c] for c in cols] + [mid] for mid, st in sorted(state.items())],
     )
-    if touched_links:
+    if touched:
         cur.executemany(
             f"UPDATE link_stats SET human = {mark}, other = {mark} "
             f"WHERE message_id = {mark} AND position = {mark}",
-            [(links[k][0], links[k][1], k[0], k[1]) for k in sorted(touched_links)],
+            [(links[k][0], links[k][1], k[0], k[1]) for k in sorted(touched)],
         )
     add_counts(cur, mark, counts)
-    return transitions
 
 
 def _reply_delta(st: dict[str, Any], e: Event, sign: int, counts: Any) -> None:

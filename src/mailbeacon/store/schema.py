@@ -24,6 +24,8 @@ from sqlalchemy import (
     func,
 )
 
+from mailbeacon import model as _model
+
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; BIGINT would not.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 # Ids of campaigns, messages and events are never handed out twice (an
@@ -155,15 +157,9 @@ network_lists = Table(
     Column("content", Text, nullable=False),
 )
 
-OPEN_LABELS = (
-    "human_direct",
-    "human_via_proxy",
-    "machine_prefetch",
-    "security_scanner",
-    "bot_other",
-    "self",
-)
-CLICK_LABELS = ("human", "scanner", "bot", "self")
+# One column per label (model.py holds the vocabulary).
+OPEN_LABELS = _model.OPEN_LABELS
+CLICK_LABELS = _model.CLICK_LABELS
 
 # Rollups (see mailbeacon/store/rollups.py): one row per message with a counter per
 # label, so "unique" numbers are exact transitions, never a scan of events.

@@ -16,11 +16,32 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI, node: Node) -> None:
+    from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
 
     from mailbeacon.web.dashboard import auth, campaign_actions, pages, settings_pages
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # The service worker is served from the root because a worker controls only
+    # the paths under its own URL; both files are public (the login page is
+    # part of the installed app) and are revalidated on each start.
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> FileResponse:
+        return FileResponse(
+            STATIC / "sw.js",
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    @app.get("/manifest.webmanifest", include_in_schema=False)
+    def manifest() -> FileResponse:
+        return FileResponse(
+            STATIC / "manifest.webmanifest",
+            media_type="application/manifest+json",
+            headers={"Cache-Control": "no-cache"},
+        )
+
     auth.install(app, node)
     pages.install(app, node)
     campaign_actions.install(app, node)

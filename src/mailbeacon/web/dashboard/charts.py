@@ -3,8 +3,10 @@ and in any screen reader that reads <title>."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # Colours chosen for >= 3:1 contrast against the white page (WCAG 1.4.11).
 COLOURS = {
@@ -24,31 +26,48 @@ NAMES = {
 
 
 def timeline(
-    rows: list[dict[str, Any]], *, key: str = "at", width: int = 720, height: int = 180
+    rows: list[dict[str, Any]], *, key: str = "at", height: int = 180, zone: str = "UTC"
 ) -> str:
-    """Stacked bars, one per row (hour or day), for the fields in COLOURS."""
+    """Stacked bars, one per row (hour or day), for the fields in COLOURS.
+
+    Horizontal positions are percentages and there is no viewBox: the chart
+    stretches to its box while text keeps its CSS size (12 px), so labels stay
+    readable on a 390 px phone, where a scaled 720-unit viewBox drew them at 6 px.
+    """
     label = "Timeline of opens and clicks"
+
+    def when(r: dict[str, Any]) -> str:
+        """Hours (UTC ISO) in the page's zone; days are already local dates."""
+        value = str(r.get(key, ""))
+        if key != "at":
+            return value
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
     if not rows:
         return '<p class="empty">No hits yet.</p>'
     fields = list(COLOURS)
     top = max(sum(r.get(f, 0) for f in fields) for r in rows) or 1
-    pad_l, pad_b, pad_t = 36, 24, 8
-    inner_w, inner_h = width - pad_l - 4, height - pad_b - pad_t
-    bw = min(48.0, max(2.0, inner_w / len(rows)))  # one hour must not fill the chart
+    pad_l, pad_b, pad_t = 10.0, 24, 8  # pad_l in percent, the others in px
+    plot_w, inner_h = 99.5 - pad_l, height - pad_b - pad_t
+    bw = min(plot_w * 0.07, plot_w / len(rows))  # one hour must not fill the chart
+    base = pad_t + inner_h
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart timeline" width="100%" height="{height}" role="img" '
         f'aria-label="{label}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{label}</title>",
-        f'<line x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - 4}" y2="{pad_t + inner_h}" '
-        'stroke="#444"/>',
-        f'<text x="{pad_l - 4}" y="{pad_t + 10}" text-anchor="end" class="axis">{top}</text>',
-        f'<text x="{pad_l - 4}" y="{pad_t + inner_h}" text-anchor="end" class="axis">0</text>',
+        f'<line x1="{pad_l}%" y1="{base}" x2="99.5%" y2="{base}" class="base" stroke="#444"/>',
+        f'<text x="{pad_l - 1}%" y="{pad_t + 10}" text-anchor="end" class="axis">{top}</text>',
+        f'<text x="{pad_l - 1}%" y="{base}" text-anchor="end" class="axis">0</text>',
     ]
     for i, r in enumerate(rows):
         x = pad_l + i * bw
-        y = pad_t + inner_h
+        y = float(base)
         tip = ", ".join(f"{r.get(f, 0)} {NAMES[f]}" for f in fields if r.get(f, 0))
-        parts.append(f"<g><title>{escape(str(r.get(key, '')))}: {escape(tip or 'nothing')}</title>")
+        parts.append(f"<g><title>{escape(when(r))}: {escape(tip or 'nothing')}</title>")
         for f in fields:
             n = r.get(f, 0)
             if not n:
@@ -56,16 +75,19 @@ def timeline(
             h = inner_h * n / top
             y -= h
             parts.append(
-                f'<rect x="{x + 0.5:.1f}" y="{y:.1f}" width="{max(bw - 1, 1):.1f}" '
+                f'<rect x="{x + bw * 0.05:.3f}%" y="{y:.1f}" width="{bw * 0.9:.3f}%" '
                 f'height="{h:.1f}" fill="{COLOURS[f]}"/>'
             )
         parts.append("</g>")
-    first, last = str(rows[0].get(key, ""))[:16], str(rows[-1].get(key, ""))[:16]
-    parts.append(f'<text x="{pad_l}" y="{height - 6}" class="axis">{escape(first)}</text>')
+    first, last = when(rows[0]), when(rows[-1])
+    parts.append(
+        f'<text x="{pad_l}%" y="{height - 6}" class="axis" data-at="{escape(first)}">'
+        f"{escape(first)}</text>"
+    )
     if len(rows) > 1:
         parts.append(
-            f'<text x="{width - 4}" y="{height - 6}" text-anchor="end" class="axis">'
-            f"{escape(last)}</text>"
+            f'<text x="99.5%" y="{height - 6}" text-anchor="end" class="axis" '
+            f'data-at="{escape(last)}">{escape(last)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -80,36 +102,39 @@ def legend() -> str:
     return f'<ul class="legend">{items}</ul>'
 
 
-def heatmap(data: dict[str, Any], *, cell: int = 24) -> str:
-    """Weekday (rows) x local hour (columns) grid of human opens."""
+def heatmap(data: dict[str, Any], *, row: int = 22) -> str:
+    """Weekday (rows) x local hour (columns) grid of human opens; columns in
+    percent, rows in px, text at its CSS size (see :func:`timeline`)."""
     grid: list[list[int]] = data.get("human_opens") or []
     days: list[str] = data.get("weekdays") or []
-    if not grid or not any(any(row) for row in grid):
+    if not grid or not any(any(r) for r in grid):
         return '<p class="empty">No human opens yet.</p>'
-    top = max(max(row) for row in grid) or 1
-    pad_l, pad_t = 40, 18
-    width, height = pad_l + 24 * cell + 4, pad_t + len(grid) * cell + 4
+    top = max(max(r) for r in grid) or 1
+    pad_l, pad_t = 11.0, 18  # percent, px
+    col = (100 - pad_l) / 24
+    height = pad_t + len(grid) * row + 4
     label = f"Human opens by weekday and hour ({escape(str(data.get('tz', 'UTC')))})"
     parts = [
-        f'<svg class="chart heatmap" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart heatmap" width="100%" height="{height}" role="img" '
         f'aria-label="{label}" xmlns="http://www.w3.org/2000/svg"><title>{label}</title>'
     ]
     for h in range(0, 24, 3):
         parts.append(
-            f'<text x="{pad_l + h * cell + 2}" y="{pad_t - 5}" class="axis">{h:02d}</text>'
+            f'<text x="{pad_l + h * col:.2f}%" y="{pad_t - 5}" class="axis">{h:02d}</text>'
         )
-    for d, row in enumerate(grid):
-        y = pad_t + d * cell
+    for d, cells in enumerate(grid):
+        y = pad_t + d * row
+        day = escape(days[d] if d < len(days) else str(d))
         parts.append(
-            f'<text x="{pad_l - 6}" y="{y + cell * 0.7:.0f}" text-anchor="end" '
-            f'class="axis">{escape(days[d] if d < len(days) else str(d))}</text>'
+            f'<text x="{pad_l - 1.5}%" y="{y + row * 0.7:.0f}" text-anchor="end" '
+            f'class="axis">{day}</text>'
         )
-        for h, n in enumerate(row):
+        for h, n in enumerate(cells):
             # Light to dark green; empty cells stay a visible light grey.
-            shade = "#eef1ee" if not n else _green(n / top)
+            shade, cls = ("#eef1ee", ' class="zero"') if not n else (_green(n / top), "")
             parts.append(
-                f'<rect x="{pad_l + h * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                f'fill="{shade}"><title>{escape(days[d] if d < len(days) else "")} '
+                f'<rect x="{pad_l + h * col:.2f}%" y="{y}" width="{col * 0.88:.2f}%" '
+                f'height="{row - 2}" fill="{shade}"{cls}><title>{day} '
                 f"{h:02d}:00 — {n} human open{'s' if n != 1 else ''}</title></rect>"
             )
     parts.append("</svg>")
@@ -126,7 +151,9 @@ def bar(value: float, *, label: str) -> str:
     """A small horizontal bar for a rate (0..1)."""
     pct = max(0.0, min(1.0, value)) * 100
     return (
-        f'<svg class="rate" viewBox="0 0 100 8" role="img" aria-label="{escape(label)}" '
-        f'xmlns="http://www.w3.org/2000/svg"><rect width="100" height="8" fill="#e3e7e3"/>'
+        '<svg class="rate" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" '
+        f'aria-label="{escape(label)}" '
+        'xmlns="http://www.w3.org/2000/svg">'
+        '<rect width="100" height="8" fill="#e3e7e3" class="track"/>'
         f'<rect width="{pct:.1f}" height="8" fill="#1b6e3a"/></svg>'
     )

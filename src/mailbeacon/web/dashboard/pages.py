@@ -7,7 +7,13 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from mailbeacon.node import Node
 from mailbeacon.notify import stream
@@ -16,10 +22,16 @@ from mailbeacon.reports import messages as message_find
 from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.sent_at import mark_sent
-from mailbeacon.service import Invalid, NotFound, create_message, message_view
+from mailbeacon.service import (
+    HONEYPOT_POSITION,
+    Invalid,
+    NotFound,
+    create_message,
+    message_view,
+)
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
-from mailbeacon.web.dashboard import data, reasons
+from mailbeacon.web.dashboard import data, reasons, times
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 
@@ -41,6 +53,9 @@ def enrich(ev: dict[str, Any]) -> dict[str, Any]:
         "label_words": reasons.label_words(ev.get("label")),
         "label_class": reasons.label_class(ev.get("label")),
         "why": reasons.explain(ev.get("label"), ev.get("reasons") or [])[:2],
+        "what": reasons.event_words(
+            ev.get("kind") or "", ev.get("label"), ev.get("link_position"), HONEYPOT_POSITION
+        ),
     }
 
 
@@ -92,19 +107,23 @@ def install(app: FastAPI, node: Node) -> None:
         campaign_id: int,
         user: User,
         filter: Annotated[str, Query()] = "all",
-        tz: Annotated[str, Query(max_length=64)] = "UTC",
+        tz: Annotated[str | None, Query(max_length=64)] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> HTMLResponse:
         which = filter if filter in FILTERS else "all"
+        # ?tz= shows this page in another zone; a zone that does not exist is
+        # said so, and the page stays in the user's own zone (not UTC).
+        zone, zone_error = times.user_zone(request), None
+        if tz:
+            try:
+                zone = times.check(tz)
+            except ValueError as exc:
+                zone_error = str(exc)
         with node.engine.connect() as conn:
             camp = message_store.get_campaign(conn, campaign_id)
             if camp is None:
                 return not_found(request, f"There is no campaign {campaign_id}.")
-            try:
-                report = campaign_report(conn, campaign_id, tz)
-            except ValueError:
-                tz = "UTC"
-                report = campaign_report(conn, campaign_id, tz)
+            report = campaign_report(conn, campaign_id, zone)
             people = recipients(conn, campaign_id, which, limit=PAGE, offset=offset)  # type: ignore[arg-type]
             total = recipient_total(conn, campaign_id, which)  # type: ignore[arg-type]
             counts = {f: recipient_total(conn, campaign_id, f) for f in FILTERS}  # type: ignore[arg-type]
@@ -125,8 +144,13 @@ def install(app: FastAPI, node: Node) -> None:
                 "total": total,
                 "offset": offset,
                 "page_size": PAGE,
-                "tz": tz,
+                "tz": zone,
+                "zone": zone,
+                "tz_query": zone if tz and not zone_error else "",
+                "tz_input": tz or "",
+                "error": zone_error,
             },
+            status=422 if zone_error else 200,
         )
 
     @app.get("/messages/{message_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -160,7 +184,7 @@ def install(app: FastAPI, node: Node) -> None:
 
     @app.post("/messages/{message_id}/sent", include_in_schema=False)
     def mark_message_sent(message_id: int, posted: Post) -> Response:
-        """ "Mark as sent": sent_at is now, and earlier hits are judged again."""
+        """The "Mark as sent" button: sent_at is now, and earlier hits are judged again."""
         try:
             mark_sent(node.engine, node.networks(), message_id, time.time(), node.memory)
         except NotFound:
@@ -192,8 +216,44 @@ def install(app: FastAPI, node: Node) -> None:
         return page(request, "track.html", {"form": {}, "created": msg}, status=201)
 
     @app.get("/live", response_class=HTMLResponse, include_in_schema=False)
-    def live(request: Request, user: User) -> HTMLResponse:
-        return page(request, "live.html")
+    def live(
+        request: Request,
+        user: User,
+        label: Annotated[str, Query(max_length=20)] = "",
+        campaign: Annotated[str, Query(max_length=20)] = "",
+    ) -> HTMLResponse:
+        with node.engine.connect() as conn:
+            camps = message_store.list_campaigns(conn)
+        return page(
+            request,
+            "live.html",
+            {
+                "feed_filters": True,
+                "feed_label": label if label in reasons.FEED_CLASSES else "",
+                "feed_campaign": campaign if campaign.isdigit() else "",
+                "feed_classes": reasons.FEED_CLASSES,
+                "campaigns": camps,
+            },
+        )
+
+    @app.get("/live/recent", include_in_schema=False)
+    def live_recent(
+        user: User,
+        label: Annotated[str, Query(max_length=20)] = "",
+        campaign: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    ) -> JSONResponse:
+        """What the live feed opens on: the last events, newest first, in the
+        stream's shape (so the page needs no second way to draw a hit), and the
+        id the stream continues after: every event up to it was considered
+        here, filtered or not, so nothing is missed or shown twice."""
+        labels = reasons.labels_of(label) if label in reasons.FEED_CLASSES else None
+        after = stream.latest_id(node.engine)
+        rows = stream.recent(node.engine, limit, labels=labels, campaign_id=campaign, up_to=after)
+        return JSONResponse(
+            {"after": after, "events": [enrich(ev) for ev in rows]},
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/live/stream", include_in_schema=False)
     def live_stream(

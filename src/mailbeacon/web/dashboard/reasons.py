@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mailbeacon.classify.network_lists import APPLE_EGRESS
 from mailbeacon.classify.reasons import Reason, ip, wording
+from mailbeacon.model import LABEL_CLASS
 
 LABELS = {
     "human_direct": "Read by a person",
@@ -19,18 +20,23 @@ LABELS = {
     None: "Not labelled yet",
 }
 
-# Short class names for badges and CSS (same classes as the rollups).
-CLASS = {
-    "human_direct": "human",
-    "human_via_proxy": "human",
-    "human": "human",
-    "machine_prefetch": "machine",
-    "security_scanner": "scanner",
-    "scanner": "scanner",
-    "bot_other": "bot",
-    "bot": "bot",
-    "self": "self",
+# Short class names for badges and CSS (the rollups' classes, model.LabelClass).
+CLASS = {label: cls.value for label, cls in LABEL_CLASS.items()}
+
+# The live feed's label filter: class -> what the menu says.
+FEED_CLASSES = {
+    "human": "People",
+    "machine": "Machine prefetches",
+    "scanner": "Security scanners",
+    "bot": "Bots",
+    "self": "You",
 }
+
+
+def labels_of(cls: str) -> list[str]:
+    """The label strings in a class (``human`` -> human_direct, human_via_proxy, human)."""
+    return [label for label, c in CLASS.items() if c == cls]
+
 
 # A few combinations read better as one sentence.
 _MPP = "Apple Mail Privacy Protection fetched this at delivery: not a read."
@@ -60,3 +66,56 @@ def label_words(label: str | None) -> str:
 
 def label_class(label: str | None) -> str:
     return CLASS.get(label or "", "unknown")
+
+
+# uap-core names the iOS Mail app by the web view it draws mail in (its UA has
+# no Safari tail); for an open that web view is the Mail app.
+_CLIENTS = {"Mobile Safari UI/WKWebView": "Apple Mail (iPhone)"}
+
+
+def client_words(client: str | None, device: str | None = None, kind: str = "open") -> str:
+    """A client as people know it: 'Apple Mail (iPhone)', not the web view's name.
+    Clicks keep the parser's name: an iOS app's in-app browser is not Mail."""
+    if not client:
+        return ""
+    if kind == "open" and client in _CLIENTS:
+        if device and ("iPad" in device or device == "tablet"):
+            return "Apple Mail (iPad)"
+        return _CLIENTS[client]
+    return client
+
+
+# What an event did, in words that do not contradict its label: a prefetch
+# is never "Opened" beside "not a read".
+_OPEN_WORDS = {
+    "human": "Opened",
+    "machine": "Fetched at delivery, not opened",
+    "scanner": "Fetched by a security scanner",
+    "bot": "Fetched by a bot",
+    "self": "Opened by you",
+}
+_CLICK_WORDS = {
+    "human": "Clicked link {n}",
+    "scanner": "Link {n} checked by a security scanner",
+    "bot": "Link {n} fetched by a bot",
+    "self": "Link {n} clicked by you",
+}
+
+
+def event_words(
+    kind: str, label: str | None, link_position: int | None, honeypot: int | None = None
+) -> str:
+    cls = label_class(label)
+    if kind == "open":
+        return _OPEN_WORDS.get(cls, "Pixel fetched")
+    if kind == "click":
+        if honeypot is not None and link_position == honeypot:
+            return "Followed the hidden trap link"
+        return _CLICK_WORDS.get(cls, "Link {n} fetched").format(n=link_position)
+    if kind == "reply":
+        return {"human": "Replied", "auto_reply": "Sent an auto-reply", "bounce": "Bounced"}.get(
+            label or "", "Replied"
+        )
+    if kind == "reminder":
+        return "Reminder: " + (label or "").replace("_", " ")
+    return kind.capitalize()

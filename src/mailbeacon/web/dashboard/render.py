@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
-from mailbeacon.web.dashboard import charts, reasons
+from mailbeacon.web.dashboard import alerts, charts, reasons, times
 
 HERE = Path(__file__).parent
 env = Environment(
@@ -22,18 +23,18 @@ env = Environment(
 )
 
 
-def when(value: Any) -> str:
-    """ISO strings or unix seconds -> '2024-05-01 14:03 UTC'."""
-    if value in (None, ""):
-        return "—"
-    if isinstance(value, int | float):
-        dt = datetime.fromtimestamp(value, UTC)
-    else:
-        try:
-            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return str(value)
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+@pass_context
+def when(ctx: Context, value: Any) -> Markup:
+    """A ``<time>``: relative words, the absolute time in the page's zone on hover."""
+    return times.time_html(value, ctx.get("zone") or "UTC")
+
+
+def plural(n: int | None, one: str, many: str | None = None) -> str:
+    """'1 message', '2 messages', '0 messages' ('fetch' -> 'fetches')."""
+    n = int(n or 0)
+    if n == 1:
+        return f"1 {one}"
+    return f"{n} {many or (one + 'es' if one.endswith(('s', 'sh', 'ch', 'x')) else one + 's')}"
 
 
 def pct(value: float | None) -> str:
@@ -46,6 +47,9 @@ env.globals.update(
     explain=reasons.explain,
     when=when,
     pct=pct,
+    plural=plural,
+    client_words=reasons.client_words,
+    event_words=reasons.event_words,
     svg=lambda s: Markup(s),  # charts.* build escaped SVG themselves
     charts=charts,
 )
@@ -64,6 +68,12 @@ def page(
         "proxy_warning": proxy.message if proxy else None,
         **(ctx or {}),
     }
+    if sess is not None:
+        full["notify"] = json.dumps(alerts.load(request.app.state.node.engine, sess.user_id))
+    saved = times.saved(request)
+    full["zone_saved"] = saved is not None
+    if not full.get("zone"):
+        full["zone"] = saved or times.browser_zone(request)
     resp = HTMLResponse(env.get_template(name).render(full), status_code=status)
     # The dashboard shows recipients' activity: never cache it, never frame it.
     resp.headers["Cache-Control"] = "no-store"

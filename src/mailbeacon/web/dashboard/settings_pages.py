@@ -11,10 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mailbeacon.node import Node
 from mailbeacon.notify import EVENT_TYPES
 from mailbeacon.store import keys
+from mailbeacon.store import messages as message_store
 from mailbeacon.store import networks as network_store
 from mailbeacon.store import outbox as ns
 from mailbeacon.web.api import ApiError
 from mailbeacon.web.api_hooks import check_webhook
+from mailbeacon.web.dashboard import alerts, times
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 
@@ -23,6 +25,8 @@ def install(app: FastAPI, node: Node) -> None:
     def settings_page(request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
         s = node.settings
         lists = network_store.list_info(node.engine)
+        with node.engine.connect() as conn:
+            campaigns = message_store.list_campaigns(conn)
         now = time.time()
         for item in lists:
             item["age_days"] = (now - item["loaded_at"]) / 86400
@@ -38,6 +42,11 @@ def install(app: FastAPI, node: Node) -> None:
             },
             "smtp": {"host": s.smtp_host, "port": s.smtp_port, "notify": s.notify_email},
             "emails": ns.deliveries(node.engine, channel="email", limit=10),
+            "saved_zone": times.saved(request),
+            "alert_prefs": alerts.load(node.engine, request.state.mb_session.user_id),
+            "alert_events": alerts.EVENTS,
+            "alert_scopes": alerts.SCOPES,
+            "campaigns": campaigns,
             **extra,
         }
         return page(request, "settings.html", ctx, status=status)
@@ -45,6 +54,29 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get("/settings", response_class=HTMLResponse, include_in_schema=False)
     def settings(request: Request, user: User) -> HTMLResponse:
         return settings_page(request)
+
+    @app.post("/settings/timezone", response_class=HTMLResponse, include_in_schema=False)
+    def set_zone(request: Request, posted: Post) -> HTMLResponse:
+        """Empty: follow the browser's zone; a zone that does not exist is refused."""
+        name = posted.form.get("tz", "").strip()
+        if not name:
+            keys.delete_setting(node.engine, times.setting_name(posted.session.user_id))
+            return settings_page(request, zone_saved_as="")
+        try:
+            found = times.save(request, posted.session.user_id, name)
+        except ValueError as exc:
+            return settings_page(request, 422, zone_error=str(exc), zone_input=name[:64])
+        return settings_page(request, zone=found, zone_saved_as=found)
+
+    @app.post("/settings/notifications", response_class=HTMLResponse, include_in_schema=False)
+    def set_alerts(request: Request, posted: Post) -> HTMLResponse:
+        prefs = alerts.clean(
+            posted.lists.get("events") or [],
+            posted.form.get("scope", ""),
+            posted.lists.get("campaigns") or [],
+        )
+        alerts.save(node.engine, posted.session.user_id, prefs)
+        return settings_page(request, alerts_saved=True)
 
     @app.post("/settings/keys", response_class=HTMLResponse, include_in_schema=False)
     def new_key(request: Request, posted: Post) -> HTMLResponse:
