@@ -12,6 +12,7 @@ from tests.helpers import Server
 from tests.test_dashboard_browser import (  # noqa: F401 - fixtures
     SHOTS,
     THUNDERBIRD,
+    browser,
     page,
     pytestmark,
     sign_in,
