@@ -203,6 +203,7 @@ def main() -> None:
     env = {**os.environ, "MAILBEACON_DATA_DIR": str(work / "data"),
            "MAILBEACON_RELAY_UPSTREAM_CA": str(tls.ca_file),
            "MAILBEACON_RELAY_RATE_PER_HOUR": "0"}  # no per-sender limit: we send hundreds  # fmt: skip
+    mailbeacon("--db", db, "init", env=env)  # only serve/migrate/init create a database
     out = mailbeacon("--db", db, "senders", "create", "--email", login[0],
                      "--upstream", postfix.url("starttls", login[0]), env=env)  # fmt: skip
     relay_login = (login[0], out.strip().splitlines()[-1].split()[-1])

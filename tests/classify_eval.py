@@ -89,6 +89,7 @@ def eval_server(
 ) -> Iterator[tuple[Server, ServerClock]]:
     # Nothing of the run may land in the user's real data directory.
     env = {"MAILBEACON_DATA_DIR": str(workdir / "data")}
+    cli("init", db=db, env=env)  # other commands refuse a database that is not there
     cli("networks", "load", "apple_egress", str(DATA / "apple-egress-excerpt.csv"), db=db, env=env)
     for name, path in lists.items():
         cli("networks", "load", name, str(path), db=db, env=env)

@@ -48,8 +48,10 @@ def pg_template(request: pytest.FixtureRequest, worker_id: str) -> Iterator[str]
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database URL of each kind."""
+    """A fresh database URL of each kind (PostgreSQL's migrated; SQLite's an
+    empty file, as after `mailbeacon init`: commands refuse a missing one)."""
     if request.param == "sqlite":
+        (tmp_path / "mb.db").touch()
         yield f"sqlite:///{tmp_path / 'mb.db'}"
         return
     template = request.getfixturevalue("pg_template")
@@ -63,6 +65,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
+    (tmp_path / "mb.db").touch()  # exists, as after `mailbeacon init`
     return f"sqlite:///{tmp_path / 'mb.db'}"
 
 

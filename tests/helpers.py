@@ -144,7 +144,9 @@ def start_server(
     its banner: no window in which a parallel test can take a port we picked.
     ``port`` is for restarts, which must keep the address their links use.
     """
-    key = key or create_key(db)
+    # An explicit --db must exist for every command but serve/migrate/init:
+    # without a key given, serve creates the database and the key comes after.
+    key_given = key
     log = workdir / f"serve-{time.monotonic_ns()}.log"
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as fh:
@@ -165,7 +167,7 @@ def start_server(
             env=full_env,
         )
     srv = Server(
-        db=db, port=0, proc=proc, key=key, log=log, extra_args=extra_args, env=dict(env or {})
+        db=db, port=0, proc=proc, key=key or "", log=log, extra_args=extra_args, env=dict(env or {})
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -176,6 +178,7 @@ def start_server(
             srv.port = int(found.group(1))
             try:
                 if httpx.get(f"{srv.url}/healthz", timeout=1).status_code in (200, 503):
+                    srv.key = key_given or create_key(db)
                     return srv
             except httpx.HTTPError:
                 pass
@@ -261,6 +264,4 @@ def cells(db: str) -> Iterator[tuple[str, str, Any]]:
 def cells_containing(db: str, *needles: str) -> list[str]:
     """Every "table.column" whose stored text contains one of the needles, in any case."""
     low = [n.lower() for n in needles]
-    return sorted(
-        {f"{t}.{c}" for t, c, v in cells(db) if any(n in str(v).lower() for n in low)}
-    )
+    return sorted({f"{t}.{c}" for t, c, v in cells(db) if any(n in str(v).lower() for n in low)})

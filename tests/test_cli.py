@@ -96,7 +96,7 @@ def test_events_table_and_follow(server: Server, tmp_path: Path) -> None:
         follower.kill()
         follower.wait(10)
     table = cli("events", "--message", str(msg["id"]), db=server.db).stdout
-    assert "open" in table and "FollowMe/1.0" in table and "self" in table
+    assert "open · you · FollowMe/1.0" in table  # the API's own address: the sender
 
 
 def test_rotate_signing_keeps_sent_mail_working(server: Server, tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ from sqlalchemy import Column, Connection, Engine, Table, delete, func, insert, 
 
 from mailbeacon.store import events as event_store
 from mailbeacon.store.schema import (
+    campaigns,
+    counters,
     dead_letters,
     events,
     link_stats,
@@ -32,6 +34,7 @@ from mailbeacon.store.schema import (
     messages,
     optouts,
     outbox,
+    reminders,
     settings,
 )
 from mailbeacon.timefmt import iso
@@ -173,16 +176,46 @@ def recipient_erase(engine: Engine, address: str) -> dict[str, int]:
 
     Returns how many messages, events and deliveries went.
     """
+    with engine.begin() as conn:
+        done = delete_messages(conn, message_ids(conn, address))
+        bump_privacy_version(conn)
+    return done
+
+
+def delete_messages(conn: Connection, ids: Sequence[int]) -> dict[str, int]:
+    """Delete these messages and every row about them (``PERSONAL``), in the
+    caller's transaction; how many messages, events and deliveries went."""
     done = {"messages": 0, "events": 0, "deliveries": 0}
     counted = {"messages": "messages", "events": "events", "outbox": "deliveries"}
+    for part in _chunks(ids):
+        # Reminders go with their message by foreign key; said here too so a
+        # store without enforced foreign keys loses them as well.
+        conn.execute(delete(reminders).where(reminders.c.message_id.in_(part)))
+        for table, col in PERSONAL:
+            n = conn.execute(delete(table).where(table.c[col].in_(part))).rowcount
+            if table.name in counted:
+                done[counted[table.name]] += n
+    return done
+
+
+def campaign_delete(engine: Engine, campaign_id: int) -> dict[str, int] | None:
+    """Delete a campaign with its messages, their events, rollups, links,
+    reminders and deliveries, and the campaign's counters; None if it does
+    not exist. Unlike an erase, nothing of it stays: the totals go too."""
     with engine.begin() as conn:
-        ids = message_ids(conn, address)
-        for part in _chunks(ids):
-            for table, col in PERSONAL:
-                n = conn.execute(delete(table).where(table.c[col].in_(part))).rowcount
-                if table.name in counted:
-                    done[counted[table.name]] += n
-        bump_privacy_version(conn)
+        found = conn.execute(select(campaigns.c.id).where(campaigns.c.id == campaign_id)).first()
+        if found is None:
+            return None
+        ids = [
+            int(r[0])
+            for r in conn.execute(
+                select(messages.c.id).where(messages.c.campaign_id == campaign_id)
+            ).all()
+        ]
+        done = delete_messages(conn, ids)
+        conn.execute(delete(counters).where(counters.c.campaign_id == campaign_id))
+        conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
+        bump_privacy_version(conn)  # nodes forget the messages they cached
     return done
 
 

@@ -25,7 +25,7 @@ app = typer.Typer(
 keys_app = typer.Typer(
     help="API keys for the HTTP API, and the token signing keys.", no_args_is_help=True
 )
-message_app = typer.Typer(help="Create tracked messages.", no_args_is_help=True)
+message_app = typer.Typer(help="Create, find and show tracked messages.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Group messages into campaigns.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(message_app, name="message")
@@ -38,7 +38,9 @@ networks_app = typer.Typer(
 app.add_typer(networks_app, name="networks")
 
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: an error is one line however narrow the terminal (the terminal
+# wraps it for the eye; a log or a pipe keeps it whole).
+err = Console(stderr=True, soft_wrap=True)
 
 
 class State:
@@ -57,8 +59,10 @@ def main_options(
             "--db",
             envvar="MAILBEACON_DB",
             show_envvar=True,
-            help="Database URL: sqlite:///path.db or postgresql://user@host/db. "
-            "Default: mailbeacon.db in the data directory.",
+            help="Database: a file path, sqlite:////absolute/path.db (four slashes; "
+            "sqlite:///x.db is relative to the current directory) or "
+            "postgresql://user@host/db. Default: mailbeacon.db in the data directory. "
+            "Only serve, migrate and init create a database that does not exist.",
         ),
     ] = None,
     data_dir: Annotated[
@@ -79,15 +83,55 @@ def settings(**flags: Any) -> config.Settings:
     return config.load(db=state.db, data_dir=state.data_dir, **flags)
 
 
-def open_store(s: config.Settings) -> Engine:
-    if s.database_url.startswith("sqlite:///"):
-        Path(s.database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(s.database_url, sqlite_sync=s.sqlite_sync)
+# Only these create a database that is not there yet; any other command
+# refuses, so a mistyped --db is an error instead of a new, empty database
+# ("no campaigns": the user thinks their data is gone).
+CREATES_DATABASE = ("serve", "migrate", "init")
+
+
+def open_store(s: config.Settings, create: bool = False) -> Engine:
+    """The store, schema brought up to date; or a one-line error and exit 2.
+
+    A SQLite file named by --db / MAILBEACON_DB / the config file must exist
+    unless ``create`` (serve, migrate, init); the default file in the data
+    directory may always be made, so a fresh install works from any command.
+    """
+    url = s.database_url
+    if not url.startswith(("sqlite:", "postgresql")):
+        err.print(
+            f"[red]--db {redact(url)}: not a database mailbeacon can use[/]; "
+            "give a file path, sqlite:////absolute/path.db or postgresql://user@host/db",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url[len("sqlite:///") :]).expanduser().resolve()
+        if s.db and not create and not path.exists():
+            err.print(
+                f"[red]no database at {path}[/] (from --db / MAILBEACON_DB): check the path; "
+                f"to start a new one there, run `mailbeacon --db {path} init`",
+                soft_wrap=True,
+            )
+            raise typer.Exit(2)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = make_engine(url, sqlite_sync=s.sqlite_sync)
+    except Exception as exc:  # noqa: BLE001 - a URL SQLAlchemy cannot use: say so in one line
+        err.print(
+            f"[red]--db {redact(url)}: {exc}[/]; use a file path, sqlite:////absolute/path.db "
+            "or postgresql://user@host/db",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
     try:
         upgrade(engine)
     except Exception as exc:  # noqa: BLE001 - say what to do, not a traceback
-        err.print(f"[red]cannot open the database {redact(s.database_url)}:[/] {exc}")
-        err.print("Check --db / MAILBEACON_DB, and that the database server is running.")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err.print(
+            f"[red]cannot open the database {redact(url)}:[/] {first[:300]}; "
+            "check --db / MAILBEACON_DB, and that the database server is running",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
     return engine
 
@@ -129,5 +173,8 @@ def parse_time(text: str | None, option: str) -> float | None:
     try:
         return parse(text)
     except ValueError as exc:
-        err.print(f"[red]{option}: {exc}[/] (use ISO 8601 such as 2024-06-01T09:30:00Z, or 'now')")
+        err.print(
+            f"[red]{option}: {exc}[/] (use ISO 8601 such as 2024-06-01T09:30:00Z, or 'now')",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None

@@ -3,10 +3,40 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
+import httpx
 import typer
 
 from mailbeacon.cli.base import app, err, open_store, settings
+
+
+def _reachable(url: str) -> str:
+    """``--url`` as a base URL, checked before anything is created: a server
+    that is down must not leave a half-made demo campaign behind."""
+    try:
+        parts = urlsplit(url.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        ok = False
+    if not ok:
+        err.print(
+            f"[red]--url {url!r} is not a server address[/] such as http://127.0.0.1:8000",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    base = url.strip().rstrip("/")
+    try:
+        httpx.get(base + "/healthz", timeout=5)
+    except httpx.HTTPError as exc:
+        err.print(
+            f"[red]no mailbeacon server answers at {base}[/] ({exc or type(exc).__name__}): "
+            "start one with `mailbeacon serve --trust-proxy 127.0.0.1/32`, "
+            "or leave out --url and demo starts its own",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    return base
 
 
 @app.command()
@@ -28,12 +58,14 @@ def demo(
 
     s = settings()
     engine = open_store(s)
+    if url:
+        url = _reachable(url)
     say = print  # plain print: rich would re-wrap long lines
     say("Sending demo traffic:")
     try:
         done = drive(engine, url, say) if url else run_with_server(s.database_url, engine, say)
-    except RuntimeError as exc:
-        err.print(f"demo failed: {exc}")
+    except (RuntimeError, httpx.HTTPError) as exc:
+        err.print(f"[red]demo failed:[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     say(
         f"\nCreated campaign {done['campaign_id']} ({done['name']}) with "

@@ -91,7 +91,8 @@ def instrument(
     recipients: Annotated[
         Path | None,
         typer.Option(
-            help="CSV with an email column and one column "
+            help="CSV with an email column, optional subject and variant columns "
+            "(A/B subject lines in one file), and one column "
             "per {{placeholder}}: renders one email per row.",
             exists=True,
             dir_okay=False,
@@ -143,6 +144,7 @@ def instrument(
     if recipients is not None and not out_path:
         err.print("--recipients writes one file per person: give --out DIRECTORY")
         raise typer.Exit(2)
+    when = parse_time(sent_at, "--sent-at")
     raw = _read(source)
     eml = _kind(fmt, raw) == "eml"
     template, codec = decode_html(raw)
@@ -159,7 +161,6 @@ def instrument(
     engine = open_store(s)
     signer = keys.ensure_signer(engine)
     base = tracking_base_url(engine, s)
-    when = parse_time(sent_at, "--sent-at")
     opts: dict[str, Any] = dict(
         subject=subject,
         variant=variant,
@@ -190,7 +191,7 @@ def instrument(
             engine, signer, base, template, codec, eml, recipients, Path(out_path), campaign, opts
         )
     except (Invalid, NotFound) as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -206,8 +207,11 @@ def _batch(
     campaign: str | None,
     opts: dict[str, Any],
 ) -> None:
-    with recipients.open(newline="", encoding="utf-8-sig") as fh:
-        people = list(csv.DictReader(fh))
+    try:
+        with recipients.open(newline="", encoding="utf-8-sig") as fh:
+            people = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise Invalid(f"{recipients}: cannot read it as UTF-8 CSV ({exc})") from None
     if not people:
         err.print(f"{recipients} has no rows")
         raise typer.Exit(2)
@@ -247,15 +251,29 @@ def _batch(
                 for n, row in enumerate(people, 1):
                     body = _fill(template, row, escape=not eml, codec=codec)
                     kind: dict[str, Any] = {"eml": body} if eml else {"html": body}
-                    res = instrument_message(
-                        conn,
-                        signer,
-                        base,
-                        recipient=row[email_col],
-                        campaign_id=cid,
-                        **kind,
-                        **opts,
-                    )
+                    # A/B subject lines in one file: a row's own subject and
+                    # variant columns win over --subject / --variant.
+                    per_row = {
+                        k: (row.get(columns[k]) or "").strip() or opts[k]
+                        for k in ("subject", "variant")
+                        if k in columns
+                    }
+                    try:
+                        res = instrument_message(
+                            conn,
+                            signer,
+                            base,
+                            recipient=row[email_col] or "",
+                            campaign_id=cid,
+                            **kind,
+                            **{**opts, **per_row},
+                        )
+                    except (Invalid, NotFound) as exc:
+                        # Line n + 1 of the file: the header is line 1. Nothing is written.
+                        raise Invalid(
+                            f"{recipients} row {n + 1}: {exc}; fix that row and run again "
+                            "(no email was written)"
+                        ) from None
                     data = res.eml if res.eml is not None else _encode(res.html or "", codec)
                     (scratch / _safe_name(n, row[email_col], suffix)).write_bytes(data)
                     first = first or res.report

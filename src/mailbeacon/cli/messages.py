@@ -22,6 +22,8 @@ from mailbeacon.cli.base import (
     settings,
     tracking_base_url,
 )
+from mailbeacon.cli.event_table import event_table, who
+from mailbeacon.reports import messages as message_find
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
 from mailbeacon.store import events as event_store
@@ -47,14 +49,19 @@ def campaign_new(name: str) -> None:
 
 
 @campaign_app.command("list")
-def campaign_list() -> None:
-    """List campaigns with their message counts."""
+def campaign_list(
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Include archived campaigns.")
+    ] = False,
+) -> None:
+    """List campaigns with their message counts (archived ones with --archived)."""
     engine = open_store(settings())
     with engine.connect() as conn:
-        rows = store.list_campaigns(conn)
+        rows = store.list_campaigns(conn, include_archived=archived)
     table = Table("id", "name", "messages", "created")
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], str(r["messages"]), iso(r["created_at"]) or "")
+        name = r["name"] + (" (archived)" if r.get("archived_at") else "")
+        table.add_row(str(r["id"]), name, str(r["messages"]), iso(r["created_at"]) or "")
     out.print(table)
 
 
@@ -134,27 +141,92 @@ def message_sent(
     out.print(f"message {message_id} sent at {iso(when)}; {changed} earlier hits relabelled")
 
 
+@message_app.command("list")
+def message_list(
+    q: Annotated[str | None, typer.Option("--q", help="Words in the recipient or subject.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign id or name.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="opened, clicked, not_opened or replied (people only, never machines)."),
+    ] = None,
+    sort: Annotated[str, typer.Option(help="last_activity or created.")] = "last_activity",
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Find tracked messages: newest activity first, with what happened in words."""
+    engine = open_store(settings())
+    try:
+        with engine.connect() as conn:
+            found = message_find.list_messages(
+                conn, q=q, campaign=campaign, status=status, sort=sort, limit=limit, cursor=cursor
+            )
+    except message_find.BadQuery as exc:
+        err.print(f"[red]{exc}[/] (see `mailbeacon message list --help`)")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    rows = found["messages"]
+    if not rows:
+        out.print("no messages match" if (q or campaign or status) else "no messages yet")
+        return
+    # 80 columns: the id, who, what happened in words (wrapped, never cut), when.
+    table = Table(
+        Column("id", no_wrap=True, justify="right"),
+        Column("recipient", overflow="fold", ratio=2),
+        Column("what happened", ratio=3),
+        Column("last (UTC)", no_wrap=True),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    for r in rows:
+        when = (r["last_activity_at"] or "")[5:16].replace("T", " ")
+        table.add_row(str(r["id"]), r["recipient"], r["summary"], when)
+    out.print(table)
+    if found["next_cursor"]:
+        out.print(f"more: --cursor {found['next_cursor']}")
+
+
+@message_app.command("show")
+def message_show(
+    message_id: Annotated[int, typer.Argument(help="The message id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """One message: who, what, when, what happened, and its tracked links."""
+    engine = open_store(settings())
+    with engine.connect() as conn:
+        row = message_find.get_row(conn, message_id)
+        lks = store.message_links(conn, message_id) if row else []
+        hp = store.get_message(conn, message_id) if row else None
+    if row is None:
+        err.print(f"[red]no message {message_id}[/]; find it with `mailbeacon message list --q …`")
+        raise typer.Exit(1)
+    honeypot = hp["honeypot_position"] if hp else None
+    row["links"] = [lk for lk in lks if lk["position"] != honeypot]
+    if as_json:
+        print(json.dumps(row, indent=2))
+        return
+    lines = [
+        ("to", row["recipient"]),
+        ("subject", row["subject"] or "(none)"),
+        ("campaign", f"{row['campaign']} ({row['campaign_id']})" if row["campaign_id"] else "-"),
+        ("variant", row["variant"] or "-"),
+        ("created", row["created_at"] or "-"),
+        ("sent", row["sent_at"] or "not marked sent (`mailbeacon message sent ID`)"),
+        ("last activity", row["last_activity_at"] or "-"),
+        ("what happened", row["summary"]),
+    ]
+    print(f"message {row['id']}")
+    for name, value in lines:
+        print(f"  {name + ':':<15}{value}")
+    for lk in row["links"]:
+        print(f"  link {lk['position']}:{' ' * 8}{lk['url']}")
+    print(f"Every hit with its label: mailbeacon events --message {row['id']}")
+
+
 # --- events -------------------------------------------------------------------
-
-
-def _event_table(rows: list[dict[str, Any]], with_message: bool = True) -> Table:
-    # Fits 80 columns: the link position and any method but GET go into the
-    # kind ("click #2", "open HEAD"), the client when known else the user agent.
-    names = ["id", *(["msg"] if with_message else []), "at (UTC)", "kind", "label", "ip"]
-    cols = [Column(name, no_wrap=True) for name in names]
-    cols.append(Column("client / user agent", no_wrap=True, overflow="ellipsis"))
-    table = Table(*cols, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
-    for e in rows:
-        kind = e["kind"]
-        if e["link_position"] is not None:
-            kind += f" #{e['link_position']}"
-        if e["method"] != "GET":
-            kind += f" {e['method']}"
-        cells = [str(e["id"]), *([str(e["message_id"])] if with_message else [])]
-        cells += [(e["at"] or "")[5:19].replace("T", " "), kind, e["label"] or "-", e["ip"]]
-        cells.append(e.get("client") or e["user_agent"] or "")
-        table.add_row(*cells)
-    return table
 
 
 @app.command()
@@ -176,12 +248,21 @@ def events(
         with engine.connect() as conn:
             return event_store.list_events(conn, message_id=message, after=since, limit=n)
 
+    shown = {"header": True}
+
     def show(rows: list[dict[str, Any]]) -> None:
         if as_json:
             for e in rows:
                 print(json.dumps(e), flush=True)
         elif rows:
-            out.print(_event_table(rows, with_message=message is None))
+            with engine.connect() as conn:
+                people = who(conn, (e["message_id"] for e in rows))
+            # --follow: the header once, then rows as they come.
+            table = event_table(
+                rows, people, header=shown["header"], with_recipient=message is None
+            )
+            out.print(table)
+            shown["header"] = False
 
     if not follow:
         rows = fetch(after, limit)

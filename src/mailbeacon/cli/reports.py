@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import Engine
 
 from mailbeacon import privacy
@@ -99,7 +99,14 @@ def print_report(rep: dict[str, Any], name: str) -> None:
     if values:
         out.print(f"human opens, {kind} ({rep['tz']}): {sparkline(values)}  max {max(values)}")
     if rep["links"]:
-        links = Table("#", "url", "clicked (messages)", "human clicks", "other hits")
+        # 80 columns: the link wraps rather than being cut to "…/ca…".
+        links = Table(
+            Column("#", no_wrap=True),
+            Column("link", overflow="fold"),
+            Column("messages clicked", justify="right", max_width=9),
+            Column("human clicks", justify="right", max_width=7),
+            Column("other hits", justify="right", max_width=6),
+        )
         for lk in rep["links"]:
             links.add_row(
                 str(lk["position"]),
@@ -115,38 +122,45 @@ def print_report(rep: dict[str, Any], name: str) -> None:
             clients.add_row(row["name"], str(row["opens"]), _pct(row["share"]))
         out.print(clients)
     if rep["variants"]:
+        # 80 columns: the subject line wraps under its variant, never cut.
         var = Table(
-            "variant",
-            "messages",
-            "opened",
-            "open rate",
-            "clicked",
-            "click rate",
-            "p (opens)",
-            "winner",
+            Column("variant · subject", ratio=1),
+            Column("msgs", justify="right", no_wrap=True),
+            Column("opened", justify="right", no_wrap=True),
+            Column("clicked", justify="right", no_wrap=True),
+            Column("p (opens)", justify="right", no_wrap=True),
+            Column("winner", no_wrap=True),
         )
         for v in rep["variants"]:
-            win = "yes" if v["winner"] else ("click" if v["click_winner"] else "")
+            if v["winner"] or v["click_winner"]:
+                win = "opens" if v["winner"] else "clicks"
+            else:
+                win = "too few" if v["small_sample"] else "no"
+            name = v["variant"] + (f" · {v['subject']}" if v.get("subject") else "")
             var.add_row(
-                v["variant"],
+                name,
                 str(v["messages"]),
-                str(v["opened"]),
-                _pct(v["open_rate"]),
-                str(v["clicked"]),
-                _pct(v["click_rate"]),
+                f"{v['opened']} {_pct(v['open_rate'])}",
+                f"{v['clicked']} {_pct(v['click_rate'])}",
                 f"{v['p_value']:.3g}",
                 win,
             )
         out.print(var)
     if rep["warm_leads"]:
-        leads = Table("warm leads", "why", "opens", "clicks", "last seen")
+        leads = Table(
+            Column("warm leads", overflow="fold"),
+            Column("why", overflow="fold"),
+            "opens",
+            "clicks",
+            Column("last seen (UTC)", no_wrap=True),
+        )
         for r in rep["warm_leads"]:
             leads.add_row(
                 r["recipient"],
-                r["why"],
+                "clicked" if r["why"] == "clicked" else "came back",
                 str(r["human_opens"]),
                 str(r["human_clicks"]),
-                r["last_human_at"] or "",
+                (r["last_human_at"] or "")[5:16].replace("T", " "),
             )
         out.print(leads)
 

@@ -21,6 +21,7 @@ from mailbeacon.cli.base import (
     out,
     redact,
     settings,
+    state,
 )
 from mailbeacon.config import Settings
 from mailbeacon.store import keys
@@ -92,6 +93,10 @@ def serve(
             help="Server processes sharing the port; 0 is one per CPU core.  [default: 1]",
         ),
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database, as the global --db (either place works)."),
+    ] = None,
 ) -> None:
     """Run the tracking server, the API and the dashboard.
 
@@ -103,6 +108,8 @@ def serve(
 
       mailbeacon serve --port 0 --workers 2
     """
+    if db:
+        state.db = db
     import uvicorn
 
     from mailbeacon.node import Node
@@ -133,7 +140,7 @@ def serve(
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     _refuse_damaged(s)
-    engine = open_store(s)
+    engine = open_store(s, create=True)
     # Bound before anything is built, so port 0 works: the port the kernel
     # picked is in the banner and, without --base-url, in every generated link.
     sock = _bind(s.host, s.port)
@@ -279,8 +286,22 @@ def migrate() -> None:
     """Bring the database schema up to date (serve does this on start)."""
     s = settings()
     _refuse_damaged(s)
-    open_store(s)
+    open_store(s, create=True)
     out.print(f"schema is current in {redact(s.database_url)}")
+
+
+@app.command()
+def init() -> None:
+    """Create the database (or bring it up to date) and say what to do next."""
+    s = settings()
+    _refuse_damaged(s)
+    engine = open_store(s, create=True)
+    from mailbeacon.store.accounts import has_users
+
+    out.print(f"database ready: {redact(s.database_url)}", soft_wrap=True)
+    if not has_users(engine):
+        out.print("next: `mailbeacon users create --email you@example.com` (a dashboard sign-in)")
+    out.print("then: `mailbeacon serve` and open http://127.0.0.1:8000/")
 
 
 def _refuse_damaged(s: Settings) -> None:

@@ -104,7 +104,7 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
         "os": breakdown(c["os"]),
         "devices": breakdown(c["device"]),
         "countries": breakdown(c["country"]),
-        "variants": variant_rows(c["variant"]),
+        "variants": variant_rows(c["variant"], c["subject"]),
         "first_open_at": iso(first_open_at(conn, campaign_id)),
         "time_to_first_open": [
             {"bucket": b, "messages": c["ttfo"].get(b, 0)} for b in TTFO_BUCKETS
@@ -202,18 +202,27 @@ def link_urls(conn: Connection, campaign_id: int, positions: list[int]) -> dict[
     return {p: found[p] for p in positions if p in found}
 
 
-def variant_rows(rows: dict[str, int]) -> list[dict[str, Any]]:
-    """Per variant: messages, opened, clicked, rates, and a z-test of its open
-    (and click) rate against the best other variant; ``winner`` only below p 0.05."""
+def variant_rows(
+    rows: dict[str, int], subjects: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """Per variant: its subject line (the one most of its messages had),
+    messages, opened, clicked, rates, and a z-test of its open (and click)
+    rate against the best other variant; ``winner`` only below p 0.05."""
     per: dict[str, dict[str, int]] = defaultdict(lambda: {"messages": 0, "opened": 0, "clicked": 0})
     for key, n in rows.items():
         name, _, metric = key.partition(SEP)
         per[name][metric] = n
+    subject_of: dict[str, tuple[int, str]] = {}
+    for key, n in (subjects or {}).items():
+        name, _, subject = key.partition(SEP)
+        if n > 0 and (n, subject) > subject_of.get(name, (0, "")):
+            subject_of[name] = (n, subject)
     out: list[dict[str, Any]] = []
     for name, v in sorted(per.items()):
         out.append(
             {
                 "variant": name,
+                "subject": subject_of[name][1] if name in subject_of else None,
                 **{k: v.get(k, 0) for k in ("messages", "opened", "clicked")},
                 "open_rate": rate(v.get("opened", 0), v["messages"]),
                 "click_rate": rate(v.get("clicked", 0), v["messages"]),

@@ -48,9 +48,21 @@ def get_campaign(conn: Connection, cid: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def list_campaigns(conn: Connection) -> list[dict[str, Any]]:
+def set_archived(conn: Connection, cid: int, archived: bool) -> dict[str, Any] | None:
+    """Archive (or bring back) a campaign; None when there is no such campaign.
+    Archiving only hides it from lists: its messages keep recording hits."""
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == cid)
+        .values(archived_at=time.time() if archived else None)
+    )
+    return get_campaign(conn, cid)
+
+
+def list_campaigns(conn: Connection, include_archived: bool = False) -> list[dict[str, Any]]:
     """Campaigns, newest first, with key figures read from the rollup counters
-    (three primary-key lookups per campaign, never a count over messages)."""
+    (three primary-key lookups per campaign, never a count over messages).
+    Archived campaigns only with ``include_archived``."""
     figures = {}
     for key in ("messages", "opened", "clicked"):
         figures[key] = counters.alias(f"c_{key}")
@@ -62,6 +74,8 @@ def list_campaigns(conn: Connection) -> list[dict[str, Any]]:
         q = q.outerjoin(
             t, (t.c.campaign_id == campaigns.c.id) & (t.c.dim == "unique") & (t.c.key == key)
         )
+    if not include_archived:
+        q = q.where(campaigns.c.archived_at.is_(None))
     out = []
     for r in conn.execute(q.order_by(campaigns.c.id.desc())).all():
         row = dict(r._mapping)
@@ -100,12 +114,21 @@ def insert_message(
     ).scalar_one()
     conn.execute(
         insert(message_stats).values(
-            message_id=mid, campaign_id=campaign_id or 0, variant=variant or "", sent_at=sent_at
+            message_id=mid,
+            campaign_id=campaign_id or 0,
+            variant=variant or "",
+            sent_at=sent_at,
+            created_at=now,
         )
     )
     add_counter(conn, campaign_id or 0, "unique", "messages", 1)
     if variant:
         add_counter(conn, campaign_id or 0, "variant", f"{variant}\x1fmessages", 1)
+        if subject:
+            # Which subject line a variant is: the report names it beside the
+            # variant's rates (counters' keys hold 200 characters).
+            key = f"{variant}\x1f{subject.strip()[:150]}"
+            add_counter(conn, campaign_id or 0, "subject", key, 1)
     return int(mid), now
 
 

@@ -69,6 +69,8 @@ campaigns = Table(
     Column("id", BigId, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
+    # Archived campaigns (0012) leave the lists unless asked for; nothing else changes.
+    Column("archived_at", Float),
     sqlite_autoincrement=True,
 )
 
@@ -185,8 +187,21 @@ message_stats = Table(
     Column("bounced", Integer, nullable=False, server_default="0"),
     # Read time (0011): when an open of this message was first measured as "read".
     Column("read_at", Float),
+    # The message's created_at (0012), so "last activity" (the last human
+    # hit, else creation) is one expression over this table, indexed below.
+    Column("created_at", Float),
     Index("ix_message_stats_campaign_last", "campaign_id", "last_human_at"),
     Index("ix_message_stats_campaign_opened", "campaign_id", "opened_at"),
+)
+# The message list (reports/messages.py) pages in this order: newest
+# activity first, with and without a campaign filter (migration 0012).
+_ACTIVITY = func.coalesce(message_stats.c.last_human_at, message_stats.c.created_at)
+Index("ix_message_stats_activity", _ACTIVITY, message_stats.c.message_id)
+Index(
+    "ix_message_stats_campaign_activity",
+    message_stats.c.campaign_id,
+    _ACTIVITY,
+    message_stats.c.message_id,
 )
 
 link_stats = Table(

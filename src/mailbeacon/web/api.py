@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailbeacon import metrics
+from mailbeacon import metrics, privacy
 from mailbeacon.node import Node
+from mailbeacon.reports import messages as message_list
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.service import (
     Invalid,
@@ -59,6 +60,17 @@ class Campaign(BaseModel):
     clicked: int = 0
     open_rate: float = 0.0
     click_rate: float = 0.0
+    archived_at: str | None = Field(
+        default=None, description="when it was archived: hidden from lists unless ?archived=1"
+    )
+
+
+class CampaignDeleted(BaseModel):
+    id: int
+    deleted: dict[str, int] = Field(
+        description="how many messages, events and deliveries went with it",
+        examples=[{"messages": 20, "events": 143, "deliveries": 4}],
+    )
 
 
 class MessageIn(BaseModel):
@@ -136,6 +148,34 @@ class Message(MessageBase):
     read_time: ReadTime | None = Field(
         default=None, description="read-time buckets of its opens (docs/read-time.md)"
     )
+
+
+class MessageRow(BaseModel):
+    id: int
+    recipient: str
+    subject: str | None
+    campaign_id: int | None
+    campaign: str | None = Field(description="the campaign's name")
+    variant: str | None
+    created_at: str | None
+    sent_at: str | None
+    last_activity_at: str | None = Field(
+        description="the last human open, click or reply; else when the message was created"
+    )
+    last_human_at: str | None = Field(description="the last human open, click or reply")
+    opened: bool = Field(description="a person opened, clicked or replied")
+    human_opens: int
+    human_clicks: int
+    replied: bool
+    summary: str = Field(
+        description="what happened, in words",
+        examples=["Opened 3× · iPhone", "Not opened — 2 scanner checks"],
+    )
+
+
+class MessagePage(BaseModel):
+    messages: list[MessageRow]
+    next_cursor: str | None = Field(description="pass as cursor= for the next page; null: no more")
 
 
 class EventOut(BaseModel):
@@ -258,10 +298,55 @@ def install(app: FastAPI, node: Node) -> None:
     @app.get(
         "/api/v1/campaigns", response_model=list[Campaign], responses=ERRORS, tags=["campaigns"]
     )
-    def campaigns(_k: Auth) -> list[dict[str, Any]]:
+    def campaigns(
+        _k: Auth,
+        archived: Annotated[bool, Query(description="1: include archived campaigns")] = False,
+    ) -> list[dict[str, Any]]:
         with node.engine.connect() as conn:
-            rows = store.list_campaigns(conn)
-        return [{**r, "created_at": iso(r["created_at"])} for r in rows]
+            rows = store.list_campaigns(conn, include_archived=archived)
+        return [campaign_out(r) for r in rows]
+
+    def campaign_out(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "created_at": iso(r["created_at"]), "archived_at": iso(r.get("archived_at"))}
+
+    def archive(campaign_id: int, archived: bool) -> dict[str, Any]:
+        with node.engine.begin() as conn:
+            row = store.set_archived(conn, campaign_id, archived)
+        if row is None:
+            raise fail(NotFound(f"campaign {campaign_id} does not exist"))
+        return campaign_out(row)
+
+    @app.post(
+        "/api/v1/campaigns/{campaign_id}/archive",
+        response_model=Campaign,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
+    def archive_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
+        """Hide a campaign from lists; its messages keep recording hits."""
+        return archive(campaign_id, True)
+
+    @app.post(
+        "/api/v1/campaigns/{campaign_id}/unarchive",
+        response_model=Campaign,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
+    def unarchive_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
+        return archive(campaign_id, False)
+
+    @app.delete(
+        "/api/v1/campaigns/{campaign_id}",
+        response_model=CampaignDeleted,
+        responses=ERRORS,
+        tags=["campaigns"],
+    )
+    def delete_campaign(campaign_id: DbId, _k: Auth) -> dict[str, Any]:
+        """Delete a campaign with its messages, events, rollups and deliveries."""
+        done = privacy.campaign_delete(node.engine, campaign_id)
+        if done is None:
+            raise fail(NotFound(f"campaign {campaign_id} does not exist"))
+        return {"id": campaign_id, "deleted": done}
 
     @app.post(
         "/api/v1/messages",
@@ -291,6 +376,36 @@ def install(app: FastAPI, node: Node) -> None:
                 )
         except (Invalid, NotFound) as exc:
             raise fail(exc) from None
+
+    @app.get("/api/v1/messages", response_model=MessagePage, responses=ERRORS, tags=["messages"])
+    def find_messages(
+        _k: Auth,
+        q: Annotated[
+            str | None, Query(max_length=320, description="words in the recipient or subject")
+        ] = None,
+        campaign: Annotated[str | None, Query(max_length=200, description="id or name")] = None,
+        status: Annotated[
+            str | None,
+            Query(description="opened, clicked, not_opened or replied (people only)"),
+        ] = None,
+        sort: Annotated[str, Query(description="last_activity or created")] = "last_activity",
+        limit: Annotated[int, Query(ge=1, le=message_list.MAX_LIMIT)] = 50,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Every message, newest activity first; keyset paged (``next_cursor``)."""
+        try:
+            with node.engine.connect() as conn:
+                return message_list.list_messages(
+                    conn,
+                    q=q,
+                    campaign=campaign,
+                    status=status,
+                    sort=sort,
+                    limit=limit,
+                    cursor=cursor,
+                )
+        except message_list.BadQuery as exc:
+            raise ApiError(422, "invalid", str(exc)) from None
 
     @app.post(
         "/api/v1/messages/{message_id}/links",

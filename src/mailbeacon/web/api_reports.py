@@ -94,6 +94,7 @@ class Share(BaseModel):
 
 class VariantRow(BaseModel):
     variant: str
+    subject: str | None = Field(default=None, description="the variant's subject line")
     messages: int
     opened: int
     clicked: int

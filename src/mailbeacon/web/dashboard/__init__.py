@@ -19,7 +19,7 @@ def install(app: FastAPI, node: Node) -> None:
     from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
 
-    from mailbeacon.web.dashboard import auth, pages, settings_pages
+    from mailbeacon.web.dashboard import auth, campaign_actions, pages, settings_pages
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -44,4 +44,5 @@ def install(app: FastAPI, node: Node) -> None:
 
     auth.install(app, node)
     pages.install(app, node)
+    campaign_actions.install(app, node)
     settings_pages.install(app, node)

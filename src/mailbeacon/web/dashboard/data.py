@@ -9,14 +9,15 @@ from sqlalchemy import Connection, select
 
 from mailbeacon.reports.campaign import rate
 from mailbeacon.store import messages as message_store
-from mailbeacon.store.schema import counters, message_stats, messages
+from mailbeacon.store.schema import counters, message_stats
 
 _S = message_stats.c
 
 
-def campaigns_with_figures(conn: Connection) -> list[dict[str, Any]]:
-    """Each campaign with its unique counters (one read of the ``unique`` rows)."""
-    rows = message_store.list_campaigns(conn)
+def campaigns_with_figures(conn: Connection, archived: bool = False) -> list[dict[str, Any]]:
+    """Each campaign with its unique counters (one read of the ``unique`` rows);
+    archived ones only when asked."""
+    rows = message_store.list_campaigns(conn, include_archived=archived)
     figures: dict[int, dict[str, int]] = {}
     for cid, key, n in conn.execute(
         select(counters.c.campaign_id, counters.c.key, counters.c.n).where(
@@ -41,30 +42,6 @@ def campaigns_with_figures(conn: Connection) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def recent_messages(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
-    q = (
-        select(
-            messages.c.id,
-            messages.c.recipient,
-            messages.c.subject,
-            messages.c.campaign_id,
-            messages.c.sent_at,
-            messages.c.created_at,
-            _S.opened_at,
-            (_S.open_human_direct + _S.open_human_via_proxy).label("human_opens"),
-            _S.click_human,
-            _S.open_machine_prefetch,
-            (_S.open_security_scanner + _S.click_scanner).label("scanner"),
-            (_S.open_bot_other + _S.click_bot).label("bot"),
-            (_S.open_self + _S.click_self).label("self_hits"),
-        )
-        .select_from(messages.outerjoin(message_stats, _S.message_id == messages.c.id))
-        .order_by(messages.c.id.desc())
-        .limit(limit)
-    )
-    return [dict(r._mapping) for r in conn.execute(q).all()]
 
 
 def message_stats_row(conn: Connection, message_id: int) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import (
@@ -17,6 +18,7 @@ from fastapi.responses import (
 from mailbeacon.node import Node
 from mailbeacon.notify import stream
 from mailbeacon.reports import campaign_report
+from mailbeacon.reports import messages as message_find
 from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.sent_at import mark_sent
@@ -35,6 +37,13 @@ from mailbeacon.web.dashboard.render import page
 
 FILTERS = ("all", "opened", "clicked", "not_opened")
 PAGE = 100
+PAGE_MESSAGES = 50
+STATUS_WORDS = (
+    ("opened", "opened"),
+    ("clicked", "clicked"),
+    ("not_opened", "not opened"),
+    ("replied", "replied"),
+)
 
 
 def enrich(ev: dict[str, Any]) -> dict[str, Any]:
@@ -56,11 +65,41 @@ def not_found(request: Request, what: str) -> HTMLResponse:
 
 def install(app: FastAPI, node: Node) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request, user: User) -> HTMLResponse:
+    def home(
+        request: Request,
+        user: User,
+        q: Annotated[str | None, Query(max_length=320)] = None,
+        status: Annotated[str | None, Query(max_length=20)] = None,
+        campaign: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        archived: Annotated[bool, Query()] = False,
+    ) -> HTMLResponse:
+        find = {"q": q or None, "status": status or None, "campaign": campaign or None}
+        error = None
         with node.engine.connect() as conn:
-            camps = data.campaigns_with_figures(conn)
-            recent = data.recent_messages(conn)
-        return page(request, "home.html", {"campaigns": camps, "recent": recent})
+            camps = data.campaigns_with_figures(conn, archived)
+            try:
+                found = message_find.list_messages(
+                    conn, q=q, status=status, campaign=campaign, limit=PAGE_MESSAGES, cursor=cursor
+                )
+            except message_find.BadQuery as exc:
+                found, error = {"messages": [], "next_cursor": None}, str(exc)
+        keep = {k: v for k, v in find.items() if v}
+        nxt = found["next_cursor"]
+        return page(
+            request,
+            "home.html",
+            {
+                "campaigns": camps,
+                "archived": archived,
+                "found": found["messages"],
+                "find": {**find, "cursor": cursor},
+                "find_error": error,
+                "statuses": STATUS_WORDS,
+                "next_url": "/?" + urlencode({**keep, "cursor": nxt}) if nxt else None,
+                "first_url": "/?" + urlencode(keep) if keep else "/",
+            },
+        )
 
     @app.get("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
     def campaign(

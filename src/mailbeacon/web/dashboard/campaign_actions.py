@@ -1,0 +1,55 @@
+"""Tidying campaigns from the dashboard: archive, bring back, delete.
+
+Deleting asks first on a page of its own (no script: the pages allow only
+'self' scripts, and a plain form works everywhere), naming what goes.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailbeacon import privacy
+from mailbeacon.node import Node
+from mailbeacon.store import messages as message_store
+from mailbeacon.web.dashboard.auth import Post, User
+from mailbeacon.web.dashboard.render import page
+
+
+def install(app: FastAPI, node: Node) -> None:
+    def archive(campaign_id: int, archived: bool) -> Response:
+        with node.engine.begin() as conn:
+            row = message_store.set_archived(conn, campaign_id, archived)
+        if row is None:
+            return Response("no such campaign", status_code=404)
+        return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+
+    @app.post("/campaigns/{campaign_id}/archive", include_in_schema=False)
+    def archive_campaign(campaign_id: int, posted: Post) -> Response:
+        return archive(campaign_id, True)
+
+    @app.post("/campaigns/{campaign_id}/unarchive", include_in_schema=False)
+    def unarchive_campaign(campaign_id: int, posted: Post) -> Response:
+        return archive(campaign_id, False)
+
+    @app.get(
+        "/campaigns/{campaign_id}/delete", response_class=HTMLResponse, include_in_schema=False
+    )
+    def confirm_delete(request: Request, campaign_id: int, user: User) -> HTMLResponse:
+        with node.engine.connect() as conn:
+            rows = message_store.list_campaigns(conn, include_archived=True)
+        camp = next((r for r in rows if r["id"] == campaign_id), None)
+        if camp is None:
+            return page(
+                request,
+                "error.html",
+                {"title": "Not found", "message": f"There is no campaign {campaign_id}."},
+                status=404,
+            )
+        return page(request, "campaign_delete.html", {"campaign": camp})
+
+    @app.post("/campaigns/{campaign_id}/delete", include_in_schema=False)
+    def delete_campaign(campaign_id: int, posted: Post) -> Response:
+        if privacy.campaign_delete(node.engine, campaign_id) is None:
+            return Response("no such campaign", status_code=404)
+        return RedirectResponse("/", status_code=303)
