@@ -11,8 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from mailbeacon import privacy
-from mailbeacon.store import make_engine, rollups, upgrade
+from mailbeacon.store import make_engine, privacy, rollups, upgrade
 from mailbeacon.store.messages import insert_message
 from tests.helpers import Server, cli, recorded, rows, start_server
 

@@ -10,7 +10,6 @@ from http.cookies import SimpleCookie
 from sqlalchemy import Engine
 from starlette.types import Scope
 
-from mailbeacon import privacy
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.config import Settings, default_data_dir
 from mailbeacon.geo import Geo
@@ -21,7 +20,7 @@ from mailbeacon.hits.memory import Memory
 from mailbeacon.hits.recorder import Recorder
 from mailbeacon.relay.service import RelayService
 from mailbeacon.relay.service import wanted as relay_wanted
-from mailbeacon.store import keys, make_engine
+from mailbeacon.store import keys, make_engine, privacy
 from mailbeacon.store import networks as network_store
 from mailbeacon.tokens import Signer, TokenError
 from mailbeacon.web.proxycheck import ProxyCheck

@@ -7,12 +7,12 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from mailbeacon import readtime
+from mailbeacon.model import CLICK_LABELS, OPEN_LABELS
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as store
-from mailbeacon.store.schema import CLICK_LABELS, OPEN_LABELS, message_stats
 from mailbeacon.timefmt import iso
 from mailbeacon.tokens import DestinationError, Signer, check_destination
 
@@ -196,8 +196,7 @@ def read_time_summary(conn: Connection, message_id: int, st: dict[str, Any]) -> 
 
 
 def _stats(conn: Connection, message_id: int) -> dict[str, Any]:
-    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
-    return dict(st._mapping) if st else {}
+    return store.stats_row(conn, message_id)
 
 
 def message_summary(conn: Connection, message_id: int) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from mailbeacon import privacy
 from mailbeacon.cli.base import campaign_app, err, open_store, out, settings
 from mailbeacon.reports.messages import BadQuery, campaign_id_of
 from mailbeacon.store import messages as store
+from mailbeacon.store import privacy
 
 CampaignArg = Annotated[str, typer.Argument(help="The campaign's id or name.")]
 

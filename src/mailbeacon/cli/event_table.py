@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from rich import box
 from rich.table import Column, Table
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from mailbeacon.store.schema import messages
+from mailbeacon.store import messages as message_store
 
 # Short words for labels (the dashboard's are sentences); replies use
 # human / auto_reply / bounce.
@@ -51,15 +51,7 @@ def link_path(url: str | None) -> str:
 
 def who(conn: Connection, message_ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
     """Recipient and honeypot position of each message (one indexed read)."""
-    ids = sorted(set(message_ids))
-    if not ids:
-        return {}
-    rows = conn.execute(
-        select(messages.c.id, messages.c.recipient, messages.c.honeypot_position).where(
-            messages.c.id.in_(ids)
-        )
-    ).all()
-    return {int(r.id): (r.recipient, r.honeypot_position) for r in rows}
+    return message_store.recipients_of(conn, message_ids)
 
 
 def what(e: dict[str, Any], honeypot: int | None) -> str:

@@ -272,12 +272,7 @@ def events(
         return
     last = after
     if not after:  # start from the newest, like `tail -f`
-        with engine.connect() as conn:
-            from sqlalchemy import func, select
-
-            from mailbeacon.store.schema import events as ev
-
-            last = int(conn.execute(select(func.coalesce(func.max(ev.c.id), 0))).scalar_one())
+        last = event_store.latest_id(engine)
     if not as_json:
         out.print("following new events (Ctrl-C to stop)")
     try:

@@ -12,12 +12,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 from sqlalchemy import Engine
 
-from mailbeacon import privacy
 from mailbeacon.cli.base import app, err, open_store, out, settings
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.service import NotFound, resolve_campaign
 from mailbeacon.store import messages as store
+from mailbeacon.store import privacy
 
 recipient_app = typer.Typer(
     help="One person's data: export it, erase it, or stop tracking them.", no_args_is_help=True

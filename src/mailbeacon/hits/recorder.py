@@ -322,22 +322,7 @@ class Recorder:
         # Cut and cleaned in place first: the rollups and hooks below
         # must see the values as stored.
         rows = [event_store.row(event_store.fit(e)) for e in batch]
-        if self._sqlite:
-            cur.executemany(self._sql, rows)
-            # One writer holds the lock for the whole batch, so its
-            # rowids are consecutive and end at last_insert_rowid().
-            cur.execute("SELECT last_insert_rowid()")
-            last = int(cur.fetchone()[0])
-            ids: list[int] = list(range(last - len(batch) + 1, last + 1))
-        else:
-            # psycopg pipelines executemany; returning=True keeps
-            # each row's id (several nodes interleave sequence values).
-            cur.executemany(self._sql + " RETURNING id", rows, returning=True)
-            ids = []
-            while True:
-                ids.append(int(cur.fetchone()[0]))
-                if not cur.nextset():
-                    break
+        ids = event_store.insert_rows(cur, self._sql, rows, self._sqlite)
         for e, eid in zip(batch, ids, strict=True):
             e.id = eid
         # Rollups in the same transaction: a report never disagrees

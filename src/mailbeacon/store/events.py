@@ -293,6 +293,27 @@ def feed(
         return [r._mapping for r in conn.execute(q.limit(limit)).all()]
 
 
+def insert_rows(cur: Any, sql: str, rows: Sequence[Sequence[Any]], sqlite: bool) -> list[int]:
+    """The writer's hot insert on the raw driver (``sql`` from :func:`insert_sql`):
+    every row of a batch in one call; the ids they got, in order."""
+    if sqlite:
+        cur.executemany(sql, rows)
+        # One writer holds the lock for the whole batch, so its rowids are
+        # consecutive and end at last_insert_rowid().
+        cur.execute("SELECT last_insert_rowid()")
+        last = int(cur.fetchone()[0])
+        return list(range(last - len(rows) + 1, last + 1))
+    # psycopg pipelines executemany; returning=True keeps each row's id
+    # (several nodes interleave sequence values).
+    cur.executemany(sql + " RETURNING id", rows, returning=True)
+    ids = []
+    while True:
+        ids.append(int(cur.fetchone()[0]))
+        if not cur.nextset():
+            break
+    return ids
+
+
 HITS_CHUNK = 5000
 
 
@@ -425,6 +446,7 @@ def read_times(conn: Connection, message_id: int) -> list[tuple[str | None, floa
 
 
 __all__ = [
+    "insert_rows",
     "feed",
     "latest_id",
     "read_times",

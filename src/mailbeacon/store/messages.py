@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -208,3 +208,24 @@ def message_info(engine: Engine, message_id: int) -> MessageInfo | None:
         link_count=int(count),
         honeypot_position=row.honeypot_position,
     )
+
+
+def recipients_of(
+    conn: Connection, message_ids: Iterable[int]
+) -> dict[int, tuple[str, int | None]]:
+    """Recipient and honeypot position of each message (one indexed read)."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(messages.c.id, messages.c.recipient, messages.c.honeypot_position).where(
+            messages.c.id.in_(ids)
+        )
+    ).all()
+    return {int(r.id): (r.recipient, r.honeypot_position) for r in rows}
+
+
+def stats_row(conn: Connection, message_id: int) -> dict[str, Any]:
+    """The message's rollup row (message_stats) as a dict; {} if it has none."""
+    st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
+    return dict(st._mapping) if st else {}

@@ -92,7 +92,7 @@ messages = Table(
     Index("ix_messages_message_id_header", "message_id_header"),
     sqlite_autoincrement=True,
 )
-# Erase and export find a person's messages by lower(recipient) (privacy.py);
+# Erase and export find a person's messages by lower(recipient) (store/privacy.py);
 # replies are matched by their From address this way too (0010).
 Index("ix_messages_recipient_lower", func.lower(messages.c.recipient))
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailbeacon import metrics, privacy
+from mailbeacon import metrics
 from mailbeacon.node import Node
 from mailbeacon.reports import messages as message_list
 from mailbeacon.sent_at import mark_sent, parse_when
@@ -28,7 +28,7 @@ from mailbeacon.service import (
     message_view,
 )
 from mailbeacon.store import events as event_store
-from mailbeacon.store import keys
+from mailbeacon.store import keys, privacy
 from mailbeacon.store import messages as store
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import iso, parse

@@ -14,12 +14,12 @@ from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from mailbeacon import privacy
 from mailbeacon.node import Node
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.store import messages as store
+from mailbeacon.store import privacy
 from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut, MessageBase, ReadTime
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailbeacon import privacy
 from mailbeacon.node import Node
 from mailbeacon.store import messages as message_store
+from mailbeacon.store import privacy
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 

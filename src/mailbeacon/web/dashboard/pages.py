@@ -17,7 +17,7 @@ from fastapi.responses import (
 
 from mailbeacon.node import Node
 from mailbeacon.notify import stream
-from mailbeacon.reports import campaign_report
+from mailbeacon.reports import campaign_report, overview
 from mailbeacon.reports import messages as message_find
 from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
 from mailbeacon.reports.recipients import recipient_total, recipients
@@ -31,7 +31,7 @@ from mailbeacon.service import (
 )
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
-from mailbeacon.web.dashboard import data, reasons, times
+from mailbeacon.web.dashboard import reasons, times
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
 
@@ -77,7 +77,7 @@ def install(app: FastAPI, node: Node) -> None:
         find = {"q": q or None, "status": status or None, "campaign": campaign or None}
         error = None
         with node.engine.connect() as conn:
-            camps = data.campaigns_with_figures(conn, archived)
+            camps = overview.campaigns_with_figures(conn, archived)
             try:
                 found = message_find.list_messages(
                     conn, q=q, status=status, campaign=campaign, limit=PAGE_MESSAGES, cursor=cursor
@@ -161,7 +161,7 @@ def install(app: FastAPI, node: Node) -> None:
             except NotFound:
                 return not_found(request, f"There is no message {message_id}.")
             events = event_store.list_events(conn, message_id=message_id, limit=1000)
-            stats = data.message_stats_row(conn, message_id)
+            stats = message_store.stats_row(conn, message_id) or None
             unknown = None
             if not (stats and stats.get("opened_at")):  # honest "not opened" (issue 12)
                 domain = domain_of(msg["recipient"])
