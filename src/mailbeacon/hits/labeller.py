@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 from starlette.types import Scope
@@ -26,6 +27,14 @@ from mailbeacon.store.db import is_sqlite, placeholder, write_cursor
 log = logging.getLogger("mailbeacon.labels")
 
 # Hits that come from the reader's own device: only these get a country.
+
+
+class Admitted(NamedTuple):
+    ok: bool
+    info: MessageInfo | None
+
+
+REFUSED = Admitted(False, None)
 
 
 class Labeller:
@@ -63,21 +72,27 @@ class Labeller:
             self.memory.put_message(message_id, info)  # type: ignore[arg-type]
         return info  # type: ignore[return-value]
 
-    async def __call__(self, event: Event, scope: Scope) -> bool:
-        """Label ``event`` in place; False when it must not be stored at all
-        (its message was erased or opted out)."""
+    async def admit(self, event: Event) -> Admitted:
+        """Whether the hit may be stored at all: not when its message was
+        erased or its recipient opted out. With the message's facts (None if
+        the store could not be read: the hit is then labelled with less context)."""
         mid = event.message_id
         cached = self.memory.message(mid)
         if cached is MISSING:
             info = await self.message_info(mid)
             if info is None and self.memory.message(mid) is None:
-                return False  # erased or opted out
-        elif cached is None:
-            return False
-        else:
-            info = cached  # type: ignore[assignment]
+                return REFUSED  # erased or opted out
+            return Admitted(True, info)
+        if cached is None:
+            return REFUSED
+        return Admitted(True, cached)  # type: ignore[arg-type]
+
+    def label(self, event: Event, scope: Scope, info: MessageInfo | None) -> None:
+        """Label an admitted hit in place, from memory only (no store read);
+        the one place a hit's label is decided on the live path."""
         if not self.enabled:
-            return True  # the `classify` setting is off: stored unlabelled
+            return  # the `classify` setting is off: stored unlabelled
+        mid = event.message_id
         clicks = (
             self.memory.campaign_clicks(
                 info.campaign_id if info else None, event.at, event.ip_hash
@@ -104,7 +119,6 @@ class Labeller:
         if self.geo is not None and event.label in DIRECT_LABELS:
             event.country = self.geo.country(event.ip)
         self.memory.remember(event, info)
-        return True
 
     # -- late evidence, run by the writer thread after each commit --------------
 

@@ -15,16 +15,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailbeacon import metrics
 from mailbeacon.hits.clientip import ClientIP, IPStorage
+from mailbeacon.hits.labeller import Admitted
 from mailbeacon.hits.readpixel import ReadPixel
-from mailbeacon.model import CLASSIFIER_HEADERS, MAX_USER_AGENT, Event, Kind, Unrecorded
+from mailbeacon.model import (
+    CLASSIFIER_HEADERS,
+    MAX_USER_AGENT,
+    Event,
+    Kind,
+    MessageInfo,
+    Unrecorded,
+)
 from mailbeacon.tokens import Signer, TokenError, repair_candidates
 
 log = logging.getLogger("mailbeacon.track")
@@ -63,6 +71,21 @@ NOT_FOUND_PAGE = (
 )
 
 
+class Records(Protocol):
+    """The writer as the tracking paths use it (hits/recorder.Recorder)."""
+
+    async def record(self, event: Event) -> Unrecorded | None:
+        """None once ``event`` is committed, else why it was not recorded."""
+
+
+class Labels(Protocol):
+    """Admission and the live label (hits/labeller.Labeller)."""
+
+    async def admit(self, event: Event) -> Admitted: ...
+
+    def label(self, event: Event, scope: Scope, info: MessageInfo | None) -> None: ...
+
+
 class Tracker:
     """ASGI app for the tracking paths; anything else goes to ``fallback``."""
 
@@ -71,10 +94,10 @@ class Tracker:
         *,
         fallback: ASGIApp,
         signer: Callable[[], Signer],
-        recorder: Any,
+        recorder: Records,
         client_ip: ClientIP,
         ip_storage: Callable[[], IPStorage],
-        classify: Callable[[Event, Scope], Awaitable[bool]] | None = None,
+        labeller: Labels | None = None,
         reading: ReadPixel | None = None,
     ) -> None:
         self.fallback = fallback
@@ -82,7 +105,7 @@ class Tracker:
         self.recorder = recorder
         self.client_ip = client_ip
         self.ip_storage = ip_storage
-        self.classify = classify
+        self.labeller = labeller  # None: hits are recorded as they come (tests, benches)
         self.reading = reading  # the streamed pixel (read time), None: never
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,11 +224,14 @@ class Tracker:
 
     async def _record(self, event: Event, scope: Scope) -> Unrecorded | None:
         """None once the hit is committed, else why it is not recorded."""
-        if self.classify is not None:
+        if self.labeller is not None:
+            # Admit first: an erased or opted-out recipient's hit stores nothing.
+            admitted = await self.labeller.admit(event)
+            if not admitted.ok:
+                metrics.UNRECORDED_BY[Unrecorded.OPTED_OUT].inc()
+                return Unrecorded.OPTED_OUT
             try:
-                if not await self.classify(event, scope):
-                    metrics.UNRECORDED_BY[Unrecorded.OPTED_OUT].inc()
-                    return Unrecorded.OPTED_OUT  # erased or opted out: store nothing
+                self.labeller.label(event, scope, admitted.info)
             except Exception:  # noqa: BLE001 - an unlabelled hit beats a lost one
                 log.exception("classifier failed; recording the hit unlabelled")
         why: Unrecorded | None = await self.recorder.record(event)
