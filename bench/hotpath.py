@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness.report import append_row, code_under_test, machine  # noqa: E402
+from _harness.report import append_row, code_under_test, machine
 
 HISTORY = "hotpath-history"
 HISTORY_HEAD = """## Hot path in process, over time

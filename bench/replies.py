@@ -28,20 +28,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.mailservers.common import TLSFiles, make_root, remove_root  # noqa: E402
-from tests.mailservers.dovecot import Dovecot  # noqa: E402
-from tests.replies_helpers import dsn, mail  # noqa: E402
+from tests.mailservers.common import TLSFiles, make_root, remove_root
+from tests.mailservers.dovecot import Dovecot
+from tests.replies_helpers import dsn, mail
 
-from mailbeacon import config  # noqa: E402
-from mailbeacon.mailboxes import service  # noqa: E402
-from mailbeacon.mailboxes.check import Context, backfill_uids, check, process  # noqa: E402
-from mailbeacon.mailboxes.imap import HEADERS, Session  # noqa: E402
-from mailbeacon.mailboxes.url import parse  # noqa: E402
-from mailbeacon.mailboxes.watcher import MailboxThread  # noqa: E402
-from mailbeacon.model import Event  # noqa: E402
-from mailbeacon.service import create_message  # noqa: E402
-from mailbeacon.store import keys, make_engine, upgrade  # noqa: E402
-from mailbeacon.store import mailboxes as box_store  # noqa: E402
+from mailbeacon import config
+from mailbeacon.mailboxes import service
+from mailbeacon.mailboxes.check import Context, backfill_uids, check, process
+from mailbeacon.mailboxes.imap import HEADERS, Session
+from mailbeacon.mailboxes.url import parse
+from mailbeacon.mailboxes.watcher import MailboxThread
+from mailbeacon.model import Event
+from mailbeacon.service import create_message
+from mailbeacon.store import keys, make_engine, upgrade
+from mailbeacon.store import mailboxes as box_store
 
 WORDS = "offer invoice lunch meeting report update question draft budget plan".split()
 

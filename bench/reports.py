@@ -38,7 +38,7 @@ from mailbeacon.reports import campaign_report  # noqa: E402
 from mailbeacon.store import events as event_store  # noqa: E402
 from mailbeacon.store import (  # noqa: E402
     make_engine,
-    rollups,  # noqa: E402
+    rollups,
     upgrade,
 )
 from mailbeacon.store.db import placeholder  # noqa: E402

@@ -41,8 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness.mbserver import mailbeacon_server  # noqa: E402
-from _harness.procs import (  # noqa: E402
+from _harness.mbserver import mailbeacon_server
+from _harness.procs import (
     CLIENT_CPU,
     RssSampler,
     at_cleanup,
@@ -50,8 +50,8 @@ from _harness.procs import (  # noqa: E402
     install_cleanup,
     log,
 )
-from _harness.report import DOC, code_under_test, machine, write_section  # noqa: E402
-from _harness.wrk import CONNECTIONS, Wrk, run_wrk  # noqa: E402
+from _harness.report import DOC, code_under_test, machine, write_section
+from _harness.wrk import CONNECTIONS, Wrk, run_wrk
 
 # Half send their headers a line at a time (slowloris); the other half send
 # headers and then a body a byte at a time (slow POST, "R.U.D.Y.").

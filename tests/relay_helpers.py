@@ -66,14 +66,14 @@ class Stub:
         self.rcpt_answer: Callable[[str], str | None] = lambda _r: None
         self.data_answer: Callable[[], str | None] = lambda: None
 
-    async def handle_EHLO(  # noqa: N802
+    async def handle_EHLO(
         self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
         self.sessions += 1
         return responses
 
-    async def handle_RCPT(  # noqa: N802
+    async def handle_RCPT(
         self, _server: Any, _session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         refusal = self.rcpt_answer(address)
@@ -82,7 +82,7 @@ class Stub:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         refusal = self.data_answer()
         if refusal:
             return refusal

@@ -22,7 +22,7 @@ def parse(text: str, fmt: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None:  # noqa: F811
+def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None:
     cid, m = build_campaign(tracked, f"export-{fmt}")
     settled_report(tracked, cid)
     want = {e["id"]: e for one in m.values() for e in tracked.events(one["id"])}
@@ -76,7 +76,7 @@ def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None: 
     assert sorted(int(e["id"]) for e in parse(ev_file.read_text(), fmt)) == sorted(want)
 
 
-def test_export_of_an_empty_campaign_and_bad_input(tracked: Server) -> None:  # noqa: F811
+def test_export_of_an_empty_campaign_and_bad_input(tracked: Server) -> None:
     cid = tracked.api("POST", "/api/v1/campaigns", json={"name": "empty"}).json()["id"]
     for fmt, body in (("json", []), ("csv", None)):
         r = tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": fmt})

@@ -25,7 +25,7 @@ class Inbox:
         self.tries = 0
         self.mails: list[Message] = []
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         self.tries += 1
         if self.tries <= self.refuse:
             return "451 4.3.0 try again later"

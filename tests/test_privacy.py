@@ -19,7 +19,7 @@ def age_events(db: str, seconds: float) -> None:
     execute(db, "UPDATE events SET at = at - ?", [seconds])
 
 
-def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> None:  # noqa: F811
+def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> None:
     cid, m = build_campaign(tracked, "erase")
     before = settled_report(tracked, cid)
     data = tracked.api("GET", "/api/v1/recipients/h1@example.org/export").json()
@@ -67,7 +67,7 @@ def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> Non
 
 
 def test_optout_records_nothing_but_still_serves_the_pixel(
-    tracked: Server,  # noqa: F811
+    tracked: Server,
 ) -> None:
     msg = tracked.message(recipient="Quiet@Example.org", sent_at=ago(3600))
     r = tracked.api("POST", "/api/v1/recipients/quiet@example.org/optout")
@@ -88,7 +88,7 @@ def test_optout_records_nothing_but_still_serves_the_pixel(
 
 
 def test_cli_optout_reaches_a_running_server_within_the_refresh(
-    tracked: Server,  # noqa: F811
+    tracked: Server,
 ) -> None:
     msg = tracked.message(recipient="later@example.org", sent_at=ago(3600))
     hit(msg["open_url"], "198.51.100.20", THUNDERBIRD)  # cached by the node now

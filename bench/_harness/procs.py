@@ -139,7 +139,7 @@ def spawn(
     cpus: str = SERVER_CPU,
 ) -> subprocess.Popen:
     """Start ``cmd`` pinned to the server core(s), in its own process group."""
-    out = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+    out = open(log_path, "ab")
     p = subprocess.Popen(
         ["taskset", "-c", cpus, *cmd],
         stdout=out,
@@ -188,7 +188,7 @@ def free_port() -> int:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+    def redirect_request(self, *a, **k):
         return None
 
 

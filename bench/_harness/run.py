@@ -44,7 +44,7 @@ def measure(
         try:
             running = server.start(endpoint, work, workers)
             break
-        except Exception as exc:  # noqa: BLE001 - show why, retry on a new port
+        except Exception as exc:
             kill_started()
             tail = ""
             with contextlib.suppress(OSError):
@@ -103,7 +103,7 @@ def _start_py_spy(
     p = subprocess.Popen(
         ["taskset", "-c", cpus, *cmd],
         stdout=subprocess.DEVNULL,
-        stderr=open(f"{base}.log", "w"),  # noqa: SIM115 - lives as long as py-spy
+        stderr=open(f"{base}.log", "w"),
         start_new_session=True,
     )
     return track(p)

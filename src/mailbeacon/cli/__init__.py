@@ -12,10 +12,10 @@ MAILBEACON_DEBUG=1 asks for it.
 import os
 import sys
 
-import mailbeacon.cli.campaigns  # noqa: F401 - registers commands
-import mailbeacon.cli.mailboxes  # noqa: F401 - registers commands
-import mailbeacon.cli.remind  # noqa: F401 - registers commands
-import mailbeacon.cli.reports  # noqa: F401 - registers commands
+import mailbeacon.cli.campaigns
+import mailbeacon.cli.mailboxes
+import mailbeacon.cli.remind
+import mailbeacon.cli.reports
 import mailbeacon.cli.senders  # noqa: F401 - registers commands
 from mailbeacon.cli import (  # noqa: F401 - registers commands
     demo,
@@ -34,7 +34,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last word: one line, not a traceback
+    except Exception as exc:
         if os.environ.get("MAILBEACON_DEBUG", "").lower() in ("1", "true", "yes"):
             raise
         text = str(exc).strip().splitlines()

@@ -26,7 +26,7 @@ def fetch_official(name: str, timeout: float = 30.0) -> bytes:
     if "endpoints.office.com" in url:  # microsoft_eop, outlook_web
         url += f"?clientrequestid={uuid.uuid4()}"
     req = urllib.request.Request(url, headers={"User-Agent": "mailbeacon (network list update)"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - fixed https URLs
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         body: bytes = resp.read()
     return body
 

@@ -176,7 +176,7 @@ class Recorder:
                 if written and self.on_commit is not None:
                     try:
                         self.on_commit(written)
-                    except Exception:  # noqa: BLE001 - listeners must not stop the writer
+                    except Exception:
                         log.exception("on_commit listener failed")
             if error is None:
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)

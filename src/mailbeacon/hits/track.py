@@ -232,7 +232,7 @@ class Tracker:
                 return Unrecorded.OPTED_OUT
             try:
                 self.labeller.label(event, scope, admitted.info)
-            except Exception:  # noqa: BLE001 - an unlabelled hit beats a lost one
+            except Exception:
                 log.exception("classifier failed; recording the hit unlabelled")
         why: Unrecorded | None = await self.recorder.record(event)
         return why

@@ -117,7 +117,7 @@ class MailboxThread(threading.Thread):
                 wait = backoff(RETRY_FIRST, RETRY_CAP, failures)
                 self._failed(f"{self._where()}: {exc}; reconnecting", wait)
                 self.stop_event.wait(wait)
-            except Exception as exc:  # noqa: BLE001 - a thread must not die silently
+            except Exception as exc:
                 log.exception("mailbox %s: unexpected error", self.box.email)
                 failures += 1
                 wait = backoff(RETRY_FIRST, RETRY_CAP, failures)

@@ -143,7 +143,7 @@ class Worker:
                 await self._email(row, body)
             else:
                 await self._webhook(row, body)
-        except Exception as exc:  # noqa: BLE001 - any failure is a retry, never a crash
+        except Exception as exc:
             log.exception("delivery %s failed unexpectedly", row.id)
             await self._finish(row, False, None, repr(exc)[:500], None)
 

@@ -90,7 +90,7 @@ class QueueWorker:
     async def _submission(self, sid: int, copies: list[outgoing.Claimed]) -> None:
         try:
             await self.relay.run(self._send, sid, copies)
-        except Exception:  # noqa: BLE001 - one bad submission must not stop the queue
+        except Exception:
             log.exception("relay: submission %s failed unexpectedly; retried later", sid)
             for c in copies:
                 await self.relay.run(self._retry, c, Reply(451, "4.3.0 relay error"))

@@ -116,7 +116,7 @@ async def read_data(
         if end >= 0:
             rest = bytes(buf[end + 5 :])
             if rest:  # pipelined anyway: give it back to the command loop
-                reader._buffer[0:0] = rest  # type: ignore[attr-defined]  # noqa: SLF001
+                reader._buffer[0:0] = rest  # type: ignore[attr-defined]
             del buf[end + 2 :]
             break
         if too_long or too_big:  # read on to the terminator, holding nothing
@@ -194,7 +194,7 @@ class Submission(SMTP):
             return None, None
         return addr, rest
 
-    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+    async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA, reading into one buffer, a block at a time.
 
         aiosmtpd keeps every line as its own bytearray (~60 bytes of overhead
@@ -227,10 +227,10 @@ class Submission(SMTP):
         self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: untyped
         await self.push(status)
 
-    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._verify(await super().auth_PLAIN(_, args))
 
-    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._verify(await super().auth_LOGIN(_, args))
 
     async def _verify(self, got: AuthResult) -> AuthResult:
@@ -267,7 +267,7 @@ class Handler:
             await asyncio.sleep(AUTH_FAIL_DELAY)
         return sender
 
-    async def handle_EHLO(  # noqa: N802
+    async def handle_EHLO(
         self, server: Submission, session: Session, _env: Envelope, hostname: str,
         responses: list[str],
     ) -> list[str]:  # fmt: skip
@@ -276,7 +276,7 @@ class Handler:
             return responses
         return [r for r in responses if not r[4:].upper().startswith("AUTH")]
 
-    async def handle_MAIL(  # noqa: N802
+    async def handle_MAIL(
         self, _server: Submission, session: Session, envelope: Envelope, address: str,
         options: list[str],
     ) -> str:  # fmt: skip
@@ -300,7 +300,7 @@ class Handler:
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
 
-    async def handle_RCPT(  # noqa: N802
+    async def handle_RCPT(
         self, _server: Submission, session: Session, envelope: Envelope, address: str,
         options: list[str],
     ) -> str:  # fmt: skip
@@ -311,7 +311,7 @@ class Handler:
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(  # noqa: N802
+    async def handle_DATA(
         self, _server: Submission, session: Session, envelope: Envelope
     ) -> str:
         raw = envelope.original_content or b""

@@ -151,7 +151,7 @@ class Relay:
             if failed:
                 self.queue_report(sender, prep.header_block, prep.subject, up.host, arrival,
                                   _failures(failed))  # fmt: skip
-        except Exception:  # noqa: BLE001 - store down after sending: the client must retry
+        except Exception:
             log.exception("relay: could not record a submission from %s", sender.email)
             return "451 4.3.0 the relay could not store the message; send it again"
         sent = sum(o.status == "sent" for o in outcomes)

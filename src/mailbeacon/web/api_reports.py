@@ -254,7 +254,7 @@ def install(app: FastAPI, node: Node) -> None:
         campaign_id: DbId,
         _k: Auth,
         response: Response,
-        filter: Literal["all", "opened", "clicked", "not_opened"] = "all",  # noqa: A002
+        filter: Literal["all", "opened", "clicked", "not_opened"] = "all",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> list[dict[str, Any]]:
@@ -279,7 +279,7 @@ def install(app: FastAPI, node: Node) -> None:
         campaign_id: DbId,
         _k: Auth,
         what: Literal["events", "recipients"] = "events",
-        format: Literal["csv", "json"] = "csv",  # noqa: A002
+        format: Literal["csv", "json"] = "csv",
     ) -> StreamingResponse:
         need_campaign(campaign_id)
         name = f"campaign-{campaign_id}-{what}.{format}"
