@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from mailbeacon.model import HUMAN_OPEN_LABELS
 from mailbeacon.store.schema import campaigns, events, link_stats, links, message_stats, messages
 from mailbeacon.timefmt import iso
 
@@ -38,7 +39,6 @@ _M = messages.c
 # Must stay the expression of ix_message_stats_activity (0012) for the index to serve.
 ACTIVITY = func.coalesce(_S.last_human_at, _S.created_at)
 _HUMAN_OPENS = _S.open_human_direct + _S.open_human_via_proxy
-HUMAN_OPEN_LABELS = ("human_direct", "human_via_proxy")
 
 
 class BadQuery(ValueError):
@@ -233,7 +233,7 @@ def last_human_places(conn: Connection, message_ids: Sequence[int]) -> dict[int,
             .where(
                 events.c.message_id == mid,
                 events.c.kind == "open",
-                events.c.label.in_(HUMAN_OPEN_LABELS),
+                events.c.label.in_(sorted(HUMAN_OPEN_LABELS)),
             )
             .order_by(events.c.id.desc())
             .limit(1)
