@@ -59,7 +59,12 @@ def run_once(hits: int, work: Path) -> tuple[float, float]:
 
     # The plain pixel path: a Thunderbird hit is human_direct, and with read
     # time on it would stream for read_time_cap (bench/readtime.py measures that).
-    settings = config.load(db=f"sqlite:///{work / 'hot.db'}", base_url="http://t", read_time=False)
+    settings = config.load(
+        db=f"sqlite:///{work / 'hot.db'}",
+        base_url="http://t",
+        read_time=False,
+        data_dir=str(work),  # the IP-hash key file goes here, not into the user's data dir
+    )
     engine = make_engine(settings.database_url, sqlite_sync=settings.sqlite_sync)
     upgrade(engine)
     node = Node(settings, engine)
