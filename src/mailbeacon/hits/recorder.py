@@ -33,7 +33,7 @@ from mailbeacon import metrics
 from mailbeacon.model import Event, Unrecorded
 from mailbeacon.store import events as event_store
 from mailbeacon.store import rollups
-from mailbeacon.store.db import begin_write, is_data_error, is_sqlite, placeholder
+from mailbeacon.store.db import WriterTurn, begin_write, is_data_error, is_sqlite, placeholder
 
 log = logging.getLogger("mailbeacon.hits.recorder")
 
@@ -77,6 +77,7 @@ class Recorder:
         self._sql = event_store.insert_sql(engine)
         self._dead_sql = event_store.dead_letter_sql(engine)
         self._sqlite = is_sqlite(engine)
+        self._turn = WriterTurn(engine)
         self._mark = placeholder(engine)
 
     # -- the event loop side -------------------------------------------------
@@ -288,9 +289,10 @@ class Recorder:
                 self._raw = self.engine.raw_connection()
             cur = self._raw.cursor()
             try:
-                begin_write(cur, self._sqlite)
-                work(cur)
-                self._raw.commit()
+                with self._turn:  # other processes' writers (serve --workers)
+                    begin_write(cur, self._sqlite)
+                    work(cur)
+                    self._raw.commit()
             finally:
                 cur.close()
             return None
