@@ -255,6 +255,13 @@ def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Pa
     assert hook.status_code == 201, hook.text
     empty = site.api("POST", "/api/v1/campaigns", json={"name": "Nothing sent yet"}).json()
     site.message(recipient="quiet@example.com", campaign_id=empty["id"])
+    # A long address and URL in the mailbox list (port 1: refused, so failing).
+    box = site.api("POST", "/api/v1/mailboxes", json={
+        "email": "a.very.long.sender.mailbox@subdomain.example-corporation.com",
+        "imap": "imaps://a.very.long.sender.mailbox%40subdomain.example-corporation.com"
+        ":pw@127.0.0.1:1",
+    })  # fmt: skip
+    assert box.status_code == 201, box.text
     pages = {
         "overview": "/",
         "campaign": f"/campaigns/{cid}",
@@ -264,6 +271,8 @@ def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Pa
         "track": "/track",
         "settings": "/settings",
         "webhook": f"/settings/webhooks/{hook.json()['id']}",
+        "mailboxes": "/settings/mailboxes",
+        "mailbox-remove": "/settings/mailboxes/remove?email=" + box.json()["email"],
         "not-found": "/messages/999999",
     }
     icon = httpx.get(site.url + "/static/favicon.svg")  # served locally, no CDN

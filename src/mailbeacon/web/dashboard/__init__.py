@@ -19,7 +19,13 @@ def install(app: FastAPI, node: Node) -> None:
     from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
 
-    from mailbeacon.web.dashboard import auth, campaign_actions, pages, settings_pages
+    from mailbeacon.web.dashboard import (
+        auth,
+        campaign_actions,
+        mailbox_pages,
+        pages,
+        settings_pages,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -46,3 +52,4 @@ def install(app: FastAPI, node: Node) -> None:
     pages.install(app, node)
     campaign_actions.install(app, node)
     settings_pages.install(app, node)
+    mailbox_pages.install(app, node)
