@@ -148,13 +148,7 @@ def public_message(
 ) -> dict[str, Any]:
     src = open_url(base_url, signer, row["id"])
     return {
-        "id": row["id"],
-        "recipient": row["recipient"],
-        "subject": row["subject"],
-        "campaign_id": row["campaign_id"],
-        "variant": row["variant"],
-        "sent_at": iso(row["sent_at"]),
-        "created_at": iso(row["created_at"]),
+        **store.public_fields(row, row["id"]),
         "open_url": src,
         "pixel_html": pixel_html(src),
         "honeypot_position": row.get("honeypot_position"),

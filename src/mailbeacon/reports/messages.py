@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, and_, func, or_, select
 
 from mailbeacon.model import HUMAN_OPEN_LABELS
+from mailbeacon.store import messages as message_store
 from mailbeacon.store.schema import campaigns, events, link_stats, links, message_stats, messages
 from mailbeacon.timefmt import iso
 
@@ -177,14 +178,8 @@ def list_messages(
 
 def public_row(r: dict[str, Any], place: str | None, link: str | None) -> dict[str, Any]:
     return {
-        "id": int(r["message_id"]),
-        "recipient": r["recipient"],
-        "subject": r["subject"],
-        "campaign_id": r["campaign_id"],
+        **message_store.public_fields(r, int(r["message_id"])),
         "campaign": r["campaign"],
-        "variant": r["variant"],
-        "created_at": iso(r["created_at"]),
-        "sent_at": iso(r["sent_at"]),
         "last_activity_at": iso(r["activity"]),
         "last_human_at": iso(r["last_human_at"]),
         "opened": r["opened_at"] is not None,

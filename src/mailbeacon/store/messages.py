@@ -20,6 +20,7 @@ from mailbeacon.store.schema import (
     messages,
     optouts,
 )
+from mailbeacon.timefmt import iso
 
 
 class Conflict(ValueError):
@@ -229,3 +230,17 @@ def stats_row(conn: Connection, message_id: int) -> dict[str, Any]:
     """The message's rollup row (message_stats) as a dict; {} if it has none."""
     st = conn.execute(select(message_stats).where(message_stats.c.message_id == message_id)).first()
     return dict(st._mapping) if st else {}
+
+
+def public_fields(row: Any, message_id: int) -> dict[str, Any]:
+    """The fields every JSON view of a message starts with (the API's message,
+    a recipient's export, the message list), from a ``messages`` row."""
+    return {
+        "id": message_id,
+        "recipient": row["recipient"],
+        "subject": row["subject"],
+        "campaign_id": row["campaign_id"],
+        "variant": row["variant"],
+        "sent_at": iso(row["sent_at"]),
+        "created_at": iso(row["created_at"]),
+    }

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Table, delete, func, insert, select, update
 
 from mailbeacon.store import events as event_store
+from mailbeacon.store import messages as message_store
 from mailbeacon.store.schema import (
     campaigns,
     counters,
@@ -37,7 +38,6 @@ from mailbeacon.store.schema import (
     reminders,
     settings,
 )
-from mailbeacon.timefmt import iso
 
 PRIVACY_VERSION = "privacy_version"
 # Rows deleted per transaction: on SQLite a purge shares the one write lock
@@ -153,13 +153,7 @@ def recipient_export(engine: Engine, address: str) -> dict[str, Any]:
             ).all()
             out["messages"].append(
                 {
-                    "id": mid,
-                    "recipient": m["recipient"],
-                    "subject": m["subject"],
-                    "campaign_id": m["campaign_id"],
-                    "variant": m["variant"],
-                    "sent_at": iso(m["sent_at"]),
-                    "created_at": iso(m["created_at"]),
+                    **message_store.public_fields(m, mid),
                     "links": [{"position": p, "url": u} for p, u in lks],
                     "events": [event_store.public(e._mapping) for e in evs],
                 }
