@@ -278,6 +278,7 @@ class CutProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self.down = False
+        self.refusing = False  # new connections are closed at once (subclasses set it)
         self.cut = threading.Event()
         self.held = threading.Event()
         self._held: list[socket.socket] = []
@@ -298,6 +299,9 @@ class CutProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refusing:
+                client.close()
+                continue
             if self.down:
                 self._held.append(client)
                 self.held.set()

@@ -69,34 +69,11 @@ class OneCopyProxy(CutProxy):
 
     def __init__(self, target_port: int) -> None:
         self.mails = 0
-        self.refusing = False
         self.lock = threading.Lock()
         super().__init__(target_port)
 
     def hang(self) -> None:
         self.down, self.refusing = True, False
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.refusing:
-                client.close()
-                continue
-            if self.down:
-                self._held.append(client)
-                self.held.set()
-                continue
-            try:
-                server = socket.create_connection(("127.0.0.1", self.target), timeout=30)
-            except OSError:
-                client.close()
-                continue
-            cuts = not self.cut.is_set()
-            threading.Thread(target=self._pump, args=(client, server, cuts), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, cuts: bool) -> None:
         tail = b""
