@@ -45,6 +45,7 @@ from tests.mailservers.common import (
     port_is_free,
     read_pid,
     run,
+    tail,
     wait_until,
 )
 from tests.mailservers.dovecot import Dovecot
@@ -109,6 +110,11 @@ smtpd_hard_error_limit = 1000
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 5s
+# Nor wait the default 60 s before trying again a delivery agent that
+# failed (qmgr) or respawning one that exited badly (master): on a loaded
+# machine either stalled a retry past the tests' 60 s deadline.
+transport_retry_time = 1s
+service_throttle_time = 1s
 biff = no
 append_dot_mydomain = no
 readme_directory = no
@@ -312,7 +318,11 @@ class Postfix:
     ) -> dict[str, list[StoredMessage]]:
         """Wait until each recipient has `count` messages; recipient -> messages."""
         names = [recipients] if isinstance(recipients, str) else list(recipients)
-        return {r: self.dovecot.wait_for_messages(r, count, timeout) for r in names}
+        try:
+            return {r: self.dovecot.wait_for_messages(r, count, timeout) for r in names}
+        except MailServerError as e:
+            # Dovecot's log shows what arrived; Postfix's shows why the rest did not.
+            raise MailServerError(f"{e}{tail(self.log_path)}") from None
 
     def queue_empty(self) -> bool:
         """No message waits in Postfix's queues (all delivered or bounced)."""
