@@ -106,6 +106,11 @@ def test_add_send_reset_and_remove(
     assert pg.locator("#new-password").count() == 0 and first not in pg.content()
     assert SECRET not in pg.content()
     assert "bea%40example.com@127.0.0.1" in pg.locator("main").inner_text()
+    for other in (f"{PATH}/{BEA}/remove", "/settings", PATH):  # nor on the others
+        pg.goto(srv.url + other)
+        assert SECRET not in pg.content() and first not in pg.content(), other
+    assert "bea%40example.com@127.0.0.1" in pg.locator("#senders").inner_text()
+    pg.goto(srv.url + PATH + "/" + BEA)
 
     # What a mail client needs: this server's host, port and the login.
     assert pg.locator("[data-smtp-host]").inner_text() == "127.0.0.1"
