@@ -7,12 +7,15 @@ once per run, which takes ~0.1 s instead of a migration per test.
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx._transports.default as httpx_transports
 import pytest
 
 from tests.helpers import PG_ADMIN_URL, Server, cli, pg_admin, start_server
@@ -23,6 +26,28 @@ RUN_ID = uuid.uuid4().hex[:8]
 # relay tests' own fixtures (stub upstream, relay process); the dashboard's
 # browser tests' Chromium.
 pytest_plugins = ["tests.mailservers.fixtures", "tests.relay_helpers", "tests.dashboard_helpers"]
+
+
+# httpx builds a new SSL context for every Client and every top-level
+# httpx.get(), loading certifi's CA bundle each time: ~60-80 ms, and the tests
+# make thousands (every Server.api call). The default verifying context holds
+# no per-client state, so one serves them all; any other choice (verify=False,
+# a test CA) still gets its own.
+_create_ssl_context = httpx_transports.create_ssl_context
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    return _create_ssl_context()
+
+
+def _ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+    if verify is True and cert is None and trust_env:
+        return _default_ssl_context()
+    return _create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+
+
+httpx_transports.create_ssl_context = _ssl_context
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
