@@ -88,7 +88,9 @@ def eval_server(
     db: str, workdir: Path, lists: dict[str, Path]
 ) -> Iterator[tuple[Server, ServerClock]]:
     # Nothing of the run may land in the user's real data directory.
-    env = {"MAILBEACON_DATA_DIR": str(workdir / "data")}
+    # Read time off: a direct reader's pixel would stream until the cap, and
+    # the replay reads each answer whole; labels are what this measures.
+    env = {"MAILBEACON_DATA_DIR": str(workdir / "data"), "MAILBEACON_READ_TIME": "false"}
     cli("init", db=db, env=env)  # other commands refuse a database that is not there
     cli("networks", "load", "apple_egress", str(DATA / "apple-egress-excerpt.csv"), db=db, env=env)
     for name, path in lists.items():
