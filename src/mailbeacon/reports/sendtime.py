@@ -4,7 +4,12 @@ Each message counts once, at its first human open
 (``message_stats.first_human_open_at``, kept by the rollups): a person who
 opens the mail five times says when they read mail once. One query groups
 those times by UTC hour over the campaign's message_stats rows, so the cost
-is one pass over the campaign's messages, never over its events. The hours
+is one pass over the campaign's opened messages, never over its events:
+measured 30-55 ms on SQLite for 50,000 opened messages (the rest of the
+grid and window: 2 ms). That is the whole report budget at that size; an
+additive ``first_open`` hour counter in the rollups would make it a
+counters read like the heatmap (not done yet: relabelling must move a
+message's first open between hours). The hours
 go into the shown zone's weekday x hour grid exactly like the heatmap
 (``timeline.heatmap``; zones off whole hours shift by up to 45 minutes).
 
