@@ -81,3 +81,36 @@ def test_report_says_the_verdict_and_when_people_open(api: Any) -> None:
     assert utc["send_time_advice"]["text"] == (
         "Most first opens: Tue–Thu 8–10 (UTC), 7 of 11 people (64%)."
     )
+
+
+def test_migration_counts_first_opens_recorded_before_it(db_url: str) -> None:
+    """0013 fills the ``first_open`` counter from message_stats, per campaign
+    and UTC hour, so advice covers opens from before the upgrade."""
+    from sqlalchemy import text
+
+    from mailbeacon.store import upgrade
+    from tests.helpers import engine_at
+
+    engine = engine_at(db_url, "0012_find")
+    try:
+        rows = [(1, 3, 7200.0), (2, 3, 10799.9), (3, 3, 10800.0), (4, 5, 7300.0), (5, 3, None)]
+        with engine.begin() as conn:
+            for mid, cid, first in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO message_stats (message_id, campaign_id, first_human_open_at)"
+                        " VALUES (:m, :c, :f)"
+                    ),
+                    {"m": mid, "c": cid, "f": first},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            got = conn.execute(
+                text(
+                    "SELECT campaign_id, key, n FROM counters WHERE dim = 'first_open' "
+                    "ORDER BY campaign_id, key"
+                )
+            ).all()
+        assert [tuple(r) for r in got] == [(3, "2", 2), (3, "3", 1), (5, "2", 1)]
+    finally:
+        engine.dispose()

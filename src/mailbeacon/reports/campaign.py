@@ -3,8 +3,7 @@
 Everything comes from the rollups: one primary-key range read of
 ``counters`` for the campaign (a few thousand rows even at 1M events: hours
 x classes, links, clients, ...), one indexed read for the first open, one
-for the warm leads, one for the link URLs and one grouping the messages'
-first human opens by hour (send-time advice). Nothing here grows with the
+for the warm leads and one for the link URLs. Nothing here grows with the
 number of events.
 
 Definitions (docs/reports.md): a message is *opened* when it has a human
@@ -91,7 +90,7 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
     }
     hours = timeline.hourly(c["hour"])
     variants = variant_rows(c["variant"], c["subject"])
-    first_opens = sendtime.local_grid(sendtime.first_open_hours(conn, campaign_id), zone)
+    first_opens = sendtime.local_grid(sendtime.first_open_hours(c["first_open"]), zone)
     return {
         "campaign_id": campaign_id,
         "messages": n,

@@ -1,17 +1,13 @@
 """Send-time advice from a campaign's own first human opens.
 
 Each message counts once, at its first human open
-(``message_stats.first_human_open_at``, kept by the rollups): a person who
-opens the mail five times says when they read mail once. One query groups
-those times by UTC hour over the campaign's message_stats rows, so the cost
-is one pass over the campaign's opened messages, never over its events:
-measured 30-55 ms on SQLite for 50,000 opened messages (the rest of the
-grid and window: 2 ms). That is the whole report budget at that size; an
-additive ``first_open`` hour counter in the rollups would make it a
-counters read like the heatmap (not done yet: relabelling must move a
-message's first open between hours). The hours
-go into the shown zone's weekday x hour grid exactly like the heatmap
-(``timeline.heatmap``; zones off whole hours shift by up to 45 minutes).
+(``message_stats.first_human_open_at``): a person who opens the mail five
+times says when they read mail once. The rollups keep that as an additive
+``first_open`` counter per UTC hour (store/rollups.py, migration 0013), so
+the advice costs no query of its own: the campaign report has already read
+the campaign's counters. The hours go into the shown zone's weekday x hour
+grid exactly like the heatmap (``timeline.heatmap``; zones off whole hours
+shift by up to 45 minutes).
 
 The advice names the window of 1-3 consecutive weekdays by 1-3 consecutive
 hours that holds the most first opens; among windows holding as many, the
@@ -27,10 +23,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Connection, Integer, cast, func, select
-
 from mailbeacon.reports import timeline
-from mailbeacon.store.schema import message_stats
 
 # Ten people is where a 3 x 3 window (9 of 168 cells) holding most of them
 # stops being what chance alone gives often (with 4 first opens, any window
@@ -48,26 +41,9 @@ class Window(NamedTuple):
     opens: int
 
 
-def first_open_hours(conn: Connection, campaign_id: int) -> dict[int, int]:
-    """{unix hour (UTC): messages whose first human open fell in it}."""
-    col = message_stats.c.first_human_open_at
-    # An integer hour number: floor() on PostgreSQL (a cast there rounds);
-    # SQLite's CAST truncates, the same for positive times, and needs no
-    # math-functions build.
-    sqlite = conn.dialect.name == "sqlite"
-    hour = cast(col / 3600, Integer) if sqlite else cast(func.floor(col / 3600), BigInteger)
-    rows = conn.execute(
-        select(hour, func.count())
-        .where(
-            message_stats.c.campaign_id == campaign_id,
-            # implied by a first human open; lets the campaign/opened_at index
-            # skip the messages nobody opened
-            message_stats.c.opened_at.is_not(None),
-            col.is_not(None),
-        )
-        .group_by(hour)
-    ).all()
-    return {int(h): int(n) for h, n in rows}
+def first_open_hours(rows: dict[str, int]) -> dict[int, int]:
+    """``first_open`` counters -> {unix hour (UTC): messages first opened in it}."""
+    return {int(h): n for h, n in rows.items() if n > 0}
 
 
 def local_grid(first_opens: dict[int, int], tz: ZoneInfo) -> list[list[int]]:
@@ -78,25 +54,23 @@ def local_grid(first_opens: dict[int, int], tz: ZoneInfo) -> list[list[int]]:
 
 
 def best_window(grid: list[list[int]]) -> Window | None:
-    """The window holding the most; None when the grid is empty."""
-    best: Window | None = None
-    for days in range(1, MAX_DAYS + 1):
-        for day in range(len(grid) - days + 1):
-            for hours in range(1, MAX_HOURS + 1):
-                for hour in range(24 - hours + 1):
-                    n = sum(sum(grid[d][hour : hour + hours]) for d in range(day, day + days))
-                    w = Window(day, days, hour, hours, n)
-                    if best is None or _better(w, best):
-                        best = w
-    return best if best is not None and best.opens > 0 else None
-
-
-def _better(a: Window, b: Window) -> bool:
-    if a.opens != b.opens:
-        return a.opens > b.opens
-    if a.days * a.hours != b.days * b.hours:
-        return a.days * a.hours < b.days * b.hours
-    return (a.day, a.hour, a.days) < (b.day, b.hour, b.days)
+    """The window holding the most; among those holding as many, the smallest,
+    then the earliest (day, then hour); None when the grid is empty."""
+    best: tuple[int, int, int, int, int] | None = None  # the order, as one key
+    for hours in range(1, MAX_HOURS + 1):
+        for hour in range(24 - hours + 1):
+            # Each day's opens in these hours, once: the day spans add them up.
+            per_day = [sum(row[hour : hour + hours]) for row in grid]
+            for days in range(1, MAX_DAYS + 1):
+                for day in range(len(grid) - days + 1):
+                    n = sum(per_day[day : day + days])
+                    key = (n, -days * hours, -day, -hour, -days)
+                    if best is None or key > best:
+                        best = key
+    if best is None or best[0] <= 0:
+        return None
+    n, neg_area, neg_day, neg_hour, neg_days = best
+    return Window(-neg_day, -neg_days, -neg_hour, neg_area // neg_days, n)
 
 
 def window_words(w: Window) -> str:
