@@ -20,8 +20,9 @@ from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
 # Private Postfix, Dovecot and spamd for the relay and reply tests; the
-# relay tests' own fixtures (stub upstream, relay process).
-pytest_plugins = ["tests.mailservers.fixtures", "tests.relay_helpers"]
+# relay tests' own fixtures (stub upstream, relay process); the dashboard's
+# browser tests' Chromium.
+pytest_plugins = ["tests.mailservers.fixtures", "tests.relay_helpers", "tests.dashboard_helpers"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -262,6 +262,12 @@ def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Pa
         ":pw@127.0.0.1:1",
     })  # fmt: skip
     assert box.status_code == 201, box.text
+    # A sender with a long address and upstream (this server has no --smtp-port:
+    # its page shows how to turn SMTP on).
+    sender = "a.very.long.sender.address@subdomain.example-corporation.com"
+    cli("senders", "create", "--email", sender, "--upstream",
+        "smtps://a.very.long.sender.address%40subdomain.example-corporation.com:pw"
+        "@smtp.subdomain.example-corporation.com:465", db=site.db)  # fmt: skip
     pages = {
         "overview": "/",
         "campaign": f"/campaigns/{cid}",
@@ -273,6 +279,9 @@ def test_every_page_fits_phone_and_desktop(site: Server, browser: Any, shots: Pa
         "webhook": f"/settings/webhooks/{hook.json()['id']}",
         "mailboxes": "/settings/mailboxes",
         "mailbox-remove": "/settings/mailboxes/remove?email=" + box.json()["email"],
+        "senders": "/settings/senders",
+        "sender": f"/settings/senders/{sender}",
+        "sender-remove": f"/settings/senders/{sender}/remove",
         "not-found": "/messages/999999",
     }
     icon = httpx.get(site.url + "/static/favicon.svg")  # served locally, no CDN

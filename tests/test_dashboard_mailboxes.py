@@ -7,7 +7,6 @@ session's CSRF token; the page fits a 390 px phone.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +14,19 @@ from typing import Any
 
 import pytest
 
+from tests import dashboard_helpers
+from tests.dashboard_helpers import needs_chromium
 from tests.helpers import Server, cli, start_server
 from tests.mailservers import Dovecot
 from tests.replies_helpers import wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 EMAIL, PASSWORD = "sender@example.com", "a long passphrase"
 GONE = "gone@example.com"
 # Port 1 on loopback: nothing listens, the connection is refused at once.
 GONE_URL = "imaps://gone%40example.com:never-shown-pw@127.0.0.1:1"
 PATH = "/settings/mailboxes"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -39,31 +39,8 @@ def site(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def signed_in(browser: Any, site: Server, width: int) -> Any:
-    ctx = browser.new_context(viewport={"width": width, "height": 800})
-    pg = ctx.new_page()
-    pg.set_default_timeout(15_000)
-    pg.goto(site.url + PATH)
-    assert "/login" in pg.url  # signed out: sent to sign in first
-    pg.get_by_label("Email").fill(EMAIL)
-    pg.get_by_label("Password").fill(PASSWORD)
-    pg.get_by_role("button", name="Sign in").click()
-    pg.wait_for_url(site.url + PATH)
-    return pg
+    return dashboard_helpers.signed_in(browser, site.url + PATH, width, EMAIL, PASSWORD)
 
 
 def row(pg: Any, email: str) -> Any:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 
 from mailbeacon.store import make_engine, outgoing, upgrade
 from mailbeacon.store import senders as store
+from mailbeacon.store.messages import insert_message
 from mailbeacon.store.schema import messages, relay_copies, relay_submissions
 
 
@@ -88,6 +89,31 @@ def test_claim_finish_and_data_dropped_when_done(engine: Engine) -> None:
     assert got is not None and got.data is None
     assert outgoing.copies_since(engine, sid, 0) == 2
     assert {c["status"] for c in outgoing.copies(engine)} == {"sent", "failed"}
+
+
+def test_the_queue_view_has_subjects_and_counts_what_waits(engine: Engine) -> None:
+    """The dashboard's queue: each copy with its message's subject (a bounce
+    report has no message), and per sender how many copies still wait."""
+    ana, bea = _sender(engine), _sender(engine, "bea@example.com")
+    with engine.begin() as conn:
+        mid, _ = insert_message(
+            conn, recipient="r@example.org", subject="Our proposal", campaign_id=None,
+            variant=None, sent_at=None,
+        )  # fmt: skip
+    outcomes = [outgoing.Outcome("r@example.org", mid, "pending")]
+    outgoing.record(
+        engine, sender_id=ana, kind="mail", mail_from="ana@example.com", mail_options=(),
+        track="opens", message_id_header="<a@b>", headers=b"", data=b"x", outcomes=outcomes,
+        next_at=0.0,
+    )  # fmt: skip
+    _queue(engine, ana, 2)  # no message: as a bounce report
+    _queue(engine, bea, 1, pending=False)
+    rows = outgoing.copies(engine, sender_id=ana)
+    assert [(r["recipient"], r["subject"]) for r in rows] == [
+        ("r1@example.org", None), ("r0@example.org", None), ("r@example.org", "Our proposal"),
+    ]  # fmt: skip
+    assert len(outgoing.copies(engine)) == 4
+    assert outgoing.waiting_by_sender(engine) == {ana: 3}
 
 
 def test_a_lease_frees_copies_of_a_dead_node_and_renewal_holds_them(engine: Engine) -> None:

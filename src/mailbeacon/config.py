@@ -94,7 +94,9 @@ class Settings:
         "ones daily and reports (which read rollups) stay the same. 0 keeps them forever.",
     )
     smtp_host: str = _s(
-        "", "SMTP server for the email sent to notify_email on a first human open (empty: off)."
+        "",
+        "SMTP server for the email sent to notify_email on a first human open (empty: off; "
+        "Settings -> Email notices in the dashboard overrides the smtp_* settings).",
     )
     smtp_port: int = _s(25, "SMTP server port.")
     smtp_security: str = _s(

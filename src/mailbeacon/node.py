@@ -18,6 +18,7 @@ from mailbeacon.hits.clientip import ClientIP, IPStorage
 from mailbeacon.hits.labeller import Labeller
 from mailbeacon.hits.memory import Memory
 from mailbeacon.hits.recorder import Recorder
+from mailbeacon.notify import email_settings
 from mailbeacon.relay.service import RelayService
 from mailbeacon.relay.service import wanted as relay_wanted
 from mailbeacon.store import keys, make_engine, privacy
@@ -71,8 +72,10 @@ class Node:
         # Notifications: outbox rows in each batch's transaction, sent by a worker.
         from mailbeacon.notify import Worker, make_tx_hook
 
-        email = settings.notify_email if settings.smtp_host else ""
-        self.recorder.tx_hooks.append(make_tx_hook(lambda: email))
+        # Where first-open notices go: Settings -> Email notices or the config
+        # file, read at start and on each refresh (no restart after a change).
+        self.notify_to = settings.notify_email if settings.smtp_host else ""
+        self.recorder.tx_hooks.append(make_tx_hook(lambda: self.notify_to))
         self.notifier = Worker(self.engine, settings, self.base_url)
         # --- replies (issue 15): mailbox watchers and reminders ------------------
         from mailbeacon.mailboxes.watcher import Watchers
@@ -105,6 +108,11 @@ class Node:
         self._ip_storage = IPStorage(key, full=full)
         self._refresh_networks()
         self._privacy_version = privacy.privacy_version(self.engine)
+        self.reload_email()
+
+    def reload_email(self) -> None:
+        """Read where notices go again (after Settings -> Email notices changed)."""
+        self.notify_to = email_settings.notify_address(self.engine, self.settings)
 
     def signer(self) -> Signer:
         if self._signer is None:
@@ -180,6 +188,7 @@ class Node:
             self._signer = fresh
         self._refresh_networks()
         self._check_privacy()
+        self.reload_email()
 
     def _check_privacy(self) -> None:
         """An opt-out or erase happened on some node or in the CLI (the

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mailbeacon.config import Settings
 from mailbeacon.model import HUMAN_LABELS
+from mailbeacon.notify.email_settings import EmailSettings
 from mailbeacon.store import events as event_store
 from mailbeacon.timefmt import iso
 
@@ -84,13 +84,13 @@ def dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def email_for(payload: dict[str, Any], settings: Settings, to: str) -> EmailMessage:
+def email_for(payload: dict[str, Any], sender: str, to: str) -> EmailMessage:
     msg_info = payload["data"]["message"]
     ev = payload["data"]["event"]
     who = msg_info["recipient"]
     subject = msg_info.get("subject") or "(no subject)"
     mail = EmailMessage()
-    mail["From"] = settings.smtp_from
+    mail["From"] = sender
     mail["To"] = to
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
     if payload["type"] == "message.reminder":
@@ -109,24 +109,40 @@ def email_for(payload: dict[str, Any], settings: Settings, to: str) -> EmailMess
         f'{who} opened your email "{subject}" for the first time.\n\n'
         f"When: {ev.get('at')}\nHow: {how}, on {client}\n\n"
         f"Details: {msg_info['url']}\n\n"
-        "Sent by mailbeacon because notify_email is set. Machine prefetches, "
+        "Sent by mailbeacon because email notices are on (Settings -> Email "
+        "notices, or notify_email in its config). Machine prefetches, "
         "scanners and your own opens never send this.\n"
     )
     return mail
 
 
-def send_email(settings: Settings, mail: EmailMessage) -> None:
+def test_email(cfg: EmailSettings, base_url: str) -> EmailMessage:
+    """What Settings -> Email notices' "Send a test email" sends."""
+    mail = EmailMessage()
+    mail["From"] = cfg.sender
+    mail["To"] = cfg.to
+    mail["Subject"] = "mailbeacon: test email"
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(
+        "This is a test from mailbeacon's Settings -> Email notices.\n\n"
+        "Notices of first human opens and reminders will come like this one.\n"
+        f"Dashboard: {base_url}/settings#email\n"
+    )
+    return mail
+
+
+def send_email(cfg: EmailSettings, mail: EmailMessage) -> None:
     """Blocking: run in a thread. Raises on any failure (the outbox retries)."""
-    host, port = settings.smtp_host, settings.smtp_port
-    if settings.smtp_security == "ssl":
+    host, port = cfg.host, cfg.port
+    if cfg.security == "ssl":
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(
             host, port, timeout=20, context=ssl.create_default_context()
         )
     else:
         smtp = smtplib.SMTP(host, port, timeout=20)
     with smtp:
-        if settings.smtp_security == "starttls":
+        if cfg.security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
+        if cfg.user:
+            smtp.login(cfg.user, cfg.password)
         smtp.send_message(mail)

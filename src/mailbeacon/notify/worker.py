@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
-from mailbeacon.notify import deliver, egress
+from mailbeacon.notify import deliver, egress, email_settings
 from mailbeacon.store import outbox as ns
 
 log = logging.getLogger("mailbeacon.notify")
@@ -217,14 +217,25 @@ class Worker:
             await response.aclose()
         return response.status_code, answer[:RESPONSE_CAP].decode("utf-8", "replace")
 
+    def _email_settings(self) -> email_settings.EmailSettings:
+        return email_settings.effective(self.engine, self.settings).opened(self.settings)
+
     async def _email(self, row: ns.Claimed, body: str) -> None:
-        s = self.settings
-        if not s.smtp_host or not row.target:
-            await self._finish(row, False, None, "smtp_host is not set", None)
-            return
-        mail = deliver.email_for(json.loads(body), s, row.target)
         try:
-            await asyncio.to_thread(deliver.send_email, s, mail)
+            # Read for each email: a change in Settings -> Email notices applies
+            # to the next attempt, with no restart (notify/email_settings.py).
+            cfg = await asyncio.to_thread(self._email_settings)
+        except Exception as exc:  # noqa: BLE001 - store down or key missing: retry later
+            await self._finish(row, False, None, str(exc)[:500], None)
+            return
+        if not cfg.host or not row.target:
+            await self._finish(
+                row, False, None, "no SMTP server is set (Settings -> Email notices)", None
+            )
+            return
+        mail = deliver.email_for(json.loads(body), cfg.sender, row.target)
+        try:
+            await asyncio.to_thread(deliver.send_email, cfg, mail)
         except Exception as exc:  # noqa: BLE001 - SMTP/socket errors: retry later
             await self._finish(row, False, None, str(exc)[:500], None)
             return

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from mailbeacon import secretbox
 from mailbeacon.config import Settings
 from mailbeacon.store import senders as store
-from mailbeacon.store.accounts import check_password, hash_password
+from mailbeacon.store.accounts import check_password, dummy_hash, hash_password
 from mailbeacon.store.senders import TRACK_MODES, Sender
 
 # RFC 6409 submission (STARTTLS) and RFC 8314 implicit TLS.
@@ -146,15 +146,10 @@ def upstream_of(sender: Sender, settings: Settings) -> Upstream:
     return Upstream(up.host, up.port, up.tls, up.user, password)
 
 
-# Compared against when the login is unknown, so "no such sender" takes as
-# long as "wrong password" and AUTH does not reveal which addresses exist.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
-
-
 def authenticate(engine: Engine, login: str, password: str) -> Sender | None:
     """Blocking (scrypt, ~50 ms): run in a thread."""
     sender = store.by_email(engine, login.strip().lower())
-    if sender is None:
-        check_password(password, _DUMMY_HASH)
+    if sender is None:  # as long as a wrong password: AUTH reveals no address
+        check_password(password, dummy_hash())
         return None
     return sender if check_password(password, sender.password_hash) else None

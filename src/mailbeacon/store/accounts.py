@@ -3,6 +3,7 @@ the CLI uses it too)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -68,9 +69,13 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-# Compared against when the email is unknown, so "no such user" takes as long
-# as "wrong password" and logins do not reveal which addresses exist.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
+@functools.cache
+def dummy_hash() -> str:
+    """Compared against when the login is unknown, so "no such user" takes as
+    long as "wrong password" and logins do not reveal which addresses exist.
+    Made at the first login, not at import: every CLI command and server
+    start imported it, and one scrypt hash is ~50 ms."""
+    return hash_password(secrets.token_hex(8))
 
 
 def create_user(engine: Engine, email: str, password: str) -> int:
@@ -140,7 +145,7 @@ def authenticate(engine: Engine, email: str, password: str) -> int | None:
             select(users.c.id, users.c.password_hash).where(users.c.email == email.strip().lower())
         ).first()
     if row is None:
-        check_password(password, _DUMMY_HASH)
+        check_password(password, dummy_hash())
         return None
     return int(row.id) if check_password(password, row.password_hash) else None
 

@@ -285,14 +285,17 @@ def copies_since(engine: Engine, sender_id: int, since: float) -> int:
 def copies(
     engine: Engine, *, status: str | None = None, sender_id: int | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """The newest copies with their state (the CLI's and dashboard's queue view)."""
+    """The newest copies with their state (the CLI's and dashboard's queue view),
+    each with its message's subject (None for a bounce report, which has no message)."""
     q = (
         select(
             relay_copies,
             relay_submissions.c.kind,
             relay_submissions.c.message_id_header,
+            messages.c.subject,
         )
         .join(relay_submissions, relay_submissions.c.id == relay_copies.c.submission_id)
+        .outerjoin(messages, messages.c.id == relay_copies.c.message_id)
         .order_by(relay_copies.c.id.desc())
         .limit(limit)
     )
@@ -302,3 +305,14 @@ def copies(
         q = q.where(relay_copies.c.sender_id == sender_id)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q).all()]
+
+
+def waiting_by_sender(engine: Engine) -> dict[int, int]:
+    """How many copies each sender has still waiting in the queue (the senders list)."""
+    q = (
+        select(relay_copies.c.sender_id, func.count())
+        .where(relay_copies.c.status == "pending")
+        .group_by(relay_copies.c.sender_id)
+    )
+    with engine.connect() as conn:
+        return {int(sid): int(n) for sid, n in conn.execute(q).all()}

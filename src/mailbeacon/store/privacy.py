@@ -35,6 +35,8 @@ from mailbeacon.store.schema import (
     messages,
     optouts,
     outbox,
+    relay_copies,
+    relay_submissions,
     reminders,
     settings,
 )
@@ -185,11 +187,30 @@ def delete_messages(conn: Connection, ids: Sequence[int]) -> dict[str, int]:
         # Reminders go with their message by foreign key; said here too so a
         # store without enforced foreign keys loses them as well.
         conn.execute(delete(reminders).where(reminders.c.message_id.in_(part)))
+        _delete_relay_copies(conn, part)
         for table, col in PERSONAL:
             n = conn.execute(delete(table).where(table.c[col].in_(part))).rowcount
             if table.name in counted:
                 done[counted[table.name]] += n
     return done
+
+
+def _delete_relay_copies(conn: Connection, ids: Sequence[int]) -> None:
+    """The relay's queue rows for these messages (recipient, last error), and
+    each submission none of whose copies is left (its headers name the
+    recipients). A copy not sent yet is never sent: deleting a message stops
+    it. A submission with copies to other people left keeps its headers until
+    those are done (they are the mail's To and Cc as everyone received them)."""
+    subs = select(relay_copies.c.submission_id).where(relay_copies.c.message_id.in_(ids))
+    touched = [int(r[0]) for r in conn.execute(subs.distinct()).all()]
+    conn.execute(delete(relay_copies).where(relay_copies.c.message_id.in_(ids)))
+    if touched:
+        left = select(relay_copies.c.id).where(
+            relay_copies.c.submission_id == relay_submissions.c.id
+        )
+        conn.execute(
+            delete(relay_submissions).where(relay_submissions.c.id.in_(touched), ~left.exists())
+        )
 
 
 def campaign_delete(engine: Engine, campaign_id: int) -> dict[str, int] | None:

@@ -24,6 +24,7 @@ def install(app: FastAPI, node: Node) -> None:
         campaign_actions,
         mailbox_pages,
         pages,
+        sender_pages,
         settings_pages,
     )
 
@@ -53,3 +54,4 @@ def install(app: FastAPI, node: Node) -> None:
     campaign_actions.install(app, node)
     settings_pages.install(app, node)
     mailbox_pages.install(app, node)
+    sender_pages.install(app, node)

@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailbeacon.node import Node
-from mailbeacon.notify import EVENT_TYPES
+from mailbeacon.notify import EVENT_TYPES, deliver, email_settings
+from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.store import keys
 from mailbeacon.store import messages as message_store
 from mailbeacon.store import networks as network_store
@@ -40,7 +41,8 @@ def install(app: FastAPI, node: Node) -> None:
                 "store_ip": s.store_ip,
                 "retention_days": s.retention_days,
             },
-            "smtp": {"host": s.smtp_host, "port": s.smtp_port, "notify": s.notify_email},
+            "smtp": email_settings.effective(node.engine, s),
+            "smtp_security": email_settings.SECURITY,
             "emails": ns.deliveries(node.engine, channel="email", limit=10),
             "saved_zone": times.saved(request),
             "alert_prefs": alerts.load(node.engine, request.state.mb_session.user_id),
@@ -77,6 +79,50 @@ def install(app: FastAPI, node: Node) -> None:
         )
         alerts.save(node.engine, posted.session.user_id, prefs)
         return settings_page(request, alerts_saved=True)
+
+    @app.post("/settings/email", response_class=HTMLResponse, include_in_schema=False)
+    def set_email(request: Request, posted: Post) -> HTMLResponse:
+        """Saved in the store: this process applies it at once, every other
+        one within a refresh, the delivery worker at its next email."""
+        f = posted.form
+        fields = {k: f.get(k, "") for k in ("host", "port", "security", "user", "sender", "to")}
+        try:
+            email_settings.save(
+                node.engine, node.settings, password=f.get("password", ""), **fields
+            )
+        except (ValueError, SecretKeyError) as exc:
+            typed = {k: v[:320] for k, v in fields.items()}
+            return settings_page(request, 422, email_error=str(exc), email_input=typed)
+        node.reload_email()
+        return settings_page(request, email_note="Saved. Email notices use these settings now.")
+
+    @app.post("/settings/email/forget", response_class=HTMLResponse, include_in_schema=False)
+    def forget_email(request: Request, posted: Post) -> HTMLResponse:
+        email_settings.forget(node.engine)
+        node.reload_email()
+        return settings_page(request, email_note="Forgotten: the config file's settings apply.")
+
+    @app.post("/settings/email/test", response_class=HTMLResponse, include_in_schema=False)
+    def test_email(request: Request, posted: Post) -> HTMLResponse:
+        """Send one email now through the settings in effect, and say how it went."""
+        cfg = email_settings.effective(node.engine, node.settings)
+        if not cfg.on:
+            return settings_page(
+                request, 422, email_error="Set an SMTP server and an address to send to first."
+            )
+        try:
+            deliver.send_email(cfg.opened(node.settings), deliver.test_email(cfg, node.base_url))
+        except Exception as exc:  # noqa: BLE001 - any SMTP/socket error is the answer
+            why = " ".join(str(exc).split())[:300] or type(exc).__name__
+            return settings_page(
+                request,
+                502,
+                email_error=f"The test email was not sent ({why}): check the host, port, "
+                "security and login.",
+            )
+        return settings_page(
+            request, email_note=f"Test email sent to {cfg.to} through {cfg.host}:{cfg.port}."
+        )
 
     @app.post("/settings/keys", response_class=HTMLResponse, include_in_schema=False)
     def new_key(request: Request, posted: Post) -> HTMLResponse:

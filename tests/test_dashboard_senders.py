@@ -1,0 +1,237 @@
+"""Settings → Senders in a real browser (Debian's Chromium) against a real
+`serve --smtp-port` whose upstream is the aiosmtpd stub: add a sender from
+the form and see its SMTP password once, sign in over SMTP with it, reset it
+(the old one stops working), change its tracking, see its copies in the
+queue with their state (sent, bounced, retrying), remove it after the
+confirmation page. The upstream password never comes back in a page; forms
+need the session's CSRF token; the pages fit a 390 px phone.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests import dashboard_helpers
+from tests.dashboard_helpers import needs_chromium
+from tests.helpers import Server, cli, start_server
+from tests.relay_helpers import Relay, Stub, mail, start_relay
+from tests.replies_helpers import wait_for
+
+EMAIL, PASSWORD = "owner@example.com", "a long passphrase"
+BEA = "bea@example.com"
+SECRET = "upstream-secret-pw"  # the upstream password: never in a page
+PATH = "/settings/senders"
+# What sticks out past the right edge (named in the failure at 390 px).
+OVERFLOWING = """() => Array.from(document.querySelectorAll("main *"))
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth)
+  .map((e) => `${e.tagName}.${e.className}#${e.id}`).slice(0, 8)"""
+
+pytestmark = needs_chromium
+
+
+@pytest.fixture
+def site(sqlite_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iterator[Relay]:
+    """A relay (one sender made by the CLI, ana@example.com) and a dashboard user."""
+    box, ctl = stub
+    # "later@": the upstream says "try later" every time; "gone@": refused for good.
+    box.rcpt_answer = lambda r: (
+        "451 4.2.0 mailbox busy, try later"
+        if r.startswith("later")
+        else ("550 5.1.1 no such user" if r.startswith("gone") else None)
+    )
+    relay = start_relay(sqlite_url, tmp_path, ctl.port)
+    cli("users", "create", "--email", EMAIL, "--password", PASSWORD, db=sqlite_url)
+    try:
+        yield relay
+    finally:
+        relay.server.stop()
+
+
+def signed_in(browser: Any, server: Server, width: int, path: str = PATH) -> Any:
+    return dashboard_helpers.signed_in(browser, server.url + path, width, EMAIL, PASSWORD)
+
+
+def smtp_login(relay: Relay, login: str, password: str) -> bool:
+    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as smtp:
+        smtp.ehlo("client.test")
+        try:
+            smtp.login(login, password)
+        except smtplib.SMTPAuthenticationError:
+            return False
+        return True
+
+
+def add(pg: Any, email: str, upstream: str, track: str | None = None) -> None:
+    pg.get_by_label("Sender address").fill(email)
+    pg.get_by_label("Upstream SMTP URL").fill(upstream)
+    if track:
+        pg.get_by_label("Tracking").select_option(track)
+    pg.get_by_role("button", name="Add sender").click()
+
+
+def copy_row(pg: Any, recipient: str) -> Any:
+    return pg.locator(f'#copies tr[data-recipient="{recipient}"]')
+
+
+def state_after_reload(pg: Any, recipient: str, state: str) -> bool:
+    pg.reload()
+    row = copy_row(pg, recipient)
+    return bool(row.count() and row.first.locator("[data-state]").inner_text() == state)
+
+
+def test_add_send_reset_and_remove(
+    site: Relay, browser: Any, stub: tuple[Stub, Controller]
+) -> None:
+    srv, upstream = site.server, f"smtp://bea%40example.com:{SECRET}@127.0.0.1:{stub[1].port}"
+    pg = signed_in(browser, srv, 1280, "/settings")
+    pg.get_by_role("main").get_by_role("link", name="Senders").click()
+    pg.wait_for_url(srv.url + PATH)
+    assert pg.locator('#senders tr[data-sender="ana@example.com"]').count() == 1
+
+    # Added from the form: the SMTP password once, on the sender's page.
+    add(pg, BEA, upstream + "?tls=none", "clicks")
+    assert f"Sender {BEA} created" in pg.locator("#password-note").inner_text()
+    first = pg.locator("#new-password").input_value()
+    assert len(first) >= 20 and first in pg.content()
+    assert SECRET not in pg.content()
+    assert smtp_login(site, BEA, first)
+    pg.goto(srv.url + PATH + "/" + BEA)  # not shown again
+    assert pg.locator("#new-password").count() == 0 and first not in pg.content()
+    assert SECRET not in pg.content()
+    assert "bea%40example.com@127.0.0.1" in pg.locator("main").inner_text()
+    for other in (f"{PATH}/{BEA}/remove", "/settings", PATH):  # nor on the others
+        pg.goto(srv.url + other)
+        assert SECRET not in pg.content() and first not in pg.content(), other
+    assert "bea%40example.com@127.0.0.1" in pg.locator("#senders").inner_text()
+    pg.goto(srv.url + PATH + "/" + BEA)
+
+    # What a mail client needs: this server's host, port and the login.
+    assert pg.locator("[data-smtp-host]").inner_text() == "127.0.0.1"
+    assert pg.locator("[data-smtp-port]").all_inner_texts() == [str(site.smtp_port)]
+    assert pg.locator("[data-smtp-security]").inner_text() == "None"
+    assert pg.locator("[data-smtp-login]").inner_text() == BEA
+    assert pg.locator("#smtp-local").is_visible() and pg.locator("#smtp-plain").is_visible()
+    pg.get_by_text("Thunderbird", exact=True).click()
+    steps = pg.locator("#steps-thunderbird").inner_text()
+    assert f"Server Name 127.0.0.1; Port {site.smtp_port}; Connection security None" in steps
+    for client in ("steps-apple", "steps-outlook", "steps-gmail"):
+        text = pg.locator(f"#{client}").text_content()
+        assert "127.0.0.1" in text and str(site.smtp_port) in text and BEA in text
+
+    # Reset: a new password once; the old one no longer signs in.
+    pg.get_by_role("button", name="Reset password").click()
+    second = pg.locator("#new-password").input_value()
+    assert (
+        second != first and "old one no longer works" in pg.locator("#password-note").inner_text()
+    )
+    assert not smtp_login(site, BEA, first)
+    assert smtp_login(site, BEA, second)
+
+    # Tracking mode, post/redirect/get.
+    pg.goto(srv.url + PATH + "/" + BEA)
+    pg.get_by_label("Tracking mode").select_option("all")
+    pg.get_by_role("button", name="Save tracking").click()
+    pg.wait_for_url(re.compile(r".*\?saved=track$"))
+    assert "Tracking is now: Opens and clicks" in pg.get_by_role("status").inner_text()
+    assert pg.get_by_label("Tracking mode").input_value() == "all"
+
+    # The queue: one copy sent, one refused for good, one waiting and retried
+    # (the stub takes no AUTH: the upstream without its user from now on).
+    cli("senders", "set", BEA, "--upstream", f"smtp://127.0.0.1:{stub[1].port}?tls=none",
+        db=srv.db)  # fmt: skip
+    raw = mail(sender=BEA, to=["ok@example.org", "gone@example.org", "later@example.org"])
+    Relay(srv, site.smtp_port, BEA, second, upstream).send(
+        raw, ["ok@example.org", "gone@example.org", "later@example.org"]
+    )
+    wait_for(lambda: state_after_reload(pg, "later@example.org", "retrying"), "a retry")
+    assert copy_row(pg, "ok@example.org").locator("[data-state]").inner_text() == "sent"
+    assert "sent" in copy_row(pg, "ok@example.org").locator(".copy-detail").inner_text()
+    gone = copy_row(pg, "gone@example.org")
+    assert gone.locator("[data-state]").inner_text() == "bounced"
+    assert "550 5.1.1 no such user" in gone.locator("[data-reply]").inner_text()
+    later = copy_row(pg, "later@example.org").inner_text()
+    assert "so far" in later and "next try" in later and "451" in later
+    assert "Our proposal" in copy_row(pg, "ok@example.org").inner_text()
+    assert copy_row(pg, "ok@example.org").locator("time").count() == 2  # created, sent
+    assert "Bounce report" in copy_row(pg, BEA).inner_text()  # the report about gone@
+    pg.goto(srv.url + PATH)  # every sender's copies, with the sender
+    assert copy_row(pg, "ok@example.org").get_by_role("link", name=BEA).count() == 1
+    assert "waiting" in pg.locator(f'#senders tr[data-sender="{BEA}"]').inner_text()
+
+    # A refused form: the reason, the address kept, the URL (and password) not.
+    add(pg, "x@example.com", "smtp://x:leaky-secret@host:notaport")
+    assert "does not parse" in pg.get_by_role("alert").inner_text()
+    assert "leaky-secret" not in pg.content()
+    assert pg.get_by_label("Sender address").input_value() == "x@example.com"
+    assert pg.get_by_label("Upstream SMTP URL").input_value() == ""
+    add(pg, BEA, upstream)
+    assert "already a sender" in pg.get_by_role("alert").inner_text()
+    assert SECRET not in pg.content()
+
+    # Forms without the session's token are refused; nothing changes.
+    for action in ("/remove", "/password"):
+        forged = pg.request.post(
+            srv.url + PATH + "/" + BEA + action, form={"csrf": "forged"}, max_redirects=0
+        )
+        assert forged.status == 403
+    assert smtp_login(site, BEA, second)
+
+    # Remove asks first; Cancel keeps it, confirming removes it.
+    pg.goto(srv.url + PATH)
+    row = pg.locator(f'#senders tr[data-sender="{BEA}"]')
+    row.get_by_role("link", name="Remove").click()
+    assert pg.get_by_role("heading", name=f"Remove sender {BEA}?").is_visible()
+    assert "will never be sent" in pg.locator("main").inner_text()  # the waiting copy
+    assert SECRET not in pg.content()
+    pg.get_by_role("link", name="Cancel").click()
+    pg.wait_for_url(srv.url + PATH + "/" + BEA)
+    pg.goto(srv.url + PATH)
+    row.get_by_role("link", name="Remove").click()
+    pg.get_by_role("button", name="Remove sender").click()
+    pg.wait_for_url(re.compile(re.escape(srv.url + PATH) + r"\?removed="))
+    assert f"Removed sender {BEA}" in pg.get_by_role("status").inner_text()
+    assert row.count() == 0
+    assert not smtp_login(site, BEA, second)
+    assert pg.goto(srv.url + PATH + "/" + BEA).status == 404
+    pg.context.close()
+
+    # At 390 px, the list and a sender's page with its queue: no sideways scroll.
+    phone = signed_in(browser, srv, 390)
+    ana = srv.url + PATH + "/ana@example.com"
+    site.send(
+        mail(to=["later@example.org", "ok@example.org"]), ["later@example.org", "ok@example.org"]
+    )
+    for url in (srv.url + PATH, ana, ana + "/remove"):
+        phone.goto(url)
+        scroll, inner = phone.evaluate(
+            "() => [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        wide = phone.evaluate(OVERFLOWING)
+        assert scroll <= inner, f"{url}: scrollWidth {scroll} > {inner} at 390 px {wide}"
+    phone.context.close()
+
+
+def test_without_smtp_the_page_says_how_to_enable_it(
+    sqlite_url: str, tmp_path: Path, browser: Any
+) -> None:
+    cli("senders", "create", "--email", BEA, "--upstream", "smtp://mail.example.com",
+        db=sqlite_url)  # fmt: skip
+    srv = start_server(sqlite_url, tmp_path)
+    cli("users", "create", "--email", EMAIL, "--password", PASSWORD, db=sqlite_url)
+    try:
+        pg = signed_in(browser, srv, 1280, PATH + "/" + BEA)
+        off = pg.locator("#smtp-off").inner_text()
+        assert "SMTP is not enabled" in off and "mailbeacon serve --smtp-port 587" in off
+        assert pg.locator("[data-smtp-port]").count() == 0
+        assert pg.locator("#steps").count() == 0
+        assert pg.locator("[data-smtp-login]").inner_text() == BEA
+        pg.context.close()
+    finally:
+        srv.stop()
