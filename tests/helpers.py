@@ -31,6 +31,23 @@ def pg_admin() -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+def engine_at(db_url: str, revision: str) -> Any:
+    """An engine on a store migrated only up to ``revision``, to test what a
+    later migration does to existing rows (the PostgreSQL fixture's copy is at
+    head: it is dropped and made afresh)."""
+    from mailbeacon.config import normalise_db_url
+    from mailbeacon.store import make_engine, upgrade
+
+    if db_url.startswith("postgresql"):
+        name = db_url.rsplit("/", 1)[1]
+        with pg_admin() as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(normalise_db_url(db_url))
+    upgrade(engine, revision)
+    return engine
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -500,3 +500,74 @@ def test_notification_preferences_and_installable_app(
         assert sorted(shown)[0].startswith("Clicked: With a link | c@example.com"), shown
     finally:
         ctx.close()
+
+
+LONG_SUBJECT = (
+    "Your proposal for the website redesign and two years of hosting, revised after Tuesday's call"
+)
+
+
+def test_campaign_page_says_the_ab_verdict_and_send_time(site: Server, browser: Any) -> None:
+    """Each variant's subject line, the A/B sentence above the table, and the
+    send-time advice above the heatmap, in the zone the page is shown in; the
+    page still fits 390 px with a long subject."""
+    camp = site.api("POST", "/api/v1/campaigns", json={"name": "Subjects"}).json()
+    for i in range(10):
+        variant, subject = ("A", "Spring offer: 20% off") if i % 2 else ("B", LONG_SUBJECT)
+        msg = site.message(
+            recipient=f"p{i}@example.com", campaign_id=camp["id"], variant=variant,
+            subject=subject, sent_at=time.time() - 7200,
+        )  # fmt: skip
+        r = httpx.get(
+            msg["open_url"],
+            headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": f"198.51.100.{40 + i}"},
+        )
+        assert r.headers["x-mailbeacon-recorded"].startswith("yes")
+    path = f"/campaigns/{camp['id']}"
+
+    def report(tz: str) -> dict[str, Any]:
+        got = site.api("GET", f"/api/v1/campaigns/{camp['id']}/report", params={"tz": tz})
+        return dict(got.json())
+
+    tokyo = report("Asia/Tokyo")
+    assert tokyo["send_time_advice"]["text"].startswith("Most first opens: ")
+    assert "(Asia/Tokyo), 10 of 10 people (100%)." in tokyo["send_time_advice"]["text"]
+    assert tokyo["variants_verdict"] == (
+        "No winner yet: A opened 100% (5 of 5), B 100% (5 of 5); the same rate, nothing "
+        "tells them apart."
+    )
+    for width in (1280, 390):
+        ctx = browser.new_context(viewport={"width": width, "height": 900})
+        pg = ctx.new_page()
+        pg.set_default_timeout(15_000)
+        try:
+            sign_in(pg, site)
+            pg.goto(f"{site.url}{path}?tz=Asia/Tokyo")
+            advice = pg.locator("[data-send-time]")
+            assert advice.inner_text() == tokyo["send_time_advice"]["text"]
+            # Right above the heatmap, in the same section.
+            assert pg.locator("[data-send-time] + svg.heatmap").count() == 1
+            section = pg.locator("section:has(h2:text('Variants'))")
+            assert (
+                section.locator("[data-variants-verdict]").inner_text()
+                == (tokyo["variants_verdict"])
+            )
+            rows = section.locator("tbody tr").all_inner_texts()
+            assert "Spring offer: 20% off" in rows[0] and LONG_SUBJECT in rows[1]
+            assert "same rate" not in rows[0]  # the cell says it per variant
+            assert "too few messages to tell (p = 1)" in rows[0]
+            # The zone selector moves the advice with the heatmap.
+            pg.get_by_label("Time zone").fill("UTC")
+            pg.get_by_role("button", name="Show").click()
+            pg.wait_for_url("**tz=UTC**")
+            assert (
+                pg.locator("[data-send-time]").inner_text()
+                == (report("UTC")["send_time_advice"]["text"])
+            )
+            assert "(UTC), 10 of 10 people" in pg.locator("[data-send-time]").inner_text()
+            scroll, inner = pg.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert scroll <= inner, f"scrollWidth {scroll} > {inner} at {width} px"
+        finally:
+            ctx.close()

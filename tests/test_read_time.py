@@ -363,20 +363,12 @@ def test_migration_0011_adds_the_columns_the_code_declares(db_url: str) -> None:
     from alembic.migration import MigrationContext
     from sqlalchemy import text
 
-    from mailbeacon.config import normalise_db_url
-    from mailbeacon.store import make_engine, upgrade
+    from mailbeacon.store import upgrade
     from mailbeacon.store.schema import metadata
+    from tests.helpers import engine_at
 
-    if db_url.startswith("postgresql"):  # the fixture's copy is at head: start afresh
-        from tests.helpers import pg_admin
-
-        name = db_url.rsplit("/", 1)[1]
-        with pg_admin() as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(normalise_db_url(db_url))
+    engine = engine_at(db_url, "0010_replies")
     try:
-        upgrade(engine, "0010_replies")
         with engine.begin() as conn:
             conn.execute(
                 text(

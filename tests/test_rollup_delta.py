@@ -46,7 +46,15 @@ CASES: list[tuple[str, Sequence[Event], dict[str, int], list[str]]] = [
         "a person's first open opens the message, once, with its time to open",
         [OPEN_PERSON, replace(OPEN_PERSON, at=SENT + 800)],
         {"unique:opened": 1, "unique:human_open": 1, "unique:opened_or_auto": 1,
-         "ttfo:5-30m": 1, "client:Thunderbird": 2, "os:Linux": 2},
+         "ttfo:5-30m": 1, "client:Thunderbird": 2, "os:Linux": 2,
+         "first_open:277": 1},  # SENT + 600 s is in unix hour 277
+        ["opened", "opened_or_auto", "human_open"],
+    ),
+    (
+        "an earlier open arriving late moves the first open to its hour",
+        [replace(OPEN_PERSON, at=SENT + 4000), OPEN_PERSON],
+        {"unique:opened": 1, "unique:human_open": 1, "unique:opened_or_auto": 1,
+         "ttfo:30m-2h": 1, "client:Thunderbird": 2, "os:Linux": 2, "first_open:277": 1},
         ["opened", "opened_or_auto", "human_open"],
     ),
     (

@@ -75,8 +75,12 @@ def _expected(engine: Engine) -> Counter[tuple[str, str]]:
                                 "e.client, m.variant FROM events e JOIN messages m "
                                 "ON m.id = e.message_id")).all()
         n_messages = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
+        firsts = conn.execute(text("SELECT first_human_open_at FROM message_stats "
+                                   "WHERE first_human_open_at IS NOT NULL")).scalars().all()
     out: Counter[tuple[str, str]] = Counter()
     out[("unique", "messages")] = n_messages
+    for first in firsts:  # one per message, in the hour of its first human open
+        out[("first_open", str(int(first // 3600)))] += 1
     per_msg: dict[int, Counter[str]] = {}
     variant_of: dict[int, str] = {}
     link_humans: dict[tuple[int, int], int] = Counter()

@@ -1,6 +1,7 @@
 """Variants carry their subject line: two subject lines from one CSV (its
 subject and variant columns), named in the campaign report (API JSON and
-the CLI table, which fits 80 columns)."""
+the CLI table, which fits 80 columns), with the verdict and send-time
+sentences under it."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def test_one_csv_two_subject_lines(sqlite_url: str, tmp_path: Path) -> None:
     table = cli("report", "spring", db=sqlite_url, env={"COLUMNS": "80"}).stdout
     assert "A · Spring offer: 20% off" in table and "B · Last chance for spring" in table
     assert "too few" in table
+    flat = " ".join(table.split())
+    assert "No winner yet: nobody has opened any variant (A 0 of 1, B 0 of 1, C 0 of 1)." in flat
+    assert "Too few human opens to advise a send time (0 so far; advice starts at 10)." in flat
     assert all(len(line) <= 80 for line in table.splitlines())
 
 

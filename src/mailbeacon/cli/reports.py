@@ -98,6 +98,8 @@ def print_report(rep: dict[str, Any], name: str) -> None:
     kind, values = _timeline(rep)
     if values:
         out.print(f"human opens, {kind} ({rep['tz']}): {sparkline(values)}  max {max(values)}")
+    # Subjects and zone names are the user's text, never rich markup.
+    out.print(rep["send_time_advice"]["text"], markup=False)
     if rep["links"]:
         # 80 columns: the link wraps rather than being cut to "…/ca…".
         links = Table(
@@ -146,6 +148,8 @@ def print_report(rep: dict[str, Any], name: str) -> None:
                 win,
             )
         out.print(var)
+        if rep.get("variants_verdict"):
+            out.print(rep["variants_verdict"], markup=False)
     if rep["warm_leads"]:
         leads = Table(
             Column("warm leads", overflow="fold"),

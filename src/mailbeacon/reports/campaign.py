@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mailbeacon import readtime
-from mailbeacon.reports import stats, timeline
+from mailbeacon.reports import sendtime, stats, timeline, verdict
 from mailbeacon.reports.recipients import warm_leads
 from mailbeacon.store.rollups import SEP, TTFO_BUCKETS
 from mailbeacon.store.schema import counters, links, message_stats, messages
@@ -89,6 +89,8 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
         "click_to_open_rate": rate(clicked, opened),
     }
     hours = timeline.hourly(c["hour"])
+    variants = variant_rows(c["variant"], c["subject"])
+    first_opens = sendtime.local_grid(sendtime.first_open_hours(c["first_open"]), zone)
     return {
         "campaign_id": campaign_id,
         "messages": n,
@@ -104,7 +106,9 @@ def campaign_report(conn: Connection, campaign_id: int, tz: str = "UTC") -> dict
         "os": breakdown(c["os"]),
         "devices": breakdown(c["device"]),
         "countries": breakdown(c["country"]),
-        "variants": variant_rows(c["variant"], c["subject"]),
+        "variants": variants,
+        "variants_verdict": verdict.variants_verdict(variants),
+        "send_time_advice": sendtime.advice(first_opens, zone.key),
         "first_open_at": iso(first_open_at(conn, campaign_id)),
         "time_to_first_open": [
             {"bucket": b, "messages": c["ttfo"].get(b, 0)} for b in TTFO_BUCKETS
@@ -207,7 +211,8 @@ def variant_rows(
 ) -> list[dict[str, Any]]:
     """Per variant: its subject line (the one most of its messages had),
     messages, opened, clicked, rates, and a z-test of its open (and click)
-    rate against the best other variant; ``winner`` only below p 0.05."""
+    rate against the best other variant; ``winner`` only below p 0.05;
+    ``verdict``: the row's verdict in words (reports/verdict.py)."""
     per: dict[str, dict[str, int]] = defaultdict(lambda: {"messages": 0, "opened": 0, "clicked": 0})
     for key, n in rows.items():
         name, _, metric = key.partition(SEP)
@@ -243,7 +248,10 @@ def variant_rows(
             row[f"{prefix}winner"] = bool(
                 best is not None and row[key] > best[key] and p < stats.SIGNIFICANCE
             )
-            row[f"{prefix}small_sample"] = stats.small_sample(
-                row[metric], row["messages"]
-            ) or (best is not None and stats.small_sample(best[metric], best["messages"]))
+            row[f"{prefix}small_sample"] = stats.small_sample(row[metric], row["messages"]) or (
+                best is not None and stats.small_sample(best[metric], best["messages"])
+            )
+    live = sum(1 for row in out if row["messages"] > 0)
+    for row in out:
+        row["verdict"] = verdict.variant_verdict(row, live)
     return out

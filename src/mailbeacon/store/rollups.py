@@ -26,6 +26,8 @@ client ``<client>``                   human opens by mail client
 os, device, country                   direct human opens by OS / device / country
 ttfo   ``<bucket>``                   time from sent_at to first open
 variant ``<variant>\\x1f<metric>``     messages, opened, clicked per variant
+first_open ``<unix hour>``            messages whose first human open (the
+                                      ``first_human_open_at`` column) is in it
 ====== ============================== =========================================
 
 Relabelling applies the old event with sign -1 and the new one with +1 in
@@ -200,12 +202,26 @@ def delta(
         st = state.get(e.message_id)
         if st is None:
             continue  # erased message: nothing to count
-        before = _flags(st)
+        before, first = _flags(st), st["first_human_open_at"]
         cls = _label_delta(st, e, sign, counts)
         if _is_link_click(e):
             touched.add(_link_delta(st, links, e, sign, cls, counts))
         _flag_delta(st, e, sign, cls, before, counts, transitions)
+        _first_open_delta(st, first, counts)
     return counts, transitions, touched
+
+
+def _first_open_delta(st: dict[str, Any], was: float | None, counts: Counts) -> None:
+    """Move the message between ``first_open`` hours when its first human
+    open changed (send-time advice, reports/sendtime.py)."""
+    old, new = (
+        None if t is None else str(int(t // 3600)) for t in (was, st["first_human_open_at"])
+    )
+    if old != new:
+        if old is not None:
+            counts[(st["campaign_id"], "first_open", old)] -= 1
+        if new is not None:
+            counts[(st["campaign_id"], "first_open", new)] += 1
 
 
 def _is_link_click(e: Event) -> bool:

@@ -108,6 +108,29 @@ class VariantRow(BaseModel):
     click_vs: str | None
     click_winner: bool
     click_small_sample: bool
+    verdict: str = Field(
+        description='the comparison in words, e.g. "more opens than B (p = 0.012)" or '
+        '"too few messages to tell (p = 0.64)"'
+    )
+
+
+class SendTimeAdvice(BaseModel):
+    text: str = Field(
+        description='"Most first opens: Tue–Thu 9–12 (Europe/Paris), 14 of 23 people (61%)." '
+        "or, below min_sample first opens, why there is no advice yet"
+    )
+    weekdays: list[str] | None = Field(
+        description="the window's 1-3 consecutive weekdays (Mon..Sun, no wrap); null: no advice"
+    )
+    hours: list[int] | None = Field(
+        description="its 1-3 consecutive local hours (0-23, no wrap past midnight); "
+        "[9, 10, 11] is 9:00 to 12:00"
+    )
+    tz: str = Field(description="the zone of weekdays and hours: the report's tz")
+    sample: int = Field(description="messages with a first human open (one per person)")
+    opens: int | None = Field(description="first opens inside the window")
+    share: float | None = Field(description="opens / sample")
+    min_sample: int = Field(description="first opens needed before any advice")
 
 
 class TtfoRow(BaseModel):
@@ -167,6 +190,12 @@ class Report(BaseModel):
     devices: list[Share]
     countries: list[Share]
     variants: list[VariantRow]
+    variants_verdict: str | None = Field(
+        description="the A/B result in one sentence: the winner with its subject, both "
+        "rates and p; or why there is none yet, with the messages per variant that "
+        "would show the gap; null without variants"
+    )
+    send_time_advice: SendTimeAdvice
     first_open_at: str | None
     time_to_first_open: list[TtfoRow]
     warm_leads: list[WarmLead]
