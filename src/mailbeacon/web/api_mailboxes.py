@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from mailbeacon.mailboxes import service
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.web.api import ERRORS, ApiError, Auth
+from mailbeacon.web.deps import NodeDep
 
 router = APIRouter(tags=["mailboxes"])
 
@@ -36,13 +37,8 @@ class MailboxOut(BaseModel):
     watched_by: str | None = Field(description="the serve node holding the mailbox's lease")
 
 
-def _node(request: Request) -> Any:
-    return request.app.state.node
-
-
 @router.post("/api/v1/mailboxes", response_model=MailboxOut, status_code=201, responses=ERRORS)
-def add_mailbox(body: MailboxIn, request: Request, _k: Auth) -> dict[str, Any]:
-    node = _node(request)
+def add_mailbox(body: MailboxIn, node: NodeDep, _k: Auth) -> dict[str, Any]:
     try:
         box, _ = service.add(node.engine, node.settings, body.email, body.imap)
     except (service.BadURL, SecretKeyError) as exc:
@@ -51,13 +47,11 @@ def add_mailbox(body: MailboxIn, request: Request, _k: Auth) -> dict[str, Any]:
 
 
 @router.get("/api/v1/mailboxes", response_model=list[MailboxOut], responses=ERRORS)
-def list_mailboxes(request: Request, _k: Auth) -> list[dict[str, Any]]:
-    return service.listing(_node(request).engine)
+def list_mailboxes(node: NodeDep, _k: Auth) -> list[dict[str, Any]]:
+    return service.listing(node.engine)
 
 
 @router.delete("/api/v1/mailboxes/{email}", status_code=204, responses=ERRORS)
-def remove_mailbox(
-    email: Annotated[str, Path(max_length=320)], request: Request, _k: Auth
-) -> None:
-    if not service.remove(_node(request).engine, email):
+def remove_mailbox(email: Annotated[str, Path(max_length=320)], node: NodeDep, _k: Auth) -> None:
+    if not service.remove(node.engine, email):
         raise ApiError(404, "not_found", f"no mailbox {email[:80]!r}")

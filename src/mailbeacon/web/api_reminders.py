@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mailbeacon import reminders
 from mailbeacon.store import reminders as store
 from mailbeacon.web.api import ERRORS, MAX_ID, ApiError, Auth, DbId, Id
+from mailbeacon.web.deps import NodeDep
 
 router = APIRouter(tags=["reminders"])
 Condition = Literal["not_opened", "not_clicked", "not_replied"]
@@ -81,18 +82,13 @@ class DefaultOut(BaseModel):
     tz: str
 
 
-def _node(request: Request) -> Any:
-    return request.app.state.node
-
-
 @router.post(
     "/api/v1/reminders",
     response_model=ReminderOut | CampaignReminders,
     status_code=201,
     responses=ERRORS,
 )
-def new_reminder(body: ReminderIn, request: Request, _k: Auth) -> dict[str, Any]:
-    node = _node(request)
+def new_reminder(body: ReminderIn, node: NodeDep, _k: Auth) -> dict[str, Any]:
     try:
         made = reminders.create(
             node.engine, condition=body.if_, after=body.after,
@@ -110,37 +106,36 @@ def new_reminder(body: ReminderIn, request: Request, _k: Auth) -> dict[str, Any]
 
 @router.get("/api/v1/reminders", response_model=list[ReminderOut], responses=ERRORS)
 def list_reminders(
-    request: Request,
+    node: NodeDep,
     _k: Auth,
     message_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     state: Literal["pending", "fired", "cancelled"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    found = store.rows(_node(request).engine, message_id=message_id, state=state, limit=limit)
+    found = store.rows(node.engine, message_id=message_id, state=state, limit=limit)
     return [reminders.public(r) for r in found]
 
 
 @router.delete("/api/v1/reminders/{reminder_id}", status_code=204, responses=ERRORS)
-def cancel_reminder(reminder_id: DbId, request: Request, _k: Auth) -> None:
+def cancel_reminder(reminder_id: DbId, node: NodeDep, _k: Auth) -> None:
     import time
 
-    if not store.cancel(_node(request).engine, reminder_id, time.time()):
+    if not store.cancel(node.engine, reminder_id, time.time()):
         raise ApiError(404, "not_found", f"no pending reminder {reminder_id}")
 
 
 @router.get("/api/v1/reminders/defaults", response_model=list[DefaultOut], responses=ERRORS)
-def list_defaults(request: Request, _k: Auth) -> list[dict[str, Any]]:
+def list_defaults(node: NodeDep, _k: Auth) -> list[dict[str, Any]]:
     return [
         {"sender": d.sender, "if": d.condition, "after": d.after, "tz": d.tz}
-        for d in store.defaults(_node(request).engine)
+        for d in store.defaults(node.engine)
     ]
 
 
 @router.put("/api/v1/reminders/defaults/{sender}", response_model=DefaultOut, responses=ERRORS)
 def set_default(
-    sender: Annotated[str, Path(max_length=320)], body: DefaultIn, request: Request, _k: Auth
+    sender: Annotated[str, Path(max_length=320)], body: DefaultIn, node: NodeDep, _k: Auth
 ) -> dict[str, Any]:
-    node = _node(request)
     try:
         d = reminders.set_default(node.engine, sender, body.if_, body.after,
                                   body.tz or node.settings.timezone)  # fmt: skip
@@ -150,8 +145,6 @@ def set_default(
 
 
 @router.delete("/api/v1/reminders/defaults/{sender}", status_code=204, responses=ERRORS)
-def remove_default(
-    sender: Annotated[str, Path(max_length=320)], request: Request, _k: Auth
-) -> None:
-    if not store.remove_default(_node(request).engine, sender.strip().lower()):
+def remove_default(sender: Annotated[str, Path(max_length=320)], node: NodeDep, _k: Auth) -> None:
+    if not store.remove_default(node.engine, sender.strip().lower()):
         raise ApiError(404, "not_found", f"no default reminder for {sender[:80]!r}")

@@ -1,0 +1,23 @@
+"""The one way a route reaches its node: ``node: NodeDep`` in its signature.
+
+``build()`` (web/app.py) puts the node on ``app.state``; routes are
+module-level routers (``router = APIRouter()``), so nothing closes over a
+node and a test can build an app around any node. Dependencies that take
+only the request add nothing to the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mailbeacon.node import Node
+
+
+def get_node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
