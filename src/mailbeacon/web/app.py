@@ -15,7 +15,7 @@ from mailbeacon.hits.track import Tracker
 from mailbeacon.node import Node
 from mailbeacon.web.api import install as install_api
 from mailbeacon.web.api_hooks import router as hooks_router
-from mailbeacon.web.api_instrument import install as install_instrument_api
+from mailbeacon.web.api_instrument import router as instrument_router
 from mailbeacon.web.api_mailboxes import router as mailboxes_router
 from mailbeacon.web.api_reminders import router as reminders_router
 from mailbeacon.web.api_reports import install as install_reports_api
@@ -63,7 +63,7 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         ),
     )
     install_api(api, node)
-    install_instrument_api(api, node)
+    api.include_router(instrument_router)
     install_reports_api(api, node)
     api.include_router(hooks_router)
     api.include_router(mailboxes_router)
