@@ -17,8 +17,9 @@ from mailbeacon.web.api import install as install_api
 from mailbeacon.web.api_hooks import router as hooks_router
 from mailbeacon.web.api_instrument import router as instrument_router
 from mailbeacon.web.api_mailboxes import router as mailboxes_router
+from mailbeacon.web.api_privacy import router as privacy_router
 from mailbeacon.web.api_reminders import router as reminders_router
-from mailbeacon.web.api_reports import install as install_reports_api
+from mailbeacon.web.api_reports import router as reports_router
 from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.limits import BodyLimit, BodyLimits
 from mailbeacon.web.proxycheck import ProxyWatch
@@ -64,7 +65,8 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
     )
     install_api(api, node)
     api.include_router(instrument_router)
-    install_reports_api(api, node)
+    api.include_router(reports_router)
+    api.include_router(privacy_router)
     api.include_router(hooks_router)
     api.include_router(mailboxes_router)
     api.include_router(reminders_router)
