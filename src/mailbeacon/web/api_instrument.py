@@ -27,7 +27,8 @@ from mailbeacon.instrument import lint
 from mailbeacon.instrumenting import instrument_message
 from mailbeacon.node import Node
 from mailbeacon.service import HONEYPOT_PATH, Invalid, NotFound
-from mailbeacon.web.api import ERRORS, ApiError, Auth, Message, sent_at_of
+from mailbeacon.web.api import ERRORS, ApiError, Auth, sent_at_of
+from mailbeacon.web.api_messages import Message
 from mailbeacon.web.deps import NodeDep
 
 MAX_MAIL = 10 * 1024 * 1024  # 10 MB: Gmail's and Outlook's message size limits are 20-25 MB

@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 
 from mailbeacon.node import Node
 from mailbeacon.store import privacy
-from mailbeacon.web.api import ERRORS, ApiError, Auth, EventOut, MessageBase
+from mailbeacon.web.api import ERRORS, ApiError, Auth
+from mailbeacon.web.api_events import EventOut
+from mailbeacon.web.api_messages import MessageBase
 from mailbeacon.web.deps import NodeDep
 
 router = APIRouter(tags=["privacy"])

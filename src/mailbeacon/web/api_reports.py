@@ -18,7 +18,8 @@ from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.store import messages as store
-from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, ReadTime
+from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId
+from mailbeacon.web.api_messages import ReadTime
 from mailbeacon.web.deps import NodeDep
 
 router = APIRouter(tags=["reports"])
