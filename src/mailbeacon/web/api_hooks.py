@@ -1,10 +1,11 @@
-"""Webhooks (``/api/v1/webhooks``) and the live event stream (``/api/v1/stream``)."""
+"""Webhooks (``/api/v1/webhooks``) and the live event stream (``/api/v1/stream``)
+(a module-level router)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -13,6 +14,9 @@ from mailbeacon.notify import EVENT_TYPES, egress, stream
 from mailbeacon.store import outbox as ns
 from mailbeacon.timefmt import iso
 from mailbeacon.web.api import ERRORS, MAX_ID, ApiError, Auth, DbId
+from mailbeacon.web.deps import NodeDep
+
+router = APIRouter()
 
 
 class WebhookIn(BaseModel):
@@ -76,87 +80,92 @@ def sse_response(
     )
 
 
-def install(app: FastAPI, node: Node) -> None:
-    @app.post(
-        "/api/v1/webhooks",
-        response_model=Webhook,
-        status_code=201,
-        responses=ERRORS,
-        tags=["webhooks"],
-        response_model_exclude_none=True,
-    )
-    def new_webhook(body: WebhookIn, _k: Auth) -> dict[str, Any]:
-        events = list(dict.fromkeys(body.events))
-        check_webhook(body.url, events, node.settings.webhook_allow_internal)
-        hook = ns.create_webhook(node.engine, body.url, events)
-        return {**hook, "created_at": iso(hook["created_at"])}
+@router.post(
+    "/api/v1/webhooks",
+    response_model=Webhook,
+    status_code=201,
+    responses=ERRORS,
+    tags=["webhooks"],
+    response_model_exclude_none=True,
+)
+def new_webhook(body: WebhookIn, node: NodeDep, _k: Auth) -> dict[str, Any]:
+    events = list(dict.fromkeys(body.events))
+    check_webhook(body.url, events, node.settings.webhook_allow_internal)
+    hook = ns.create_webhook(node.engine, body.url, events)
+    return {**hook, "created_at": iso(hook["created_at"])}
 
-    @app.get(
-        "/api/v1/webhooks",
-        response_model=list[Webhook],
-        responses=ERRORS,
-        tags=["webhooks"],
-        response_model_exclude_none=True,
-    )
-    def webhooks(_k: Auth) -> list[dict[str, Any]]:
-        return [{**h, "created_at": iso(h["created_at"])} for h in ns.list_webhooks(node.engine)]
 
-    @app.delete(
-        "/api/v1/webhooks/{webhook_id}", status_code=204, responses=ERRORS, tags=["webhooks"]
-    )
-    def delete_webhook(webhook_id: DbId, _k: Auth) -> Response:
-        if not ns.delete_webhook(node.engine, webhook_id):
-            raise ApiError(404, "not_found", f"webhook {webhook_id} does not exist")
-        return Response(status_code=204)
+@router.get(
+    "/api/v1/webhooks",
+    response_model=list[Webhook],
+    responses=ERRORS,
+    tags=["webhooks"],
+    response_model_exclude_none=True,
+)
+def webhooks(node: NodeDep, _k: Auth) -> list[dict[str, Any]]:
+    return [{**h, "created_at": iso(h["created_at"])} for h in ns.list_webhooks(node.engine)]
 
-    @app.get(
-        "/api/v1/webhooks/{webhook_id}/deliveries",
-        response_model=list[Delivery],
-        responses=ERRORS,
-        tags=["webhooks"],
-    )
-    def webhook_deliveries(
-        webhook_id: DbId, _k: Auth, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-    ) -> list[dict[str, Any]]:
-        if ns.get_webhook(node.engine, webhook_id, deleted=True) is None:
-            raise ApiError(404, "not_found", f"webhook {webhook_id} does not exist")
-        return ns.deliveries(node.engine, webhook_id=webhook_id, limit=limit)
 
-    @app.post(
-        "/api/v1/webhooks/deliveries/{delivery_id}/replay",
-        response_model=Delivery,
-        status_code=202,
-        responses=ERRORS,
-        tags=["webhooks"],
-    )
-    def replay_delivery(delivery_id: DbId, _k: Auth) -> dict[str, Any]:
-        new_id = ns.replay(node.engine, delivery_id)
-        if new_id is None:
-            raise ApiError(404, "not_found", f"delivery {delivery_id} does not exist")
-        out = ns.get_delivery(node.engine, new_id)
-        assert out is not None
-        return out
+@router.delete(
+    "/api/v1/webhooks/{webhook_id}", status_code=204, responses=ERRORS, tags=["webhooks"]
+)
+def delete_webhook(webhook_id: DbId, node: NodeDep, _k: Auth) -> Response:
+    if not ns.delete_webhook(node.engine, webhook_id):
+        raise ApiError(404, "not_found", f"webhook {webhook_id} does not exist")
+    return Response(status_code=204)
 
-    @app.get(
-        "/api/v1/stream",
-        responses={
-            **ERRORS,
-            200: {
-                "content": {"text/event-stream": {}},
-                "description": "server-sent events: `event: hit`, `id:` the event id, "
-                "`data:` the event as JSON with its label",
-            },
+
+@router.get(
+    "/api/v1/webhooks/{webhook_id}/deliveries",
+    response_model=list[Delivery],
+    responses=ERRORS,
+    tags=["webhooks"],
+)
+def webhook_deliveries(
+    webhook_id: DbId, node: NodeDep, _k: Auth, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    if ns.get_webhook(node.engine, webhook_id, deleted=True) is None:
+        raise ApiError(404, "not_found", f"webhook {webhook_id} does not exist")
+    return ns.deliveries(node.engine, webhook_id=webhook_id, limit=limit)
+
+
+@router.post(
+    "/api/v1/webhooks/deliveries/{delivery_id}/replay",
+    response_model=Delivery,
+    status_code=202,
+    responses=ERRORS,
+    tags=["webhooks"],
+)
+def replay_delivery(delivery_id: DbId, node: NodeDep, _k: Auth) -> dict[str, Any]:
+    new_id = ns.replay(node.engine, delivery_id)
+    if new_id is None:
+        raise ApiError(404, "not_found", f"delivery {delivery_id} does not exist")
+    out = ns.get_delivery(node.engine, new_id)
+    assert out is not None
+    return out
+
+
+@router.get(
+    "/api/v1/stream",
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "server-sent events: `event: hit`, `id:` the event id, "
+            "`data:` the event as JSON with its label",
         },
-        tags=["events"],
-    )
-    def event_stream(
-        request: Request,
-        _k: Auth,
-        after: Annotated[
-            int | None,
-            Query(ge=0, le=MAX_ID, description="start after this event id (default: now)"),
-        ] = None,
-        last_event_id: Annotated[str | None, Header()] = None,
-    ) -> StreamingResponse:
-        """New events as they are recorded, on any node; resumes from Last-Event-ID."""
-        return sse_response(node, request, last_event_id, after)
+    },
+    tags=["events"],
+)
+def event_stream(
+    request: Request,
+    node: NodeDep,
+    _k: Auth,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ID, description="start after this event id (default: now)"),
+    ] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """New events as they are recorded, on any node; resumes from Last-Event-ID."""
+    return sse_response(node, request, last_event_id, after)

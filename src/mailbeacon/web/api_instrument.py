@@ -1,4 +1,5 @@
-"""``POST /api/v1/instrument`` and ``POST /api/v1/lint``: tracking put into real email.
+"""``POST /api/v1/instrument`` and ``POST /api/v1/lint``: tracking put into real email
+(a module-level router).
 
 A message is bytes in whatever charsets its parts declare, and JSON strings
 cannot carry bytes that are not UTF-8 (``Müller`` in latin-1 came back as
@@ -13,7 +14,7 @@ from __future__ import annotations
 import binascii
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
@@ -26,11 +27,14 @@ from mailbeacon.instrument import lint
 from mailbeacon.instrumenting import instrument_message
 from mailbeacon.node import Node
 from mailbeacon.service import HONEYPOT_PATH, Invalid, NotFound
-from mailbeacon.web.api import ERRORS, ApiError, Auth, Message, sent_at_of
+from mailbeacon.web.api import ERRORS, ApiError, Auth, sent_at_of
+from mailbeacon.web.api_messages import Message
+from mailbeacon.web.deps import NodeDep
 
 MAX_MAIL = 10 * 1024 * 1024  # 10 MB: Gmail's and Outlook's message size limits are 20-25 MB
 Clicks = Literal["off", "safe", "all"]
 Pixel = Literal["bottom", "top"]
+router = APIRouter()
 
 
 class InstrumentIn(BaseModel):
@@ -123,131 +127,135 @@ _RAW_DOC = {
 }
 
 
-def install(app: FastAPI, node: Node) -> None:
-    def run(body: InstrumentIn) -> dict[str, Any]:
-        sent_at = sent_at_of(body.sent_at)
-        eml: str | bytes | None = body.eml
-        if body.eml_base64 is not None:
-            try:
-                eml = binascii.a2b_base64(body.eml_base64.encode("ascii"), strict_mode=False)
-            except (binascii.Error, UnicodeEncodeError):
-                raise ApiError(422, "invalid", "eml_base64 is not base64") from None
+def run(node: Node, body: InstrumentIn) -> dict[str, Any]:
+    """The instrumenting behind both /api/v1/instrument routes (JSON and raw)."""
+    sent_at = sent_at_of(body.sent_at)
+    eml: str | bytes | None = body.eml
+    if body.eml_base64 is not None:
         try:
-            with node.engine.begin() as conn:
-                res = instrument_message(
-                    conn,
-                    node.signer(),
-                    node.base_url,
-                    html=body.html,
-                    eml=eml,
-                    recipient=body.recipient,
-                    subject=body.subject,
-                    campaign_id=body.campaign_id,
-                    variant=body.variant,
-                    sent_at=sent_at,
-                    clicks=body.clicks,
-                    pixel=body.pixel,
-                    honeypot=body.honeypot,
-                    text_links=body.text_links,
-                )
-        except (Invalid, NotFound) as exc:
-            status, code = (404, "not_found") if isinstance(exc, NotFound) else (422, "invalid")
-            raise ApiError(status, code, str(exc)) from None
-        out: dict[str, Any] = {"message": res.message, "report": res.report}
-        if res.html is not None:
-            out["html"] = res.html
-        else:
-            assert res.eml is not None
-            # JSON text cannot hold bytes that are not UTF-8: "eml" shows them
-            # as U+FFFD, "eml_base64" is exact.
-            out["eml"] = res.eml.decode("utf-8", "replace")
-            out["eml_base64"] = binascii.b2a_base64(res.eml, newline=False).decode("ascii")
-        return out
-
-    async def instrument_raw(
-        request: Request,
-        _k: Auth,
-        recipient: Annotated[str, Query(min_length=3, max_length=320)],
-        campaign_id: int | None = None,
-        subject: Annotated[str | None, Query(max_length=998)] = None,
-        variant: Annotated[str | None, Query(max_length=100)] = None,
-        sent_at: str | None = None,
-        clicks: Clicks = "safe",
-        pixel: Pixel = "bottom",
-        honeypot: bool = False,
-        text_links: bool = False,
-    ) -> dict[str, Any]:
-        data = await request.body()
-        if len(data) > MAX_MAIL:
-            raise ApiError(422, "invalid", f"the message is over {MAX_MAIL // 2**20} MB")
-        try:
-            body = InstrumentIn(
-                eml_base64=binascii.b2a_base64(data, newline=False).decode("ascii"),
-                recipient=recipient,
-                campaign_id=campaign_id,
-                subject=subject,
-                variant=variant,
+            eml = binascii.a2b_base64(body.eml_base64.encode("ascii"), strict_mode=False)
+        except (binascii.Error, UnicodeEncodeError):
+            raise ApiError(422, "invalid", "eml_base64 is not base64") from None
+    try:
+        with node.engine.begin() as conn:
+            res = instrument_message(
+                conn,
+                node.signer(),
+                node.base_url,
+                html=body.html,
+                eml=eml,
+                recipient=body.recipient,
+                subject=body.subject,
+                campaign_id=body.campaign_id,
+                variant=body.variant,
                 sent_at=sent_at,
-                clicks=clicks,
-                pixel=pixel,
-                honeypot=honeypot,
-                text_links=text_links,
+                clicks=body.clicks,
+                pixel=body.pixel,
+                honeypot=body.honeypot,
+                text_links=body.text_links,
             )
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
-        return await run_in_threadpool(run, body)
+    except (Invalid, NotFound) as exc:
+        status, code = (404, "not_found") if isinstance(exc, NotFound) else (422, "invalid")
+        raise ApiError(status, code, str(exc)) from None
+    out: dict[str, Any] = {"message": res.message, "report": res.report}
+    if res.html is not None:
+        out["html"] = res.html
+    else:
+        assert res.eml is not None
+        # JSON text cannot hold bytes that are not UTF-8: "eml" shows them
+        # as U+FFFD, "eml_base64" is exact.
+        out["eml"] = res.eml.decode("utf-8", "replace")
+        out["eml_base64"] = binascii.b2a_base64(res.eml, newline=False).decode("ascii")
+    return out
 
-    # Registered first: it takes message/rfc822 requests, the JSON route the rest.
-    app.router.add_api_route(
-        "/api/v1/instrument",
-        instrument_raw,
-        methods=["POST"],
-        response_model=InstrumentOut,
-        status_code=201,
-        responses=ERRORS,
-        response_model_exclude_none=True,
-        include_in_schema=False,
-        route_class_override=_MessageBody,
-    )
 
-    @app.post(
-        "/api/v1/instrument",
-        response_model=InstrumentOut,
-        status_code=201,
-        responses=ERRORS,
-        tags=["instrument"],
-        response_model_exclude_none=True,
-        openapi_extra=_RAW_DOC,
-    )
-    def instrument(body: InstrumentIn, _k: Auth) -> dict[str, Any]:
-        """Put a pixel and tracked links into an HTML body or a whole message.
-
-        A message may also be sent as the raw body (`Content-Type: message/rfc822`)
-        with the other fields as query parameters; it always comes back as
-        `eml_base64`, byte for byte. `report` says where the pixel went (or why
-        there is none) and which links were left alone, and why.
-        """
-        return run(body)
-
-    @app.post(
-        "/api/v1/lint", response_model=list[FindingOut], responses=ERRORS, tags=["instrument"]
-    )
-    def lint_mail(body: LintIn, _k: Auth) -> list[dict[str, Any]]:
-        text = body.html if body.html is not None else body.eml
-        if text is None:
-            raise ApiError(422, "invalid", "send html or eml")
-        findings = lint(
-            text,
-            tracking_base_url=node.base_url,
-            from_domain=body.from_domain,
-            kind="html" if body.html is not None else "eml",
+async def instrument_raw(
+    request: Request,
+    node: NodeDep,
+    _k: Auth,
+    recipient: Annotated[str, Query(min_length=3, max_length=320)],
+    campaign_id: int | None = None,
+    subject: Annotated[str | None, Query(max_length=998)] = None,
+    variant: Annotated[str | None, Query(max_length=100)] = None,
+    sent_at: str | None = None,
+    clicks: Clicks = "safe",
+    pixel: Pixel = "bottom",
+    honeypot: bool = False,
+    text_links: bool = False,
+) -> dict[str, Any]:
+    data = await request.body()
+    if len(data) > MAX_MAIL:
+        raise ApiError(422, "invalid", f"the message is over {MAX_MAIL // 2**20} MB")
+    try:
+        body = InstrumentIn(
+            eml_base64=binascii.b2a_base64(data, newline=False).decode("ascii"),
+            recipient=recipient,
+            campaign_id=campaign_id,
+            subject=subject,
+            variant=variant,
+            sent_at=sent_at,
+            clicks=clicks,
+            pixel=pixel,
+            honeypot=honeypot,
+            text_links=text_links,
         )
-        return [{"line": f.line, "code": f.code, "message": f.message} for f in findings]
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    return await run_in_threadpool(run, node, body)
 
-    @app.get(HONEYPOT_PATH, include_in_schema=False)
-    def honeypot() -> HTMLResponse:
-        # Where the invisible honeypot link leads: only machines ever get here.
-        return HTMLResponse(
-            "<!doctype html><title>mailbeacon</title><p>Nothing here.</p>",
-            headers={"X-Robots-Tag": "noindex"},
-        )
+
+# Registered first: it takes message/rfc822 requests, the JSON route the rest.
+router.add_api_route(
+    "/api/v1/instrument",
+    instrument_raw,
+    methods=["POST"],
+    response_model=InstrumentOut,
+    status_code=201,
+    responses=ERRORS,
+    response_model_exclude_none=True,
+    include_in_schema=False,
+    route_class_override=_MessageBody,
+)
+
+
+@router.post(
+    "/api/v1/instrument",
+    response_model=InstrumentOut,
+    status_code=201,
+    responses=ERRORS,
+    tags=["instrument"],
+    response_model_exclude_none=True,
+    openapi_extra=_RAW_DOC,
+)
+def instrument(body: InstrumentIn, node: NodeDep, _k: Auth) -> dict[str, Any]:
+    """Put a pixel and tracked links into an HTML body or a whole message.
+
+    A message may also be sent as the raw body (`Content-Type: message/rfc822`)
+    with the other fields as query parameters; it always comes back as
+    `eml_base64`, byte for byte. `report` says where the pixel went (or why
+    there is none) and which links were left alone, and why.
+    """
+    return run(node, body)
+
+
+@router.post("/api/v1/lint", response_model=list[FindingOut], responses=ERRORS, tags=["instrument"])
+def lint_mail(body: LintIn, node: NodeDep, _k: Auth) -> list[dict[str, Any]]:
+    text = body.html if body.html is not None else body.eml
+    if text is None:
+        raise ApiError(422, "invalid", "send html or eml")
+    findings = lint(
+        text,
+        tracking_base_url=node.base_url,
+        from_domain=body.from_domain,
+        kind="html" if body.html is not None else "eml",
+    )
+    return [{"line": f.line, "code": f.code, "message": f.message} for f in findings]
+
+
+@router.get(HONEYPOT_PATH, include_in_schema=False)
+def honeypot() -> HTMLResponse:
+    # Where the invisible honeypot link leads: only machines ever get here.
+    return HTMLResponse(
+        "<!doctype html><title>mailbeacon</title><p>Nothing here.</p>",
+        headers={"X-Robots-Tag": "noindex"},
+    )

@@ -1,16 +1,15 @@
-"""Reports, recipients, exports and the privacy actions, under /api/v1.
+"""Campaign reports, recipient lists and exports under /api/v1 (a module-level
+router; the privacy actions on one recipient are in api_privacy.py).
 
 Reports read rollups only (mailbeacon.reports); exports stream raw events
-through a server-side cursor; the recipient actions change what running
-nodes may record, so this node forgets its cached messages at once and the
-others within their 10 s refresh (node.py).
+through a server-side cursor.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -19,8 +18,11 @@ from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.reports.recipients import recipient_total, recipients
 from mailbeacon.store import messages as store
-from mailbeacon.store import privacy
-from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, EventOut, MessageBase, ReadTime
+from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId
+from mailbeacon.web.api_messages import ReadTime
+from mailbeacon.web.deps import NodeDep
+
+router = APIRouter(tags=["reports"])
 
 
 class Opens(BaseModel):
@@ -202,179 +204,80 @@ class Report(BaseModel):
     tz: str
 
 
-class LinkOut(BaseModel):
-    position: int
-    url: str
-
-
-class StoredMessage(MessageBase):
-    links: list[LinkOut]
-    events: list[EventOut]
-
-
-class RecipientData(BaseModel):
-    recipient: str
-    opted_out: bool
-    messages: list[StoredMessage]
-
-
-class Erased(BaseModel):
-    recipient: str
-    messages: int
-    events: int
-    deliveries: int = Field(description="webhook and email deliveries about the person")
-
-
-class OptOut(BaseModel):
-    recipient: str
-    opted_out: bool
-    changed: bool
-
-
-Address = Annotated[str, Path(min_length=3, max_length=320, examples=["ana@example.com"])]
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
-def _address(address: str) -> str:
-    # Routes take {address:path}: "a/b@example.com" is a valid address (RFC
-    # 5322 allows "/" in the local part), sent as is or as a%2Fb@... A "/"
-    # after the "@" is no address but a path this route does not have.
-    local, at, domain = address.strip().rpartition("@")
-    if not at or not local or not domain or "/" in domain:
-        raise ApiError(422, "invalid", "address must be an email address such as ana@example.com")
-    return address.strip()
+def need_campaign(node: Node, campaign_id: int) -> None:
+    with node.engine.connect() as conn:
+        if store.get_campaign(conn, campaign_id) is None:
+            raise ApiError(404, "not_found", f"campaign {campaign_id} does not exist")
 
 
-def install(app: FastAPI, node: Node) -> None:
-    def need_campaign(campaign_id: int) -> None:
-        with node.engine.connect() as conn:
-            if store.get_campaign(conn, campaign_id) is None:
-                raise ApiError(404, "not_found", f"campaign {campaign_id} does not exist")
+@router.get(
+    "/api/v1/campaigns/{campaign_id}/report",
+    response_model=Report,
+    responses=ERRORS,
+)
+def report(
+    campaign_id: DbId,
+    node: NodeDep,
+    _k: Auth,
+    tz: Annotated[
+        str, Query(max_length=64, description="IANA zone for daily rows and the heatmap")
+    ] = "UTC",
+) -> dict[str, Any]:
+    with node.engine.connect() as conn:
+        if store.get_campaign(conn, campaign_id) is None:
+            raise ApiError(404, "not_found", f"campaign {campaign_id} does not exist")
+        try:
+            return campaign_report(conn, campaign_id, tz)
+        except ValueError as exc:
+            raise ApiError(422, "invalid", str(exc)) from None
 
-    @app.get(
-        "/api/v1/campaigns/{campaign_id}/report",
-        response_model=Report,
-        responses=ERRORS,
-        tags=["reports"],
-    )
-    def report(
-        campaign_id: DbId,
-        _k: Auth,
-        tz: Annotated[
-            str, Query(max_length=64, description="IANA zone for daily rows and the heatmap")
-        ] = "UTC",
-    ) -> dict[str, Any]:
-        with node.engine.connect() as conn:
-            if store.get_campaign(conn, campaign_id) is None:
-                raise ApiError(404, "not_found", f"campaign {campaign_id} does not exist")
-            try:
-                return campaign_report(conn, campaign_id, tz)
-            except ValueError as exc:
-                raise ApiError(422, "invalid", str(exc)) from None
 
-    @app.get(
-        "/api/v1/campaigns/{campaign_id}/recipients",
-        response_model=list[RecipientRow],
-        responses=ERRORS,
-        tags=["reports"],
-        description="One page of recipients; the header X-Total-Count has the filter's total.",
-    )
-    def campaign_recipients(
-        campaign_id: DbId,
-        _k: Auth,
-        response: Response,
-        filter: Literal["all", "opened", "clicked", "not_opened"] = "all",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    ) -> list[dict[str, Any]]:
-        need_campaign(campaign_id)
-        with node.engine.connect() as conn:
-            response.headers["X-Total-Count"] = str(recipient_total(conn, campaign_id, filter))
-            return recipients(conn, campaign_id, filter, limit, offset)
+@router.get(
+    "/api/v1/campaigns/{campaign_id}/recipients",
+    response_model=list[RecipientRow],
+    responses=ERRORS,
+    description="One page of recipients; the header X-Total-Count has the filter's total.",
+)
+def campaign_recipients(
+    campaign_id: DbId,
+    node: NodeDep,
+    _k: Auth,
+    response: Response,
+    filter: Literal["all", "opened", "clicked", "not_opened"] = "all",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    need_campaign(node, campaign_id)
+    with node.engine.connect() as conn:
+        response.headers["X-Total-Count"] = str(recipient_total(conn, campaign_id, filter))
+        return recipients(conn, campaign_id, filter, limit, offset)
 
-    @app.get(
-        "/api/v1/campaigns/{campaign_id}/export",
-        response_class=StreamingResponse,
-        responses={
-            **ERRORS,
-            200: {
-                "description": "the export, streamed",
-                "content": {"text/csv": {}, "application/json": {}},
-            },
+
+@router.get(
+    "/api/v1/campaigns/{campaign_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        **ERRORS,
+        200: {
+            "description": "the export, streamed",
+            "content": {"text/csv": {}, "application/json": {}},
         },
-        tags=["reports"],
+    },
+)
+def campaign_export(
+    campaign_id: DbId,
+    node: NodeDep,
+    _k: Auth,
+    what: Literal["events", "recipients"] = "events",
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse:
+    need_campaign(node, campaign_id)
+    name = f"campaign-{campaign_id}-{what}.{format}"
+    return StreamingResponse(
+        exports.export(node.engine, campaign_id, what, format),
+        media_type=EXPORT_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-    def campaign_export(
-        campaign_id: DbId,
-        _k: Auth,
-        what: Literal["events", "recipients"] = "events",
-        format: Literal["csv", "json"] = "csv",
-    ) -> StreamingResponse:
-        need_campaign(campaign_id)
-        name = f"campaign-{campaign_id}-{what}.{format}"
-        return StreamingResponse(
-            exports.export(node.engine, campaign_id, what, format),
-            media_type=EXPORT_TYPES[format],
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
-
-    @app.get(
-        "/api/v1/recipients/{address:path}/export",
-        response_model=RecipientData,
-        responses=ERRORS,
-        tags=["privacy"],
-    )
-    def recipient_export(address: Address, _k: Auth) -> dict[str, Any]:
-        return privacy.recipient_export(node.engine, _address(address))
-
-    def erase(address: str) -> dict[str, Any]:
-        done = privacy.recipient_erase(node.engine, _address(address))
-        node.memory.clear()  # this node at once; the others on their next refresh
-        return {"recipient": address.strip(), **done}
-
-    @app.delete(
-        "/api/v1/recipients/{address:path}/erase",
-        response_model=Erased,
-        responses=ERRORS,
-        tags=["privacy"],
-        description="Delete the address's messages, links, events, per-message rollups and "
-        "webhook/email deliveries (matched in any case; the address may hold a '/'). "
-        "Anonymous campaign counters stay, so reported totals do not change.",
-    )
-    def recipient_erase(address: Address, _k: Auth) -> dict[str, Any]:
-        return erase(address)
-
-    def optout(address: str, out: bool) -> dict[str, Any]:
-        changed = privacy.set_optout(node.engine, _address(address), out)
-        node.memory.clear()
-        return {"recipient": address.strip().lower(), "opted_out": out, "changed": changed}
-
-    @app.post(
-        "/api/v1/recipients/{address:path}/optout",
-        response_model=OptOut,
-        responses=ERRORS,
-        tags=["privacy"],
-        description="Stop recording hits for this address (its pixel is still served).",
-    )
-    def recipient_optout(address: Address, _k: Auth) -> dict[str, Any]:
-        return optout(address, True)
-
-    @app.delete(
-        "/api/v1/recipients/{address:path}/optout",
-        response_model=OptOut,
-        responses=ERRORS,
-        tags=["privacy"],
-    )
-    def recipient_optin(address: Address, _k: Auth) -> dict[str, Any]:
-        return optout(address, False)
-
-    # Last: "{address:path}" alone would also match ".../optout" and ".../erase".
-    @app.delete(
-        "/api/v1/recipients/{address:path}",
-        response_model=Erased,
-        responses=ERRORS,
-        tags=["privacy"],
-        description="The same as DELETE /api/v1/recipients/{address}/erase.",
-    )
-    def recipient_delete(address: Address, _k: Auth) -> dict[str, Any]:
-        return erase(address)

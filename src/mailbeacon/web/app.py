@@ -13,12 +13,17 @@ from mailbeacon.config import Settings
 from mailbeacon.hits.readpixel import ReadPixel
 from mailbeacon.hits.track import Tracker
 from mailbeacon.node import Node
-from mailbeacon.web.api import install as install_api
-from mailbeacon.web.api_hooks import install as install_hooks_api
-from mailbeacon.web.api_instrument import install as install_instrument_api
+from mailbeacon.web.api import ERROR_HANDLERS
+from mailbeacon.web.api_campaigns import router as campaigns_router
+from mailbeacon.web.api_events import router as events_router
+from mailbeacon.web.api_hooks import router as hooks_router
+from mailbeacon.web.api_instrument import router as instrument_router
 from mailbeacon.web.api_mailboxes import router as mailboxes_router
+from mailbeacon.web.api_messages import router as messages_router
+from mailbeacon.web.api_operations import router as operations_router
+from mailbeacon.web.api_privacy import router as privacy_router
 from mailbeacon.web.api_reminders import router as reminders_router
-from mailbeacon.web.api_reports import install as install_reports_api
+from mailbeacon.web.api_reports import router as reports_router
 from mailbeacon.web.dashboard import install as install_dashboard
 from mailbeacon.web.limits import BodyLimit, BodyLimits
 from mailbeacon.web.proxycheck import ProxyWatch
@@ -46,6 +51,7 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
         version=_version(),
         description="Email open and click tracking with honest labels.",
         lifespan=lifespan,
+        exception_handlers=ERROR_HANDLERS,
         # The bundled Swagger/ReDoc pages load scripts from a CDN; pages here
         # must work offline, so only the OpenAPI document is served.
         docs_url=None,
@@ -62,10 +68,14 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
             body_timeout=settings.body_timeout,
         ),
     )
-    install_api(api, node)
-    install_instrument_api(api, node)
-    install_reports_api(api, node)
-    install_hooks_api(api, node)
+    api.include_router(campaigns_router)
+    api.include_router(messages_router)
+    api.include_router(events_router)
+    api.include_router(operations_router)
+    api.include_router(instrument_router)
+    api.include_router(reports_router)
+    api.include_router(privacy_router)
+    api.include_router(hooks_router)
     api.include_router(mailboxes_router)
     api.include_router(reminders_router)
     install_dashboard(api, node)
