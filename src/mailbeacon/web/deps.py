@@ -16,8 +16,15 @@ from mailbeacon.node import Node
 
 
 def get_node(request: Request) -> Node:
+    """The node, for code that has the request in hand (other dependencies)."""
     node: Node = request.app.state.node
     return node
 
 
-NodeDep = Annotated[Node, Depends(get_node)]
+async def _node(request: Request) -> Node:
+    # async: FastAPI runs a plain-def dependency in its thread pool, a hop per
+    # request for a field read.
+    return get_node(request)
+
+
+NodeDep = Annotated[Node, Depends(_node)]
