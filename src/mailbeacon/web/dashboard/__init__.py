@@ -49,7 +49,11 @@ def install(app: FastAPI, node: Node) -> None:
             headers={"Cache-Control": "no-cache"},
         )
 
-    auth.install(app, node)
+    # Exception handlers belong to the app (a router has none): signed-out
+    # requests go to the login page, a stale form's CSRF token gets a 403 page.
+    app.exception_handler(auth.LoginRequired)(auth.to_login)
+    app.exception_handler(auth.CsrfFailed)(auth.form_expired)
+    app.include_router(auth.router)
     pages.install(app, node)
     campaign_actions.install(app, node)
     settings_pages.install(app, node)
