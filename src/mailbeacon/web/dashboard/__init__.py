@@ -54,7 +54,7 @@ def install(app: FastAPI, node: Node) -> None:
     app.exception_handler(auth.LoginRequired)(auth.to_login)
     app.exception_handler(auth.CsrfFailed)(auth.form_expired)
     app.include_router(auth.router)
-    pages.install(app, node)
+    app.include_router(pages.router)
     campaign_actions.install(app, node)
     settings_pages.install(app, node)
     mailbox_pages.install(app, node)
