@@ -56,6 +56,6 @@ def install(app: FastAPI, node: Node) -> None:
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(campaign_actions.router)
-    settings_pages.install(app, node)
+    app.include_router(settings_pages.router)
     app.include_router(mailbox_pages.router)
     sender_pages.install(app, node)
