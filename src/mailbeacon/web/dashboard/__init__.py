@@ -58,4 +58,4 @@ def install(app: FastAPI, node: Node) -> None:
     app.include_router(campaign_actions.router)
     app.include_router(settings_pages.router)
     app.include_router(mailbox_pages.router)
-    sender_pages.install(app, node)
+    app.include_router(sender_pages.router)
