@@ -68,7 +68,7 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
     install_hooks_api(api, node)
     api.include_router(mailboxes_router)
     api.include_router(reminders_router)
-    install_dashboard(api, node)
+    install_dashboard(api)
     return Tracker(
         fallback=api,
         signer=node.signer,
