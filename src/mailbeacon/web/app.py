@@ -78,7 +78,7 @@ def build(settings: Settings, node: Node | None = None) -> Tracker:
     api.include_router(hooks_router)
     api.include_router(mailboxes_router)
     api.include_router(reminders_router)
-    install_dashboard(api, node)
+    install_dashboard(api)
     return Tracker(
         fallback=api,
         signer=node.signer,

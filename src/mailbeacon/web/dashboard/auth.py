@@ -13,7 +13,7 @@ from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
@@ -21,6 +21,7 @@ from mailbeacon.node import SENDER_COOKIE, SENDER_COOKIE_DAYS, Node
 from mailbeacon.store import accounts
 from mailbeacon.store.accounts import Session
 from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.deps import NodeDep, get_node
 
 SESSION_COOKIE = "mb_session"
 # Before there is a session, the login form is protected by a double-submit
@@ -45,17 +46,12 @@ class Posted:
     lists: dict[str, list[str]]
 
 
-def node_of(request: Request) -> Node:
-    node: Node = request.app.state.node
-    return node
-
-
 def secure(node: Node) -> bool:
     return node.base_url.startswith("https://")
 
 
 def client_ip(request: Request) -> str:
-    node = node_of(request)
+    node = get_node(request)
     peer = request.client.host if request.client else ""
     return node.client_ip.resolve(peer, request.headers.get("x-forwarded-for"))
 
@@ -64,7 +60,7 @@ async def current(request: Request) -> Session | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    sess = await asyncio.to_thread(accounts.get_session, node_of(request).engine, token)
+    sess = await asyncio.to_thread(accounts.get_session, get_node(request).engine, token)
     request.state.mb_session = sess
     return sess
 
@@ -73,7 +69,7 @@ async def require_user(request: Request) -> Session:
     sess = await current(request)
     if sess is None:
         raise LoginRequired(request.url.path)
-    node = node_of(request)
+    node = get_node(request)
     if request.client is not None:
         node.saw_sender(request.client.host, request.headers.get("x-forwarded-for"))
     return sess
@@ -102,116 +98,127 @@ def safe_next(value: str | None) -> str:
     return "/"
 
 
-def install(app: FastAPI, node: Node) -> None:
-    @app.exception_handler(LoginRequired)
-    async def _login(_r: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse(f"/login?next={quote(exc.path)}", status_code=303)
+router = APIRouter()
 
-    @app.exception_handler(CsrfFailed)
-    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
-        return page(
+# The two handlers below are the app's (a router has none): dashboard.install
+# registers them.
+
+
+async def to_login(_r: Request, exc: LoginRequired) -> Response:
+    return RedirectResponse(f"/login?next={quote(exc.path)}", status_code=303)
+
+
+async def form_expired(request: Request, _exc: CsrfFailed) -> Response:
+    return page(
+        request,
+        "error.html",
+        {
+            "title": "Form expired",
+            "message": "This form's security token is missing or "
+            "wrong (CSRF check). Go back, reload the page and try again.",
+        },
+        status=403,
+    )
+
+
+def login_page(request: Request, node: Node, status: int = 200, **ctx: object) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    resp = page(
+        request,
+        "login.html",
+        {
+            "login_csrf": token,
+            "has_users": accounts.has_users(node.engine),
+            "next": safe_next(request.query_params.get("next")),
+            **ctx,
+        },
+        status=status,
+    )
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure(node),
+        path="/login",
+    )
+    return resp
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_form(request: Request, node: NodeDep) -> HTMLResponse:
+    return login_page(request, node)
+
+
+@router.post("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login(request: Request, node: NodeDep) -> Response:
+    form = await request.form()
+    email = str(form.get("email") or "").strip()
+    password = str(form.get("password") or "")
+    token, cookie = str(form.get("csrf") or ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not token or not cookie or not hmac.compare_digest(token, cookie):
+        raise CsrfFailed()
+    if _signins.waiting >= LOGIN_QUEUE:
+        busy = page(
             request,
             "error.html",
             {
-                "title": "Form expired",
-                "message": "This form's security token is missing or "
-                "wrong (CSRF check). Go back, reload the page and try again.",
+                "title": "Sign-in is busy",
+                "message": "Too many sign-ins at once; try again in a few seconds.",
             },
-            status=403,
+            status=503,
         )
-
-    def login_page(request: Request, status: int = 200, **ctx: object) -> HTMLResponse:
-        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-        resp = page(
-            request,
-            "login.html",
-            {
-                "login_csrf": token,
-                "has_users": accounts.has_users(node.engine),
-                "next": safe_next(request.query_params.get("next")),
-                **ctx,
-            },
-            status=status,
-        )
-        resp.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=secure(node),
-            path="/login",
-        )
-        return resp
-
-    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form(request: Request) -> HTMLResponse:
-        return login_page(request)
-
-    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        email = str(form.get("email") or "").strip()
-        password = str(form.get("password") or "")
-        token, cookie = str(form.get("csrf") or ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not token or not cookie or not hmac.compare_digest(token, cookie):
-            raise CsrfFailed()
-        if _signins.waiting >= LOGIN_QUEUE:
-            busy = page(
-                request,
-                "error.html",
-                {"title": "Sign-in is busy", "message": "Too many sign-ins at once; try again "
-                 "in a few seconds."},
-                status=503,
-            )
-            busy.headers["Retry-After"] = "5"
-            return busy
-        ip = client_ip(request)
-        loop = asyncio.get_running_loop()
-        _signins.waiting += 1
-        try:
-            done = await loop.run_in_executor(
-                _signins.pool, attempt, node.engine, email, password, ip
-            )
-            if done.session is None:
-                if done.wait > 0:
-                    who = (
-                        "for this account from your address"
-                        if done.blocked == "account"
-                        else "from your network"
-                    )
-                    status, error = 429, (
+        busy.headers["Retry-After"] = "5"
+        return busy
+    ip = client_ip(request)
+    loop = asyncio.get_running_loop()
+    _signins.waiting += 1
+    try:
+        done = await loop.run_in_executor(_signins.pool, attempt, node.engine, email, password, ip)
+        if done.session is None:
+            if done.wait > 0:
+                who = (
+                    "for this account from your address"
+                    if done.blocked == "account"
+                    else "from your network"
+                )
+                status, error = (
+                    429,
+                    (
                         f"Too many failed sign-ins {who}. "
                         f"Try again in {int(done.wait // 60) + 1} minute(s)."
-                    )
-                else:
-                    status, error = 401, "Wrong email or password."
-                return await loop.run_in_executor(
-                    _signins.pool, partial(login_page, request, status, email=email, error=error)
+                    ),
                 )
-            value = done.session
-        finally:
-            _signins.waiting -= 1
-        resp = RedirectResponse(safe_next(str(form.get("next") or "/")), status_code=303)
-        resp.set_cookie(
-            SESSION_COOKIE,
-            value,
-            max_age=accounts.SESSION_DAYS * 86400,
-            httponly=True,
-            samesite="lax",
-            secure=secure(node),
-            path="/",
-        )
-        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-        set_sender_cookie(resp, node)
-        return resp
+            else:
+                status, error = 401, "Wrong email or password."
+            return await loop.run_in_executor(
+                _signins.pool, partial(login_page, request, node, status, email=email, error=error)
+            )
+        value = done.session
+    finally:
+        _signins.waiting -= 1
+    resp = RedirectResponse(safe_next(str(form.get("next") or "/")), status_code=303)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=accounts.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=secure(node),
+        path="/",
+    )
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    set_sender_cookie(resp, node)
+    return resp
 
-    @app.post("/logout", include_in_schema=False)
-    async def logout(request: Request, posted: Post) -> Response:
-        token = request.cookies.get(SESSION_COOKIE, "")
-        await asyncio.to_thread(accounts.end_session, node.engine, token)
-        resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
-        return resp
+
+@router.post("/logout", include_in_schema=False)
+async def logout(request: Request, posted: Post, node: NodeDep) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    await asyncio.to_thread(accounts.end_session, node.engine, token)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
 
 
 # A password check is scrypt: ~70 ms of CPU and 16 MB each. Sign-ins run one

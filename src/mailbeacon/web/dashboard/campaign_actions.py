@@ -6,7 +6,7 @@ Deleting asks first on a page of its own (no script: the pages allow only
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailbeacon.node import Node
@@ -14,42 +14,46 @@ from mailbeacon.store import messages as message_store
 from mailbeacon.store import privacy
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.deps import NodeDep
+
+router = APIRouter()
 
 
-def install(app: FastAPI, node: Node) -> None:
-    def archive(campaign_id: int, archived: bool) -> Response:
-        with node.engine.begin() as conn:
-            row = message_store.set_archived(conn, campaign_id, archived)
-        if row is None:
-            return Response("no such campaign", status_code=404)
-        return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+def archive(campaign_id: int, archived: bool, node: Node) -> Response:
+    with node.engine.begin() as conn:
+        row = message_store.set_archived(conn, campaign_id, archived)
+    if row is None:
+        return Response("no such campaign", status_code=404)
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
-    @app.post("/campaigns/{campaign_id}/archive", include_in_schema=False)
-    def archive_campaign(campaign_id: int, posted: Post) -> Response:
-        return archive(campaign_id, True)
 
-    @app.post("/campaigns/{campaign_id}/unarchive", include_in_schema=False)
-    def unarchive_campaign(campaign_id: int, posted: Post) -> Response:
-        return archive(campaign_id, False)
+@router.post("/campaigns/{campaign_id}/archive", include_in_schema=False)
+def archive_campaign(campaign_id: int, posted: Post, node: NodeDep) -> Response:
+    return archive(campaign_id, True, node)
 
-    @app.get(
-        "/campaigns/{campaign_id}/delete", response_class=HTMLResponse, include_in_schema=False
-    )
-    def confirm_delete(request: Request, campaign_id: int, user: User) -> HTMLResponse:
-        with node.engine.connect() as conn:
-            rows = message_store.list_campaigns(conn, include_archived=True)
-        camp = next((r for r in rows if r["id"] == campaign_id), None)
-        if camp is None:
-            return page(
-                request,
-                "error.html",
-                {"title": "Not found", "message": f"There is no campaign {campaign_id}."},
-                status=404,
-            )
-        return page(request, "campaign_delete.html", {"campaign": camp})
 
-    @app.post("/campaigns/{campaign_id}/delete", include_in_schema=False)
-    def delete_campaign(campaign_id: int, posted: Post) -> Response:
-        if privacy.campaign_delete(node.engine, campaign_id) is None:
-            return Response("no such campaign", status_code=404)
-        return RedirectResponse("/", status_code=303)
+@router.post("/campaigns/{campaign_id}/unarchive", include_in_schema=False)
+def unarchive_campaign(campaign_id: int, posted: Post, node: NodeDep) -> Response:
+    return archive(campaign_id, False, node)
+
+
+@router.get("/campaigns/{campaign_id}/delete", response_class=HTMLResponse, include_in_schema=False)
+def confirm_delete(request: Request, campaign_id: int, user: User, node: NodeDep) -> HTMLResponse:
+    with node.engine.connect() as conn:
+        rows = message_store.list_campaigns(conn, include_archived=True)
+    camp = next((r for r in rows if r["id"] == campaign_id), None)
+    if camp is None:
+        return page(
+            request,
+            "error.html",
+            {"title": "Not found", "message": f"There is no campaign {campaign_id}."},
+            status=404,
+        )
+    return page(request, "campaign_delete.html", {"campaign": camp})
+
+
+@router.post("/campaigns/{campaign_id}/delete", include_in_schema=False)
+def delete_campaign(campaign_id: int, posted: Post, node: NodeDep) -> Response:
+    if privacy.campaign_delete(node.engine, campaign_id) is None:
+        return Response("no such campaign", status_code=404)
+    return RedirectResponse("/", status_code=303)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailbeacon.mailboxes import service
@@ -20,67 +20,74 @@ from mailbeacon.node import Node
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.web.dashboard.auth import Post, User
 from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.deps import NodeDep
 
 PATH = "/settings/mailboxes"
 
 
-def install(app: FastAPI, node: Node) -> None:
-    def mailboxes_page(request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
-        ctx = {"mailboxes": service.listing(node.engine), **extra}
-        return page(request, "mailboxes.html", ctx, status=status)
+router = APIRouter()
 
-    @app.get(PATH, response_class=HTMLResponse, include_in_schema=False)
-    def mailboxes(request: Request, user: User) -> HTMLResponse:
-        # The notes after adding and removing come back in the query string:
-        # each is shown only when it is true of the list, so a crafted link
-        # cannot make the page claim a mailbox is watched when it is not.
-        q, boxes = request.query_params, service.listing(node.engine)
-        emails = {b["email"] for b in boxes}
-        added, removed = q.get("added", ""), q.get("removed", "")
-        ctx: dict[str, Any] = {"mailboxes": boxes}
-        if added in emails:
-            ctx.update(added=added, created=q.get("new") == "1")
-        if removed and "@" in removed and removed not in emails:
-            ctx.update(removed=removed[:320])
-        return page(request, "mailboxes.html", ctx)
 
-    @app.post(PATH, include_in_schema=False)
-    def add_mailbox(request: Request, posted: Post) -> Response:
-        email = posted.form.get("email", "").strip()[:320]
-        imap = posted.form.get("imap", "")[:2000]
-        try:
-            box, created = service.add(node.engine, node.settings, email, imap)
-        except (service.BadURL, SecretKeyError) as exc:
-            # A URL that cannot be parsed at all is quoted in the message (its
-            # first 80 characters), and may hold the password: not on a page.
-            error = str(exc).replace(repr(imap[:80]), "the URL")
-            return mailboxes_page(request, 422, error=error, email_input=email)
-        # Post/redirect/get: reloading the page to watch the state never adds
-        # the mailbox again (which would reset its state and backoff).
-        added = f"{PATH}?added={quote(box.email)}&new={int(created)}"
-        return RedirectResponse(added, status_code=303)
+def mailboxes_page(request: Request, node: Node, status: int = 200, **extra: Any) -> HTMLResponse:
+    ctx = {"mailboxes": service.listing(node.engine), **extra}
+    return page(request, "mailboxes.html", ctx, status=status)
 
-    @app.get(f"{PATH}/remove", response_class=HTMLResponse, include_in_schema=False)
-    def confirm_remove(request: Request, user: User) -> HTMLResponse:
-        email = request.query_params.get("email", "").strip().lower()[:320]
-        box = next((b for b in service.listing(node.engine) if b["email"] == email), None)
-        if box is None:
-            return page(
-                request,
-                "error.html",
-                {"title": "Not found", "message": f"No watched mailbox {email[:80]!r}."},
-                status=404,
-            )
-        return page(request, "mailbox_remove.html", {"box": box})
 
-    @app.post(f"{PATH}/remove", include_in_schema=False)
-    def remove_mailbox(request: Request, posted: Post) -> Response:
-        email = posted.form.get("email", "")[:320]
-        if not service.remove(node.engine, email):
-            return page(
-                request,
-                "error.html",
-                {"title": "Not found", "message": f"No watched mailbox {email[:80]!r}."},
-                status=404,
-            )
-        return RedirectResponse(f"{PATH}?removed={quote(email.strip().lower())}", status_code=303)
+@router.get(PATH, response_class=HTMLResponse, include_in_schema=False)
+def mailboxes(request: Request, user: User, node: NodeDep) -> HTMLResponse:
+    # The notes after adding and removing come back in the query string:
+    # each is shown only when it is true of the list, so a crafted link
+    # cannot make the page claim a mailbox is watched when it is not.
+    q, boxes = request.query_params, service.listing(node.engine)
+    emails = {b["email"] for b in boxes}
+    added, removed = q.get("added", ""), q.get("removed", "")
+    ctx: dict[str, Any] = {"mailboxes": boxes}
+    if added in emails:
+        ctx.update(added=added, created=q.get("new") == "1")
+    if removed and "@" in removed and removed not in emails:
+        ctx.update(removed=removed[:320])
+    return page(request, "mailboxes.html", ctx)
+
+
+@router.post(PATH, include_in_schema=False)
+def add_mailbox(request: Request, posted: Post, node: NodeDep) -> Response:
+    email = posted.form.get("email", "").strip()[:320]
+    imap = posted.form.get("imap", "")[:2000]
+    try:
+        box, created = service.add(node.engine, node.settings, email, imap)
+    except (service.BadURL, SecretKeyError) as exc:
+        # A URL that cannot be parsed at all is quoted in the message (its
+        # first 80 characters), and may hold the password: not on a page.
+        error = str(exc).replace(repr(imap[:80]), "the URL")
+        return mailboxes_page(request, node, 422, error=error, email_input=email)
+    # Post/redirect/get: reloading the page to watch the state never adds
+    # the mailbox again (which would reset its state and backoff).
+    added = f"{PATH}?added={quote(box.email)}&new={int(created)}"
+    return RedirectResponse(added, status_code=303)
+
+
+@router.get(f"{PATH}/remove", response_class=HTMLResponse, include_in_schema=False)
+def confirm_remove(request: Request, user: User, node: NodeDep) -> HTMLResponse:
+    email = request.query_params.get("email", "").strip().lower()[:320]
+    box = next((b for b in service.listing(node.engine) if b["email"] == email), None)
+    if box is None:
+        return page(
+            request,
+            "error.html",
+            {"title": "Not found", "message": f"No watched mailbox {email[:80]!r}."},
+            status=404,
+        )
+    return page(request, "mailbox_remove.html", {"box": box})
+
+
+@router.post(f"{PATH}/remove", include_in_schema=False)
+def remove_mailbox(request: Request, posted: Post, node: NodeDep) -> Response:
+    email = posted.form.get("email", "")[:320]
+    if not service.remove(node.engine, email):
+        return page(
+            request,
+            "error.html",
+            {"title": "Not found", "message": f"No watched mailbox {email[:80]!r}."},
+            status=404,
+        )
+    return RedirectResponse(f"{PATH}?removed={quote(email.strip().lower())}", status_code=303)

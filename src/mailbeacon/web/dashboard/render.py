@@ -13,6 +13,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from mailbeacon.web.dashboard import alerts, charts, reasons, times
+from mailbeacon.web.deps import get_node
 
 HERE = Path(__file__).parent
 env = Environment(
@@ -59,7 +60,8 @@ def page(
     request: Request, name: str, ctx: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
     sess = getattr(request.state, "mb_session", None)
-    proxy = request.app.state.node.proxy_check.found
+    node = get_node(request)
+    proxy = node.proxy_check.found
     full = {
         "request": request,
         "user": sess,
@@ -69,7 +71,7 @@ def page(
         **(ctx or {}),
     }
     if sess is not None:
-        full["notify"] = json.dumps(alerts.load(request.app.state.node.engine, sess.user_id))
+        full["notify"] = json.dumps(alerts.load(node.engine, sess.user_id))
     saved = times.saved(request)
     full["zone_saved"] = saved is not None
     if not full.get("zone"):

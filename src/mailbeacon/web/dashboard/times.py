@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 
 from mailbeacon.reports.timeline import zone as parse_zone
 from mailbeacon.store import keys
+from mailbeacon.web.deps import get_node
 
 BROWSER_COOKIE = "mb_tz"
 
@@ -56,13 +57,13 @@ def saved(request: Request) -> str | None:
     sess = getattr(request.state, "mb_session", None)
     if sess is None:
         return None
-    engine = request.app.state.node.engine
+    engine = get_node(request).engine
     return valid(keys.get_setting(engine, setting_name(sess.user_id)))
 
 
 def save(request: Request, user_id: int, name: str) -> str:
     found = check(name)
-    keys.set_setting(request.app.state.node.engine, setting_name(user_id), found)
+    keys.set_setting(get_node(request).engine, setting_name(user_id), found)
     return found
 
 
