@@ -65,7 +65,7 @@ SLOW_BODY = (
 # --- the slow clients (a process of their own, on the client core) ------------
 
 
-def drive(port: int, n: int, drip: float, kind: str = "mixed") -> None:
+def drive(port: int, n: int, drip: float, kind: str = "mixed") -> None:  # noqa: C901 - one scenario per client kind, read top to bottom
     """Hold ``n`` slow connections until SIGTERM; print counts as JSON."""
     import resource
 

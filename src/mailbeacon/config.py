@@ -327,7 +327,7 @@ def _coerce(name: str, raw: Any) -> Any:
     return str(raw)
 
 
-def load(**overrides: Any) -> Settings:
+def load(**overrides: Any) -> Settings:  # noqa: C901 - one check per setting, each with its own message
     """Build settings from every layer; ``overrides`` are the CLI flags (None = unset)."""
     values: dict[str, Any] = {}
     names = {f.name for f in fields(Settings)}

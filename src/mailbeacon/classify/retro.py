@@ -20,7 +20,7 @@ from mailbeacon.model import Event, Kind, MessageInfo
 __all__ = ["retro_relabel"]
 
 
-def retro_relabel(
+def retro_relabel(  # noqa: C901 - each evidence kind is one branch; split, the order of precedence is lost
     events: Sequence[Event], message: MessageInfo | None
 ) -> list[tuple[int, str, list[str]]]:
     """(event id, new label, new reasons) for each stored click whose label must change.

@@ -123,7 +123,7 @@ def classify(event: Event, ctx: Context | None = None) -> Verdict:
             return v
     if click:
         return _click(event, ctx, f, nets, msg, since, timing)
-    return _open(event, ctx, f, nets, since, timing)
+    return _open(event, f, nets, since, timing)
 
 
 def _timing_code(since: float | None) -> Reason | None:
@@ -143,8 +143,8 @@ def _human_opened(ctx: Context) -> bool:
     return False
 
 
-def _open(
-    event: Event, ctx: Context, f: UAFacts, nets: Nets, since: float | None, timing: str | None
+def _open(  # noqa: C901 - the open rules in precedence order; one reads them as a table
+    event: Event, f: UAFacts, nets: Nets, since: float | None, timing: str | None
 ) -> Verdict:
     k = f.kind
     if nets.decisive and k not in (UAKind.GMAIL_PROXY, UAKind.MAILBOX_PROXY):
@@ -245,7 +245,7 @@ def _click(
     return verdict(HUMAN, conf, f, [f.code], (timing, *cloud, after))
 
 
-def _history(
+def _history(  # noqa: C901 - one branch per earlier-hit pattern, in precedence order
     event: Event,
     ctx: Context,
     f: UAFacts,

@@ -134,7 +134,7 @@ _SAFARI = frozenset({"Safari", "Mobile Safari"})
 
 
 @lru_cache(maxsize=UA_CACHE_SIZE)
-def ua_facts(ua: str) -> UAFacts:
+def ua_facts(ua: str) -> UAFacts:  # noqa: C901 - one branch per user-agent family
     """Classify a UA string once; later calls with the same string are a dict hit."""
     s = ua.strip()
     if not s:

@@ -149,7 +149,7 @@ class Tracker:
                 return
         await _gif(send, scope, _RECORDED[why])
 
-    async def click(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    async def click(self, scope: Scope, _receive: Receive, send: Send, path: str) -> None:
         metrics.HITS_CLICK.inc()
         refusal = _refuse(scope)
         if refusal:

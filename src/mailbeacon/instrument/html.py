@@ -131,7 +131,7 @@ class InstrumentResult:
     pixel: Placement | None = None  # where the pixel went (None: no pixel asked for)
 
 
-def plan_links(
+def plan_links(  # noqa: C901 - one branch per link kind the planner must leave alone
     html: str,
     *,
     clicks: Clicks = "safe",

@@ -89,7 +89,7 @@ class _Lines:
         return bisect.bisect_right(self._starts, offset)
 
 
-def _lint_html(html: str, tracking_host: str) -> tuple[list[tuple[int, str, str]], int]:
+def _lint_html(html: str, tracking_host: str) -> tuple[list[tuple[int, str, str]], int]:  # noqa: C901 - one branch per lint finding, in the order they are reported
     """Findings as (offset, code, message) for one HTML document, and the
     offset of its first link to the tracking host (-1 if none)."""
     out: list[tuple[int, str, str]] = []

@@ -65,7 +65,7 @@ def make_tx_hook(notify_email: Callable[[], str]) -> TxHook:
     """The recorder hook; ``notify_email()`` says where first-open emails go ("" = off)."""
 
     def hook(
-        cur: Any, mark: str, pg: bool, batch: Sequence[Event], transitions: list[Transition]
+        cur: Any, mark: str, _pg: bool, batch: Sequence[Event], transitions: list[Transition]
     ) -> None:
         items = outbox_items(batch, transitions)
         if not items:

@@ -114,9 +114,9 @@ class Relay:
         wanted = [o for o in options if o.split("=", 1)[0].upper() in KEEP_OPTIONS]
         if split.tracks_clicks(mode):  # the messages' links come from a copy
             make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
-            created = self._create(sender, prep, rcpts, mode, make)
+            created = self._create(prep, rcpts, make)
         else:  # the store's commit (an fsync) while this thread reads the message
-            creating = self.lanes.submit(self._create, sender, prep, rcpts, mode, None)
+            creating = self.lanes.submit(self._create, prep, rcpts, None)
             make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
             created = creating.result()
 
@@ -165,9 +165,8 @@ class Relay:
         return self.hostname
 
     def _create(
-        self, sender: Sender, prep: split.Prepared, rcpts: list[str], mode: str,
-        make: Callable[[int], split.Copy] | None,
-    ) -> Created:  # fmt: skip
+        self, prep: split.Prepared, rcpts: list[str], make: Callable[[int], split.Copy] | None
+    ) -> Created:
         ids: list[int] = []
         with self.engine.begin() as conn:
             cid = resolve_campaign(conn, prep.campaign) if prep.campaign else None

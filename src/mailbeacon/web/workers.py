@@ -67,7 +67,7 @@ def supervise(count: int, serve_one: Callable[[int], None]) -> int:
                 os._exit(code)
         children[pid] = (index, time.monotonic())
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for pid in list(children):

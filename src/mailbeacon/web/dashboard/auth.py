@@ -213,7 +213,7 @@ async def login(request: Request, node: NodeDep) -> Response:
 
 
 @router.post("/logout", include_in_schema=False)
-async def logout(request: Request, posted: Post, node: NodeDep) -> Response:
+async def logout(request: Request, _posted: Post, node: NodeDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE, "")
     await asyncio.to_thread(accounts.end_session, node.engine, token)
     resp = RedirectResponse("/login", status_code=303)

@@ -28,17 +28,17 @@ def archive(campaign_id: int, archived: bool, node: Node) -> Response:
 
 
 @router.post("/campaigns/{campaign_id}/archive", include_in_schema=False)
-def archive_campaign(campaign_id: int, posted: Post, node: NodeDep) -> Response:
+def archive_campaign(campaign_id: int, _posted: Post, node: NodeDep) -> Response:
     return archive(campaign_id, True, node)
 
 
 @router.post("/campaigns/{campaign_id}/unarchive", include_in_schema=False)
-def unarchive_campaign(campaign_id: int, posted: Post, node: NodeDep) -> Response:
+def unarchive_campaign(campaign_id: int, _posted: Post, node: NodeDep) -> Response:
     return archive(campaign_id, False, node)
 
 
 @router.get("/campaigns/{campaign_id}/delete", response_class=HTMLResponse, include_in_schema=False)
-def confirm_delete(request: Request, campaign_id: int, user: User, node: NodeDep) -> HTMLResponse:
+def confirm_delete(request: Request, campaign_id: int, _user: User, node: NodeDep) -> HTMLResponse:
     with node.engine.connect() as conn:
         rows = message_store.list_campaigns(conn, include_archived=True)
     camp = next((r for r in rows if r["id"] == campaign_id), None)
@@ -53,7 +53,7 @@ def confirm_delete(request: Request, campaign_id: int, user: User, node: NodeDep
 
 
 @router.post("/campaigns/{campaign_id}/delete", include_in_schema=False)
-def delete_campaign(campaign_id: int, posted: Post, node: NodeDep) -> Response:
+def delete_campaign(campaign_id: int, _posted: Post, node: NodeDep) -> Response:
     if privacy.campaign_delete(node.engine, campaign_id) is None:
         return Response("no such campaign", status_code=404)
     return RedirectResponse("/", status_code=303)

@@ -34,7 +34,7 @@ def mailboxes_page(request: Request, node: Node, status: int = 200, **extra: Any
 
 
 @router.get(PATH, response_class=HTMLResponse, include_in_schema=False)
-def mailboxes(request: Request, user: User, node: NodeDep) -> HTMLResponse:
+def mailboxes(request: Request, _user: User, node: NodeDep) -> HTMLResponse:
     # The notes after adding and removing come back in the query string:
     # each is shown only when it is true of the list, so a crafted link
     # cannot make the page claim a mailbox is watched when it is not.
@@ -67,7 +67,7 @@ def add_mailbox(request: Request, posted: Post, node: NodeDep) -> Response:
 
 
 @router.get(f"{PATH}/remove", response_class=HTMLResponse, include_in_schema=False)
-def confirm_remove(request: Request, user: User, node: NodeDep) -> HTMLResponse:
+def confirm_remove(request: Request, _user: User, node: NodeDep) -> HTMLResponse:
     email = request.query_params.get("email", "").strip().lower()[:320]
     box = next((b for b in service.listing(node.engine) if b["email"] == email), None)
     if box is None:

@@ -69,7 +69,7 @@ router = APIRouter()
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(
     request: Request,
-    user: User,
+    _user: User,
     node: NodeDep,
     q: Annotated[str | None, Query(max_length=320)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
@@ -109,7 +109,7 @@ def home(
 def campaign(
     request: Request,
     campaign_id: int,
-    user: User,
+    _user: User,
     node: NodeDep,
     filter: Annotated[str, Query()] = "all",
     tz: Annotated[str | None, Query(max_length=64)] = None,
@@ -160,7 +160,7 @@ def campaign(
 
 
 @router.get("/messages/{message_id}", response_class=HTMLResponse, include_in_schema=False)
-def message(request: Request, message_id: int, user: User, node: NodeDep) -> HTMLResponse:
+def message(request: Request, message_id: int, _user: User, node: NodeDep) -> HTMLResponse:
     with node.engine.connect() as conn:
         try:
             msg = message_view(conn, node.signer(), node.base_url, message_id)
@@ -188,7 +188,7 @@ def message(request: Request, message_id: int, user: User, node: NodeDep) -> HTM
 
 
 @router.post("/messages/{message_id}/sent", include_in_schema=False)
-def mark_message_sent(message_id: int, posted: Post, node: NodeDep) -> Response:
+def mark_message_sent(message_id: int, _posted: Post, node: NodeDep) -> Response:
     """The "Mark as sent" button: sent_at is now, and earlier hits are judged again."""
     try:
         mark_sent(node.engine, node.networks(), message_id, time.time(), node.memory)
@@ -198,7 +198,7 @@ def mark_message_sent(message_id: int, posted: Post, node: NodeDep) -> Response:
 
 
 @router.get("/track", response_class=HTMLResponse, include_in_schema=False)
-def track_form(request: Request, user: User) -> HTMLResponse:
+def track_form(request: Request, _user: User) -> HTMLResponse:
     return page(request, "track.html", {"form": {}})
 
 
@@ -226,7 +226,7 @@ def track(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
 @router.get("/live", response_class=HTMLResponse, include_in_schema=False)
 def live(
     request: Request,
-    user: User,
+    _user: User,
     node: NodeDep,
     label: Annotated[str, Query(max_length=20)] = "",
     campaign: Annotated[str, Query(max_length=20)] = "",
@@ -248,7 +248,7 @@ def live(
 
 @router.get("/live/recent", include_in_schema=False)
 def live_recent(
-    user: User,
+    _user: User,
     node: NodeDep,
     label: Annotated[str, Query(max_length=20)] = "",
     campaign: Annotated[int | None, Query(ge=1)] = None,
@@ -269,7 +269,7 @@ def live_recent(
 
 @router.get("/live/stream", include_in_schema=False)
 def live_stream(
-    request: Request, user: User, node: NodeDep, after: Annotated[int | None, Query(ge=0)] = None
+    request: Request, _user: User, node: NodeDep, after: Annotated[int | None, Query(ge=0)] = None
 ) -> Response:
     start = stream.start_after(node.engine, request.headers.get("last-event-id"), after)
     return StreamingResponse(

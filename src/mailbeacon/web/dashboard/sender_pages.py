@@ -92,7 +92,7 @@ def sender_page(
 
 
 @router.get(PATH, response_class=HTMLResponse, include_in_schema=False)
-def senders(request: Request, user: User, node: NodeDep) -> HTMLResponse:
+def senders(request: Request, _user: User, node: NodeDep) -> HTMLResponse:
     # The note after removing comes back in the query string and is shown
     # only when it is true: a crafted link cannot claim a sender is gone.
     removed = request.query_params.get("removed", "")[:320]
@@ -120,7 +120,7 @@ def add_sender(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
 
 
 @router.get(PATH + "/{email}", response_class=HTMLResponse, include_in_schema=False)
-def sender(request: Request, email: str, user: User, node: NodeDep) -> HTMLResponse:
+def sender(request: Request, email: str, _user: User, node: NodeDep) -> HTMLResponse:
     found = store.by_email(node.engine, email.strip().lower())
     if found is None:
         return not_found(request, email)
@@ -129,7 +129,7 @@ def sender(request: Request, email: str, user: User, node: NodeDep) -> HTMLRespo
 
 
 @router.post(PATH + "/{email}/password", response_class=HTMLResponse, include_in_schema=False)
-def reset_password(request: Request, email: str, posted: Post, node: NodeDep) -> HTMLResponse:
+def reset_password(request: Request, email: str, _posted: Post, node: NodeDep) -> HTMLResponse:
     found = store.by_email(node.engine, email.strip().lower())
     password = accounts.reset_password(node.engine, found.email) if found else None
     if found is None or password is None:
@@ -151,7 +151,7 @@ def set_track(request: Request, email: str, posted: Post, node: NodeDep) -> Resp
 
 
 @router.get(PATH + "/{email}/remove", response_class=HTMLResponse, include_in_schema=False)
-def confirm_remove(request: Request, email: str, user: User, node: NodeDep) -> HTMLResponse:
+def confirm_remove(request: Request, email: str, _user: User, node: NodeDep) -> HTMLResponse:
     found = store.by_email(node.engine, email.strip().lower())
     if found is None:
         return not_found(request, email)
@@ -160,7 +160,7 @@ def confirm_remove(request: Request, email: str, user: User, node: NodeDep) -> H
 
 
 @router.post(PATH + "/{email}/remove", include_in_schema=False)
-def remove_sender(request: Request, email: str, posted: Post, node: NodeDep) -> Response:
+def remove_sender(request: Request, email: str, _posted: Post, node: NodeDep) -> Response:
     email = email.strip().lower()
     if not store.remove(node.engine, email):
         return not_found(request, email)

@@ -57,7 +57,7 @@ def settings_page(request: Request, node: Node, status: int = 200, **extra: Any)
 
 
 @router.get("/settings", response_class=HTMLResponse, include_in_schema=False)
-def settings(request: Request, user: User, node: NodeDep) -> HTMLResponse:
+def settings(request: Request, _user: User, node: NodeDep) -> HTMLResponse:
     return settings_page(request, node)
 
 
@@ -102,14 +102,14 @@ def set_email(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
 
 
 @router.post("/settings/email/forget", response_class=HTMLResponse, include_in_schema=False)
-def forget_email(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
+def forget_email(request: Request, _posted: Post, node: NodeDep) -> HTMLResponse:
     email_settings.forget(node.engine)
     node.reload_email()
     return settings_page(request, node, email_note="Forgotten: the config file's settings apply.")
 
 
 @router.post("/settings/email/test", response_class=HTMLResponse, include_in_schema=False)
-def test_email(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
+def test_email(request: Request, _posted: Post, node: NodeDep) -> HTMLResponse:
     """Send one email now through the settings in effect, and say how it went."""
     cfg = email_settings.effective(node.engine, node.settings)
     if not cfg.on:
@@ -142,7 +142,7 @@ def new_key(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
 
 
 @router.post("/settings/keys/{key_id}/revoke", include_in_schema=False)
-def revoke_key(key_id: int, posted: Post, node: NodeDep) -> Response:
+def revoke_key(key_id: int, _posted: Post, node: NodeDep) -> Response:
     keys.revoke_api_key(node.engine, str(key_id))
     return RedirectResponse("/settings#keys", status_code=303)
 
@@ -162,13 +162,13 @@ def new_webhook(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
 
 
 @router.post("/settings/webhooks/{webhook_id}/delete", include_in_schema=False)
-def delete_webhook(webhook_id: int, posted: Post, node: NodeDep) -> Response:
+def delete_webhook(webhook_id: int, _posted: Post, node: NodeDep) -> Response:
     ns.delete_webhook(node.engine, webhook_id)
     return RedirectResponse("/settings#webhooks", status_code=303)
 
 
 @router.get("/settings/webhooks/{webhook_id}", response_class=HTMLResponse, include_in_schema=False)
-def webhook_log(request: Request, webhook_id: int, user: User, node: NodeDep) -> HTMLResponse:
+def webhook_log(request: Request, webhook_id: int, _user: User, node: NodeDep) -> HTMLResponse:
     hook = ns.get_webhook(node.engine, webhook_id, deleted=True)
     if hook is None:
         return page(
@@ -182,7 +182,7 @@ def webhook_log(request: Request, webhook_id: int, user: User, node: NodeDep) ->
 
 
 @router.post("/settings/deliveries/{delivery_id}/replay", include_in_schema=False)
-def replay(delivery_id: int, posted: Post, node: NodeDep) -> Response:
+def replay(delivery_id: int, _posted: Post, node: NodeDep) -> Response:
     old = ns.get_delivery(node.engine, delivery_id)
     ns.replay(node.engine, delivery_id)
     back = "/settings"
