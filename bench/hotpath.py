@@ -52,8 +52,8 @@ UA = b"Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.
 def run_once(hits: int, work: Path) -> tuple[float, float]:
     """One run in a fresh database: (hits/s, writer seconds per event)."""
     from mailbeacon import config, metrics
+    from mailbeacon.messages import create_message
     from mailbeacon.node import Node
-    from mailbeacon.service import create_message
     from mailbeacon.store import make_engine, upgrade
     from mailbeacon.web.app import build
 

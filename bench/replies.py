@@ -38,8 +38,8 @@ from mailbeacon.mailboxes.check import Context, backfill_uids, check, process
 from mailbeacon.mailboxes.imap import HEADERS, Session
 from mailbeacon.mailboxes.url import parse
 from mailbeacon.mailboxes.watcher import MailboxThread
+from mailbeacon.messages import create_message
 from mailbeacon.model import Event
-from mailbeacon.service import create_message
 from mailbeacon.store import keys, make_engine, upgrade
 from mailbeacon.store import mailboxes as box_store
 

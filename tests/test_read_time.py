@@ -397,9 +397,9 @@ def test_the_writer_records_read_times_with_their_rollups(db_url: str) -> None:
 
     from mailbeacon.config import normalise_db_url
     from mailbeacon.hits.recorder import Recorder
+    from mailbeacon.messages import create_message
     from mailbeacon.model import Event, Kind
     from mailbeacon.reports.campaign import campaign_report
-    from mailbeacon.service import create_message
     from mailbeacon.store import make_engine, upgrade
     from mailbeacon.tokens import Signer
 

@@ -19,8 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailbeacon.instrument.pixel import pixel_img
+from mailbeacon.messages import open_url
 from mailbeacon.relay import split
-from mailbeacon.service import open_url
 from mailbeacon.tokens import Signer
 from tests.relay_helpers import Relay, Stub, html_of, mail, start_relay
 

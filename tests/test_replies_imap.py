@@ -26,7 +26,7 @@ from mailbeacon.mailboxes.check import Context, check
 from mailbeacon.mailboxes.imap import Session
 from mailbeacon.mailboxes.url import parse
 from mailbeacon.mailboxes.watcher import blocking
-from mailbeacon.service import create_message
+from mailbeacon.messages import create_message
 from mailbeacon.store import events as event_store
 from mailbeacon.store import keys, make_engine, upgrade
 from mailbeacon.store import mailboxes as box_store

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select, text
 
 from mailbeacon.hits.labeller import apply_relabels
 from mailbeacon.hits.recorder import Recorder
+from mailbeacon.messages import create_message
 from mailbeacon.model import Event, Kind
-from mailbeacon.service import create_message
 from mailbeacon.store import make_engine, upgrade
 from mailbeacon.store.rollups import CLASS, SEP
 from mailbeacon.store.schema import counters

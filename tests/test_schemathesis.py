@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from mailbeacon.config import Settings
-from mailbeacon.service import create_message
+from mailbeacon.messages import create_message
 from mailbeacon.store import keys, make_engine, upgrade
 from mailbeacon.store import messages as store
 from mailbeacon.web.app import build

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from mailbeacon.service import create_message, honeypot_destination
+from mailbeacon.messages import create_message, honeypot_destination
 from mailbeacon.store import keys
 from mailbeacon.store import messages as message_store
 

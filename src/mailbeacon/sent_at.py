@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.hits import relabel
 from mailbeacon.hits.memory import Memory
-from mailbeacon.service import NotFound
+from mailbeacon.messages import NotFound
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as store
 

@@ -28,8 +28,14 @@ from mailbeacon.cli.base import (
 )
 from mailbeacon.instrument import lint as lint_mail
 from mailbeacon.instrument.detect import Kind, decode_html, sniff
-from mailbeacon.instrumenting import Clicks, Pixel, instrument_message
-from mailbeacon.service import Invalid, NotFound, resolve_campaign
+from mailbeacon.messages import (
+    Clicks,
+    Invalid,
+    NotFound,
+    Pixel,
+    instrument_message,
+    resolve_campaign,
+)
 from mailbeacon.store import keys
 from mailbeacon.tokens import Signer
 

@@ -23,9 +23,9 @@ from mailbeacon.cli.base import (
     tracking_base_url,
 )
 from mailbeacon.cli.event_table import event_table, who
+from mailbeacon.messages import Invalid, NotFound, create_message, resolve_campaign
 from mailbeacon.reports import messages as message_find
 from mailbeacon.sent_at import mark_sent, parse_when
-from mailbeacon.service import Invalid, NotFound, create_message, resolve_campaign
 from mailbeacon.store import events as event_store
 from mailbeacon.store import keys
 from mailbeacon.store import messages as store

@@ -15,7 +15,7 @@ from rich.table import Table
 from mailbeacon.classify.networks import FORMATS, OFFICIAL_LISTS, SCOPES
 from mailbeacon.cli.base import app, err, networks_app, open_store, out, parse_time, settings
 from mailbeacon.hits import relabel as reclassifier
-from mailbeacon.service import NotFound, resolve_campaign
+from mailbeacon.messages import NotFound, resolve_campaign
 from mailbeacon.store import networks as network_store
 from mailbeacon.timefmt import iso
 

@@ -13,9 +13,9 @@ from rich.table import Column, Table
 from sqlalchemy import Engine
 
 from mailbeacon.cli.base import app, err, open_store, out, settings
+from mailbeacon.messages import NotFound, resolve_campaign
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
-from mailbeacon.service import NotFound, resolve_campaign
 from mailbeacon.store import messages as store
 from mailbeacon.store import privacy
 

@@ -31,7 +31,7 @@ from mailbeacon.instrument import instrument_eml
 from mailbeacon.instrument.mime import Text, read_text, walk
 from mailbeacon.instrument.pixel import pixel_img
 from mailbeacon.instrument.prepared import prepare_eml
-from mailbeacon.service import click_url, open_url
+from mailbeacon.messages import click_url, open_url
 from mailbeacon.tokens import Signer
 
 log = logging.getLogger("mailbeacon.relay")

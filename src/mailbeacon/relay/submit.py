@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
+from mailbeacon.messages import create_message, resolve_campaign
 from mailbeacon.relay import accounts, dsn, split
 from mailbeacon.relay.upstream import Pool, Reply, send_all
 from mailbeacon.secretbox import SecretKeyError
-from mailbeacon.service import create_message, resolve_campaign
 from mailbeacon.store import outgoing
 from mailbeacon.store.senders import Sender
 from mailbeacon.tokens import Signer

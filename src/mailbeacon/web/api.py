@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailbeacon.service import NotFound
+from mailbeacon.messages import NotFound
 from mailbeacon.store import keys
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import parse

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from mailbeacon.messages import NotFound
 from mailbeacon.node import Node
-from mailbeacon.service import NotFound
 from mailbeacon.store import messages as store
 from mailbeacon.store import privacy
 from mailbeacon.store.messages import Conflict

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from mailbeacon.service import NotFound
+from mailbeacon.messages import NotFound
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as store
 from mailbeacon.web.api import ERRORS, MAX_ID, Auth, DbId, fail

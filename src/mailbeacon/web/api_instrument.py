@@ -24,9 +24,8 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from mailbeacon.instrument import lint
-from mailbeacon.instrumenting import instrument_message
+from mailbeacon.messages import HONEYPOT_PATH, Invalid, NotFound, instrument_message
 from mailbeacon.node import Node
-from mailbeacon.service import HONEYPOT_PATH, Invalid, NotFound
 from mailbeacon.web.api import ERRORS, ApiError, Auth, sent_at_of
 from mailbeacon.web.api_messages import Message
 from mailbeacon.web.deps import NodeDep

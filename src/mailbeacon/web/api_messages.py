@@ -9,9 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from mailbeacon.reports import messages as message_list
-from mailbeacon.sent_at import mark_sent, parse_when
-from mailbeacon.service import (
+from mailbeacon.messages import (
     Invalid,
     NotFound,
     add_link,
@@ -19,6 +17,8 @@ from mailbeacon.service import (
     honeypot_destination,
     message_view,
 )
+from mailbeacon.reports import messages as message_list
+from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.timefmt import parse
 from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, Id, fail, sent_at_of
 from mailbeacon.web.deps import NodeDep

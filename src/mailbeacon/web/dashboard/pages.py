@@ -15,19 +15,19 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from mailbeacon.notify import stream
-from mailbeacon.reports import campaign_report, overview
-from mailbeacon.reports import messages as message_find
-from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
-from mailbeacon.reports.recipients import recipient_total, recipients
-from mailbeacon.sent_at import mark_sent
-from mailbeacon.service import (
+from mailbeacon.messages import (
     HONEYPOT_POSITION,
     Invalid,
     NotFound,
     create_message,
     message_view,
 )
+from mailbeacon.notify import stream
+from mailbeacon.reports import campaign_report, overview
+from mailbeacon.reports import messages as message_find
+from mailbeacon.reports.domains import blind_domains, domain_of, unknown_reason
+from mailbeacon.reports.recipients import recipient_total, recipients
+from mailbeacon.sent_at import mark_sent
 from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
 from mailbeacon.web.dashboard import reasons, times
