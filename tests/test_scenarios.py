@@ -21,6 +21,7 @@ from tests.traffic import (
     ago,
     hit,
     labels,
+    labels_when,
     settled_report,
 )
 
@@ -29,8 +30,8 @@ def test_scanner_clicking_every_link_a_second_after_sending(tracked: Server) -> 
     msg = tracked.message(sent_at=ago(1), links=[f"https://example.com/{p}" for p in "abc"])
     for link in msg["links"]:
         hit(link["tracked_url"], "40.107.218.12", CHROME)
-    time.sleep(0.5)  # the writer relabels right after the commit
-    got = labels(tracked, msg["id"])
+    # The writer relabels right after the commit: wait for it, not a fixed time.
+    got = labels_when(tracked, msg["id"], lambda labs: labs == ["scanner"] * 3)
     assert [lab for _, lab, _ in got] == ["scanner"] * 3, got
 
 
@@ -66,8 +67,7 @@ def test_honeypot_hit_relabels_the_clicks_around_it(tracked: Server) -> None:
     first = labels(tracked, msg["id"])
     assert first[0][1] == "human"  # nothing suspicious yet
     hit(msg["links"][-1]["tracked_url"], "203.0.113.77", CHROME)  # the invisible link
-    time.sleep(0.5)
-    got = labels(tracked, msg["id"])
+    got = labels_when(tracked, msg["id"], lambda labs: labs == ["scanner", "scanner"])
     assert [lab for _, lab, _ in got] == ["scanner", "scanner"], got
     assert "honeypot" in got[1][2] and any(r.startswith("honeypot") for r in got[0][2])
 
@@ -129,8 +129,12 @@ def test_reclassify_after_a_new_network_list(tracked: Server, tmp_path: Path) ->
 def test_labelling_off_records_unlabelled_then_reclassify_labels(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    srv = start_server(sqlite_url, tmp_path, extra_args=["--trust-proxy", "127.0.0.0/8"],
-                       env={"MAILBEACON_CLASSIFY": "false"})
+    srv = start_server(
+        sqlite_url,
+        tmp_path,
+        extra_args=["--trust-proxy", "127.0.0.0/8"],
+        env={"MAILBEACON_CLASSIFY": "false"},
+    )
     try:
         msg = srv.message(sent_at=ago(600))
         hit(msg["open_url"], "66.249.84.222", GMAIL_PROXY)
@@ -149,8 +153,12 @@ def test_one_address_clicking_for_three_recipients_relabels_all_of_them(tracked:
     relabelled too, and the campaign's counts move with them."""
     camp = tracked.api("POST", "/api/v1/campaigns", json={"name": "b2b outreach"}).json()
     msgs = [
-        tracked.message(recipient=f"r{i}@corp.example", campaign_id=camp["id"],
-                        sent_at=ago(3600), links=["https://example.com/offer"])
+        tracked.message(
+            recipient=f"r{i}@corp.example",
+            campaign_id=camp["id"],
+            sent_at=ago(3600),
+            links=["https://example.com/offer"],
+        )
         for i in range(3)
     ]
     hit(msgs[0]["links"][0]["tracked_url"], "203.0.113.200", CHROME)

@@ -9,6 +9,7 @@ calls come from 127.0.0.1: that is "the sender".
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,23 @@ def labels(srv: Server, message_id: int, settle: float = 3.0) -> list[tuple[str,
         events = srv.events(message_id)
         if time.monotonic() > deadline or all(e["label"] for e in events):
             return [(e["kind"], e["label"], e["reasons"]) for e in events]
+        time.sleep(0.1)
+
+
+def labels_when(
+    srv: Server,
+    message_id: int,
+    done: Callable[[list[str]], bool],
+    timeout: float = 20.0,
+) -> list[tuple[str, str, list[str]]]:
+    """The message's events once ``done(labels)`` holds, or as they are at the
+    deadline (the caller's assert then shows them): late evidence relabels
+    after the commit, sooner or later depending on the machine's load."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = labels(srv, message_id)
+        if done([lab for _, lab, _ in got]) or time.monotonic() > deadline:
+            return got
         time.sleep(0.1)
 
 
