@@ -220,7 +220,11 @@ def track(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
             )
     except (Invalid, NotFound) as exc:
         return page(request, "track.html", {"form": f, "error": str(exc)}, status=422)
-    return page(request, "track.html", {"form": {}, "created": msg}, status=201)
+    # The page's live box streams from here: a pixel fetched before its
+    # stream connects (a slow phone, a busy server) still shows up.
+    after = stream.latest_id(node.engine)
+    ctx = {"form": {}, "created": msg, "after": after}
+    return page(request, "track.html", ctx, status=201)
 
 
 @router.get("/live", response_class=HTMLResponse, include_in_schema=False)

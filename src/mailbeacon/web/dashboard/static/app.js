@@ -209,6 +209,8 @@ function setupActivation() {
   const box = document.getElementById("activation");
   if (!box) return;
   const mid = box.getAttribute("data-message");
+  // From the newest event when the page was made: no gap before the stream connects.
+  const after = box.getAttribute("data-after") || null;
   subscribe((ev) => {
     alertFor(ev);
     if (String(ev.message_id) !== mid) return;
@@ -217,7 +219,7 @@ function setupActivation() {
       ? "Activation fetch seen " + when(ev.at) + ": your compose window loaded the pixel. Counted as you, not as an open."
       : "Hit " + when(ev.at) + ": " + ev.label_words + ".";
     box.append(el("p", { class: compose ? "activated" : "" }, text));
-  });
+  }, after);
 }
 
 function say(button, text) {
