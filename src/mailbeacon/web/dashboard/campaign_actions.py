@@ -13,7 +13,7 @@ from mailbeacon.node import Node
 from mailbeacon.store import messages as message_store
 from mailbeacon.store import privacy
 from mailbeacon.web.dashboard.auth import Post, User
-from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.dashboard.render import not_found, page
 from mailbeacon.web.deps import NodeDep
 
 router = APIRouter()
@@ -43,12 +43,7 @@ def confirm_delete(request: Request, campaign_id: int, _user: User, node: NodeDe
         rows = message_store.list_campaigns(conn, include_archived=True)
     camp = next((r for r in rows if r["id"] == campaign_id), None)
     if camp is None:
-        return page(
-            request,
-            "error.html",
-            {"title": "Not found", "message": f"There is no campaign {campaign_id}."},
-            status=404,
-        )
+        return not_found(request, f"There is no campaign {campaign_id}.")
     return page(request, "campaign_delete.html", {"campaign": camp})
 
 

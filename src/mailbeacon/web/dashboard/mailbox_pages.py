@@ -19,7 +19,7 @@ from mailbeacon.mailboxes import service
 from mailbeacon.node import Node
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.web.dashboard.auth import Post, User
-from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.dashboard.render import not_found, page
 from mailbeacon.web.deps import NodeDep
 
 PATH = "/settings/mailboxes"
@@ -71,12 +71,7 @@ def confirm_remove(request: Request, _user: User, node: NodeDep) -> HTMLResponse
     email = request.query_params.get("email", "").strip().lower()[:320]
     box = next((b for b in service.listing(node.engine) if b["email"] == email), None)
     if box is None:
-        return page(
-            request,
-            "error.html",
-            {"title": "Not found", "message": f"No watched mailbox {email[:80]!r}."},
-            status=404,
-        )
+        return not_found(request, f"No watched mailbox {email[:80]!r}.")
     return page(request, "mailbox_remove.html", {"box": box})
 
 
@@ -84,10 +79,5 @@ def confirm_remove(request: Request, _user: User, node: NodeDep) -> HTMLResponse
 def remove_mailbox(request: Request, posted: Post, node: NodeDep) -> Response:
     email = posted.form.get("email", "")[:320]
     if not service.remove(node.engine, email):
-        return page(
-            request,
-            "error.html",
-            {"title": "Not found", "message": f"No watched mailbox {email[:80]!r}."},
-            status=404,
-        )
+        return not_found(request, f"No watched mailbox {email[:80]!r}.")
     return RedirectResponse(f"{PATH}?removed={quote(email.strip().lower())}", status_code=303)

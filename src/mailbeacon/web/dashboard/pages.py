@@ -32,7 +32,7 @@ from mailbeacon.store import events as event_store
 from mailbeacon.store import messages as message_store
 from mailbeacon.web.dashboard import reasons, times
 from mailbeacon.web.dashboard.auth import Post, User
-from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.dashboard.render import not_found, page
 from mailbeacon.web.deps import NodeDep
 
 FILTERS = ("all", "opened", "clicked", "not_opened")
@@ -57,10 +57,6 @@ def enrich(ev: dict[str, Any]) -> dict[str, Any]:
             ev.get("kind") or "", ev.get("label"), ev.get("link_position"), HONEYPOT_POSITION
         ),
     }
-
-
-def not_found(request: Request, what: str) -> HTMLResponse:
-    return page(request, "error.html", {"title": "Not found", "message": what}, status=404)
 
 
 router = APIRouter()

@@ -86,3 +86,8 @@ def page(
         "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
     )
     return resp
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    """The dashboard's 404: the error page saying what was not found."""
+    return page(request, "error.html", {"title": "Not found", "message": what}, status=404)

@@ -27,7 +27,7 @@ from mailbeacon.store import outgoing
 from mailbeacon.store import senders as store
 from mailbeacon.store.senders import TRACK_MODES, Sender, SenderExists
 from mailbeacon.web.dashboard.auth import Post, User
-from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.dashboard.render import not_found, page
 from mailbeacon.web.dashboard.send_settings import copy_state, retry_words, smtp_settings
 from mailbeacon.web.deps import NodeDep
 
@@ -54,9 +54,8 @@ def queue(sender_id: int | None, limit: int, node: Node) -> list[dict[str, Any]]
     return [{**r, "view": copy_state(r)} for r in rows]
 
 
-def not_found(request: Request, email: str) -> HTMLResponse:
-    message = f"No sender {email[:80]!r}. See Settings → Senders for the list."
-    return page(request, "error.html", {"title": "Not found", "message": message}, 404)
+def no_sender(request: Request, email: str) -> HTMLResponse:
+    return not_found(request, f"No sender {email[:80]!r}. See Settings → Senders for the list.")
 
 
 def list_page(request: Request, node: Node, status: int = 200, **extra: Any) -> HTMLResponse:
@@ -123,7 +122,7 @@ def add_sender(request: Request, posted: Post, node: NodeDep) -> HTMLResponse:
 def sender(request: Request, email: str, _user: User, node: NodeDep) -> HTMLResponse:
     found = store.by_email(node.engine, email.strip().lower())
     if found is None:
-        return not_found(request, email)
+        return no_sender(request, email)
     saved = request.query_params.get("saved") == "track"
     return sender_page(request, found, node, track_saved=saved)
 
@@ -133,7 +132,7 @@ def reset_password(request: Request, email: str, _posted: Post, node: NodeDep) -
     found = store.by_email(node.engine, email.strip().lower())
     password = accounts.reset_password(node.engine, found.email) if found else None
     if found is None or password is None:
-        return not_found(request, email)
+        return no_sender(request, email)
     return sender_page(request, found, node, new_password=password)
 
 
@@ -141,7 +140,7 @@ def reset_password(request: Request, email: str, _posted: Post, node: NodeDep) -
 def set_track(request: Request, email: str, posted: Post, node: NodeDep) -> Response:
     found = store.by_email(node.engine, email.strip().lower())
     if found is None:
-        return not_found(request, email)
+        return no_sender(request, email)
     track = posted.form.get("track", "")
     if track not in TRACK_MODES:
         error = f"Choose one of: {', '.join(TRACK_MODES)}."
@@ -154,7 +153,7 @@ def set_track(request: Request, email: str, posted: Post, node: NodeDep) -> Resp
 def confirm_remove(request: Request, email: str, _user: User, node: NodeDep) -> HTMLResponse:
     found = store.by_email(node.engine, email.strip().lower())
     if found is None:
-        return not_found(request, email)
+        return no_sender(request, email)
     waiting = outgoing.waiting_by_sender(node.engine).get(found.id, 0)
     return page(request, "sender_remove.html", {"sender": found, "waiting": waiting, "link": _link})
 
@@ -163,5 +162,5 @@ def confirm_remove(request: Request, email: str, _user: User, node: NodeDep) -> 
 def remove_sender(request: Request, email: str, _posted: Post, node: NodeDep) -> Response:
     email = email.strip().lower()
     if not store.remove(node.engine, email):
-        return not_found(request, email)
+        return no_sender(request, email)
     return RedirectResponse(f"{PATH}?removed={quote(email)}", status_code=303)

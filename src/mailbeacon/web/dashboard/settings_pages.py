@@ -19,7 +19,7 @@ from mailbeacon.web.api import ApiError
 from mailbeacon.web.api_hooks import check_webhook
 from mailbeacon.web.dashboard import alerts, times
 from mailbeacon.web.dashboard.auth import Post, User
-from mailbeacon.web.dashboard.render import page
+from mailbeacon.web.dashboard.render import not_found, page
 from mailbeacon.web.deps import NodeDep
 
 router = APIRouter()
@@ -171,12 +171,7 @@ def delete_webhook(webhook_id: int, _posted: Post, node: NodeDep) -> Response:
 def webhook_log(request: Request, webhook_id: int, _user: User, node: NodeDep) -> HTMLResponse:
     hook = ns.get_webhook(node.engine, webhook_id, deleted=True)
     if hook is None:
-        return page(
-            request,
-            "error.html",
-            {"title": "Not found", "message": f"No webhook {webhook_id}."},
-            404,
-        )
+        return not_found(request, f"No webhook {webhook_id}.")
     log = ns.deliveries(node.engine, webhook_id=webhook_id, limit=200)
     return page(request, "webhook.html", {"hook": hook, "log": log})
 
