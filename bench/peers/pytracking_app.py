@@ -74,7 +74,7 @@ def urls(base: str) -> dict[str, str]:
     }
 
 
-def _make_app():
+def _make_app():  # flask is imported lazily so `urls` works without it
     from flask import Flask, Response, redirect, request
 
     app = Flask(__name__)
