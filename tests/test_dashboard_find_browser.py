@@ -20,6 +20,13 @@ from tests.test_dashboard_browser import (  # noqa: F401 - fixtures
 )
 
 
+def follow(pg: Any, target: Any) -> None:
+    """Click a link or form button and wait for the page it loads (reading
+    rows right after the click could still see the old page)."""
+    with pg.expect_navigation():
+        target.click()
+
+
 def rows(pg: Any) -> list[str]:
     return list(pg.locator("table.messages tbody tr").all_inner_texts())
 
@@ -43,20 +50,20 @@ def test_overview_finds_and_pages_messages(page: Any, site: Server) -> None:  # 
     assert any("Not opened" in row for row in first[1:])
     page.screenshot(path=str(SHOTS / "overview-messages.png"), full_page=True)
 
-    page.get_by_role("link", name="Next page").click()
+    follow(page, page.get_by_role("link", name="Next page"))
     second = rows(page)
     assert len(second) == 3 and not set(second) & set(first)
-    page.get_by_role("link", name="First page").click()
+    follow(page, page.get_by_role("link", name="First page"))
 
     page.get_by_label("Find").fill("p7@")
-    page.get_by_role("button", name="Find").click()
+    follow(page, page.get_by_role("button", name="Find"))
     assert [row.split()[0] for row in rows(page)] == ["p7@example.org"]
     page.get_by_label("Find").fill("")
     page.get_by_label("Status").select_option("opened")
-    page.get_by_role("button", name="Find").click()
+    follow(page, page.get_by_role("button", name="Find"))
     assert len(rows(page)) == 1 and "quote@client.example" in rows(page)[0]
     page.get_by_label("Find").fill("nobody-here")
-    page.get_by_role("button", name="Find").click()
+    follow(page, page.get_by_role("button", name="Find"))
     assert page.get_by_text("No messages match.").is_visible()
 
 
