@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailbeacon.notify import email_settings
 from tests.helpers import Server, cli, free_port, rows, start_server
 from tests.test_auth import csrf_of, login
 from tests.test_notify_smtp import THUNDERBIRD, Inbox, hit
@@ -155,3 +156,36 @@ def test_email_settings_forms_need_the_csrf_token(site: Server) -> None:
     for path in ("/settings/email", "/settings/email/test", "/settings/email/forget"):
         assert c.post(path, data={"csrf": "forged", **form(25)}).status_code == 403
     assert rows(site.db, "SELECT count(*) FROM settings WHERE name = 'email_notices'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("smtp.example.com", True),
+        ("192.0.2.25", True),
+        ("smtp.example.com\r\nRCPT TO:<x@example.com>", False),  # header/command injection
+        ("smtp.example.com:587", False),  # the port has its own field
+        ("user@smtp.example.com", False),
+        ("a" * 254, False),
+    ],
+)
+def test_the_smtp_host_is_one_printable_name(host: str, ok: bool) -> None:
+    if ok:
+        assert email_settings.check(host, "587", "starttls", "", "b@example.com", "")[0] == host
+    else:
+        with pytest.raises(ValueError, match="host name"):
+            email_settings.check(host, "587", "starttls", "", "b@example.com", "")
+
+
+def test_an_unreadable_saved_value_falls_back_to_the_config_file(sqlite_url: str) -> None:
+    from mailbeacon import config
+    from mailbeacon.store import keys, make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    s = config.load(db=sqlite_url)
+    for broken in ('{"host": "smtp.example.com"', '{"host": 1}', "[]", "null"):
+        keys.set_setting(engine, email_settings.SETTING, broken)
+        got = email_settings.effective(engine, s)
+        assert got == email_settings.from_config(s), broken
+    engine.dispose()

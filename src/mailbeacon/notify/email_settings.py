@@ -17,6 +17,7 @@ names an address (the page is the later, explicit choice).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
@@ -25,6 +26,8 @@ from mailbeacon import secretbox
 from mailbeacon.config import Settings
 from mailbeacon.relay.accounts import check_address
 from mailbeacon.store import keys
+
+log = logging.getLogger("mailbeacon.notify")
 
 SETTING = "email_notices"
 SECURITY = ("starttls", "ssl", "none")
@@ -66,20 +69,31 @@ def from_config(s: Settings) -> EmailSettings:
 
 
 def effective(engine: Engine, settings: Settings) -> EmailSettings:
+    """The page's settings, else the config file's. A saved value that does
+    not read (edited by hand, cut short) is ignored with a warning: a server
+    must still start, and the page can save good settings over it."""
     raw = keys.get_setting(engine, SETTING)
     if raw is None:
         return from_config(settings)
-    v = json.loads(raw)
-    return EmailSettings(
-        host=v["host"],
-        port=int(v["port"]),
-        security=v["security"],
-        user=v["user"],
-        password=v["password"],
-        sender=v["sender"],
-        to=v["to"],
-        saved=True,
-    )
+    try:
+        v = json.loads(raw)
+        return EmailSettings(
+            host=str(v["host"]),
+            port=int(v["port"]),
+            security=str(v["security"]),
+            user=str(v["user"]),
+            password=str(v["password"]),
+            sender=str(v["sender"]),
+            to=str(v["to"]),
+            saved=True,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning(
+            "Settings -> Email notices: the saved value is unreadable (%s); "
+            "using the config file's settings until it is saved again",
+            exc,
+        )
+        return from_config(settings)
 
 
 def notify_address(engine: Engine, settings: Settings) -> str:
@@ -93,7 +107,7 @@ def check(
 ) -> tuple[str, int, str, str, str, str]:
     """The form's fields, cleaned; ValueError with a one-line message otherwise."""
     host = host.strip()
-    if not host or len(host) > 253 or any(c in host for c in " /@:"):
+    if not host or len(host) > 253 or not host.isprintable() or any(c in host for c in " /@:"):
         raise ValueError("Give the SMTP server's host name, such as smtp.example.com.")
     try:
         number = int(port.strip() or "0")
