@@ -159,6 +159,12 @@ def profile(
     procs.log(f"{n} messages, median {statistics.median(times) * 1000:.1f} ms; profile in {out}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.1f} (1 min) / {five:.1f} (5 min)"
@@ -221,9 +227,13 @@ def main() -> None:
         return
     paths = (("postfix", direct, False), ("postfix-each", direct, True), ("relay", relay, False))
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in paths}
+    relay_cpu = 0.0  # the serve process's CPU time while it relayed the batches
     for r in range(args.rounds):
         for name, client, each in paths:
+            cpu = cpu_seconds(serve.pid)
             times = [client.send(raw, rcpts, each) for _ in range(args.messages)]
+            if name == "relay":
+                relay_cpu += cpu_seconds(serve.pid) - cpu
             drained = drain(postfix)
             rate = len(times) / sum(times)
             results[name].append((rate, statistics.median(times), drained))
@@ -252,6 +262,7 @@ def main() -> None:
     pf_rate, rl_rate = med("postfix", 0), med("relay", 0)
     pf_ms, rl_ms, each_ms = 1000 / pf_rate, 1000 / rl_rate, 1000 / med("postfix-each", 0)
     added = (rl_ms - pf_ms) / pf_ms
+    cpu_ms = relay_cpu * 1000 / (args.rounds * args.messages)
     rss_ratio = growth / len(big)
     rows = [
         "| path | messages/s | per message | median latency | Postfix queue drain per batch |",
@@ -298,7 +309,9 @@ The relay sends its copies side by side on up to 4 pooled upstream sessions (MAI
 and DATA pipelined), so its time is {rl_ms / each_ms:.2f}x that sequential floor; the rest
 is its own work (the client's DATA, reading the message once and splicing each copy's
 tokens, two SQLite commits: the messages before any copy leaves, the submission and
-`sent_at` before the 250). `bench/relay.py --profile FILE` shows where (py-spy).
+`sent_at` before the 250). The serve process used **{cpu_ms:.1f} ms of CPU per message**
+(all its threads; less sensitive to the machine's load than the times above).
+`bench/relay.py --profile FILE` shows where (py-spy).
 
 Memory: a 25 MB attachment ({len(big) / 1e6:.1f} MB message) to 3 recipients through the
 relay took {big_took:.1f} s; the serve process's peak RSS grew {growth / 1e6:.0f} MB =
