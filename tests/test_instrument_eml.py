@@ -306,6 +306,29 @@ def test_text_a_list_server_appended_to_base64_is_kept() -> None:
     assert base64.b64decode(b64) == html.replace(b"</body>", PIXEL.encode() + b"</body>")
 
 
+B64 = base64.encodebytes(b"<html><body><p>hi</p></body></html>")  # LF-ended lines
+BASE64_BODIES = [
+    # (case, body, how many bytes at its end are kept as text after the base64)
+    ("LF lines", B64, 0),
+    ("CRLF lines", B64.replace(b"\n", b"\r\n"), 0),
+    ("last line without a line break", B64.rstrip(b"\n"), 0),
+    ("blank lines and trailing spaces", B64.replace(b"\n", b" \t\n", 1) + b"\n\n", 0),
+    ("a footer after it", B64 + b"-- \nList footer\n", len(b"-- \nList footer\n")),
+    ("a footer line without a line break", B64 + b"footer: x", len(b"footer: x")),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "kept"), BASE64_BODIES, ids=[c[0] for c in BASE64_BODIES])
+def test_where_the_base64_of_a_part_ends(case: str, body: bytes, kept: int) -> None:
+    """read_text finds the run of base64 lines and keeps what follows as it is."""
+    src = _single(b"text/html; charset=utf-8", b"base64", body)
+    res = instrument_eml(src, track=track, pixel_html=PIXEL)
+    assert res.html_parts == 1 and res.eml.endswith(body[len(body) - kept :])
+    assert any("after its base64" in n for n in res.notes) == bool(kept), res.notes
+    [html] = [p for p in parts(res.eml) if p.get_content_type() == "text/html"]
+    assert PIXEL.encode() in html.get_payload(decode=True)
+
+
 # --- RFC 5322 line length and line endings ---------------------------------------------
 
 LONG_PIXEL = (
