@@ -329,6 +329,32 @@ def test_where_the_base64_of_a_part_ends(case: str, body: bytes, kept: int) -> N
     assert PIXEL.encode() in html.get_payload(decode=True)
 
 
+MULTIPARTS = [
+    # (case, body after the headers, (content type, body) of each leaf part)
+    ("LF", b"--b\nContent-Type: text/plain\n\none\n--b\n\ntwo\n--b--\n",
+     [("text/plain", b"one"), ("text/plain", b"two")]),
+    ("CRLF", b"--b\r\nContent-Type: text/html\r\n\r\n<p>1</p>\r\n--b--\r\n",
+     [("text/html", b"<p>1</p>")]),
+    ("an empty part between two delimiters", b"--b\n--b\n\ntwo\n--b--\n",
+     [("text/plain", b""), ("text/plain", b"two")]),
+    ("a preamble, spaces after a delimiter, an epilogue",
+     b"preamble\n--b \t\n\none\n--b-- \nepilogue\n", [("text/plain", b"one")]),
+    ("--b inside a line is not a delimiter", b"--b\n\nx --b y\n--bc\n--b--\n",
+     [("text/plain", b"x --b y\n--bc")]),
+    ("no closing delimiter", b"--b\n\nlast\n", [("text/plain", b"last\n")]),
+    ("the closing delimiter at the very end", b"--b\n\nend\n--b--",
+     [("text/plain", b"end")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "body", "leaves"), MULTIPARTS, ids=[c[0] for c in MULTIPARTS])
+def test_multipart_delimiters(case: str, body: bytes, leaves: list[tuple[str, bytes]]) -> None:
+    """RFC 2046 delimiters: at a line's start, the line break before one belongs to it."""
+    data = b"Content-Type: multipart/mixed; boundary=b\n\n" + body
+    got = [(p.content_type, data[p.body_start : p.body_end]) for p in walk(data, [])]
+    assert got == leaves
+
+
 # --- RFC 5322 line length and line endings ---------------------------------------------
 
 LONG_PIXEL = (

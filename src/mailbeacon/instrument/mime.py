@@ -123,20 +123,27 @@ def _walk(
         return
     # RFC 2046: a delimiter is "--boundary" at the start of a line; the line
     # break before it belongs to the delimiter, not to the part before.
-    delim = re.compile(rb"(?<=\n)--" + re.escape(boundary.encode("ascii", "replace"))
-                       + rb"(--)?[ \t]*(?:\r?\n|\Z)")  # fmt: skip
-    # body_start always follows a "\n" (the end of the header block), and the
-    # lookbehind sees bytes before ``pos``, so a body that opens with the
-    # delimiter is found too.
+    # The LF before it is part of the pattern, not a lookbehind: a literal
+    # prefix lets the regex engine skip to each candidate (a lookbehind made
+    # it try every byte of the body: 0.6 ms of an 82 KB message's walk).
+    # Its own line break is a lookahead, so the LF that ends one delimiter
+    # line is still there to begin the next (an empty part).
+    delim = re.compile(rb"\n--" + re.escape(boundary.encode("ascii", "replace"))
+                       + rb"(--)?[ \t]*(?=\r?\n|\Z)")  # fmt: skip
+    # body_start always follows a "\n" (the end of the header block): the
+    # search starts on it, so a body that opens with the delimiter is found too.
     part_start: int | None = None
     sub_digest = ctype == "multipart/digest"
-    for m in delim.finditer(data, body_start, end):
+    for m in delim.finditer(data, max(body_start - 1, 0), end):
+        at = m.start() + 1  # where "--" begins
         if part_start is not None:
-            stop = m.start() - (2 if data[m.start() - 2 : m.start()] == b"\r\n" else 1)
+            stop = at - (2 if data[at - 2 : at] == b"\r\n" else 1)
             yield from _walk(data, part_start, max(stop, part_start), sub_digest, notes)
         if m.group(1):  # the close delimiter
             return
-        part_start = m.end()
+        part_start = m.end() + (
+            2 if data[m.end() : m.end() + 2] == b"\r\n" else 1 if m.end() < end else 0
+        )
     if part_start is None:
         if notes is not None:
             notes.append(f"{ctype} at byte {start}: no boundary line, its body is left alone")
