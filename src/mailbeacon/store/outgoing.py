@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 
 from mailbeacon.store.db import is_sqlite
 from mailbeacon.store.messages import add_counter, insert_links
@@ -96,10 +96,20 @@ def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int
         add_counter(conn, campaign_id or 0, "unique", "messages", -len(message_ids))
 
 
-def _set_sent_at(conn: Connection, message_id: int, at: float) -> None:
-    conn.execute(update(messages).where(messages.c.id == message_id).values(sent_at=at))
+def _set_sent_at(conn: Connection, sent: Sequence[tuple[int, float]]) -> None:
+    """``sent_at`` of each (message id, when): two executemany statements."""
+    if not sent:
+        return
+    rows = [{"mid": mid, "at": at} for mid, at in sent]
     conn.execute(
-        update(message_stats).where(message_stats.c.message_id == message_id).values(sent_at=at)
+        update(messages).where(messages.c.id == bindparam("mid")).values(sent_at=bindparam("at")),
+        rows,
+    )
+    conn.execute(
+        update(message_stats)
+        .where(message_stats.c.message_id == bindparam("mid"))
+        .values(sent_at=bindparam("at")),
+        rows,
     )
 
 
@@ -157,9 +167,14 @@ def record(
                 for o in outcomes
             ],
         )
-        for o in outcomes:
-            if o.status == "sent" and o.message_id is not None and o.at is not None:
-                _set_sent_at(conn, o.message_id, o.at)
+        _set_sent_at(
+            conn,
+            [
+                (o.message_id, o.at)
+                for o in outcomes
+                if o.status == "sent" and o.message_id is not None and o.at is not None
+            ],
+        )
     return int(sid)
 
 
@@ -252,7 +267,7 @@ def finish(
     with engine.begin() as conn:
         conn.execute(update(relay_copies).where(relay_copies.c.id == copy.id).values(**values))
         if status == "sent" and copy.message_id is not None and at is not None:
-            _set_sent_at(conn, copy.message_id, at)
+            _set_sent_at(conn, [(copy.message_id, at)])
         if status != "pending":
             still = select(relay_copies.c.id).where(
                 relay_copies.c.submission_id == copy.submission_id,
