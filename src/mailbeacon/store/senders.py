@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailbeacon.store.schema import senders
@@ -92,6 +92,19 @@ def by_id(engine: Engine, sender_id: int) -> Sender | None:
     with engine.connect() as conn:
         row = conn.execute(select(senders).where(senders.c.id == sender_id)).first()
     return _sender(row) if row else None
+
+
+def using(engine: Engine, address: str) -> Sender | None:
+    """The sender that may send as ``address``: its login or one of its
+    extra From addresses (``also`` is comma-separated, so LIKE narrows and
+    the exact match is made here)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(senders)
+            .where(or_(senders.c.email == address, senders.c.also.contains(address)))
+            .order_by(senders.c.id)
+        ).all()
+    return next((s for s in map(_sender, rows) if address in s.addresses), None)
 
 
 def all_senders(engine: Engine) -> list[Sender]:
