@@ -13,6 +13,7 @@ from mailbeacon.store import make_engine, outgoing, upgrade
 from mailbeacon.store import senders as store
 from mailbeacon.store.messages import insert_message
 from mailbeacon.store.schema import messages, relay_copies, relay_submissions
+from mailbeacon.web.dashboard.send_settings import copy_state
 
 
 @pytest.fixture
@@ -166,3 +167,43 @@ def test_concurrent_claims_never_share_a_copy(db_url: str, engine: Engine) -> No
         t.join(60)
     every = [i for mine in got for i in mine]
     assert len(every) == 200 and len(set(every)) == 200
+
+
+def test_the_queue_view_pages_back_and_filters_by_state(engine: Engine) -> None:
+    """The dashboard's "Older" pages (``before``: the last id shown) and its
+    state filter, which must pick exactly the copies the page words so."""
+    sid = _sender(engine)
+    outcomes = [
+        outgoing.Outcome("retrying@example.org", None, "pending"),
+        outgoing.Outcome("queued@example.org", None, "pending"),
+        outgoing.Outcome("sent@example.org", None, "sent", at=1.0, code=250),
+        outgoing.Outcome("bounced@example.org", None, "failed", code=550, error="no such user"),
+        outgoing.Outcome("given-up@example.org", None, "failed", code=451, error="later"),
+        outgoing.Outcome("gone@example.org", None, "failed", error="submission gone"),
+    ]
+    outgoing.record(
+        engine, sender_id=sid, kind="mail", mail_from="ana@example.com", mail_options=(),
+        track="opens", message_id_header="<a@b>", headers=b"", data=b"x", outcomes=outcomes,
+        next_at=time.time() + 3600,
+    )  # fmt: skip
+    (retry,) = outgoing.claim(engine, 1, now=time.time() + 7200)  # the first: "retrying@"
+    outgoing.finish(engine, retry, status="pending", code=421, error="busy", next_at=0.0)
+    everything = outgoing.copies(engine, limit=100)
+    byname = {r["recipient"].split("@")[0]: r["id"] for r in everything}
+    for state in outgoing.STATES:
+        got = outgoing.copies(engine, state=state, sender_id=sid)
+        assert got and {copy_state(r).state for r in got} == {state}
+    picked = [r["id"] for s in outgoing.STATES for r in outgoing.copies(engine, state=s)]
+    assert sorted(picked) == sorted(byname.values())
+    assert [r["recipient"] for r in outgoing.copies(engine, state="retrying")] == [
+        "retrying@example.org"
+    ]
+
+    pages, before = [], None
+    while page := outgoing.copies(engine, sender_id=sid, limit=4, before=before):
+        pages.append([r["id"] for r in page])
+        before = page[-1]["id"]
+    assert [len(p) for p in pages] == [4, 2]
+    assert sum(pages, []) == [r["id"] for r in everything]  # newest first, none twice
+    older = outgoing.copies(engine, state="given up", before=byname["gone"])
+    assert [r["recipient"] for r in older] == ["given-up@example.org"]

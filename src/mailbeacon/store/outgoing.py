@@ -12,7 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from mailbeacon.store.db import is_sqlite
 from mailbeacon.store.messages import add_counter, insert_links
@@ -297,11 +310,32 @@ def copies_since(engine: Engine, sender_id: int, since: float) -> int:
         )
 
 
+# A copy's state as the dashboard words it (web/dashboard/send_settings.py
+# copy_state), as SQL, so a filtered page is as full as an unfiltered one.
+_FAILED = relay_copies.c.status == "failed"
+_BOUNCED = relay_copies.c.last_code.between(500, 599)
+STATES: dict[str, ColumnElement[bool]] = {
+    "queued": and_(relay_copies.c.status == "pending", relay_copies.c.attempts == 0),
+    "retrying": and_(relay_copies.c.status == "pending", relay_copies.c.attempts > 0),
+    "sent": relay_copies.c.status == "sent",
+    "bounced": and_(_FAILED, _BOUNCED),
+    "given up": and_(_FAILED, or_(relay_copies.c.last_code.is_(None), ~_BOUNCED)),
+}
+
+
 def copies(
-    engine: Engine, *, status: str | None = None, sender_id: int | None = None, limit: int = 50
+    engine: Engine,
+    *,
+    status: str | None = None,
+    sender_id: int | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    state: str | None = None,
 ) -> list[dict[str, Any]]:
     """The newest copies with their state (the CLI's and dashboard's queue view),
-    each with its message's subject (None for a bounce report, which has no message)."""
+    each with its message's subject (None for a bounce report, which has no message).
+    ``before``: only copies with a smaller id (the next page's cursor: the
+    last id shown; ids only grow). ``state``: one of ``STATES``."""
     q = (
         select(
             relay_copies,
@@ -316,8 +350,12 @@ def copies(
     )
     if status is not None:
         q = q.where(relay_copies.c.status == status)
+    if state is not None:
+        q = q.where(STATES[state])
     if sender_id is not None:
         q = q.where(relay_copies.c.sender_id == sender_id)
+    if before is not None:
+        q = q.where(relay_copies.c.id < before)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q).all()]
 
