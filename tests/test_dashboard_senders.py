@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 
 from tests import dashboard_helpers
 from tests.dashboard_helpers import needs_chromium
-from tests.helpers import Server, cli, start_server
+from tests.helpers import Server, cli, free_port, start_server
 from tests.relay_helpers import Relay, Stub, mail, start_relay
 from tests.replies_helpers import wait_for
 
@@ -52,6 +52,15 @@ def site(sqlite_url: str, tmp_path: Path, stub: tuple[Stub, Controller]) -> Iter
         yield relay
     finally:
         relay.server.stop()
+
+
+def assert_fits(phone: Any) -> None:
+    """No sideways scroll on the page ``phone`` shows (390 px wide)."""
+    scroll, inner = phone.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    wide = phone.evaluate(OVERFLOWING)
+    assert scroll <= inner, f"{phone.url}: scrollWidth {scroll} > {inner} at 390 px {wide}"
 
 
 def signed_in(browser: Any, server: Server, width: int, path: str = PATH) -> Any:
@@ -210,11 +219,7 @@ def test_add_send_reset_and_remove(
     )
     for url in (srv.url + PATH, ana, ana + "/remove"):
         phone.goto(url)
-        scroll, inner = phone.evaluate(
-            "() => [document.documentElement.scrollWidth, window.innerWidth]"
-        )
-        wide = phone.evaluate(OVERFLOWING)
-        assert scroll <= inner, f"{url}: scrollWidth {scroll} > {inner} at 390 px {wide}"
+        assert_fits(phone)
     phone.context.close()
 
 
@@ -235,3 +240,187 @@ def test_without_smtp_the_page_says_how_to_enable_it(
         pg.context.close()
     finally:
         srv.stop()
+
+
+def test_edit_the_upstream_and_the_from_addresses(
+    site: Relay, browser: Any, stub: tuple[Stub, Controller]
+) -> None:
+    """A sender's page edits what `senders set --upstream/--also` does, with
+    the same checks, and the relay follows at once."""
+    srv, box, port = site.server, stub[0], stub[1].port
+    ana = srv.url + PATH + "/" + site.login
+    cli("senders", "create", "--email", BEA, "--upstream", "smtp://h", db=srv.db)
+    flaky = {"on": True}  # the stub says "later" to flaky@ until this is off
+    box.rcpt_answer = lambda r: (
+        ("451 4.2.0 busy" if r.startswith("flaky") and flaky["on"] else None)
+        or ("550 5.1.1 no such user" if r.startswith("gone") else None)
+    )
+    pg = signed_in(browser, srv, 1280, PATH + "/" + site.login)
+    csrf = pg.locator("input[name=csrf]").first.input_value()
+    saved = f"smtp://127.0.0.1:{port}?tls=none"
+
+    def upstream_form() -> tuple[str, ...]:
+        labels = ("Upstream host", "Upstream port", "Connection security", "Upstream login")
+        return tuple(pg.get_by_label(name).input_value() for name in labels)
+
+    def save_upstream(host: str, port_typed: str) -> None:
+        pg.get_by_label("Upstream host").fill(host)
+        pg.get_by_label("Upstream port").fill(port_typed)
+        pg.get_by_role("button", name="Save upstream").click()
+
+    # The form shows what is saved, without any password.
+    assert upstream_form() == ("127.0.0.1", str(port), "none", "")
+    assert pg.locator("[data-upstream]").inner_text() == saved
+
+    # Refused, one line each, and nothing saved.
+    for host, port_typed, says in [
+        ("bad host", str(port), "is not a host name"),
+        ("a,b.example.com", str(port), "is not a host name"),
+        ("127.0.0.1", "70000", "from 1 to 65535"),
+        ("127.0.0.1", "0", "from 1 to 65535"),
+    ]:
+        save_upstream(host, port_typed)
+        alert = pg.locator("#upstream-error").inner_text()
+        assert says in alert and "\n" not in alert, (host, port_typed, alert)
+        assert pg.get_by_label("Upstream host").input_value() == host  # kept to correct
+        assert pg.locator("[data-upstream]").inner_text() == saved
+    fields = {"csrf": csrf, "port": str(port), "security": "none", "user": "", "password": ""}
+    for bad in ({"host": "127.0.0.1\r\nRCPT TO:<x@evil.example>"}, {"security": "ssl3"}):
+        got = pg.request.post(ana + "/upstream", form={**fields, "host": "127.0.0.1", **bad})
+        assert got.status == 422 and "Traceback" not in got.text()
+        assert 'role="alert"' in got.text()
+    # A copy the upstream does not take yet: queued, retried.
+    site.send(
+        mail(to=["ok@example.org", "flaky@example.org"]), ["ok@example.org", "flaky@example.org"]
+    )
+    wait_for(lambda: state_after_reload(pg, "flaky@example.org", "retrying"), "a retry")
+
+    # A wrong port: the next copies and the retries go there.
+    wrong = free_port()
+    save_upstream("127.0.0.1", str(wrong))
+    pg.wait_for_url(re.compile(r".*\?saved=upstream#upstream$"))
+    assert f"127.0.0.1:{wrong}" in pg.locator("#upstream-saved").inner_text()
+    assert pg.locator("[data-upstream]").inner_text() == f"smtp://127.0.0.1:{wrong}?tls=none"
+    flaky["on"] = False
+    with pytest.raises(smtplib.SMTPDataError) as refused:  # nothing taken: try again later
+        site.send(mail(to=["new@example.org"]), ["new@example.org"])
+    assert refused.value.smtp_code == 451 and f":{wrong}" in str(refused.value.smtp_error)
+
+    def reply_of(recipient: str) -> str:
+        pg.reload()
+        return str(copy_row(pg, recipient).locator("[data-reply]").inner_text())
+
+    wait_for(lambda: f"127.0.0.1:{wrong} unreachable" in reply_of("flaky@example.org"), "a try")
+    assert copy_row(pg, "flaky@example.org").locator("[data-state]").inner_text() == "retrying"
+    # Back to the right one: the waiting copy goes out.
+    pg.goto(ana)
+    save_upstream("127.0.0.1", str(port))
+    pg.wait_for_url(re.compile(r".*\?saved=upstream#upstream$"))
+    wait_for(lambda: state_after_reload(pg, "flaky@example.org", "sent"), "the copy sent")
+    assert any("flaky@example.org" in d.rcpts for d in box.deliveries)
+
+    # A login and password: the password is never shown; empty keeps it.
+    pg.get_by_label("Upstream login").fill("ana-upstream")
+    pg.get_by_label("Upstream password", exact=True).fill(SECRET)
+    pg.get_by_role("button", name="Save upstream").click()
+    pg.wait_for_url(re.compile(r".*\?saved=upstream#upstream$"))
+    assert "with the saved password" in pg.locator("#upstream-saved").inner_text()
+    assert SECRET not in pg.content()
+    assert pg.get_by_label("Upstream password", exact=True).input_value() == ""
+    assert "leave empty to keep it" in str(
+        pg.get_by_label("Upstream password", exact=True).get_attribute("placeholder")
+    )
+    pg.get_by_label("Connection security").select_option("starttls")
+    pg.get_by_role("button", name="Save upstream").click()
+    pg.wait_for_url(re.compile(r".*\?saved=upstream#upstream$"))
+    assert "with the saved password" in pg.locator("#upstream-saved").inner_text()
+    listed = cli("senders", "list", db=srv.db).stdout
+    assert f"smtp://ana-upstream@127.0.0.1:{port}" in listed and SECRET not in listed
+    pg.get_by_label("Connection security").select_option("none")
+    pg.get_by_label("Upstream login").fill("")  # the stub takes no AUTH
+    pg.get_by_role("button", name="Save upstream").click()
+    pg.wait_for_url(re.compile(r".*\?saved=upstream#upstream$"))
+    assert pg.locator("[data-upstream]").inner_text() == saved
+    assert "saved password" not in pg.locator("#upstream-saved").inner_text()
+
+    # Other From addresses: the relay takes one once it is added.
+    sales = "sales@example.com"
+
+    def also_list() -> list[str]:
+        return list(
+            pg.locator("#also-list [data-also]").evaluate_all(
+                "items => items.map((li) => li.dataset.also)"
+            )
+        )
+
+    def send_as(address: str) -> Any:
+        raw = mail(sender=address, to=["ok@example.org"])
+        return site.send(raw, ["ok@example.org"], mail_from=address)
+
+    with pytest.raises(smtplib.SMTPSenderRefused) as not_yet:
+        send_as(sales)
+    assert not_yet.value.smtp_code == 550
+    assert pg.locator("#also-none").is_visible()
+    pg.get_by_label("Add a From address").fill(sales.upper())
+    pg.get_by_role("button", name="Add address").click()
+    pg.wait_for_url(re.compile(r".*\?saved=also#also$"))
+    assert f"{site.login}, {sales}" in pg.locator("#also-saved").inner_text()
+    assert also_list() == [sales]
+    before = len(box.deliveries)
+    assert send_as(sales) == {}
+    delivered = box.wait(before + 1)[-1]
+    assert delivered.mail_from == sales and sales in delivered.message["From"]
+
+    # Refused: not an address, another sender's, its own; nothing saved.
+    for typed, says in [
+        ("x@localhost", "is not an email address"),
+        (BEA, f"already an address of the sender {BEA}"),
+        (site.login, "already an address of this sender"),
+        (sales, "already an address of this sender"),
+    ]:
+        pg.get_by_label("Add a From address").fill(typed)
+        pg.get_by_role("button", name="Add address").click()
+        alert = pg.locator("#also-error").inner_text()
+        assert says in alert and "\n" not in alert, (typed, alert)
+        assert also_list() == [sales]
+    for typed in ("not an address", "x\r\n@example.com", ""):
+        got = pg.request.post(ana + "/also", form={"csrf": csrf, "address": typed})
+        assert got.status == 422 and "not an email address" in got.text()
+        assert "Traceback" not in got.text()
+
+    # Forms without the session's token are refused; nothing changes.
+    for action, form in [
+        ("/upstream", {**fields, "host": "evil.example"}),
+        ("/also", {"address": "evil@example.com"}),
+        ("/also/remove", {"address": sales}),
+    ]:
+        forged = pg.request.post(ana + action, form={**form, "csrf": "forged"}, max_redirects=0)
+        assert forged.status == 403, action
+    pg.goto(ana)
+    assert pg.locator("[data-upstream]").inner_text() == saved
+    assert also_list() == [sales]
+
+    # Removed: the relay refuses it again (a new SMTP session).
+    pg.get_by_role("button", name=f"Remove {sales}").click()
+    pg.wait_for_url(re.compile(r".*\?saved=also#also$"))
+    assert pg.locator("#also-list").count() == 0 and pg.locator("#also-none").is_visible()
+    with pytest.raises(smtplib.SMTPSenderRefused) as gone:
+        send_as(sales)
+    assert gone.value.smtp_code == 550
+    pg.context.close()
+
+    # At 390 px: the forms and the From addresses fit.
+    cli("senders", "set", site.login, "--also", "a-rather-long-address@sales.example.com",
+        db=srv.db)  # fmt: skip
+    phone = signed_in(browser, srv, 390, PATH + "/" + site.login)
+    for url in (ana, ana + "/remove"):
+        phone.goto(url)
+        assert_fits(phone)
+    phone.goto(ana)  # with a refusal shown
+    phone.get_by_label("Upstream host").fill(
+        "a-very-long-host-name-that-is-not-one name.example.com"
+    )
+    phone.get_by_role("button", name="Save upstream").click()
+    assert phone.locator("#upstream-error").is_visible()
+    assert_fits(phone)
+    phone.context.close()

@@ -2,6 +2,11 @@
 "Send through mailbeacon" page (what a mail client needs, step by step) and
 the outgoing queue, through relay/accounts.py like `mailbeacon senders`.
 
+A sender's page also edits what `mailbeacon senders set` does: the upstream
+(host, port, security, login, password: an empty password keeps the saved
+one, which is never shown back) and the extra From addresses, with the same
+checks (relay/accounts.py).
+
 A new SMTP password (after creating a sender or resetting its password) is
 rendered in the response to that POST and nowhere else: never in a URL, and
 not kept on the server, so no other request can show it (the same as a new
@@ -33,6 +38,12 @@ from mailbeacon.web.deps import NodeDep
 
 PATH = "/settings/senders"
 RECENT = 50  # copies on a sender's page; the list page shows the newest of all senders
+UPSTREAM_SECURITY = {
+    "starttls": "STARTTLS (port 587)",
+    "implicit": "SSL/TLS (port 465)",
+    "none": "None (a server on your own network only)",
+}
+SAVED = ("track", "upstream", "also")  # the notes after a form saved (?saved=...)
 
 TRACK_WORDS = {
     "off": "Off: copies go out unchanged",
@@ -74,6 +85,21 @@ def list_page(request: Request, node: Node, status: int = 200, **extra: Any) -> 
     return page(request, "senders.html", ctx, status=status)
 
 
+def _saved_upstream(sender: Sender) -> dict[str, Any]:
+    """The upstream form's fields as saved (never the password)."""
+    try:
+        up = accounts.parse_upstream(sender.upstream)
+    except ValueError:  # saved before today's checks: the form starts empty
+        return {"host": "", "port": "", "security": "starttls", "user": ""}
+    return {"host": up.host, "port": up.port, "security": up.tls, "user": up.user or ""}
+
+
+def _sentence(exc: Exception) -> str:
+    """accounts' one-line messages (worded for the CLI) as a sentence."""
+    said = str(exc)
+    return said[:1].upper() + said[1:] + ("" if said.endswith(".") else ".")
+
+
 def sender_page(
     request: Request, sender: Sender, node: Node, status: int = 200, **extra: Any
 ) -> HTMLResponse:
@@ -81,6 +107,9 @@ def sender_page(
         "sender": sender,
         "smtp": smtp_settings(node.settings, request.url.hostname),
         "copies": queue(sender.id, RECENT, node),
+        "upstream": _saved_upstream(sender),
+        "upstream_security": UPSTREAM_SECURITY,
+        "saved": "",
         "track_modes": TRACK_MODES,
         "track_words": TRACK_WORDS,
         "link": _link,
@@ -123,8 +152,8 @@ def sender(request: Request, email: str, _user: User, node: NodeDep) -> HTMLResp
     found = store.by_email(node.engine, email.strip().lower())
     if found is None:
         return no_sender(request, email)
-    saved = request.query_params.get("saved") == "track"
-    return sender_page(request, found, node, track_saved=saved)
+    saved = request.query_params.get("saved", "")
+    return sender_page(request, found, node, saved=saved if saved in SAVED else "")
 
 
 @router.post(PATH + "/{email}/password", response_class=HTMLResponse, include_in_schema=False)
@@ -164,3 +193,61 @@ def remove_sender(request: Request, email: str, _posted: Post, node: NodeDep) ->
     if not store.remove(node.engine, email):
         return no_sender(request, email)
     return RedirectResponse(f"{PATH}?removed={quote(email)}", status_code=303)
+
+
+@router.post(PATH + "/{email}/upstream", include_in_schema=False)
+def set_upstream(request: Request, email: str, posted: Post, node: NodeDep) -> Response:
+    """Like `senders set ADDR --upstream URL`, from the form's fields. The
+    queue reads the sender again for each try: waiting copies use the new one."""
+    found = store.by_email(node.engine, email.strip().lower())
+    if found is None:
+        return no_sender(request, email)
+    f = posted.form
+    typed = {k: f.get(k, "")[:1000] for k in ("host", "port", "security", "user")}
+    try:
+        up = accounts.upstream_from(
+            typed["host"], typed["port"], typed["security"], typed["user"],
+            f.get("password", "")[:2000],
+        )  # fmt: skip
+        accounts.change_upstream(node.engine, node.settings, found.email, up)
+    except (ValueError, SecretKeyError) as exc:
+        error = _sentence(exc)
+        return sender_page(request, found, node, 422, upstream_error=error, upstream_input=typed)
+    return RedirectResponse(_link(found.email) + "?saved=upstream#upstream", status_code=303)
+
+
+def _save_also(request: Request, found: Sender, node: Node, address: str, add: bool) -> Response:
+    """Add or drop one of the sender's other From addresses; accounts.change
+    checks each address and that no other sender has it (as `--also` does)."""
+    try:
+        if add:
+            address = accounts.check_address(address)
+            if address in found.addresses:
+                raise ValueError(f"{address} is already an address of this sender")
+        also = [*found.also, address] if add else [a for a in found.also if a != address]
+        accounts.change(node.engine, node.settings, found.email, also=also)
+    except ValueError as exc:  # dropping: one kept is another's, saved before that was checked
+        typed = address if add else ""
+        return sender_page(request, found, node, 422, also_error=_sentence(exc), also_input=typed)
+    return RedirectResponse(_link(found.email) + "?saved=also#also", status_code=303)
+
+
+@router.post(PATH + "/{email}/also", include_in_schema=False)
+def add_also(request: Request, email: str, posted: Post, node: NodeDep) -> Response:
+    """Like `senders set ADDR --also ...` with one more address."""
+    found = store.by_email(node.engine, email.strip().lower())
+    if found is None:
+        return no_sender(request, email)
+    return _save_also(request, found, node, posted.form.get("address", "")[:320], add=True)
+
+
+@router.post(PATH + "/{email}/also/remove", include_in_schema=False)
+def remove_also(request: Request, email: str, posted: Post, node: NodeDep) -> Response:
+    """The login may no longer send as this address (from its next SMTP session)."""
+    found = store.by_email(node.engine, email.strip().lower())
+    if found is None:
+        return no_sender(request, email)
+    address = posted.form.get("address", "").strip().lower()
+    if address not in found.also:  # already gone (a second click, another tab)
+        return RedirectResponse(_link(found.email) + "#also", status_code=303)
+    return _save_also(request, found, node, address, add=False)
