@@ -424,3 +424,59 @@ def test_edit_the_upstream_and_the_from_addresses(
     assert phone.locator("#upstream-error").is_visible()
     assert_fits(phone)
     phone.context.close()
+
+
+def test_the_queue_pages_back_and_filters_by_state(site: Relay, browser: Any) -> None:
+    """The newest 50 copies on a sender's page, 30 on the list; "Older" pages
+    back to the first copy, "Show" keeps one state."""
+    srv, ana = site.server, site.server.url + PATH + "/" + site.login
+    site.send(
+        mail(to=["first@example.org", "ok@example.org"]), ["first@example.org", "ok@example.org"]
+    )
+    many = [f"r{i:02}@example.org" for i in range(50)] + ["gone@example.org"]
+    site.send(mail(to=many), many)  # 54 copies with the bounce report about gone@
+    pg = signed_in(browser, srv, 1280, PATH + "/" + site.login)
+    first = pg.locator("#copies tr[data-copy]").evaluate_all(
+        "rows => rows.map((r) => r.dataset.copy)"
+    )
+    assert len(first) == 50 and pg.locator("#copies-pages a", has_text="Newest").count() == 0
+    pg.get_by_role("link", name="Older").click()
+    pg.wait_for_url(re.compile(r".*\?before=\d+#copies$"))
+    older = pg.locator("#copies tr[data-copy]").evaluate_all(
+        "rows => rows.map((r) => r.dataset.copy)"
+    )
+    assert older and not set(older) & set(first)
+    assert max(map(int, older)) < min(map(int, first))
+    assert copy_row(pg, "first@example.org").count() == 1  # the earlier ones are here
+    assert len(older) == 54 - 50 and pg.get_by_role("link", name="Older").count() == 0
+    pg.get_by_role("link", name="Newest").click()
+    pg.wait_for_url(re.compile(r".*#copies$"))
+    assert pg.locator("#copies tr[data-copy]").count() == 50
+
+    # Only the bounced ones, then only the retrying ones (none left).
+    pg.get_by_label("Show").select_option("bounced")
+    pg.get_by_role("button", name="Show").click()
+    pg.wait_for_url(re.compile(r".*\?state=bounced#copies$"))
+    assert pg.locator("#copies [data-state]").all_inner_texts() == ["bounced"]
+    assert copy_row(pg, "gone@example.org").count() == 1
+    pg.get_by_label("Show").select_option("retrying")
+    pg.get_by_role("button", name="Show").click()
+    assert pg.locator("#copies .empty").inner_text() == "No retrying copies."
+    pg.goto(srv.url + PATH)  # every sender's newest 30, then the 24 older
+    ids = "rows => rows.map((r) => Number(r.dataset.copy))"
+    newest = pg.locator("#copies tr[data-copy]").evaluate_all(ids)
+    pg.get_by_role("link", name="Older").click()
+    pg.wait_for_url(re.compile(r".*\?before=\d+#copies$"))
+    rest = pg.locator("#copies tr[data-copy]").evaluate_all(ids)
+    assert (len(newest), len(rest)) == (30, 54 - 30) and max(rest) < min(newest)
+    assert pg.get_by_role("link", name="Newest").count() == 1
+    assert pg.get_by_role("link", name="Older").count() == 0  # no more
+    pg.context.close()
+
+    # At 390 px: the pages of copies fit.
+    phone = signed_in(browser, srv, 390)
+    for url in (ana + f"?before={max(rest)}&state=sent", srv.url + PATH + f"?before={max(rest)}"):
+        phone.goto(url)
+        assert phone.locator("#copies tr[data-copy]").count() > 0
+        assert_fits(phone)
+    phone.context.close()

@@ -5,7 +5,8 @@ the outgoing queue, through relay/accounts.py like `mailbeacon senders`.
 A sender's page also edits what `mailbeacon senders set` does: the upstream
 (host, port, security, login, password: an empty password keeps the saved
 one, which is never shown back) and the extra From addresses, with the same
-checks (relay/accounts.py).
+checks (relay/accounts.py). The queue pages back with ``?before=<copy id>``
+(the last copy shown) and filters with ``?state=``.
 
 A new SMTP password (after creating a sender or resetting its password) is
 rendered in the response to that POST and nowhere else: never in a URL, and
@@ -20,7 +21,7 @@ a page, not even when the form is refused; pages show it without it.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -38,6 +39,7 @@ from mailbeacon.web.deps import NodeDep
 
 PATH = "/settings/senders"
 RECENT = 50  # copies on a sender's page; the list page shows the newest of all senders
+NEWEST = 30  # copies of every sender on the list page
 UPSTREAM_SECURITY = {
     "starttls": "STARTTLS (port 587)",
     "implicit": "SSL/TLS (port 465)",
@@ -60,9 +62,30 @@ def _link(email: str) -> str:
 router = APIRouter()
 
 
-def queue(sender_id: int | None, limit: int, node: Node) -> list[dict[str, Any]]:
-    rows = outgoing.copies(node.engine, sender_id=sender_id, limit=limit)
-    return [{**r, "view": copy_state(r)} for r in rows]
+def queue(
+    request: Request, sender_id: int | None, limit: int, path: str, node: Node
+) -> dict[str, Any]:
+    """One page of copies, newest first: ``?before=ID`` starts below the last
+    copy of the page before (ids only grow, so new copies never shift a page)
+    and ``?state=`` keeps one state. Anything else in them is ignored."""
+    given = request.query_params
+    before_s, state = given.get("before", ""), given.get("state", "")
+    before = int(before_s) if before_s.isdigit() and len(before_s) <= 18 else None  # a BIGINT
+    state = state if state in outgoing.STATES else ""
+    rows = outgoing.copies(
+        node.engine, sender_id=sender_id, limit=limit + 1, before=before, state=state or None
+    )
+    keep = {"state": state} if state else {}
+    older = rows[limit - 1]["id"] if len(rows) > limit else None
+    return {
+        "copies": [{**r, "view": copy_state(r)} for r in rows[:limit]],
+        "queue_path": path,
+        "queue_state": state,
+        "queue_states": outgoing.STATES,
+        "queue_older": before is not None,
+        "older_url": f"{path}?{urlencode({**keep, 'before': older})}#copies" if older else None,
+        "newest_url": f"{path}?{urlencode(keep)}#copies" if before is not None else None,
+    }
 
 
 def no_sender(request: Request, email: str) -> HTMLResponse:
@@ -75,7 +98,7 @@ def list_page(request: Request, node: Node, status: int = 200, **extra: Any) -> 
         "senders": everyone,
         "waiting": outgoing.waiting_by_sender(node.engine),
         "names": {s.id: s.email for s in everyone},
-        "copies": queue(None, 30, node),
+        **queue(request, None, NEWEST, PATH, node),
         "track_modes": TRACK_MODES,
         "track_words": TRACK_WORDS,
         "link": _link,
@@ -106,7 +129,7 @@ def sender_page(
     ctx = {
         "sender": sender,
         "smtp": smtp_settings(node.settings, request.url.hostname),
-        "copies": queue(sender.id, RECENT, node),
+        **queue(request, sender.id, RECENT, _link(sender.email), node),
         "upstream": _saved_upstream(sender),
         "upstream_security": UPSTREAM_SECURITY,
         "saved": "",
