@@ -67,6 +67,8 @@ def test_create_list_set_remove(db_url: str) -> None:
     [
         (["create", "--email", "nobody", "--upstream", "smtp://h"], "not an email address"),
         (["create", "--email", "a@b.co", "--upstream", "ftp://h"], "smtp://"),
+        (["create", "--email", "a@b.co", "--upstream", "smtp://bad host:25"], "not a host name"),
+        (["create", "--email", "a@b.co", "--upstream", "smtp://h\r\n.example.com"], "control"),
         (["create", "--email", "a@b.co", "--upstream", "smtp://h", "--track", "x"], "track"),
         (["set", "nobody@b.co", "--track", "all"], "no sender"),
     ],
