@@ -112,7 +112,7 @@ def _saved_upstream(sender: Sender) -> dict[str, Any]:
     """The upstream form's fields as saved (never the password)."""
     try:
         up = accounts.parse_upstream(sender.upstream)
-    except ValueError:  # saved before today's checks: the form starts empty
+    except ValueError:  # saved before the host was checked: the form starts empty
         return {"host": "", "port": "", "security": "starttls", "user": ""}
     return {"host": up.host, "port": up.port, "security": up.tls, "user": up.user or ""}
 
