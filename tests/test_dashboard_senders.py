@@ -471,6 +471,9 @@ def test_the_queue_pages_back_and_filters_by_state(site: Relay, browser: Any) ->
     assert (len(newest), len(rest)) == (30, 54 - 30) and max(rest) < min(newest)
     assert pg.get_by_role("link", name="Newest").count() == 1
     assert pg.get_by_role("link", name="Older").count() == 0  # no more
+    for junk in ("?before=%C2%B2&state=nope", "?before=99999999999999999999999", "?before=-1"):
+        assert pg.goto(ana + junk).status == 200, junk  # ignored: the newest page
+        assert pg.locator("#copies tr[data-copy]").count() == 50
     pg.context.close()
 
     # At 390 px: the pages of copies fit.

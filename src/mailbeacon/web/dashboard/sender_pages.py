@@ -70,7 +70,8 @@ def queue(
     and ``?state=`` keeps one state. Anything else in them is ignored."""
     given = request.query_params
     before_s, state = given.get("before", ""), given.get("state", "")
-    before = int(before_s) if before_s.isdigit() and len(before_s) <= 18 else None  # a BIGINT
+    digits = before_s.isascii() and before_s.isdigit() and len(before_s) <= 18  # a BIGINT
+    before = int(before_s) if digits else None
     state = state if state in outgoing.STATES else ""
     rows = outgoing.copies(
         node.engine, sender_id=sender_id, limit=limit + 1, before=before, state=state or None
