@@ -11,7 +11,7 @@ import functools
 import os
 import ssl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import httpx._transports.default as httpx_transports
 import pytest
 
 from tests.helpers import PG_ADMIN_URL, Server, cli, pg_admin, start_server
+from tests.mailservers.fixtures import MAIL_FIXTURES
 from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -52,6 +53,39 @@ httpx_transports.create_ssl_context = _ssl_context
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--no-pg", action="store_true", help="skip the PostgreSQL variants")
+
+
+# Two layers (docs/testing.md). `-m "not process"` is the fast one: the app in
+# this process (the `api` fixture), the store, one-shot CLI commands. A
+# `process` test starts a real server, relay, mail server or browser, or
+# listens on a socket, for what only a real process shows (sockets, SIGKILL,
+# two nodes, timing). Marked here: every test using a fixture named below,
+# one depending on it, or one whose code calls a PROCESS_STARTERS function;
+# a test that starts one in its own code carries `@pytest.mark.process` (or
+# its module `pytestmark = pytest.mark.process`).
+PROCESS_FIXTURES = {"server", "tracked", "stub", "browser", *MAIL_FIXTURES}
+PROCESS_STARTERS = {"start_server", "start_relay", "start_stub", "Popen"}
+PROCESS_MARKERS = {"browser", "eval", "mailservers"}
+
+
+def _starts_a_process(fixturedefs: Sequence[Any]) -> bool:
+    return any(
+        PROCESS_STARTERS & set(getattr(getattr(d.func, "__code__", None), "co_names", ()))
+        for d in fixturedefs
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs if info is not None else {}
+        if (
+            PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or PROCESS_MARKERS & {m.name for m in item.iter_markers()}
+            or any(_starts_a_process(d) for d in defs.values())
+        ):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import Lines, Server, cli, start_server
 
@@ -116,6 +117,7 @@ def test_rotate_signing_keeps_sent_mail_working(server: Server, tmp_path: Path) 
     assert httpx.get(new["open_url"]).headers["x-mailbeacon-recorded"] == "yes"
 
 
+@pytest.mark.process
 def test_serve_first_start_prints_address_and_creates_data_dir(tmp_path: Path) -> None:
     data = tmp_path / "fresh" / "data"
     env = {"MAILBEACON_DATA_DIR": str(data)}
@@ -135,6 +137,7 @@ def test_serve_first_start_prints_address_and_creates_data_dir(tmp_path: Path) -
     assert "Traceback" not in srv.output()
 
 
+@pytest.mark.process
 def test_serve_on_a_busy_port_says_so_in_one_line(sqlite_url: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import Server, cli, rows
 
 
+@pytest.mark.process
 def test_demo_starts_its_own_server_and_fills_every_label(db_url: str) -> None:
     out = cli("demo", db=db_url, timeout=120).stdout
     assert "Created campaign" in out and "/campaigns/" in out

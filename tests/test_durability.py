@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers import Server, pg_admin, recorded, rows, start_server
 
+pytestmark = pytest.mark.process  # every test starts `serve` and stops its store or kills it
+
 # Acknowledged hits to collect before the kill: enough that several group
 # commits are in flight when it lands, on any machine however loaded.
 ACKED_BEFORE_KILL = 300

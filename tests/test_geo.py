@@ -50,6 +50,7 @@ def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
         Geo(tmp_path / "nope.mmdb")
 
 
+@pytest.mark.process
 def test_only_direct_hits_get_a_country(sqlite_url: str, tmp_path: Path) -> None:
     mmdb = make_mmdb(tmp_path / "c.mmdb")
     srv = start_server(

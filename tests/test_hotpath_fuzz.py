@@ -14,11 +14,14 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mailbeacon.model import CLASSIFIER_HEADERS
 from tests.helpers import Server, rows, start_server
+
+pytestmark = pytest.mark.process  # fuzzes a real `serve` over raw sockets
 
 # Every byte a header value can carry on the wire (CR and LF end it).
 _VALUE = st.text(

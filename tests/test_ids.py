@@ -119,6 +119,7 @@ def test_migration_gives_an_existing_sqlite_database_ids_that_are_never_reused(
     engine.dispose()
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_hit_on_another_node_right_after_an_erase_records_no_orphan(
     db_url: str, tmp_path: Path
@@ -146,6 +147,7 @@ def test_a_hit_on_another_node_right_after_an_erase_records_no_orphan(
         b.stop()
 
 
+@pytest.mark.process
 def test_a_cli_erase_while_a_server_caches_the_message_records_no_orphan(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -14,9 +14,13 @@ import re
 import stat
 from pathlib import Path
 
+import pytest
+
 from mailbeacon.hits.iphash import fingerprint
 from tests.helpers import Server, cells, cli, rows, start_server
 from tests.traffic import THUNDERBIRD, ago, hit
+
+pytestmark = pytest.mark.process  # every test starts `serve` (two nodes, refusals at start)
 
 VISITORS = [f"198.51.100.{n}" for n in (3, 7, 19, 42, 77, 101, 128, 150, 173, 200, 222, 240, 254)]
 

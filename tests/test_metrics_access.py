@@ -48,6 +48,7 @@ def test_who_may_read_the_metrics(
     assert (refused[0] if refused else None) == want
 
 
+@pytest.mark.process
 def test_metrics_over_http(sqlite_url: str, tmp_path: Path) -> None:
     srv = start_server(
         sqlite_url,
@@ -66,6 +67,7 @@ def test_metrics_over_http(sqlite_url: str, tmp_path: Path) -> None:
         srv.stop()
 
 
+@pytest.mark.process
 def test_metrics_default_is_this_machine_only(sqlite_url: str, tmp_path: Path) -> None:
     srv = start_server(sqlite_url, tmp_path)
     try:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import Server, cli, execute, rows, start_server
 from tests.traffic import THUNDERBIRD, ago, build_campaign, hit, settled_report
@@ -113,6 +114,7 @@ def test_cli_optout_reaches_a_running_server_within_the_refresh(
     )
 
 
+@pytest.mark.process
 def test_serve_applies_retention_days(db_url: str, tmp_path: Path) -> None:
     srv = start_server(db_url, tmp_path)
     try:

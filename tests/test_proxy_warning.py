@@ -14,6 +14,7 @@ from mailbeacon.web.proxycheck import ProxyCheck
 from tests.helpers import start_server
 
 
+@pytest.mark.process
 def test_an_untrusted_proxy_is_named_in_the_log_healthz_and_dashboard(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -35,6 +36,7 @@ def test_an_untrusted_proxy_is_named_in_the_log_healthz_and_dashboard(
         srv.stop()
 
 
+@pytest.mark.process
 def test_a_trusted_proxy_is_not_a_warning(sqlite_url: str, tmp_path: Path) -> None:
     srv = start_server(
         sqlite_url,

@@ -161,6 +161,7 @@ def open_mail(srv: Server, context: Any, pixel: str, frames: int) -> tuple[Any, 
     return page, began
 
 
+@pytest.mark.process
 @browser_only
 def test_a_browser_that_reads_five_seconds_is_skimmed_and_a_glance_is_glanced(
     db_url: str, tmp_path: Path, chromium: Any
@@ -214,6 +215,7 @@ def test_a_browser_that_reads_five_seconds_is_skimmed_and_a_glance_is_glanced(
         srv.stop()
 
 
+@pytest.mark.process
 @browser_only
 def test_left_open_past_the_cap_is_read_with_the_cap_as_duration(
     db_url: str, tmp_path: Path, chromium: Any
@@ -245,6 +247,7 @@ def test_left_open_past_the_cap_is_read_with_the_cap_as_duration(
         srv.stop()
 
 
+@pytest.mark.process
 def test_proxies_prefetchers_and_head_get_the_plain_gif_at_once(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -297,6 +300,7 @@ def _plain_gif() -> bytes:
     return GIF
 
 
+@pytest.mark.process
 def test_streams_have_their_own_budget_and_never_take_ordinary_slots(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -339,6 +343,7 @@ def test_streams_have_their_own_budget_and_never_take_ordinary_slots(
         srv.stop()
 
 
+@pytest.mark.process
 def test_read_time_off_serves_the_plain_gif(sqlite_url: str, tmp_path: Path) -> None:
     srv = serve(sqlite_url, tmp_path, read_time="false")
     try:
@@ -460,6 +465,7 @@ def test_the_writer_records_read_times_with_their_rollups(db_url: str) -> None:
     assert leads == {mids[0]: "read", mids[1]: "opened_repeatedly"}, leads
 
 
+@pytest.mark.process
 def test_shutdown_ends_streams_at_once_and_leaves_them_unmeasured(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -19,6 +19,8 @@ import pytest
 
 from tests.helpers import LISTENING
 
+pytestmark = pytest.mark.process  # runs the README's commands against the `serve` they start
+
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = ("pip install", "scripts/test", "bench/")
 SERVE = ".venv/bin/mailbeacon serve"

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import Server, cli, start_server
 from tests.traffic import (
@@ -126,6 +127,7 @@ def test_reclassify_after_a_new_network_list(tracked: Server, tmp_path: Path) ->
     assert lab == "scanner" and any("gateway" in r for r in reasons), reasons
 
 
+@pytest.mark.process
 def test_labelling_off_records_unlabelled_then_reclassify_labels(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers import Server, start_server
 
+pytestmark = pytest.mark.process  # slow clients on raw sockets against a real `serve`
+
 CAP = 100
 # More than the server may open files: without a cap, accept() starts failing
 # and nobody gets in (1,100 slow connections did that at the usual 1,024).

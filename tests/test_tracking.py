@@ -137,6 +137,7 @@ def test_forwarded_for_is_ignored_without_trusted_proxy(server: Server) -> None:
     assert event["ip"] == "127.0.0.0/24"
 
 
+@pytest.mark.process
 def test_trusted_proxy_and_full_ip_storage(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     srv = start_server(
         db_url,
@@ -202,6 +203,7 @@ def test_a_client_name_longer_than_its_column_is_cut_and_recording_goes_on(
     assert second["user_agent"] == "Thunderbird/115.0"
 
 
+@pytest.mark.process
 def test_a_long_ipv6_zone_from_a_trusted_proxy_fits_the_ip_column(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     srv = start_server(
         db_url,

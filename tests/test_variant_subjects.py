@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mailbeacon.reports.campaign import variant_rows
 from tests.helpers import cli
 
@@ -53,6 +55,7 @@ def test_one_csv_two_subject_lines(sqlite_url: str, tmp_path: Path) -> None:
     assert all(len(line) <= 80 for line in table.splitlines())
 
 
+@pytest.mark.process
 def test_events_and_report_fit_80_columns(sqlite_url: str) -> None:
     cli("demo", db=sqlite_url, timeout=180)
     env = {"COLUMNS": "80"}
