@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 
 import httpx._transports.default as httpx_transports
 import pytest
+import time_machine
 
 from tests.helpers import PG_ADMIN_URL, Server, cli, pg_admin, start_server
-from tests.mailservers.fixtures import MAIL_FIXTURES
+from tests.inprocess import InProcess, in_process
 from tests.traffic import DATA
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -63,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # one depending on it, or one whose code calls a PROCESS_STARTERS function;
 # a test that starts one in its own code carries `@pytest.mark.process` (or
 # its module `pytestmark = pytest.mark.process`).
-PROCESS_FIXTURES = {"server", "tracked", "stub", "browser", *MAIL_FIXTURES}
+PROCESS_FIXTURES = {"server", "tracked", "stub", "browser"}
 PROCESS_STARTERS = {"start_server", "start_relay", "start_stub", "Popen"}
 PROCESS_MARKERS = {"browser", "eval", "mailservers"}
 
@@ -77,11 +79,15 @@ def _starts_a_process(fixturedefs: Sequence[Any]) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Imported here: at the top it would be imported before pytest loads it
+    # as a plugin (pytest_plugins), too early for its asserts to be rewritten.
+    from tests.mailservers.fixtures import MAIL_FIXTURES
+
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs if info is not None else {}
         if (
-            PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+            (PROCESS_FIXTURES | MAIL_FIXTURES) & set(getattr(item, "fixturenames", ()))
             or PROCESS_MARKERS & {m.name for m in item.iter_markers()}
             or any(_starts_a_process(d) for d in defs.values())
         ):
@@ -164,6 +170,25 @@ def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def tracked_app(db_url: str) -> Iterator[InProcess]:
+    """`tracked` in this process (tests/inprocess.py): the same flags and
+    network list, the same API and hits, without starting a server."""
+    networks = {"apple_egress": DATA / "egress-ip-ranges.csv"}
+    with in_process(db_url, networks=networks, trust_proxy=("127.0.0.0/8",)) as app:
+        yield app
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """This process's wall clock, ticking from now, that the test moves
+    (`clock.shift(1.5)`) instead of sleeping: the app in process (`api`,
+    `tracked_app`) stamps hits with it; a real server has its own clock.
+    time.monotonic is left alone (deadlines, asyncio)."""
+    with time_machine.travel(time.time(), tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture

@@ -94,8 +94,29 @@ def create_key(db: str, name: str = "test") -> str:
         engine.dispose()
 
 
+class Running:
+    """What tests use of a running mailbeacon through its API: a real `serve`
+    process (Server) or the app in this process (tests/inprocess.py)."""
+
+    db: str
+
+    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        raise NotImplementedError
+
+    def message(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("recipient", "reader@example.com")
+        r = self.api("POST", "/api/v1/messages", json=body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def events(self, message_id: int) -> list[dict[str, Any]]:
+        r = self.api("GET", f"/api/v1/messages/{message_id}/events", params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+
 @dataclass
-class Server:
+class Server(Running):
     db: str
     port: int
     proc: subprocess.Popen[bytes]
@@ -116,17 +137,6 @@ class Server:
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         with self.client() as c:
             return c.request(method, path, **kw)
-
-    def message(self, **body: Any) -> dict[str, Any]:
-        body.setdefault("recipient", "reader@example.com")
-        r = self.api("POST", "/api/v1/messages", json=body)
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    def events(self, message_id: int) -> list[dict[str, Any]]:
-        r = self.api("GET", f"/api/v1/messages/{message_id}/events", params={"limit": 1000})
-        assert r.status_code == 200, r.text
-        return list(r.json())
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc.poll() is None:

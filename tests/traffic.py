@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import Server
+from tests.helpers import Running
 
 DATA = Path(__file__).parent / "data" / "networks"
 GMAIL_PROXY = (
@@ -29,15 +29,27 @@ THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderb
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"
 
 
+# Apps running in this process (tests/inprocess.py), by base URL: requests to
+# them go through their TestClient; any other URL is a real server's.
+IN_PROCESS: dict[str, httpx.Client] = {}
+
+
+def request(method: str, url: str, **kw: Any) -> httpx.Response:
+    for base, client in IN_PROCESS.items():
+        if url.startswith(base + "/"):
+            return client.request(method, url, **kw)
+    return httpx.request(method, url, **kw)
+
+
 def hit(url: str, ip: str, ua: str, method: str = "GET") -> httpx.Response:
-    r = httpx.request(
+    r = request(
         method, url, headers={"User-Agent": ua, "X-Forwarded-For": ip}, follow_redirects=False
     )
     assert r.headers["x-mailbeacon-recorded"] == "yes", r.headers
     return r
 
 
-def labels(srv: Server, message_id: int, settle: float = 3.0) -> list[tuple[str, str, list[str]]]:
+def labels(srv: Running, message_id: int, settle: float = 3.0) -> list[tuple[str, str, list[str]]]:
     """(kind, label, reasons) of a message's events, after late evidence settled."""
     deadline = time.monotonic() + settle
     while True:
@@ -48,7 +60,7 @@ def labels(srv: Server, message_id: int, settle: float = 3.0) -> list[tuple[str,
 
 
 def labels_when(
-    srv: Server,
+    srv: Running,
     message_id: int,
     done: Callable[[list[str]], bool],
     timeout: float = 20.0,
@@ -76,7 +88,7 @@ SAFARI = (
 LINKS = ["https://example.com/offer", "https://example.com/docs"]
 
 
-def settled_report(srv: Server, cid: int, **params: Any) -> dict[str, Any]:
+def settled_report(srv: Running, cid: int, **params: Any) -> dict[str, Any]:
     """The report once late relabelling has stopped moving it (two equal reads)."""
     last: Any = None
     deadline = time.monotonic() + 10
@@ -89,7 +101,7 @@ def settled_report(srv: Server, cid: int, **params: Any) -> dict[str, Any]:
         time.sleep(0.4)
 
 
-def build_campaign(srv: Server, name: str = "launch") -> tuple[int, dict[str, dict[str, Any]]]:
+def build_campaign(srv: Running, name: str = "launch") -> tuple[int, dict[str, dict[str, Any]]]:
     cid = srv.api("POST", "/api/v1/campaigns", json={"name": name}).json()["id"]
 
     def msg(key: str, variant: str, sent: float, **kw: Any) -> dict[str, Any]:
