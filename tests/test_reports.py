@@ -1,4 +1,4 @@
-"""Campaign reports from realistic traffic through a real `serve`, on SQLite
+"""Campaign reports from realistic traffic through the app in process, on SQLite
 and PostgreSQL, with exact numbers; plus the pure pieces (z-test, time zones).
 
 The traffic (X-Forwarded-For through --trust-proxy 127.0.0.0/8; the test's
@@ -27,7 +27,8 @@ import math
 import pytest
 
 from mailbeacon.reports import stats, timeline
-from tests.helpers import Server, cli
+from tests.helpers import cli
+from tests.inprocess import InProcess
 from tests.traffic import LINKS, build_campaign, labels, settled_report
 
 # What every label the traffic above must get (checked first, so a classifier
@@ -43,11 +44,11 @@ EXPECTED_LABELS = {
 }
 
 
-def test_campaign_report_from_real_traffic(tracked: Server) -> None:
-    cid, m = build_campaign(tracked)
+def test_campaign_report_from_real_traffic(tracked_app: InProcess) -> None:
+    cid, m = build_campaign(tracked_app)
     for key, want in EXPECTED_LABELS.items():
-        assert [lab for _, lab, _ in labels(tracked, m[key]["id"])] == want, key
-    rep = settled_report(tracked, cid)
+        assert [lab for _, lab, _ in labels(tracked_app, m[key]["id"])] == want, key
+    rep = settled_report(tracked_app, cid)
 
     assert rep["messages"] == 9
     assert {
@@ -116,36 +117,36 @@ def test_campaign_report_from_real_traffic(tracked: Server) -> None:
     assert clients == {"Thunderbird": 3, "Outlook": 2, "Gmail": 3}
 
     # Another zone moves the heatmap, not the totals.
-    tokyo = settled_report(tracked, cid, tz="Asia/Tokyo")
+    tokyo = settled_report(tracked_app, cid, tz="Asia/Tokyo")
     assert tokyo["heatmap"]["tz"] == "Asia/Tokyo" and tokyo["opens"] == rep["opens"]
     assert sum(map(sum, tokyo["heatmap"]["human_opens"])) == 8
-    bad = tracked.api("GET", f"/api/v1/campaigns/{cid}/report", params={"tz": "Mars/Base"})
+    bad = tracked_app.api("GET", f"/api/v1/campaigns/{cid}/report", params={"tz": "Mars/Base"})
     assert bad.status_code == 422 and bad.json()["error"] == "invalid"
-    assert tracked.api("GET", "/api/v1/campaigns/999999/report").status_code == 404
+    assert tracked_app.api("GET", "/api/v1/campaigns/999999/report").status_code == 404
 
     # The message view reads the same rollups.
-    h2 = tracked.api("GET", f"/api/v1/messages/{m['h2']['id']}").json()["summary"]
+    h2 = tracked_app.api("GET", f"/api/v1/messages/{m['h2']['id']}").json()["summary"]
     assert h2["opened"] and h2["opens_by_label"] == {"human_direct": 2}
     assert h2["clicks_by_label"] == {"human": 1} and h2["first_human_click_at"]
-    a1 = tracked.api("GET", f"/api/v1/messages/{m['a1']['id']}").json()["summary"]
+    a1 = tracked_app.api("GET", f"/api/v1/messages/{m['a1']['id']}").json()["summary"]
     assert not a1["opened"] and a1["opened_at"] is None and a1["opens"] == 1
 
-    [camp] = [c for c in tracked.api("GET", "/api/v1/campaigns").json() if c["id"] == cid]
+    [camp] = [c for c in tracked_app.api("GET", "/api/v1/campaigns").json() if c["id"] == cid]
     assert (camp["messages"], camp["opened"], camp["clicked"]) == (9, 6, 2)
     assert camp["open_rate"] == round(6 / 9, 4)
 
     # The CLI prints the same JSON, and a table with the sparkline.
-    cli_json = json.loads(cli("report", "launch", "--json", db=tracked.db).stdout)
+    cli_json = json.loads(cli("report", "launch", "--json", db=tracked_app.db).stdout)
     assert cli_json["opens"] == rep["opens"] and cli_json["links"] == rep["links"]
-    text = cli("report", str(cid), "--tz", "Europe/Berlin", db=tracked.db).stdout
+    text = cli("report", str(cid), "--tz", "Europe/Berlin", db=tracked_app.db).stdout
     assert "beside the rates" in text and "66.7 %" in text and "example.com/offer" in text
     assert any(ch in text for ch in "▁▂▃▄▅▆▇█")
 
     # Purging raw events leaves the report exactly as it was.
-    out = cli("purge", "--older-than", "0h", db=tracked.db).stdout
+    out = cli("purge", "--older-than", "0h", db=tracked_app.db).stdout
     assert "16 events" in out, out  # 3+3+3+1+2+3+1
-    assert tracked.events(m["h1"]["id"]) == []
-    after = settled_report(tracked, cid)
+    assert tracked_app.events(m["h1"]["id"]) == []
+    after = settled_report(tracked_app, cid)
     assert after == rep
 
 
@@ -157,13 +158,13 @@ FILTERS = {
 }
 
 
-def test_recipient_filters_and_paging(tracked: Server) -> None:
-    cid, _ = build_campaign(tracked, "paging")
-    settled_report(tracked, cid)
+def test_recipient_filters_and_paging(tracked_app: InProcess) -> None:
+    cid, _ = build_campaign(tracked_app, "paging")
+    settled_report(tracked_app, cid)
     for which, want in FILTERS.items():
         seen: list[str] = []
         for offset in range(0, 12, 2):
-            r = tracked.api(
+            r = tracked_app.api(
                 "GET",
                 f"/api/v1/campaigns/{cid}/recipients",
                 params={"filter": which, "limit": 2, "offset": offset},
@@ -174,14 +175,14 @@ def test_recipient_filters_and_paging(tracked: Server) -> None:
             assert len(page) <= 2
             seen += [row["recipient"].split("@")[0] for row in page]
         assert sorted(seen) == sorted(want), which  # every row once, across pages
-    rows = tracked.api(
+    rows = tracked_app.api(
         "GET", f"/api/v1/campaigns/{cid}/recipients", params={"filter": "all", "limit": 100}
     ).json()
     by = {row["recipient"].split("@")[0]: row for row in rows}
     assert all(row["opened"] == (row["opened_at"] is not None) for row in rows)
     assert (by["h1"]["human_opens"], by["h1"]["human_clicks"], by["h1"]["variant"]) == (3, 0, "A")
     assert (by["a2"]["human_opens"], by["a2"]["human_clicks"], by["a2"]["opened"]) == (0, 1, True)
-    bad = tracked.api("GET", f"/api/v1/campaigns/{cid}/recipients", params={"filter": "x"})
+    bad = tracked_app.api("GET", f"/api/v1/campaigns/{cid}/recipients", params={"filter": "x"})
     assert bad.status_code == 422
 
 
