@@ -1,6 +1,6 @@
 """Finding a tracked email again: GET /api/v1/messages, `message list|show`.
 
-The traffic is tests/traffic.py's campaign through a real `serve` (see
+The traffic is tests/traffic.py's campaign through the app in process (see
 tests/test_reports.py for what each message got), on SQLite and PostgreSQL.
 """
 
@@ -19,7 +19,8 @@ from mailbeacon.reports.messages import (
     place_words,
     summary_words,
 )
-from tests.helpers import Server, cli
+from tests.helpers import Running, cli
+from tests.inprocess import InProcess
 from tests.traffic import THUNDERBIRD, build_campaign, hit, labels
 
 
@@ -75,7 +76,7 @@ def test_places_and_cursor() -> None:
             decode_cursor(bad)
 
 
-def _page(srv: Server, **params: Any) -> dict[str, Any]:
+def _page(srv: Running, **params: Any) -> dict[str, Any]:
     r = srv.api("GET", "/api/v1/messages", params=params)
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -85,10 +86,10 @@ def _by_recipient(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["recipient"].split("@")[0]: r for r in rows}
 
 
-def test_find_page_filter_and_sort(tracked: Server) -> None:
-    cid, m = build_campaign(tracked)
-    lone = tracked.message(recipient="quote@client.example", subject="Your quote, v2")
-    everything = _page(tracked, limit=200)
+def test_find_page_filter_and_sort(tracked_app: InProcess) -> None:
+    cid, m = build_campaign(tracked_app)
+    lone = tracked_app.message(recipient="quote@client.example", subject="Your quote, v2")
+    everything = _page(tracked_app, limit=200)
     assert everything["next_cursor"] is None
     rows = _by_recipient(everything["messages"])
     assert len(rows) == 10
@@ -111,7 +112,7 @@ def test_find_page_filter_and_sort(tracked: Server) -> None:
         assert set(r) >= {"last_activity_at", "human_opens", "human_clicks", "replied"}
 
     def names(**params: Any) -> set[str]:
-        return set(_by_recipient(_page(tracked, limit=200, **params)["messages"]))
+        return set(_by_recipient(_page(tracked_app, limit=200, **params)["messages"]))
 
     # Human only: the prefetched a1, scanned s1 and bot b1 are not opened.
     assert names(status="opened") == {"h1", "h2", "g1", "g2", "g3", "a2"}
@@ -133,41 +134,43 @@ def test_find_page_filter_and_sort(tracked: Server) -> None:
             params: dict[str, Any] = {"limit": 3, "sort": sort}
             if cursor:
                 params["cursor"] = cursor
-            page = _page(tracked, **params)
+            page = _page(tracked_app, **params)
             seen += [r["id"] for r in page["messages"]]
             cursor = page["next_cursor"]
             if not cursor:
                 break
-        assert seen == [r["id"] for r in _page(tracked, limit=200, sort=sort)["messages"]]
-    assert [r["id"] for r in _page(tracked, sort="created", limit=2)["messages"]] == [
+        assert seen == [r["id"] for r in _page(tracked_app, limit=200, sort=sort)["messages"]]
+    assert [r["id"] for r in _page(tracked_app, sort="created", limit=2)["messages"]] == [
         lone["id"],
         max(x["id"] for x in m.values()),
     ]
 
     # A new open puts the message on top.
     hit(m["h1"]["open_url"], "198.51.100.20", THUNDERBIRD)
-    labels(tracked, m["h1"]["id"])
-    top = _page(tracked, limit=1)["messages"][0]
+    labels(tracked_app, m["h1"]["id"])
+    top = _page(tracked_app, limit=1)["messages"][0]
     assert top["id"] == m["h1"]["id"] and top["summary"] == "Opened 4× · Thunderbird"
 
     for bad in ({"status": "read"}, {"sort": "x"}, {"cursor": "zz"}, {"campaign": "nope"}):
-        r = tracked.api("GET", "/api/v1/messages", params=bad)
+        r = tracked_app.api("GET", "/api/v1/messages", params=bad)
         assert r.status_code == 422 and r.json()["error"] == "invalid", (bad, r.text)
-    assert tracked.api("GET", "/api/v1/messages", params={"limit": 0}).status_code == 422
+    assert tracked_app.api("GET", "/api/v1/messages", params={"limit": 0}).status_code == 422
 
     # The CLI: the same rows, the summary in words, at 80 columns.
     env = {"COLUMNS": "80"}
-    listed = cli("message", "list", "--campaign", "launch", "--limit", "50", db=tracked.db, env=env)
+    listed = cli(
+        "message", "list", "--campaign", "launch", "--limit", "50", db=tracked_app.db, env=env
+    )
     assert "Opened 3× · Thunderbird" not in listed.stdout  # h1 has 4 opens now
     assert "Opened 4× ·" in listed.stdout and "Thunderbird" in listed.stdout
     assert "scanner checks" in listed.stdout
     assert all(len(line) <= 80 for line in listed.stdout.splitlines())
-    one = cli("message", "list", "--q", "quote@", "--json", db=tracked.db)
+    one = cli("message", "list", "--q", "quote@", "--json", db=tracked_app.db)
     assert [r["id"] for r in json.loads(one.stdout)["messages"]] == [lone["id"]]
-    shown = cli("message", "show", str(m["h2"]["id"]), db=tracked.db, env=env).stdout
+    shown = cli("message", "show", str(m["h2"]["id"]), db=tracked_app.db, env=env).stdout
     assert "h2@example.org" in shown and "Clicked the offer link" in shown
     assert "https://example.com/offer" in shown
-    missing = cli("message", "show", "999999", db=tracked.db, check=False)
+    missing = cli("message", "show", "999999", db=tracked_app.db, check=False)
     assert missing.returncode == 1 and "message list" in missing.stderr
-    bad = cli("message", "list", "--status", "read", db=tracked.db, check=False)
+    bad = cli("message", "list", "--status", "read", db=tracked_app.db, check=False)
     assert bad.returncode == 2 and "status must be one of" in bad.stderr
