@@ -173,6 +173,14 @@ def tracked(db_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
+def server_app(db_url: str) -> Iterator[InProcess]:
+    """`server` in this process (tests/inprocess.py): its API and tracking
+    paths, without starting a server."""
+    with in_process(db_url) as app:
+        yield app
+
+
+@pytest.fixture
 def tracked_app(db_url: str) -> Iterator[InProcess]:
     """`tracked` in this process (tests/inprocess.py): the same flags and
     network list, the same API and hits, without starting a server."""

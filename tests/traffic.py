@@ -37,6 +37,7 @@ IN_PROCESS: dict[str, httpx.Client] = {}
 def request(method: str, url: str, **kw: Any) -> httpx.Response:
     for base, client in IN_PROCESS.items():
         if url.startswith(base + "/"):
+            kw.pop("timeout", None)  # nothing to wait for in process (TestClient warns)
             return client.request(method, url, **kw)
     return httpx.request(method, url, **kw)
 
