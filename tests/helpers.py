@@ -103,6 +103,10 @@ class Running:
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         raise NotImplementedError
 
+    def session(self) -> httpx.Client:
+        """A client of its own (its own cookies, no API key), as a browser is."""
+        raise NotImplementedError
+
     def message(self, **body: Any) -> dict[str, Any]:
         body.setdefault("recipient", "reader@example.com")
         r = self.api("POST", "/api/v1/messages", json=body)
@@ -137,6 +141,9 @@ class Server(Running):
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         with self.client() as c:
             return c.request(method, path, **kw)
+
+    def session(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=15)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc.poll() is None:

@@ -39,6 +39,12 @@ class InProcess(Running):
         headers = {"Authorization": f"Bearer {self.key}", **(kw.pop("headers", None) or {})}
         return self.http.request(method, path, headers=headers, **kw)
 
+    def session(self) -> httpx.Client:
+        # The TestClient's transport: requests go to the same app, on the
+        # event loop its lifespan runs on, with a cookie jar of their own.
+        transport = self.http._transport  # no public way to share it
+        return httpx.Client(transport=transport, base_url=self.url, follow_redirects=False)
+
 
 @contextmanager
 def in_process(

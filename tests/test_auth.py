@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.helpers import Server, cli, rows
+from tests.helpers import Running, Server, cli, rows
 
 EMAIL, PASSWORD = "owner@example.com", "correct horse battery"
 
@@ -18,9 +18,9 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def login(srv: Server, email: str = EMAIL, password: str = PASSWORD) -> httpx.Client:
+def login(srv: Running, email: str = EMAIL, password: str = PASSWORD) -> httpx.Client:
     """A client signed in to the dashboard of ``srv``."""
-    c = httpx.Client(base_url=srv.url, timeout=15)
+    c = srv.session()
     token = csrf_of(c.get("/login").text)
     r = c.post("/login", data={"email": email, "password": password, "csrf": token})
     assert r.status_code == 303, r.text
