@@ -1,5 +1,6 @@
-"""Data care: per-recipient export, erase and opt-out (API and CLI), and the
-retention setting applied by `serve`."""
+"""Data care: per-recipient export, erase and opt-out (API and CLI) through the
+app in process (tests/inprocess.py), and through a real `serve` an opt-out
+reaching it within its refresh and the retention setting it applies."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import httpx
 import pytest
 
 from tests.helpers import Server, cli, execute, rows, start_server
-from tests.traffic import THUNDERBIRD, ago, build_campaign, hit, settled_report
+from tests.inprocess import InProcess
+from tests.traffic import THUNDERBIRD, ago, build_campaign, hit, request, settled_report
 
 GIF_LEN = 43
 
@@ -20,10 +22,10 @@ def age_events(db: str, seconds: float) -> None:
     execute(db, "UPDATE events SET at = at - ?", [seconds])
 
 
-def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> None:
-    cid, m = build_campaign(tracked, "erase")
-    before = settled_report(tracked, cid)
-    data = tracked.api("GET", "/api/v1/recipients/h1@example.org/export").json()
+def test_recipient_export_and_erase_keep_campaign_totals(tracked_app: InProcess) -> None:
+    cid, m = build_campaign(tracked_app, "erase")
+    before = settled_report(tracked_app, cid)
+    data = tracked_app.api("GET", "/api/v1/recipients/h1@example.org/export").json()
     assert data["recipient"] == "h1@example.org" and not data["opted_out"]
     [msg] = data["messages"]
     assert msg["id"] == m["h1"]["id"] and len(msg["events"]) == 3
@@ -32,7 +34,7 @@ def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> Non
         "https://example.com/docs",
     ]
 
-    r = tracked.api("DELETE", "/api/v1/recipients/h1@example.org/erase")
+    r = tracked_app.api("DELETE", "/api/v1/recipients/h1@example.org/erase")
     assert r.status_code == 200 and r.json() == {
         "recipient": "h1@example.org",
         "messages": 1,
@@ -46,46 +48,56 @@ def test_recipient_export_and_erase_keep_campaign_totals(tracked: Server) -> Non
         ("links", "message_id"),
         ("message_stats", "message_id"),
     ):
-        assert rows(tracked.db, f"SELECT count(*) FROM {table} WHERE {col} = ?", [mid]) == [(0,)]
-    assert tracked.api("GET", f"/api/v1/messages/{mid}").status_code == 404
-    assert tracked.api("GET", "/api/v1/recipients/h1@example.org/export").json()["messages"] == []
+        left = rows(tracked_app.db, f"SELECT count(*) FROM {table} WHERE {col} = ?", [mid])
+        assert left == [(0,)]
+    assert tracked_app.api("GET", f"/api/v1/messages/{mid}").status_code == 404
+    export = tracked_app.api("GET", "/api/v1/recipients/h1@example.org/export").json()
+    assert export["messages"] == []
     # The anonymous counters stay: totals already reported do not change.
-    after = settled_report(tracked, cid)
+    after = settled_report(tracked_app, cid)
     assert after["opens"] == before["opens"] and after["messages"] == before["messages"]
     assert "h1@example.org" not in {r["recipient"] for r in after["warm_leads"]}
     # A hit on the erased message's pixel still gets the GIF, and nothing is stored.
-    r = httpx.get(
-        m["h1"]["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+    r = request(
+        "GET",
+        m["h1"]["open_url"],
+        headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"},
     )
     assert r.status_code == 200 and len(r.content) == GIF_LEN
-    assert rows(tracked.db, "SELECT count(*) FROM events WHERE message_id = ?", [mid]) == [(0,)]
+    assert rows(tracked_app.db, "SELECT count(*) FROM events WHERE message_id = ?", [mid]) == [(0,)]
 
     # The CLI does the same for another person.
-    out = cli("recipient", "export", "h2@example.org", db=tracked.db).stdout
+    out = cli("recipient", "export", "h2@example.org", db=tracked_app.db).stdout
     assert '"recipient": "h2@example.org"' in out
-    out = cli("recipient", "erase", "H2@example.org", db=tracked.db).stdout
+    out = cli("recipient", "erase", "H2@example.org", db=tracked_app.db).stdout
     assert "1 messages, 3 events" in out
 
 
 def test_optout_records_nothing_but_still_serves_the_pixel(
-    tracked: Server,
+    tracked_app: InProcess,
 ) -> None:
-    msg = tracked.message(recipient="Quiet@Example.org", sent_at=ago(3600))
-    r = tracked.api("POST", "/api/v1/recipients/quiet@example.org/optout")
+    msg = tracked_app.message(recipient="Quiet@Example.org", sent_at=ago(3600))
+    r = tracked_app.api("POST", "/api/v1/recipients/quiet@example.org/optout")
     assert r.status_code == 200 and r.json()["opted_out"] and r.json()["changed"]
-    r = httpx.get(
-        msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+    r = request(
+        "GET",
+        msg["open_url"],
+        headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"},
     )
     assert r.status_code == 200 and r.headers["content-type"] == "image/gif"
     assert len(r.content) == GIF_LEN
     assert r.headers["x-mailbeacon-recorded"] == "no; reason=opted_out"
-    assert tracked.events(msg["id"]) == []
-    assert tracked.api("GET", "/api/v1/recipients/quiet@example.org/export").json()["opted_out"]
+    assert tracked_app.events(msg["id"]) == []
+    assert tracked_app.api("GET", "/api/v1/recipients/quiet@example.org/export").json()["opted_out"]
 
-    r = tracked.api("DELETE", "/api/v1/recipients/quiet@example.org/optout")
-    assert r.json() == {"recipient": "quiet@example.org", "opted_out": False, "changed": True}
+    r = tracked_app.api("DELETE", "/api/v1/recipients/quiet@example.org/optout")
+    assert r.json() == {
+        "recipient": "quiet@example.org",
+        "opted_out": False,
+        "changed": True,
+    }
     hit(msg["open_url"], "198.51.100.20", THUNDERBIRD)  # asserts recorded: yes
-    assert len(tracked.events(msg["id"])) == 1
+    assert len(tracked_app.events(msg["id"])) == 1
 
 
 def test_cli_optout_reaches_a_running_server_within_the_refresh(
@@ -97,7 +109,8 @@ def test_cli_optout_reaches_a_running_server_within_the_refresh(
     deadline = time.monotonic() + 15  # REFRESH_SECONDS is 10
     while time.monotonic() < deadline:
         r = httpx.get(
-            msg["open_url"], headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"}
+            msg["open_url"],
+            headers={"User-Agent": THUNDERBIRD, "X-Forwarded-For": "198.51.100.20"},
         )
         assert r.status_code == 200 and len(r.content) == GIF_LEN
         if r.headers["x-mailbeacon-recorded"].startswith("no"):
