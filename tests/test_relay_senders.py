@@ -84,3 +84,44 @@ def test_password_reset_prints_a_new_one(sqlite_url: str) -> None:
                 db=sqlite_url).stdout.split()[-1]  # fmt: skip
     second = cli("senders", "password", "a@b.co", db=sqlite_url).stdout.split()[-1]
     assert first != second and len(second) >= 20
+
+
+def test_the_queue_speaks_the_dashboards_words(sqlite_url: str) -> None:
+    """`senders queue --status` takes the states the dashboard shows (and the
+    raw pending/failed), and the table words each copy the same way."""
+    from mailbeacon.config import normalise_db_url
+    from mailbeacon.store import make_engine, outgoing
+    from mailbeacon.store import senders as store
+
+    cli("senders", "create", "--email", "ana@example.com", "--upstream", "smtp://h",
+        db=sqlite_url)  # fmt: skip
+    engine = make_engine(normalise_db_url(sqlite_url))
+    sender = store.by_email(engine, "ana@example.com")
+    assert sender is not None
+    outgoing.record(
+        engine, sender_id=sender.id, kind="mail", mail_from="ana@example.com", mail_options=(),
+        track="opens", message_id_header="<a@b>", headers=b"", data=b"x", next_at=0.0,
+        outcomes=[
+            outgoing.Outcome("queued@example.org", None, "pending"),
+            outgoing.Outcome("sent@example.org", None, "sent", at=1.0, code=250),
+            outgoing.Outcome("bounced@example.org", None, "failed", code=550, error="no user"),
+            outgoing.Outcome("late@example.org", None, "failed", code=451, error="later"),
+        ],
+    )  # fmt: skip
+    engine.dispose()
+
+    def listed(status: str) -> str:
+        return cli("senders", "queue", "--status", status, db=sqlite_url).stdout
+
+    assert "bounced@example.org" in listed("bounced") and "late@" not in listed("bounced")
+    late = listed("given-up")
+    assert "late@example.org" in late and "given up" in late and "bounced@" not in late
+    assert "queued@example.org" in listed("Queued") and "sent@" not in listed("queued")
+    failed = listed("failed")
+    assert "bounced@example.org" in failed and "late@example.org" in failed
+    assert "queued@" not in failed
+    everything = cli("senders", "queue", db=sqlite_url).stdout
+    assert all(w in everything for w in ("queued", "sent", "bounced", "given up"))
+    bad = cli("senders", "queue", "--status", "lost", db=sqlite_url, check=False)
+    assert bad.returncode == 2 and "queued, retrying, sent" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

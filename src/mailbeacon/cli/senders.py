@@ -145,26 +145,49 @@ def senders_password(
     print(password)
 
 
+# `--status` words: the dashboard's states, "given-up" for the shell, and the
+# queue's raw columns (pending = queued or retrying, failed = bounced or given up).
+_RAW = ("pending", "failed")
+
+
 @senders_app.command("queue")
 def senders_queue(
     status: Annotated[
         str | None,
-        typer.Option("--status", help="Only copies in this state: pending, sent, failed."),
+        typer.Option(
+            "--status",
+            help="Only copies in this state: queued, retrying, sent, bounced, given-up; "
+            "or pending (queued or retrying), failed (bounced or given up).",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 50,
 ) -> None:
-    """The relay's copies and their state (pending ones are retried with backoff)."""
+    """The relay's copies and their state (pending ones are retried with backoff).
+
+    Example: `mailbeacon senders queue --status retrying --limit 20`.
+    """
+    word = status.strip().lower().replace("-", " ") if status is not None else None
+    if word is not None and word not in outgoing.STATES and word not in _RAW:
+        err.print(
+            f"[red]--status {status}: not a state[/]; use one of queued, retrying, sent, "
+            "bounced, given-up, pending or failed",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     engine = open_store(settings())
     names = {snd.id: snd.email for snd in store.all_senders(engine)}
-    table = Table("id", "sender", "recipient", "status", "tries", "next try", "last reply")
-    for c in outgoing.copies(engine, status=status, limit=limit):
+    table = Table("id", "sender", "recipient", "state", "tries", "next try", "last reply")
+    raw = word if word in _RAW else None
+    state = word if word is not None and raw is None else None
+    for c in outgoing.copies(engine, status=raw, state=state, limit=limit):
+        shown = outgoing.state_of(c)
         table.add_row(
             str(c["id"]),
             names.get(c["sender_id"], "?") + (" (DSN)" if c["kind"] == "dsn" else ""),
             c["recipient"],
-            c["status"],
+            shown,
             str(c["attempts"]),
-            (iso(c["next_at"]) or "") if c["status"] == "pending" else "",
+            (iso(c["next_at"]) or "") if shown in ("queued", "retrying") else "",
             " ".join(x for x in (str(c["last_code"] or ""), c["last_error"] or "") if x)[:60],
         )
     out.print(table)

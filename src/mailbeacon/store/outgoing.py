@@ -310,8 +310,11 @@ def copies_since(engine: Engine, sender_id: int, since: float) -> int:
         )
 
 
-# A copy's state as the dashboard words it (web/dashboard/send_settings.py
-# copy_state), as SQL, so a filtered page is as full as an unfiltered one.
+# A copy's state in the words the dashboard and the CLI use: queued (not yet
+# retried from the queue), retrying, sent, bounced (the upstream refused it
+# for good: 5xx) or given up (still "later" after relay_max_age, or its
+# submission was gone). STATES says it in SQL, so a filtered page is as full
+# as an unfiltered one; state_of() says it of one row of copies().
 _FAILED = relay_copies.c.status == "failed"
 _BOUNCED = relay_copies.c.last_code.between(500, 599)
 STATES: dict[str, ColumnElement[bool]] = {
@@ -321,6 +324,16 @@ STATES: dict[str, ColumnElement[bool]] = {
     "bounced": and_(_FAILED, _BOUNCED),
     "given up": and_(_FAILED, or_(relay_copies.c.last_code.is_(None), ~_BOUNCED)),
 }
+
+
+def state_of(row: dict[str, Any]) -> str:
+    """One row of ``copies()`` in the words of ``STATES``."""
+    if row["status"] == "sent":
+        return "sent"
+    if row["status"] == "pending":
+        return "retrying" if int(row.get("attempts") or 0) else "queued"
+    code = row.get("last_code")
+    return "bounced" if code is not None and 500 <= int(code) < 600 else "given up"
 
 
 def copies(

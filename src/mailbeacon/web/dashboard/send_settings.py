@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailbeacon.config import Settings
+from mailbeacon.store import outgoing
 
 WILDCARD = ("", "0.0.0.0", "::", "*")
 
@@ -77,23 +78,23 @@ class CopyState:
     reply: str  # the upstream's last reply ("" when none)
 
 
+# The badge each state wears (classes of app.css).
+_BADGES = {
+    "sent": "human",
+    "queued": "unknown",
+    "retrying": "machine",
+    "bounced": "scanner",
+    "given up": "scanner",
+}
+
+
 def copy_state(row: dict[str, Any]) -> CopyState:
-    """One row of ``store.outgoing.copies``: queued (not yet retried from the
-    queue), retrying (``attempts`` tries from the queue so far), sent, bounced
-    (the upstream refused it for good: 5xx) or given up (still "later" after
-    ``relay_max_age``, or its submission was gone)."""
+    """One row of ``store.outgoing.copies``: its state (``outgoing.state_of``),
+    badge and the upstream's last reply."""
+    state = outgoing.state_of(row)
     code, error = row.get("last_code"), row.get("last_error")
-    reply = " ".join(str(x) for x in (code, error) if x)
-    status = row["status"]
-    if status == "sent":
-        return CopyState("sent", "human", "")
-    if status == "pending":
-        if int(row.get("attempts") or 0) == 0:
-            return CopyState("queued", "unknown", reply)
-        return CopyState("retrying", "machine", reply)
-    if code is not None and 500 <= int(code) < 600:
-        return CopyState("bounced", "scanner", reply)
-    return CopyState("given up", "scanner", reply)
+    reply = "" if state == "sent" else " ".join(str(x) for x in (code, error) if x)
+    return CopyState(state, _BADGES[state], reply)
 
 
 def _span(seconds: float) -> str:
