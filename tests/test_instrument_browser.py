@@ -53,33 +53,34 @@ def chromium() -> Iterator[render.Browser]:
         yield b
 
 
-def cases() -> Iterator[tuple[str, str, str]]:
-    """(name, before, after) for every sample, pixel at the bottom and at the top."""
-    for mode in ("bottom", "top"):
-        for i, html in enumerate(SYNTHETIC):
-            res = instrument_html(html, track=track, pixel_html=PIXEL, pixel=mode)  # type: ignore[arg-type]
-            yield f"synthetic {i} ({mode})", html, res.html
-        if realworld.corpus_dir() is None:
-            continue
-        base = realworld.corpus_dir()
-        assert base is not None
-        for name in TEMPLATES:
-            src = (base / "html" / name).read_bytes().decode("utf-8", "surrogateescape")
-            res = instrument_html(src, track=track, pixel_html=PIXEL, pixel=mode, clicks="all")  # type: ignore[arg-type]
-            yield f"{name} ({mode})", src, res.html
-        for name, ordinal in MESSAGES:
-            data = (base / "eml" / name).read_bytes()
-            out = instrument_eml(data, track=track, pixel_html=PIXEL, pixel=mode).eml  # type: ignore[arg-type]
-            before = dict(realworld.html_part_texts(data))[ordinal].text
-            after = dict(realworld.html_part_texts(out))[ordinal].text
-            yield f"{name}#{ordinal} ({mode})", before, after
+def cases(mode: str) -> Iterator[tuple[str, str, str]]:
+    """(name, before, after) for every sample, with the pixel at ``mode``."""
+    for i, html in enumerate(SYNTHETIC):
+        res = instrument_html(html, track=track, pixel_html=PIXEL, pixel=mode)  # type: ignore[arg-type]
+        yield f"synthetic {i} ({mode})", html, res.html
+    if realworld.corpus_dir() is None:
+        return
+    base = realworld.corpus_dir()
+    assert base is not None
+    for name in TEMPLATES:
+        src = (base / "html" / name).read_bytes().decode("utf-8", "surrogateescape")
+        res = instrument_html(src, track=track, pixel_html=PIXEL, pixel=mode, clicks="all")  # type: ignore[arg-type]
+        yield f"{name} ({mode})", src, res.html
+    for name, ordinal in MESSAGES:
+        data = (base / "eml" / name).read_bytes()
+        out = instrument_eml(data, track=track, pixel_html=PIXEL, pixel=mode).eml  # type: ignore[arg-type]
+        before = dict(realworld.html_part_texts(data))[ordinal].text
+        after = dict(realworld.html_part_texts(out))[ordinal].text
+        yield f"{name}#{ordinal} ({mode})", before, after
 
 
-def test_pixel_is_invisible_and_loads(chromium: render.Browser) -> None:
+# One test per placement, so two workers render them side by side.
+@pytest.mark.parametrize("mode", ["bottom", "top"])
+def test_pixel_is_invisible_and_loads(chromium: render.Browser, mode: str) -> None:
     if realworld.corpus_dir() is None:
         print(realworld.missing_reason(), "- only the synthetic pages are rendered")
     failures = []
-    for name, before, after in cases():
+    for name, before, after in cases(mode):
         assert after.count(render.PIXEL_URL) == 1, name
         for width in render.WIDTHS:
             verdict, grew, loaded = render.before_after(chromium, before, after, width)
