@@ -56,12 +56,14 @@ def _long_line(buf: bytearray, start: int, stop: int, most: int) -> bool:
 
     Only a window of ``step`` bytes with no LF in it can be inside such a
     line, and every such line holds a whole window: one ``find`` per window
-    (160 for 82 KB) instead of a look at every line (a regex or a split
-    took 1.5 ms of the event loop per message on the loaded bench machine)."""
+    (~170 for 82 KB) instead of a look at every line (a regex or a split
+    took 1.5 ms of the event loop per message on the loaded bench machine;
+    ``find`` from each window's start, one call per 78-byte line, 0.4 ms)."""
     step = (most + 1) // 2
     pos = start
     while pos + step <= stop:
-        lf = buf.find(b"\n", pos, pos + step)
+        # The window's last LF: every line that starts before it ends in it.
+        lf = buf.rfind(b"\n", pos, pos + step)
         if lf >= 0:
             pos = lf + 1
             continue
@@ -110,7 +112,10 @@ async def read_data(
             too_long = (end < 0 and len(buf) - lines > line_limit + 1) or _long_line(
                 buf, max(done, 2), lines, line_limit + 1
             )
-            dots += buf.count(b"\n.", max(done - 1, 0), lines)
+            # Most messages have no stuffed dot: a search that stops at the
+            # first is half the time of a count through the whole block.
+            if buf.find(b"\n.", max(done - 1, 0), lines) >= 0:
+                dots += buf.count(b"\n.", max(done - 1, 0), lines)
             size = (lines if end >= 0 else len(buf)) - 2 - dots
             too_big = bool(size_limit) and size > (size_limit or 0)
         if end >= 0:
