@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from mailbeacon.store.db import is_sqlite
-from mailbeacon.store.messages import add_counter, insert_links
+from mailbeacon.store.messages import add_counter, insert_messages
 from mailbeacon.store.schema import (
     links,
     message_stats,
@@ -80,21 +80,36 @@ class Submission:
     created_at: float
 
 
-def mark_copies(
+def create_copies(
     conn: Connection,
-    message_ids: Sequence[int],
+    recipients: Sequence[str],
+    *,
+    subject: str | None,
+    campaign_id: int | None,
     message_id_header: str,
-    copy_links: Sequence[tuple[int, str]],
+) -> list[int]:
+    """One message per recipient of a submission, each with the Message-ID
+    header every copy carries; their ids in the order of ``recipients``."""
+    return insert_messages(
+        conn, recipients, subject=subject, campaign_id=campaign_id,
+        message_id_header=message_id_header,
+    )  # fmt: skip
+
+
+def mark_copies(
+    conn: Connection, message_ids: Sequence[int], copy_links: Sequence[tuple[int, str]]
 ) -> None:
-    """The relay's facts on freshly created messages: the Message-ID header
-    every copy carries, and the links (the same positions in every copy)."""
-    conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(message_ids))
-        .values(message_id_header=message_id_header)
-    )
-    for mid in message_ids:
-        insert_links(conn, mid, copy_links)
+    """The links of freshly created copies (the same positions in every copy),
+    in one statement."""
+    if copy_links:
+        conn.execute(
+            insert(links),
+            [
+                {"message_id": mid, "position": p, "url": u}
+                for mid in message_ids
+                for p, u in copy_links
+            ],
+        )
 
 
 def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int | None) -> None:
