@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -132,6 +133,16 @@ def _messages() -> list[tuple[str, bytes]]:
     out.append(("8bit", long_8bit.replace(b"base64", b"8bit")))
     two = '<a href="https://example.com/refuse">r</a> <a href="https://example.com/ok">ok</a>'
     out.append(("refused-link", mail(html=two)))
+    # Base64 bodies of other shapes: a copy re-encodes only what follows its
+    # first change when lines hold whole 3-byte groups (widths 76, 72, 64).
+    text = "<p>Caf\u00e9 " + "word " * 300 + '<a href="https://example.com/x">x</a></p>'
+    for width, eol in ((72, b"\n"), (64, b"\r\n"), (70, b"\r\n"), (0, b"\r\n")):
+        for charset in ("utf-8", "iso-8859-1"):
+            enc = base64.b64encode(text.encode(charset))
+            body = eol.join(enc[i : i + width] for i in range(0, len(enc), width or len(enc)))
+            head = f"Content-Type: text/html; charset={charset}".encode() + eol
+            part = head + b"Content-Transfer-Encoding: base64" + eol + eol + body + eol
+            out.append((f"base64-{width}-{len(eol)}-{charset}", part))
     return out
 
 

@@ -170,21 +170,43 @@ def _eol(body: bytes) -> bytes:
     return b"\r\n" if b"\r\n" in body else b"\n"
 
 
-def _encode_base64(raw: bytes, original: bytes) -> bytes:
+def _base64_shape(original: bytes) -> tuple[int, bytes, bytes]:
+    """(line width, 0: one unwrapped line; line ending; what follows the last line)."""
     stripped = original.rstrip(b"\r\n \t")
-    suffix = original[len(stripped) :]
-    eol = _eol(original)
-    lines = stripped.split(b"\n")
+    end = original.find(b"\n")
+    width = len(original[:end].rstrip(b"\r")) if 0 <= end < len(stripped) else 0
+    return width, _eol(original), original[len(stripped) :]
+
+
+def _encode_base64(raw: bytes, original: bytes) -> bytes:
+    width, eol, suffix = _base64_shape(original)
     enc = binascii.b2a_base64(raw, newline=False)
     # Keep the original line width (76 from most mailers, 72 or 64 from some).
     # A single unwrapped line stays unwrapped while it fits a mail line;
     # past 998 bytes (RFC 5322) it is wrapped at 76 (RFC 2045).
-    width = len(lines[0].rstrip(b"\r")) if len(lines) > 1 else 0
     if width > 998 or (width == 0 and len(enc) > 998):
         width = 76
     if width > 0:
-        enc = eol.join(enc[i : i + width] for i in range(0, len(enc), width))
+        enc = eol.join([enc[i : i + width] for i in range(0, len(enc), width)])
     return enc + suffix
+
+
+def base64_head(head: bytes, original: bytes) -> tuple[int, bytes]:
+    """The part of ``encode_body(raw, "base64", original)`` that every ``raw``
+    beginning with ``head`` shares: (n, text), ``text`` the whole lines (each
+    with its line ending) that encode ``head[:n]``. For such a ``raw`` longer
+    than ``n``, ``encode_body(raw, ...) == text + encode_body(raw[n:], ...)``.
+    (0, b"") when lines do not hold whole 3-byte groups (a single unwrapped
+    line, or a width that is not a multiple of 4)."""
+    width, eol, _suffix = _base64_shape(original)
+    if not 0 < width <= 998 or width % 4:
+        return 0, b""
+    per_line = width // 4 * 3
+    n = len(head) // per_line * per_line
+    if not n:
+        return 0, b""
+    enc = binascii.b2a_base64(head[:n], newline=False)
+    return n, eol.join([enc[i : i + width] for i in range(0, len(enc), width)]) + eol
 
 
 def _encode_qp(raw: bytes, original: bytes) -> bytes:

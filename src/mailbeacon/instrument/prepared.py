@@ -13,14 +13,19 @@ bench/relay.py a copy took a fifth of ``instrument_eml``'s time.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .eml import EmlResult, _why_no_pixel, fold
 from .html import Plan, Skipped, plan_links, sign_all, splice
 from .links import Clicks, Skip
-from .mime import Part, Text, encode_body, read_text, walk
+from .mime import Part, Text, base64_head, encode_body, read_text, walk
 from .pixel import Pixel
+
+# Codecs that encode a string in pieces to the same bytes as in one go (no
+# state, no byte-order mark): a copy's unchanged start is encoded once.
+_PIECEWISE = ("utf-8", "ascii", "iso8859-", "cp125", "koi8-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,27 @@ class _HtmlPart:
     read: Text
     plan: Plan
     original: bytes  # the encoded body that encode_body keeps the shape of
+    # A base64 body's start before the first edit, encoded once for every
+    # copy: first edit's offset -> (its bytes, n, base64 lines of bytes[:n]).
+    heads: dict[int, tuple[bytes, int, bytes]] = field(default_factory=dict)
+
+    def encode(self, out: str, first_edit: int) -> bytes:
+        """``encode_body(out.encode(codec), ...)`` for a copy whose text is
+        the part's own up to ``first_edit``: a newsletter's pixel or first
+        link is far in, and re-encoding the whole body was half of a copy."""
+        codec, encoding = self.read.codec, self.part.encoding
+        if encoding != "base64" or not codecs.lookup(codec).name.startswith(_PIECEWISE):
+            return encode_body(out.encode(codec, "surrogateescape"), encoding, self.original)
+        head = self.heads.get(first_edit)
+        if head is None:
+            raw_head = self.read.text[:first_edit].encode(codec, "surrogateescape")
+            head = (raw_head, *base64_head(raw_head, self.original))
+            self.heads[first_edit] = head
+        raw_head, n, text = head
+        rest = raw_head[n:] + out[first_edit:].encode(codec, "surrogateescape")
+        if not rest:
+            return encode_body(raw_head, encoding, self.original)
+        return text + encode_body(rest, encoding, self.original)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +95,8 @@ class PreparedEml:
             ]
             if placed is not None:
                 pixels.append(f"{hp.part.describe()}: {placed.where}")
-            raw = out.encode(codec, "surrogateescape")
-            edits.append(
-                (hp.part.body_start, hp.read.end, encode_body(raw, hp.part.encoding, hp.original))
-            )
+            first = html_edits[0][0] if html_edits else len(text)
+            edits.append((hp.part.body_start, hp.read.end, hp.encode(out, first)))
         view = memoryview(self.data)
         pieces: list[bytes | memoryview] = []
         last = 0
