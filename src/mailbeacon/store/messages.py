@@ -133,6 +133,10 @@ def insert_message(
     return int(mid), now
 
 
+_NEW_MESSAGES = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+_NEW_STATS = insert(message_stats)
+
+
 def insert_messages(
     conn: Connection,
     recipients: Sequence[str],
@@ -158,14 +162,9 @@ def insert_messages(
         }
         for r in recipients
     ]
-    ids = [
-        int(mid)
-        for mid in conn.execute(
-            insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    ]
+    ids = [int(mid) for mid in conn.execute(_NEW_MESSAGES, rows).scalars()]
     conn.execute(
-        insert(message_stats),
+        _NEW_STATS,
         [
             {
                 "message_id": mid,

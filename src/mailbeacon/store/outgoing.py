@@ -124,21 +124,25 @@ def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int
         add_counter(conn, campaign_id or 0, "unique", "messages", -len(message_ids))
 
 
+# Built once: a statement's .values() and .where() cost more Python than
+# its execution (SQLAlchemy's cache still needs the construct's key).
+_SENT_AT = (
+    update(messages).where(messages.c.id == bindparam("mid")).values(sent_at=bindparam("at")),
+    update(message_stats)
+    .where(message_stats.c.message_id == bindparam("mid"))
+    .values(sent_at=bindparam("at")),
+)
+_NEW_SUBMISSION = insert(relay_submissions).returning(relay_submissions.c.id)
+_NEW_COPIES = insert(relay_copies)
+
+
 def _set_sent_at(conn: Connection, sent: Sequence[tuple[int, float]]) -> None:
     """``sent_at`` of each (message id, when): two executemany statements."""
     if not sent:
         return
     rows = [{"mid": mid, "at": at} for mid, at in sent]
-    conn.execute(
-        update(messages).where(messages.c.id == bindparam("mid")).values(sent_at=bindparam("at")),
-        rows,
-    )
-    conn.execute(
-        update(message_stats)
-        .where(message_stats.c.message_id == bindparam("mid"))
-        .values(sent_at=bindparam("at")),
-        rows,
-    )
+    for stmt in _SENT_AT:
+        conn.execute(stmt, rows)
 
 
 def record(
@@ -161,23 +165,22 @@ def record(
     pending = any(o.status == "pending" for o in outcomes)
     with engine.begin() as conn:
         sid = conn.execute(
-            insert(relay_submissions)
-            .values(
-                sender_id=sender_id,
-                kind=kind,
-                mail_from=mail_from,
-                mail_options=" ".join(mail_options),
-                track=track,
-                message_id_header=message_id_header,
-                headers=headers,
-                data=data if pending else None,
-                size=len(data),
-                created_at=now,
-            )
-            .returning(relay_submissions.c.id)
+            _NEW_SUBMISSION,
+            {
+                "sender_id": sender_id,
+                "kind": kind,
+                "mail_from": mail_from,
+                "mail_options": " ".join(mail_options),
+                "track": track,
+                "message_id_header": message_id_header,
+                "headers": headers,
+                "data": data if pending else None,
+                "size": len(data),
+                "created_at": now,
+            },
         ).scalar_one()
         conn.execute(
-            insert(relay_copies),
+            _NEW_COPIES,
             [
                 {
                     "submission_id": sid,
