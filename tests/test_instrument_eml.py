@@ -307,6 +307,7 @@ def test_text_a_list_server_appended_to_base64_is_kept() -> None:
 
 
 B64 = base64.encodebytes(b"<html><body><p>hi</p></body></html>")  # LF-ended lines
+PADDED = base64.encodebytes(b"<html><body><p>hi!</p></body></html>\n")  # ends "=="
 BASE64_BODIES = [
     # (case, body, how many bytes at its end are kept as text after the base64)
     ("LF lines", B64, 0),
@@ -315,6 +316,9 @@ BASE64_BODIES = [
     ("blank lines and trailing spaces", B64.replace(b"\n", b" \t\n", 1) + b"\n\n", 0),
     ("a footer after it", B64 + b"-- \nList footer\n", len(b"-- \nList footer\n")),
     ("a footer line without a line break", B64 + b"footer: x", len(b"footer: x")),
+    ("padding, CRLF lines", PADDED.replace(b"\n", b"\r\n"), 0),
+    ("an = inside a line after it", B64 + b"a=b\n", len(b"a=b\n")),
+    ("a CR inside a line after it", B64 + b"abc\rdef\n", len(b"abc\rdef\n")),
 ]
 
 

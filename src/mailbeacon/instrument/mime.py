@@ -262,6 +262,30 @@ _B64_LINES = re.compile(rb"(?:[A-Za-z0-9+/]*={0,2}[ \t]*\r?\n)*")
 _B64_LAST = re.compile(rb"[A-Za-z0-9+/]*={0,2}[ \t]*\r?\Z")
 
 
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _plain_base64(body: bytes) -> bytes | None:
+    """The base64 of a body that is nothing but base64 lines (what the
+    regexes above accept whole), line ends removed; None for any other body.
+
+    What nearly every mailer writes: the alphabet, LF or CRLF line ends, and
+    at most two "=" at the very end. Checked with C-speed passes over the
+    body: the regexes step through it a byte at a time (0.3 ms for the
+    bench's 80 KB of base64, read once per relayed message)."""
+    rest = body.translate(None, _B64_ALPHABET)  # the line ends and any "="
+    ends = rest.replace(b"=", b"")
+    if ends == b"\n" * len(ends):
+        pass
+    elif ends != b"\r\n" * (len(ends) // 2) or body.count(b"\r\n") * 2 != len(ends):
+        return None  # a CR that is not a CRLF's, spaces, or something else
+    stripped = body.rstrip(b"\r\n")
+    pad = len(stripped) - len(stripped.rstrip(b"="))
+    if pad > 2 or pad != len(rest) - len(ends):
+        return None  # an "=" before the end
+    return body.translate(None, b"\r\n")
+
+
 def read_text(data: bytes, part: Part) -> Text | str:
     """The text of a part we may rewrite, or why it must be left alone.
 
@@ -282,14 +306,16 @@ def read_text(data: bytes, part: Part) -> Text | str:
     if part.encoding == "base64":
         # Mailman and other list servers append a plain-text footer to a
         # single-part base64 body. Rewrite the base64 lines, keep the rest.
-        lines = _B64_LINES.match(body)
-        pos = lines.end() if lines else 0
-        if _B64_LAST.match(body, pos):
-            pos = len(body)
-        if pos < len(body):
-            note = f"{len(body) - pos} bytes of text after its base64 kept as they are"
-            end = part.body_start + pos
-        compact = b"".join(body[:pos].split())
+        compact = _plain_base64(body)
+        if compact is None:
+            lines = _B64_LINES.match(body)
+            pos = lines.end() if lines else 0
+            if _B64_LAST.match(body, pos):
+                pos = len(body)
+            if pos < len(body):
+                note = f"{len(body) - pos} bytes of text after its base64 kept as they are"
+                end = part.body_start + pos
+            compact = b"".join(body[:pos].split())
         try:
             raw = binascii.a2b_base64(compact, strict_mode=True)
         except binascii.Error:
