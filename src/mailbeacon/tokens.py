@@ -22,7 +22,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 VERSION = 1
 MAC_BYTES = 16  # 128 bits of HMAC-SHA256 kept
@@ -36,6 +40,10 @@ _NAMESPACE = {
     _SENDER: b"mailbeacon.sender-cookie\x00",
 }
 
+
+_BLOCK = 64  # SHA-256's block size, in bytes
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 # Whitespace and control characters: how header injection and filter confusion start.
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
@@ -61,6 +69,18 @@ class ClickToken:
     position: int
     url: str
     kid: int
+
+
+def _hmac_pads(key: bytes, prefix: bytes) -> tuple[_Hash, _Hash]:
+    """HMAC-SHA256 (RFC 2104) keyed with ``key`` as two hash states: the inner
+    one has already taken ``prefix``. ``hmac.new(key, prefix + body, sha256)``
+    gives the same MAC (tests/test_tokens.py checks it)."""
+    if len(key) > _BLOCK:
+        key = sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(prefix)
+    return inner, sha256(bytes(b ^ 0x5C for b in key))
 
 
 def _varint(n: int) -> bytes:
@@ -125,10 +145,23 @@ class Signer:
         self.current = current if current is not None else max(self.keys)
         if self.current not in self.keys:
             raise ValueError("current key id is not in the ring")
+        # Each (key, purpose)'s HMAC state after the key and the namespace,
+        # made once: a MAC is then two copies and two updates (~1 us), where
+        # hmac.new() or hmac.digest() set the key up again each time (~6 us,
+        # most of a verification, and every hit verifies one).
+        self._pads = {
+            (kid, purpose): _hmac_pads(key, namespace)
+            for kid, key in self.keys.items()
+            for purpose, namespace in _NAMESPACE.items()
+        }
 
     def _mac(self, kid: int, purpose: int, body: bytes) -> bytes:
-        key = self.keys[kid]
-        return hmac.new(key, _NAMESPACE[purpose] + body, sha256).digest()[:MAC_BYTES]
+        inner, outer = self._pads[kid, purpose]
+        inner = inner.copy()
+        inner.update(body)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:MAC_BYTES]
 
     def _seal(self, purpose: int, rest: bytes) -> str:
         body = bytes((VERSION, purpose)) + _varint(self.current) + rest
@@ -146,13 +179,18 @@ class Signer:
         """Verify ``token``; return (body, offset after kid, kid)."""
         if not token or len(token) > 8192:
             raise TokenError("empty or oversized token")
+        # binascii directly: what base64.urlsafe_b64decode/-encode do, without
+        # their Python wrappers (~3 us of the ~10 us a verification took).
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            text = token.encode("ascii")
+            raw = binascii.a2b_base64(
+                text.translate(_FROM_URLSAFE) + b"=" * (-len(text) % 4), strict_mode=False
+            )
         except (binascii.Error, ValueError):
             raise TokenError("not base64url") from None
         # Re-encoding must give the same text: rejects padding tricks and
         # stray bits in the last character, so a token has one spelling.
-        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        if binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=") != text:
             raise TokenError("non-canonical encoding")
         if len(raw) < 2 + 1 + 1 + MAC_BYTES:
             raise TokenError("too short")
