@@ -170,7 +170,7 @@ def _lock_links(
         {
             (e.message_id, e.link_position, state[e.message_id]["campaign_id"])
             for e, _ in items
-            if e.kind.value == "click" and e.link_position is not None and e.message_id in state
+            if e.kind == "click" and e.link_position is not None and e.message_id in state
         }
     )
     if not keys:
@@ -207,7 +207,8 @@ def delta(
         if _is_link_click(e):
             touched.add(_link_delta(st, links, e, sign, cls, counts))
         _flag_delta(st, e, sign, cls, before, counts, transitions)
-        _first_open_delta(st, first, counts)
+        if st["first_human_open_at"] != first:  # most hits leave it as it was
+            _first_open_delta(st, first, counts)
     return counts, transitions, touched
 
 
@@ -225,12 +226,14 @@ def _first_open_delta(st: dict[str, Any], was: float | None, counts: Counts) -> 
 
 
 def _is_link_click(e: Event) -> bool:
-    return e.kind.value == "click" and e.link_position is not None
+    return e.kind == "click" and e.link_position is not None
 
 
 def _label_delta(st: dict[str, Any], e: Event, sign: int, counts: Counts) -> str:
     """Per-label columns and counters, hours, times and human clients; the label class."""
-    cid, kind, label = st["campaign_id"], e.kind.value, e.label
+    # Kind is a StrEnum: the member is a str equal to its value and formats as
+    # it, so no .value (a Python-level descriptor, once per use, per event).
+    cid, kind, label = st["campaign_id"], e.kind, e.label
     # Replies keep their own counters (_reply_delta), not the hits' paths.
     cls = "r" if kind == "reply" else CLASS.get(label or "", "u")
     col = f"{kind}_{label}"
@@ -289,7 +292,7 @@ def _flag_delta(
 ) -> None:
     """Per-message flags (opened, clicked, ...) that turned on or off: unique
     counters, variants, time to first open, and the first-human times."""
-    cid, variant, kind = st["campaign_id"], st["variant"], e.kind.value
+    cid, variant, kind = st["campaign_id"], st["variant"], e.kind
     after = _flags(st)
     if after != before:
         for flag, b, a in zip(FLAGS, before, after, strict=True):
