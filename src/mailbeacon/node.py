@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from starlette.types import Scope
 
 from mailbeacon.classify.networks import NetworkSet
+from mailbeacon.classify.useragent import load_parser
 from mailbeacon.config import Settings, default_data_dir
 from mailbeacon.geo import Geo
 from mailbeacon.hits import iphash
@@ -150,6 +151,8 @@ class Node:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.prepare)
+        if self.settings.classify:
+            await asyncio.to_thread(load_parser)  # not on the first hit's time
         self.recorder.start(asyncio.get_running_loop())
         self._refresher = asyncio.create_task(self._refresh())
         if not self.primary:

@@ -117,6 +117,12 @@ def _get_parser() -> ua_parser.Parser:
     return _parser
 
 
+def load_parser() -> None:
+    """Build ua-parser's resolver now (0.3-1 s, once per process) instead of
+    on the first hit whose UA needs it, which held the event loop that long."""
+    _get_parser()
+
+
 @lru_cache(maxsize=UA_CACHE_SIZE)
 def mail_client(ua: str) -> str | None:
     """The mail client or mailbox proxy a UA names, from our token tables."""
