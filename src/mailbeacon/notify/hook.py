@@ -45,13 +45,14 @@ def outbox_items(batch: Sequence[Event], transitions: list[Transition]) -> list[
     """(event, type) pairs a batch produces, in event order."""
     items: list[tuple[Event, str]] = []
     for e in batch:
-        if e.kind.value == "open" and e.label in HUMAN_OPEN_LABELS:
+        kind = e.kind  # a StrEnum: compares as its value, without the .value descriptor
+        if kind == "open" and e.label in HUMAN_OPEN_LABELS:
             items.append((e, "message.open"))
-        elif e.kind.value == "click" and e.label == "human":
+        elif kind == "click" and e.label == "human":
             items.append((e, "message.click"))
-        elif e.kind.value == "reply" and e.label in REPLY_TYPES:
+        elif kind == "reply" and e.label in REPLY_TYPES:
             items.append((e, REPLY_TYPES[e.label]))
-        elif e.kind.value == "reminder":
+        elif kind == "reminder":
             items.append((e, "message.reminder"))
     for e, flag, on in transitions:
         if on and flag == "opened":
