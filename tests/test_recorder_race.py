@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from mailbeacon.hits.recorder import Recorder
-from mailbeacon.model import Event, Kind
+from mailbeacon.model import Event, Kind, Unrecorded
 from mailbeacon.store import make_engine
 
 HITS = 20_000
@@ -49,8 +50,9 @@ def tiny_switch_interval() -> Iterator[None]:
 
 
 def _hit(n: int) -> Event:
-    return Event(message_id=n, kind=Kind.OPEN, at=0.0, method="GET", ip="192.0.2.1",
-                 user_agent="race")
+    return Event(
+        message_id=n, kind=Kind.OPEN, at=0.0, method="GET", ip="192.0.2.1", user_agent="race"
+    )
 
 
 def test_every_hit_written_and_none_acknowledged_unwritten(
@@ -77,3 +79,48 @@ def test_every_hit_written_and_none_acknowledged_unwritten(
     assert len(rec.written) == len(written), "a hit was written twice"
     assert written == set(range(HITS)), f"{HITS - len(written)} hits never written"
     assert len(acked) == HITS, f"{HITS - len(acked)} hits answered unrecorded with the store up"
+
+
+class SlowRecorder(StubbedRecorder):
+    """Commits only when the test lets it: a store that hangs mid-write."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)
+        self.release = threading.Event()
+
+    def _transaction(self, work: Callable[[Any], object]) -> BaseException | None:
+        self.release.wait(30)
+        return super()._transaction(work)
+
+
+def test_commit_timeout_answers_each_hit_when_its_own_time_is_up(tmp_path: Path) -> None:
+    """A hit waits at most commit_timeout from when *it* came, whatever came
+    before it; once the store writes again, later hits are answered committed."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'unused.db'}")
+    rec = SlowRecorder(engine, commit_timeout=0.3)
+
+    async def run() -> tuple[list[Unrecorded | None], list[float], Unrecorded | None]:
+        rec.start()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        waited: list[float] = []
+
+        async def timed(n: int, delay: float) -> Unrecorded | None:
+            await asyncio.sleep(delay)
+            sent = loop.time()
+            why = await rec.record(_hit(n))
+            waited.append(loop.time() - sent)
+            return why
+
+        # Two waves 0.15 s apart while the store hangs: each is answered
+        # "commit_timeout" about 0.3 s after it came, not with the first wave.
+        outcomes = await asyncio.gather(*(timed(n, 0.15 * (n % 2)) for n in range(10)))
+        assert loop.time() - began < 5
+        rec.release.set()
+        return list(outcomes), waited, await rec.record(_hit(99))
+
+    outcomes, waited, after = asyncio.run(run())
+    rec.stop()
+    assert outcomes == [Unrecorded.COMMIT_TIMEOUT] * 10
+    assert all(0.25 <= w < 2.0 for w in waited), waited
+    assert after is None  # the store is back: committed and answered so
