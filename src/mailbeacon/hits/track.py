@@ -121,7 +121,7 @@ class Tracker:
 
     async def pixel(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         metrics.HITS_OPEN.inc()
-        refusal = _refuse(scope)
+        refusal, request = _read(scope)
         if refusal:
             return await _plain(send, *refusal)
         token = path[3:-4] if path.endswith(".gif") else path[3:]
@@ -140,7 +140,7 @@ class Tracker:
         if verified is None:
             metrics.REJECTED_OPEN.inc()
             return await _gif(send, scope, _RECORDED[Unrecorded.BAD_TOKEN])
-        event = self._event(scope, Kind.OPEN, verified.message_id, flags)
+        event = self._event(scope, request, Kind.OPEN, verified.message_id, flags)
         why = await self._record(event, scope)
         # A reader's own client, and the open is durable: measure how long
         # the message stays open (hits/readpixel.py). Budget spent: plain GIF.
@@ -151,7 +151,7 @@ class Tracker:
 
     async def click(self, scope: Scope, _receive: Receive, send: Send, path: str) -> None:
         metrics.HITS_CLICK.inc()
-        refusal = _refuse(scope)
+        refusal, request = _read(scope)
         if refusal:
             return await _plain(send, *refusal)
         token = path[3:]
@@ -172,7 +172,7 @@ class Tracker:
             return await _plain(
                 send, 404, NOT_FOUND_PAGE, b"text/html; charset=utf-8", Unrecorded.BAD_TOKEN
             )
-        event = self._event(scope, Kind.CLICK, verified.message_id, flags)
+        event = self._event(scope, request, Kind.CLICK, verified.message_id, flags)
         event.link_position = verified.position
         event.url = verified.url
         why = await self._record(event, scope)
@@ -195,17 +195,15 @@ class Tracker:
 
     # -- helpers -------------------------------------------------------------
 
-    def _event(self, scope: Scope, kind: Kind, message_id: int, flags: tuple[str, ...]) -> Event:
-        ua = ""
-        forwarded = None
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                ua = value.decode("latin-1")[:MAX_USER_AGENT]
-            elif name == b"x-forwarded-for":
-                forwarded = value.decode("latin-1")
-            elif name in _WANTED:
-                headers[name.decode()] = value.decode("latin-1")[:256]
+    def _event(
+        self,
+        scope: Scope,
+        request: _Headers,
+        kind: Kind,
+        message_id: int,
+        flags: tuple[str, ...],
+    ) -> Event:
+        ua, forwarded, headers = request
         peer = scope["client"][0] if scope.get("client") else ""
         ip = self.client_ip.resolve(peer, forwarded)
         stored, digest = self.ip_storage().stored(ip)
@@ -238,23 +236,44 @@ class Tracker:
         return why
 
 
-def _refuse(scope: Scope) -> tuple[int, bytes, bytes] | None:
-    """A reason to refuse the request outright, or None. Checked before the token."""
-    method = scope["method"]
-    if method not in ("GET", "HEAD"):
-        return 405, b"Only GET and HEAD are answered here.\n", b"text/plain"
+_Refusal = tuple[int, bytes, bytes]
+# What an event keeps of the request headers: (user agent, X-Forwarded-For,
+# the classifier's headers).
+_Headers = tuple[str, str | None, dict[str, str]]
+_NOT_ALLOWED: _Refusal = (405, b"Only GET and HEAD are answered here.\n", b"text/plain")
+_TOO_LONG: _Refusal = (414, b"Request URI too long.\n", b"text/plain")
+_HAS_BODY: _Refusal = (413, b"Tracking requests take no body.\n", b"text/plain")
+_TOO_LARGE: _Refusal = (431, b"Request headers too large.\n", b"text/plain")
+_NO_HEADERS: _Headers = ("", None, {})
+
+
+def _read(scope: Scope) -> tuple[_Refusal | None, _Headers]:
+    """One pass over the request: a reason to refuse it outright (or None;
+    checked before the token) and what its event keeps of the headers."""
+    if scope["method"] not in ("GET", "HEAD"):
+        return _NOT_ALLOWED, _NO_HEADERS
     if len(scope.get("raw_path") or scope["path"]) > MAX_PATH:
-        return 414, b"Request URI too long.\n", b"text/plain"
+        return _TOO_LONG, _NO_HEADERS
     size = 0
+    ua = ""
+    forwarded = None
+    headers: dict[str, str] = {}
     for name, value in scope["headers"]:
         size += len(name) + len(value) + 4
-        if name == b"content-length" and value.strip() not in (b"0", b""):
-            return 413, b"Tracking requests take no body.\n", b"text/plain"
-        if name == b"transfer-encoding":
-            return 413, b"Tracking requests take no body.\n", b"text/plain"
+        if name == b"user-agent":
+            ua = value.decode("latin-1")[:MAX_USER_AGENT]
+        elif name == b"x-forwarded-for":
+            forwarded = value.decode("latin-1")
+        elif name in _WANTED:
+            headers[name.decode()] = value.decode("latin-1")[:256]
+        elif name == b"content-length":
+            if value.strip() not in (b"0", b""):
+                return _HAS_BODY, _NO_HEADERS
+        elif name == b"transfer-encoding":
+            return _HAS_BODY, _NO_HEADERS
     if size > MAX_HEADER_BYTES:
-        return 431, b"Request headers too large.\n", b"text/plain"
-    return None
+        return _TOO_LARGE, _NO_HEADERS
+    return None, (ua, forwarded, headers)
 
 
 async def _gif(send: Send, scope: Scope, recorded: Header) -> None:
