@@ -299,6 +299,11 @@ class CutProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            # Read before the checks below: a cut that lands between them
+            # then finds this connection counting (and cut) or refused,
+            # never forwarding unwatched (a relay reconnecting at once after
+            # the cut got a second copy through that way).
+            cuts = not self.cut.is_set()
             if self.refusing:
                 client.close()
                 continue
@@ -311,7 +316,6 @@ class CutProxy:
             except OSError:
                 client.close()
                 continue
-            cuts = not self.cut.is_set()
             threading.Thread(target=self._pump, args=(client, server, cuts), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
