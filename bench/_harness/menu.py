@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .mbserver import mailbeacon_server
-from .servers import Server, nginx_server, peer_server
+from .servers import Server, floor_server, nginx_server, peer_server
 from .stores import PG_URL
 
 
@@ -39,6 +39,11 @@ def all_servers(endpoint: str) -> list[Server]:
             db=PG_URL,
             note="the PostgreSQL backend is not pinned: it uses core 1 too",
         ),
+        # What the Python HTTP layer costs when it records nothing (bench/peers/floor.py).
+        floor_server(
+            "floor-asgi", "HTTP floor: a no-op ASGI app on uvicorn (uvloop+httptools)", "asgi"
+        ),
+        floor_server("floor-raw", "HTTP floor: a raw asyncio protocol with httptools", "raw"),
         peer_server(
             "peer", "pytracking on Flask/gunicorn -w {workers} (sync), SQLite commit per hit"
         ),
@@ -48,4 +53,6 @@ def all_servers(endpoint: str) -> list[Server]:
     ]
 
 
-DEFAULT_SERVERS = ["nginx", "mb", "mb-normal", "mb-pg", "granian", "peer"]
+DEFAULT_SERVERS = [
+    "nginx", "mb", "mb-normal", "mb-pg", "granian", "floor-asgi", "floor-raw", "peer",
+]  # fmt: skip

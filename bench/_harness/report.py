@@ -75,6 +75,8 @@ def table(rows: list[Row], endpoint: str) -> tuple[str, list[str]]:
         if r.server.kind == "nginx":
             rec = sum(x.recorded or 0 for x in r.runs)
             durable = f"n/a (access log: {rec:,} lines of {ans:,})"
+        elif r.server.kind == "floor":
+            durable = "n/a (records nothing)"
         else:
             rec = sum(x.recorded or 0 for x in r.runs)
             short = sum(1 for x in r.runs if (x.recorded or 0) < x.answered)

@@ -43,7 +43,7 @@ class Running:
 class Server:
     key: str
     label: str
-    kind: str  # "nginx" | "mailbeacon" | "peer"
+    kind: str  # "nginx" | "mailbeacon" | "peer" | "floor"
     start: Callable[[str, Path, int], Running]  # (endpoint "pixel"|"click", workdir, workers)
     command: Callable[[int], str]  # the command line shown for a worker count
     note: str = ""
@@ -191,3 +191,37 @@ def peer_server(key: str, label: str, fixed_workers: int | None = None) -> Serve
         needs=frozenset({"gunicorn", "flask", "pytracking"}),
         scales=fixed_workers is None,
     )
+
+
+# --- the HTTP floor: Python servers that record nothing ----------------------------------
+
+
+def floor_server(key: str, label: str, how: str) -> Server:
+    """bench/peers/floor.py: ``how`` is "asgi" (uvicorn, as serve runs it) or "raw"."""
+
+    def argv(port: int | str) -> list[str]:
+        if how == "asgi":
+            return [
+                str(VBIN / "python"), "-m", "uvicorn", "bench.peers.floor:app",
+                "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--backlog", "4096", "--no-access-log",
+                "--log-level", "warning",
+            ]  # fmt: skip
+        return [str(VBIN / "python"), str(REPO / "bench/peers/floor.py"), "raw", str(port)]
+
+    def start(endpoint: str, work: Path, workers: int) -> Running:
+        port = free_port()
+        p = spawn(argv(port), log_path=work / "server.log", cwd=REPO, cpus=server_cpus(workers))
+        path = "/o/AW8BAZP0LzjS_sRNFPpv-7D4aVI.gif" if endpoint == "pixel" else "/c/AWMBAQ"
+        url = f"http://127.0.0.1:{port}{path}"
+        wait_http(url, p)
+        status, _h, body = probe(url)
+        check = f"HTTP {status}" + (", 43-byte GIF" if body == GIF_43 else "")
+        return Running(p, url, None, work, check, lambda: leaf_python(p.pid))
+
+    def command(workers: int) -> str:
+        shown = " ".join(argv("PORT")).replace(str(VBIN) + "/", "").replace(str(REPO) + "/", "")
+        return f"taskset -c {server_cpus(workers)} {shown}"
+
+    # uvloop and httptools come with mailbeacon's own dependencies (uvicorn[standard]).
+    return Server(key, label, "floor", start, command)
