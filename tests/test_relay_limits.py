@@ -74,6 +74,8 @@ def test_memory_for_a_25_mb_attachment_to_3_recipients(
               f"peak RSS grew {growth / 1e6:.0f} MB = {ratio:.2f} x the message")  # fmt: skip
         att = raw[raw.index(b"Content-Disposition: attachment") :]
         assert all(att in d.data for d in got)  # byte-identical in every copy
-        assert growth < 3 * len(raw), f"{growth / len(raw):.2f} x the message size"  # issue 14
+        # Issue 14's target is 3x; the relay measures 1.6-1.8x, and 2.5x was
+        # glibc keeping freed big buffers in the heap (mailbeacon/malloc.py).
+        assert growth < 2.2 * len(raw), f"{growth / len(raw):.2f} x the message size"
     finally:
         relay.server.stop()

@@ -24,6 +24,7 @@ from mailbeacon.cli.base import (
     state,
 )
 from mailbeacon.config import Settings
+from mailbeacon.malloc import fix_mmap_threshold
 from mailbeacon.store import keys
 
 # --- serve --------------------------------------------------------------------
@@ -139,6 +140,7 @@ def serve(
         level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    fix_mmap_threshold()  # before anything big is built (mailbeacon/malloc.py); workers inherit it
     _refuse_damaged(s)
     engine = open_store(s, create=True)
     # Bound before anything is built, so port 0 works: the port the kernel
