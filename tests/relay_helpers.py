@@ -65,13 +65,16 @@ class Stub:
         self.sessions = 0  # EHLOs seen: one per connection without STARTTLS
         self.rcpt_answer: Callable[[str], str | None] = lambda _r: None
         self.data_answer: Callable[[], str | None] = lambda: None
+        self.pipelining = False  # offer PIPELINING (aiosmtpd reads pipelined commands anyway)
 
     async def handle_EHLO(
         self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
         self.sessions += 1
-        return responses
+        return (
+            responses[:-1] + ["250-PIPELINING"] + responses[-1:] if self.pipelining else responses
+        )
 
     async def handle_RCPT(
         self, _server: Any, _session: Any, envelope: Any, address: str, options: list[str]

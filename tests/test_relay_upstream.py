@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
@@ -154,6 +155,45 @@ class _OnePool(Pool):
     def give(self, session: Session) -> None:
         self.busy -= 1
         super().give(session)
+
+
+def test_with_a_size_the_envelope_goes_before_the_copy_is_made(
+    stub: tuple[Stub, Controller],
+) -> None:
+    box, ctl = stub
+    box.pipelining = True
+    seen = threading.Event()
+    box.rcpt_answer = lambda _r: seen.set()
+
+    def make() -> bytes:  # the copy is made only once the upstream has the envelope
+        assert seen.wait(10), "the envelope did not arrive before the copy was made"
+        return b"Subject: x\r\n\r\nhi\r\n"
+
+    up = Upstream("127.0.0.1", ctl.port, "none")
+    (reply,) = send_all(up, "relay.test", "", "a@b.co", (), [("x@y.co", make)], True, 1e18,
+                        size=30)  # fmt: skip
+    assert reply is not None and reply.ok, reply
+    (got,) = box.deliveries
+    assert got.data == b"Subject: x\r\n\r\nhi\r\n" and got.options == ["SIZE=30"]
+
+
+def test_a_copy_that_cannot_be_made_after_its_envelope_closes_the_session(
+    stub: tuple[Stub, Controller],
+) -> None:
+    box, ctl = stub
+    box.pipelining = True
+
+    def make() -> bytes:
+        raise RuntimeError("the store failed")
+
+    pool = Pool()
+    up = Upstream("127.0.0.1", ctl.port, "none")
+    with pytest.raises(RuntimeError, match="the store failed"):
+        send_all(up, "relay.test", "", "a@b.co", (), [("x@y.co", make)], True, 1e18, pool,
+                 size=30)  # fmt: skip
+    assert pool.sweep(now=float("inf")) == 0  # not kept: the upstream waits for a body
+    assert _send(ctl.port, [("z@y.co", b"z\r\n")])[0].ok  # the upstream took nothing of it
+    assert [d.rcpts for d in box.deliveries] == [["z@y.co"]]
 
 
 @pytest.mark.parametrize("pool_kind", ["roomy", "one connection"])

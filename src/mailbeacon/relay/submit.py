@@ -6,7 +6,8 @@
    alike) with the Message-ID and the links, in one transaction.
 3. Hand the copies to the sender's upstream, each made from the submission
    just before it is sent: over up to 4 sessions at once for a message up to
-   2 MB, over one (one copy in memory at a time) for a bigger one.
+   2 MB, over one (one copy in memory at a time) for a bigger one. The
+   envelopes of the small ones go while 2 commits; each body only after it.
 4. Answer. 250 only when every copy is accepted by the upstream, queued
    durably (upstream said "later" after taking another copy), or refused
    for good (a bounce report to the sender is queued). When the upstream
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Engine
 
@@ -51,6 +53,22 @@ LANES_MAX_BYTES = 2 * 1024 * 1024  # bigger messages: one copy at a time (memory
 class Created:
     message_ids: list[int]
     campaign_id: int | None
+
+
+class _Once(Generic[T]):
+    """``fn()``, computed by the first thread that asks; the others wait for it."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn: Callable[[], T] | None = fn
+        self._lock = threading.Lock()
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        with self._lock:
+            if self._fn is not None:
+                self._value = self._fn()
+                self._fn = None
+            return cast(T, self._value)
 
 
 class Relay:
@@ -112,26 +130,32 @@ class Relay:
             return "451 4.3.0 the relay cannot open this sender's upstream password; tell its admin"
         mode = prep.track or sender.track
         wanted = [o for o in options if o.split("=", 1)[0].upper() in KEEP_OPTIONS]
-        if split.tracks_clicks(mode):  # the messages' links come from a copy
-            make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
-            created = self._create(prep, rcpts, make)
-        else:  # the store's commit (an fsync) while this thread reads the message
-            creating = self.lanes.submit(self._create, prep, rcpts, None)
-            make = split.copy_maker(prep.data, mode, self.signer(), self.base_url)
-            created = creating.result()
+        # Each copy's envelope goes upstream at once, while the messages are
+        # created (their commit, an fsync) and the message is read for its
+        # copies: only a copy's body needs its message id, and the body leaves
+        # only after the commit (a copy made from `creating` waits for it).
+        maker = _Once(lambda: split.copy_maker(prep.data, mode, self.signer(), self.base_url))
+        clicks = split.tracks_clicks(mode)  # the messages' links come from a copy
+        creating = self.lanes.submit(
+            self._create, prep, rcpts, (lambda mid: maker()(mid)) if clicks else None
+        )
 
         def copy(i: int) -> Callable[[], bytes]:
-            return lambda: make(created.message_ids[i]).data
+            return lambda: maker()(creating.result().message_ids[i]).data
 
         items = [(r, copy(i)) for i, r in enumerate(rcpts)]
         # Side by side only while the copies are small: each lane holds its
         # own copy in memory (3 copies of a 25 MB attachment would not fit the
-        # 3x-the-message memory target).
-        lanes = LANES if len(prep.data) <= LANES_MAX_BYTES else 1
+        # 3x-the-message memory target). Those declare the message's size
+        # before their copy exists (the copy adds its pixel and tokens: an
+        # estimate, which RFC 1870 allows); a big one is made first.
+        small = len(prep.data) <= LANES_MAX_BYTES
         replies = send_all(
             up, self.helo(), self.settings.relay_upstream_ca, mail_from, wanted, items,
-            True, time.monotonic() + IN_SESSION_SECONDS, self.upstreams, lanes, self.lanes,
+            True, time.monotonic() + IN_SESSION_SECONDS, self.upstreams,
+            LANES if small else 1, self.lanes, len(prep.data) if small else None,
         )  # fmt: skip
+        created = creating.result()
         accepted = [r for r in replies if r is not None and r.ok]
         if not accepted and any(r is None or not r.permanent for r in replies):
             outgoing.forget_messages(self.engine, created.message_ids, created.campaign_id)

@@ -162,21 +162,35 @@ class Session:
         return out
 
     def send(
-        self, mail_from: str, rcpt: str, data: bytes, wanted_options: Sequence[str] = ()
+        self,
+        mail_from: str,
+        rcpt: str,
+        data: bytes | Callable[[], bytes],
+        wanted_options: Sequence[str] = (),
+        size: int | None = None,
     ) -> Reply:
         """One copy, one recipient. A refusal comes back as a Reply; a broken
-        connection raises UpstreamError (the rest of the session is lost)."""
+        connection raises UpstreamError (the rest of the session is lost).
+
+        ``data`` may be the function that makes the copy. With ``size`` (the
+        SIZE to declare: an estimate, RFC 1870) and PIPELINING the envelope
+        then goes first and the copy is made while the upstream answers it;
+        if making it raises, the connection is closed (after DATA there is
+        no other way to take the envelope back) and the error goes on."""
         smtp = self.smtp
         assert smtp is not None
         self.answered = False
         opts = self.options(wanted_options)
         if isinstance(opts, Reply):
             return opts
+        if callable(data) and (size is None or not smtp.has_extn("pipelining")):
+            data = data()
         if smtp.has_extn("size"):
-            opts.append(f"SIZE={len(data)}")
+            opts.append(f"SIZE={size if callable(data) else len(data)}")
         try:
             if smtp.has_extn("pipelining"):
                 return self._pipelined(mail_from, rcpt, data, opts)
+            assert isinstance(data, bytes)
             code, msg = smtp.mail(mail_from, opts)
             self.answered = True
             if code != 250:
@@ -194,7 +208,9 @@ class Session:
             self.close()
             raise UpstreamError(Reply(0, f"upstream connection failed: {exc}")) from None
 
-    def _pipelined(self, mail_from: str, rcpt: str, data: bytes, opts: list[str]) -> Reply:
+    def _pipelined(
+        self, mail_from: str, rcpt: str, data: bytes | Callable[[], bytes], opts: list[str]
+    ) -> Reply:
         """MAIL, RCPT and DATA in one write, their replies read after (RFC 2920):
         one round trip to the upstream instead of three before the body.
 
@@ -215,6 +231,12 @@ class Session:
             f"RCPT TO:{smtplib.quoteaddr(rcpt)}\r\n"
             "DATA\r\n"
         )
+        if callable(data):
+            try:
+                data = data()
+            except BaseException:
+                self.close()
+                raise
         mail = smtp.getreply()
         self.answered = True
         to = smtp.getreply()
@@ -337,6 +359,7 @@ def send_all(
     pool: Pool | None = None,
     lanes: int = 1,
     executor: Executor | None = None,
+    size: int | None = None,
 ) -> list[Reply | None]:
     """Send each (recipient, make copy) over one connection (from ``pool``
     when given); one reply each, None for a copy not tried (the deadline
@@ -349,12 +372,17 @@ def send_all(
     fsync, so copies side by side overlap it (bench/relay.py). The other
     lanes are a bonus: one that cannot open its session (a provider's "421
     too many connections") leaves its copies to this thread's session,
-    after its own."""
+    after its own.
+
+    ``size`` (an estimate of a copy's size): each envelope goes before its
+    copy is made (Session.send), so a slow ``make`` overlaps the upstream's
+    reading of the envelope."""
     lanes = min(lanes, len(items)) if executor is not None else 1
     if lanes <= 1:
         got = _send_lane(
-            up, helo, cafile, mail_from, options, items, stop_at_first_later, deadline, pool
-        )
+            up, helo, cafile, mail_from, options, items, stop_at_first_later, deadline, pool,
+            size=size,
+        )  # fmt: skip
         assert got is not None
         return got
     assert executor is not None
@@ -366,15 +394,15 @@ def send_all(
         return [_later(exc.reply)] * len(items)
     groups = [list(range(len(items)))[k::lanes] for k in range(lanes)]
     args = (up, helo, cafile, mail_from, options)
+    lane = functools.partial(_send_lane, *args, optional=True, size=size)
     others = [
-        executor.submit(
-            _send_lane, *args, [items[i] for i in g], stop_at_first_later, deadline, pool, True
-        )
+        executor.submit(lane, [items[i] for i in g], stop_at_first_later, deadline, pool)
         for g in groups[1:]
     ]
     mine = _send_lane(
-        *args, [items[i] for i in groups[0]], stop_at_first_later, deadline, pool, session=first
-    )
+        *args, [items[i] for i in groups[0]], stop_at_first_later, deadline, pool,
+        session=first, size=size,
+    )  # fmt: skip
     assert mine is not None
     replies: list[Reply | None] = [None] * len(items)
     for i, reply in zip(groups[0], mine, strict=True):
@@ -391,12 +419,26 @@ def send_all(
     later = any(r is not None and not r.ok and not r.permanent for r in replies)
     if left and not (stop_at_first_later and later and not taken):
         late = _send_lane(
-            *args, [items[i] for i in sorted(left)], stop_at_first_later, deadline, pool
-        )
+            *args, [items[i] for i in sorted(left)], stop_at_first_later, deadline, pool,
+            size=size,
+        )  # fmt: skip
         assert late is not None
         for i, reply in zip(sorted(left), late, strict=True):
             replies[i] = reply
     return replies
+
+
+def _once(make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """``make``, called at most once (a copy sent again on a new connection
+    is not made again)."""
+    made: list[bytes] = []
+
+    def data() -> bytes:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return data
 
 
 def _send_lane(
@@ -411,6 +453,7 @@ def _send_lane(
     pool: Pool | None,
     optional: bool = False,
     session: Session | None = None,
+    size: int | None = None,
 ) -> list[Reply | None] | None:
     """One session's share of send_all (on ``session`` when given, already
     open); None when ``optional`` and no session opened."""
@@ -428,10 +471,10 @@ def _send_lane(
         for i, (rcpt, make) in enumerate(items):
             if time.monotonic() > deadline:
                 break
-            data = make()
+            data: bytes | Callable[[], bytes] = make() if size is None else _once(make)
             try:
                 try:
-                    reply = session.send(mail_from, rcpt, data, options)
+                    reply = session.send(mail_from, rcpt, data, options, size)
                 except UpstreamError:
                     if not session.reused or session.answered:
                         raise
@@ -440,7 +483,7 @@ def _send_lane(
                     # a new connection.
                     session.close()
                     session = Session(up, helo=helo, cafile=cafile).__enter__()
-                    reply = session.send(mail_from, rcpt, data, options)
+                    reply = session.send(mail_from, rcpt, data, options, size)
             except UpstreamError as exc:
                 replies[i] = _later(exc.reply)
                 healthy = False
