@@ -10,6 +10,7 @@ session with the real Postfix in the middle.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import smtplib
 import socket
@@ -66,6 +67,9 @@ class Stub:
         self.rcpt_answer: Callable[[str], str | None] = lambda _r: None
         self.data_answer: Callable[[], str | None] = lambda: None
         self.pipelining = False  # offer PIPELINING (aiosmtpd reads pipelined commands anyway)
+        # Hold each DATA reply until this many sessions are open (10 s at most):
+        # copies then overlap for sure, however the threads are scheduled.
+        self.hold_until_sessions = 0
 
     async def handle_EHLO(
         self, _server: Any, session: Any, _envelope: Any, hostname: str, responses: list[str]
@@ -86,6 +90,9 @@ class Stub:
         return "250 OK"
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        deadline = time.monotonic() + 10
+        while self.sessions < self.hold_until_sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         refusal = self.data_answer()
         if refusal:
             return refusal
