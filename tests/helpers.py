@@ -7,6 +7,7 @@ import queue
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -307,3 +308,27 @@ def cells_containing(db: str, *needles: str) -> list[str]:
     """Every "table.column" whose stored text contains one of the needles, in any case."""
     low = [n.lower() for n in needles]
     return sorted({f"{t}.{c}" for t, c, v in cells(db) if any(n in str(v).lower() for n in low)})
+
+
+@contextmanager
+def outage(db: str) -> Iterator[None]:
+    """Make the store refuse writes, then bring it back."""
+    if db.startswith("sqlite:///"):
+        conn = sqlite3.connect(db[len("sqlite:///") :], isolation_level=None, timeout=10)
+        conn.execute("BEGIN EXCLUSIVE")  # holds the write lock: every writer times out
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    name = db.rsplit("/", 1)[1]
+    with pg_admin() as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import Server, pg_admin, recorded, rows, start_server
+from tests.helpers import Server, outage, recorded, rows, start_server
 
 pytestmark = pytest.mark.process  # every test starts `serve` and stops its store or kills it
 
@@ -62,30 +59,6 @@ def test_sigkill_mid_load_loses_no_acknowledged_hit(server: Server) -> None:
     stored = {ua for (ua,) in rows(server.db, "SELECT user_agent FROM events")}
     missing = acked - stored
     assert not missing, f"{len(missing)} acknowledged hits lost, e.g. {sorted(missing)[:5]}"
-
-
-@contextmanager
-def outage(db: str) -> Iterator[None]:
-    """Make the store refuse writes, then bring it back."""
-    if db.startswith("sqlite:///"):
-        conn = sqlite3.connect(db[len("sqlite:///") :], isolation_level=None, timeout=10)
-        conn.execute("BEGIN EXCLUSIVE")  # holds the write lock: every writer times out
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-        return
-    name = db.rsplit("/", 1)[1]
-    with pg_admin() as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        try:
-            yield
-        finally:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
 def _wait_health(srv: Server, want: str, seconds: float = 20) -> None:
