@@ -24,6 +24,7 @@ from email.errors import HeaderParseError
 from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailbeacon.relay import accounts
 from mailbeacon.relay.submit import Relay
@@ -252,6 +253,23 @@ class Submission(SMTP):
         return AuthResult(success=True, auth_data=sender)
 
 
+# A hook that fails (the store down, a bug) answers 451: the client keeps
+# the message and sends it again, as it does for any 4xx. aiosmtpd's own
+# answer would be "500 Error: (OperationalError) ..." - permanent, so the
+# client would give the message up, and with the driver's words in it.
+STORE_DOWN = "451 4.3.0 mailbeacon cannot reach its database just now; send again later"
+FAILED = "451 4.3.0 mailbeacon could not take this command; send again later"
+
+
+def try_later(error: BaseException) -> str:
+    """The reply to a hook that raised ``error``, logged on the server's side."""
+    if isinstance(error, SQLAlchemyError):
+        log.error("relay: the store failed: %s", str(error).splitlines()[0])
+        return STORE_DOWN
+    log.error("relay: a command failed", exc_info=error)
+    return FAILED
+
+
 class Handler:
     """aiosmtpd hooks: MAIL, RCPT and DATA checks, then the submission."""
 
@@ -259,6 +277,10 @@ class Handler:
         self.relay = relay
         self.engine = relay.engine
         self.settings = relay.settings
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd's hook for any other hook that raised (AUTH, MAIL, RCPT)."""
+        return try_later(error)
 
     async def authenticate(self, login: str, password: str, ip: str) -> Sender | None:
         key = "smtp:" + login
@@ -316,16 +338,17 @@ class Handler:
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(
-        self, _server: Submission, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, _server: Submission, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         # Drop aiosmtpd's references: the submission is the only full copy kept.
         envelope.original_content = envelope.content = None
-        return await self.relay.submit(
-            cast(Sender, session.auth_data), envelope.mail_from or "", list(envelope.rcpt_tos),
-            list(envelope.mail_options), raw,
-        )  # fmt: skip
+        try:
+            return await self.relay.submit(
+                cast(Sender, session.auth_data), envelope.mail_from or "",
+                list(envelope.rcpt_tos), list(envelope.mail_options), raw,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - answered here, so DATA ends as usual
+            return try_later(exc)
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
