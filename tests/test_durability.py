@@ -103,6 +103,26 @@ def test_store_down_links_still_work_and_recording_resumes(db_url: str, tmp_path
         srv.stop()
 
 
+def test_the_api_says_503_while_the_store_is_down(db_url: str, tmp_path: Path) -> None:
+    """A write the store cannot take is 503 with Retry-After and the API's
+    JSON error, not a bare 500; it works again once the store is back."""
+    srv = start_server(db_url, tmp_path)
+    try:
+        new = {"recipient": "ana@example.com"}
+        with srv.client() as api:
+            assert api.post("/api/v1/messages", json=new).status_code == 201
+            with outage(db_url):  # SQLite: the write waits out the 5 s busy timeout
+                r = api.post("/api/v1/messages", json=new, timeout=30)
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"] == "5"
+            assert r.json()["error"] == "store_unavailable"
+            assert "try again" in r.json()["message"] and "Error" not in r.text
+            assert api.post("/api/v1/messages", json=new).status_code == 201
+        assert "the store failed" in srv.output()
+    finally:
+        srv.stop()
+
+
 def test_full_queue_still_answers_and_counts(sqlite_url: str, tmp_path: Path) -> None:
     srv = start_server(sqlite_url, tmp_path, env={"MAILBEACON_QUEUE_MAX": "0"})
     try:

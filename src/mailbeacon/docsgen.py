@@ -99,8 +99,10 @@ def api_md() -> str:
         "# HTTP API\n",
         "JSON over HTTP. Every `/api/v1` route needs `Authorization: Bearer <key>` "
         "(create one with `mailbeacon keys create --name NAME`); a missing or wrong key "
-        'is `401`. Errors are JSON: `{"error": code, "message": text}`. The OpenAPI '
-        "document is served at `/openapi.json`.\n",
+        'is `401`. Errors are JSON: `{"error": code, "message": text}`. While the '
+        "database cannot be reached (or a SQLite write waits past its 5 s busy timeout) "
+        'any route answers `503` with `Retry-After: 5` and `{"error": "store_unavailable"}`; '
+        "tracking links keep working. The OpenAPI document is served at `/openapi.json`.\n",
         "## Tracking endpoints\n",
         "| method | path | answer |",
         "|---|---|---|",

@@ -24,12 +24,12 @@ from email.errors import HeaderParseError
 from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailbeacon.relay import accounts
 from mailbeacon.relay.submit import Relay
 from mailbeacon.store import accounts as throttle
 from mailbeacon.store import outgoing
+from mailbeacon.store.db import is_store_down
 from mailbeacon.store.senders import Sender
 
 log = logging.getLogger("mailbeacon.relay")
@@ -263,7 +263,7 @@ FAILED = "451 4.3.0 mailbeacon could not take this command; send again later"
 
 def try_later(error: BaseException) -> str:
     """The reply to a hook that raised ``error``, logged on the server's side."""
-    if isinstance(error, SQLAlchemyError):
+    if is_store_down(error):
         log.error("relay: the store failed: %s", str(error).splitlines()[0])
         return STORE_DOWN
     log.error("relay: a command failed", exc_info=error)

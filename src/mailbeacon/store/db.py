@@ -173,3 +173,13 @@ def is_data_error(exc: BaseException) -> bool:
             psycopg.IntegrityError,
         ),
     )
+
+
+def is_store_down(exc: BaseException) -> bool:
+    """True when the store could not be reached or could not write: a
+    connection refused or lost, a file locked past the busy timeout, no
+    pooled connection in time. Worth "try again later"; not a bug."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return isinstance(exc, (OperationalError, InterfaceError, PoolTimeout))

@@ -11,20 +11,25 @@ tracking paths.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailbeacon.messages import NotFound
 from mailbeacon.store import keys
+from mailbeacon.store.db import is_store_down
 from mailbeacon.store.messages import Conflict
 from mailbeacon.timefmt import parse
 from mailbeacon.web.deps import get_node
+
+log = logging.getLogger("mailbeacon.api")
 
 # Ids are 64-bit integers in the store; a larger number in a path or body
 # would overflow the database driver (a 500), so it is refused as invalid.
@@ -98,6 +103,23 @@ async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse({"error": code, "message": str(exc.detail)}, exc.status_code)
 
 
+STORE_DOWN = "mailbeacon cannot reach its database just now; try again in a few seconds"
+
+
+async def _store_down(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After while the store cannot be reached (any route):
+    JSON on the API, a short page elsewhere. Other store errors stay bugs."""
+    if not is_store_down(exc):
+        raise exc
+    log.error("%s %s: the store failed: %s", request.method, request.url.path,
+              str(exc).splitlines()[0])  # fmt: skip
+    headers = {"Retry-After": "5"}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "store_unavailable", "message": STORE_DOWN}, 503, headers)
+    page = f"<!doctype html><meta charset=utf-8><title>mailbeacon</title><p>{STORE_DOWN}.</p>"
+    return HTMLResponse(page, 503, headers)
+
+
 def fail(exc: Exception) -> ApiError:
     if isinstance(exc, NotFound):
         return ApiError(404, "not_found", str(exc))
@@ -114,4 +136,5 @@ ERROR_HANDLERS: dict[
     ApiError: _api_error,
     RequestValidationError: _invalid,
     StarletteHTTPException: _http,
+    SQLAlchemyError: _store_down,
 }
