@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import cli
-from tests.relay_helpers import Relay, Stub, mail, start_relay
+from tests.relay_helpers import Delivery, Relay, Stub, mail, start_relay
 
 
 @pytest.fixture
@@ -35,6 +35,30 @@ def test_rate_limit_per_sender(relay: Relay, stub: tuple[Stub, Controller]) -> N
         code, msg = smtp.mail(relay.login)
         assert code == 450 and b"last hour" in msg
     assert len(stub[0].wait(3)) == 3
+
+
+def test_a_pipelined_envelope_never_declares_less_than_the_copy(
+    relay: Relay, stub: tuple[Stub, Controller]
+) -> None:
+    """With PIPELINING the envelope of a copy that only gains a pixel leaves
+    before the copy exists, so its SIZE is an estimate (RFC 1870), never less
+    than the copy the upstream then gets. A copy whose links are rewritten
+    too (here 2.2x the message) is made first and declared exactly."""
+    stub[0].pipelining = True
+    links = "".join(f'<p><a href="https://example.com/p{i}">offer {i}</a></p>' for i in range(40))
+    raw = mail(to=["zoe@example.org"], html=links)
+
+    def declared(got: Delivery) -> int:
+        (size,) = [int(o.split("=", 1)[1]) for o in got.options if o.upper().startswith("SIZE=")]
+        return size
+
+    assert relay.send(raw, ["zoe@example.org"]) == {}  # default: opens
+    (opens,) = stub[0].wait(1)
+    assert declared(opens) >= len(opens.data) > len(raw)
+    cli("senders", "set", relay.login, "--track", "all", db=relay.server.db)
+    assert relay.send(raw, ["zoe@example.org"]) == {}
+    clicks = stub[0].wait(2)[1]
+    assert declared(clicks) == len(clicks.data) > 2 * len(raw)
 
 
 def test_8bitmime_and_smtputf8_pass_through(relay: Relay, stub: tuple[Stub, Controller]) -> None:
