@@ -5,7 +5,9 @@ and saves nothing. Table-driven; the store ones on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,33 @@ def test_an_empty_password_keeps_the_saved_one(engine: Engine, settings: config.
     assert upstream() == Upstream("h3", 465, "implicit")  # no login: no password kept
     anywhere = upstream_from("h", "1", "none", "", "")
     assert not change(engine, settings, "nobody@example.com", anywhere)
+
+
+def test_two_admins_giving_one_address_at_once_leave_it_one_owner(
+    engine: Engine, settings: config.Settings
+) -> None:
+    """The check and the write are one step (store.senders.addresses_locked):
+    of two senders given the same new address at the same moment, one gets
+    it and the other is refused, round after round."""
+    accounts.create(engine, settings, ANA, "smtp://h:25")
+    accounts.create(engine, settings, BEA, "smtp://h:25")
+    refused = 0
+    for n in range(25):
+        shared = f"shared{n}@example.com"
+        start = threading.Barrier(2)
+
+        def give(login: str, shared: str = shared, start: threading.Barrier = start) -> bool:
+            mine = store.by_email(engine, login)
+            assert mine is not None
+            start.wait(timeout=10)
+            try:
+                return accounts.change(engine, settings, login, also=[*mine.also, shared])
+            except ValueError:
+                return False
+
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(give, [ANA, BEA]))
+        refused += got.count(False)
+        owners = [s.email for s in store.all_senders(engine) if shared in s.also]
+        assert len(owners) == 1 and got.count(True) == 1, (n, owners, got)
+    assert refused == 25

@@ -155,17 +155,15 @@ def create(
 ) -> tuple[int, str]:
     """A new sender; returns (id, the SMTP password, shown only now)."""
     email = check_address(email)
-    check_free(engine, email, email)
     up = parse_upstream(upstream_url)
     password = new_password()
-    sid = store.create(
-        engine,
-        email=email,
-        password_hash=hash_password(password),
-        upstream=up.url(),
-        upstream_secret=_seal(settings, up),
-        track=check_track(track),
-    )
+    password_hash, secret, mode = hash_password(password), _seal(settings, up), check_track(track)
+    with store.addresses_locked(engine):
+        check_free(engine, email, email)
+        sid = store.create(
+            engine, email=email, password_hash=password_hash, upstream=up.url(),
+            upstream_secret=secret, track=mode,
+        )  # fmt: skip
     return sid, password
 
 
@@ -185,19 +183,21 @@ def change(
         values.update(upstream=up.url(), upstream_secret=_seal(settings, up))
     if track is not None:
         values["track"] = check_track(track)
-    if also is not None:
-        email = check_address(email)
-        wanted = dict.fromkeys(check_address(a) for a in also if a.strip())
-        for addr in wanted:
-            check_free(engine, addr, email)
-        values["also"] = ",".join(a for a in wanted if a != email)
     if rate_per_hour is not None:
         if rate_per_hour < 0:
             raise ValueError("--rate must be 0 (no limit) or more copies per hour")
         values["rate_per_hour"] = rate_per_hour
-    if not values:
-        return store.by_email(engine, check_address(email)) is not None
-    return store.change(engine, check_address(email), **values)
+    if also is None:
+        if not values:
+            return store.by_email(engine, check_address(email)) is not None
+        return store.change(engine, check_address(email), **values)
+    email = check_address(email)
+    wanted = dict.fromkeys(check_address(a) for a in also if a.strip())
+    with store.addresses_locked(engine):  # checked and written by one admin at a time
+        for addr in wanted:
+            check_free(engine, addr, email)
+        values["also"] = ",".join(a for a in wanted if a != email)
+        return store.change(engine, email, **values)
 
 
 def change_upstream(engine: Engine, settings: Settings, email: str, up: Upstream) -> bool:

@@ -99,6 +99,12 @@ class WriterTurn:
         if path and path != ":memory:" and not path.startswith("file:"):
             self._fd = os.open(f"{path}-writer.lock", os.O_CREAT | os.O_RDWR, 0o600)
 
+    def close(self) -> None:
+        """Let the lock file go (a turn made for one piece of work)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
     def __enter__(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)

@@ -4,11 +4,14 @@ password and URL handling is in relay/accounts.py)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mailbeacon.store.db import WriterTurn, is_sqlite
 from mailbeacon.store.schema import senders
 
 TRACK_MODES = ("off", "opens", "clicks", "all")
@@ -16,6 +19,41 @@ TRACK_MODES = ("off", "opens", "clicks", "all")
 
 class SenderExists(ValueError):
     pass
+
+
+# pg_advisory_lock key for "who owns which From address" (any fixed number
+# no other lock of ours uses): "mbad".
+_ADDRESSES_LOCK = 0x6D626164
+
+
+@contextmanager
+def addresses_locked(engine: Engine) -> Iterator[None]:
+    """Check who owns an address and give it to a sender, one process at a time.
+
+    An address has one owner (the relay lets a login send as each of its
+    addresses), but the check and the write are two statements: without
+    this, two admins giving one address to two senders at once could both
+    pass the check. SQLite: the file's writer turn (an flock every writer of
+    the file takes, across processes); PostgreSQL: a session advisory lock,
+    let go at the end (or by the server if the connection dies). Inside,
+    write with ordinary transactions (never with a WriterTurn of your own).
+    """
+    if is_sqlite(engine):
+        turn = WriterTurn(engine)
+        try:
+            with turn:
+                yield
+        finally:
+            turn.close()
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_ADDRESSES_LOCK})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_ADDRESSES_LOCK})")
+            conn.commit()
 
 
 @dataclass(frozen=True)
