@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
@@ -148,6 +148,20 @@ def write_cursor(engine: Engine) -> Iterator[Any]:
         raise
     finally:
         raw.close()
+
+
+@contextmanager
+def pg_session_lock(conn: Connection, key: int) -> Iterator[None]:
+    """A PostgreSQL advisory lock held on ``conn`` for the block, across its
+    transactions (other processes asking for ``key`` wait); the server lets
+    it go if the connection dies."""
+    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        conn.commit()
 
 
 def placeholder(engine: Engine) -> str:

@@ -8,13 +8,14 @@ took ~0.3 s of every CLI command and server start.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from mailbeacon.store.db import is_sqlite
+from mailbeacon.store.db import is_sqlite, pg_session_lock
 
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
 # Any constant works; it only has to be the same on every node so two nodes
@@ -52,10 +53,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     cfg = _config()
     sqlite = is_sqlite(engine)
-    with engine.connect() as conn:
-        if not sqlite:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
-            conn.commit()
+    with (
+        engine.connect() as conn,
+        nullcontext() if sqlite else pg_session_lock(conn, _PG_LOCK_ID),
+    ):
         dangling: set[tuple[object, ...]] = set()
         if sqlite:
             # Rebuilding a table (SQLite's only way to change one) drops the
@@ -72,9 +73,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 raise RuntimeError(f"migration broke references: {sorted(broken)[:5]}")
             conn.commit()
         finally:
-            if not sqlite:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_ID})
-                conn.commit()
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()

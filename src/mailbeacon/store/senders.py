@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailbeacon.store.db import WriterTurn, is_sqlite
+from mailbeacon.store.db import WriterTurn, is_sqlite, pg_session_lock
 from mailbeacon.store.schema import senders
 
 TRACK_MODES = ("off", "opens", "clicks", "all")
@@ -46,14 +46,8 @@ def addresses_locked(engine: Engine) -> Iterator[None]:
         finally:
             turn.close()
         return
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_ADDRESSES_LOCK})")
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_ADDRESSES_LOCK})")
-            conn.commit()
+    with engine.connect() as conn, pg_session_lock(conn, _ADDRESSES_LOCK):
+        yield
 
 
 @dataclass(frozen=True)
