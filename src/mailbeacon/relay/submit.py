@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
 from mailbeacon.messages import check_recipient, resolve_campaign
 from mailbeacon.relay import accounts, dsn, split
-from mailbeacon.relay.upstream import Pool, Reply, send_all
+from mailbeacon.relay.upstream import Once, Pool, Reply, send_all
 from mailbeacon.secretbox import SecretKeyError
 from mailbeacon.store import outgoing
 from mailbeacon.store.senders import Sender
@@ -58,22 +57,6 @@ PIXEL_ROOM = 8192
 class Created:
     message_ids: list[int]
     campaign_id: int | None
-
-
-class _Once(Generic[T]):
-    """``fn()``, computed by the first thread that asks; the others wait for it."""
-
-    def __init__(self, fn: Callable[[], T]) -> None:
-        self._fn: Callable[[], T] | None = fn
-        self._lock = threading.Lock()
-        self._value: T | None = None
-
-    def __call__(self) -> T:
-        with self._lock:
-            if self._fn is not None:
-                self._value = self._fn()
-                self._fn = None
-            return cast(T, self._value)
 
 
 class Relay:
@@ -139,7 +122,7 @@ class Relay:
         # created (their commit, an fsync) and the message is read for its
         # copies: only a copy's body needs its message id, and the body leaves
         # only after the commit (a copy made from `creating` waits for it).
-        maker = _Once(lambda: split.copy_maker(prep.data, mode, self.signer(), self.base_url))
+        maker = Once(lambda: split.copy_maker(prep.data, mode, self.signer(), self.base_url))
         clicks = split.tracks_clicks(mode)  # the messages' links come from a copy
         creating = self.lanes.submit(
             self._create, prep, rcpts, (lambda mid: maker()(mid)) if clicks else None

@@ -20,8 +20,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Generic, TypeVar, cast
 
 from mailbeacon.relay.accounts import Upstream
+
+T = TypeVar("T")
 
 CHUNK = 256 * 1024
 TIMEOUT = 120.0  # per socket operation; RFC 5321 4.5.3.2 allows servers 10 min after DATA
@@ -428,17 +431,22 @@ def send_all(
     return replies
 
 
-def _once(make: Callable[[], bytes]) -> Callable[[], bytes]:
-    """``make``, called at most once (a copy sent again on a new connection
-    is not made again)."""
-    made: list[bytes] = []
+class Once(Generic[T]):
+    """``fn()``, computed by the first caller (of any thread) and kept: the
+    others wait for it. A submission's copy maker, read once for all lanes;
+    a copy sent again on a new connection is not made again."""
 
-    def data() -> bytes:
-        if not made:
-            made.append(make())
-        return made[0]
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn: Callable[[], T] | None = fn
+        self._lock = threading.Lock()
+        self._value: T | None = None
 
-    return data
+    def __call__(self) -> T:
+        with self._lock:
+            if self._fn is not None:
+                self._value = self._fn()
+                self._fn = None
+            return cast(T, self._value)
 
 
 def _send_lane(
@@ -471,7 +479,7 @@ def _send_lane(
         for i, (rcpt, make) in enumerate(items):
             if time.monotonic() > deadline:
                 break
-            data: bytes | Callable[[], bytes] = make() if size is None else _once(make)
+            data: bytes | Callable[[], bytes] = make() if size is None else Once(make)
             try:
                 try:
                     reply = session.send(mail_from, rcpt, data, options, size)
