@@ -11,7 +11,9 @@ import pytest
 from mailbeacon.instrument import instrument_eml
 from mailbeacon.instrument.prepared import prepare_eml
 from mailbeacon.relay import split
+from mailbeacon.relay.submit import PIXEL_ROOM
 from mailbeacon.tokens import Signer
+from tests import realworld
 from tests.relay_helpers import mail
 
 SIGNER = Signer({1: b"k" * 32})
@@ -162,3 +164,21 @@ def test_prepared_render_is_instrument_eml(name: str, data: bytes, clicks: str) 
         kw = {"track": track, "pixel_html": f'<img src="{BASE}/o/{mid}.gif">'}
         want = instrument_eml(data, clicks=clicks, tracked_prefixes=(BASE + "/c/",), **kw)  # type: ignore[arg-type]
         assert prepared.render(**kw) == want  # type: ignore[arg-type]
+
+
+def _opens_cases() -> list[tuple[str, bytes]]:
+    real = [(p.name, p.read_bytes()) for p in realworld.eml_files()]
+    return _messages() + real
+
+
+@pytest.mark.parametrize(("name", "data"), _opens_cases(), ids=[n for n, _ in _opens_cases()])
+def test_a_pixel_only_copy_fits_the_size_declared_before_it(name: str, data: bytes) -> None:
+    """The relay declares SIZE before an `opens` copy exists (submit.py,
+    PIXEL_ROOM): the copy, pixel and all, must never be bigger, on our cases
+    and on every real .eml of the shared corpus, with a long tracking host."""
+    base = "https://tracking.mail-delivery-department.example-company.co.uk"
+    prep = split.prepare(data)
+    make = split.copy_maker(prep.data, "opens", SIGNER, base)
+    for mid in (1, 2**40):
+        copy = make(mid).data
+        assert len(copy) <= len(prep.data) + PIXEL_ROOM, (name, len(copy) - len(prep.data))
