@@ -8,6 +8,7 @@ command without a line in BAD fails the test, so it gets one.
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,13 @@ BAD: dict[str, list[list[str]]] = {
     "lint": [["{tmp}/missing.html"]],
     "events": [["--message", "many"]],
     "reclassify": [["--since", "yesterday"], ["--campaign", "no-such-campaign"]],
-    "serve": [["--port", "70000"], ["--trust-proxy", "not-a-network"]],
+    "serve": [
+        ["--port", "70000"],
+        ["--trust-proxy", "not-a-network"],
+        ["--port", "0", "--smtps-port", "2465"],  # no certificate
+        "--port 0 --smtp-port 2525 --smtp-tls-cert {tmp}/proposal.html "
+        "--smtp-tls-key {tmp}/proposal.html".split(),  # not a PEM certificate
+    ],
     "migrate": [["--bogus"]],
     "init": [["--bogus"]],
     "keys create": [[]],
@@ -204,3 +211,18 @@ def test_unexpected_errors_are_one_line_too(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     debug = cli("migrate", db=bad, check=False, env={"MAILBEACON_DEBUG": "1"})
     assert "Traceback" in debug.stderr
+
+
+def test_a_busy_smtp_port_is_one_line_and_never_shared(tmp_path: Path) -> None:
+    """The relay's port is bound with the HTTP one, before anything starts:
+    one taken is a one-line error (it was a traceback from the app's
+    startup), and the port serve's --port 0 got is never the relay's too."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        db = f"sqlite:///{tmp_path / 'mb.db'}"
+        proc = cli("serve", "--port", "0", "--smtp-port", str(port), db=db, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another --smtp-port or stop what uses it."
+    ]

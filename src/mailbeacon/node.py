@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
+from collections.abc import Mapping
 from http.cookies import SimpleCookie
 
 from sqlalchemy import Engine
@@ -41,9 +43,17 @@ SENDER_COOKIE_DAYS = 365
 
 class Node:
     def __init__(
-        self, settings: Settings, engine: Engine | None = None, *, primary: bool = True
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        *,
+        primary: bool = True,
+        relay_sockets: Mapping[int, socket.socket] | None = None,
     ) -> None:
         self.settings = settings
+        # The SMTP ports serve bound before anything was built (port -> socket);
+        # without them the relay binds its ports itself when it starts.
+        self.relay_sockets = dict(relay_sockets or {})
         # With serve --workers N, only the first process runs what must run
         # once per node: webhook delivery, the relay, mailbox watchers,
         # reminders and retention. Every process tracks, serves and writes.
@@ -162,7 +172,9 @@ class Node:
         self.notifier.start()
         # --- relay: started when serve has --smtp-port/--smtps-port or senders exist
         if await asyncio.to_thread(relay_wanted, self.settings, self.engine):
-            self.relay = RelayService(self.engine, self.settings, self.signer, self.base_url)
+            self.relay = RelayService(
+                self.engine, self.settings, self.signer, self.base_url, self.relay_sockets
+            )
             await self.relay.start()
         await self.watchers.start()  # replies (issue 15)
         await self.reminders.start()  # replies (issue 15)

@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import logging
 import socket
+import ssl
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -147,7 +148,15 @@ def serve(
     # picked is in the banner and, without --base-url, in every generated link.
     sock = _bind(s.host, s.port)
     s = dataclasses.replace(s, port=sock.getsockname()[1])
-    node = Node(s, engine)
+    # The relay's ports too, now: one in use is a one-line error here, not a
+    # traceback from the app's startup, and no port is handed out twice.
+    _check_relay_tls(s)
+    relay_sockets = {
+        port: _bind(s.relay_host, port, flag)
+        for port, flag in ((s.relay_port, "--smtp-port"), (s.relay_smtps_port, "--smtps-port"))
+        if port
+    }
+    node = Node(s, engine, relay_sockets=relay_sockets)
     node.prepare()  # first start: signing key and IP-hash key are generated here
     keys.set_setting(engine, "base_url", s.public_base_url)
     asgi = serving(s, node)
@@ -192,7 +201,7 @@ def serve(
             access_log=False,
             log_level=s.log_level,
             timeout_graceful_shutdown=10,
-            backlog=4096,
+            backlog=LISTEN_BACKLOG,
             **uvicorn_options(limits),
         )
 
@@ -204,11 +213,16 @@ def serve(
     engine.dispose()
 
     def serve_one(index: int) -> None:
-        child = Node(s, make_engine(s.database_url, sqlite_sync=s.sqlite_sync), primary=index == 0)
+        child = Node(
+            s, make_engine(s.database_url, sqlite_sync=s.sqlite_sync), primary=index == 0,
+            relay_sockets=relay_sockets,
+        )  # fmt: skip
         uvicorn.Server(config(serving(s, child))).run(sockets=[sock])
 
     raise typer.Exit(supervise(count, serve_one))
 
+
+LISTEN_BACKLOG = 4096  # what the listening sockets queue before accept
 
 # Descriptors beyond the connections: the database, logs, webhook and SMTP clients.
 FD_RESERVE = 128
@@ -230,22 +244,48 @@ def _raise_fd_limit(wanted: int) -> int:
     return int(soft) if soft != resource.RLIM_INFINITY else wanted
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A bound (not yet listening) socket; a clear one-line error if it cannot be had."""
+def _bind(host: str, port: int, flag: str = "--port") -> socket.socket:
+    """A listening socket; a clear one-line error if it cannot be had.
+
+    Listening at once: a socket only bound (SO_REUSEADDR) let a later bind of
+    the same port succeed too, so the HTTP port the kernel picked for port 0
+    could also become the relay's SMTP port, and the two servers shared it.
+    Connections wait in the backlog until the server starts accepting."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
+        zero = " (0 picks a free one)" if flag == "--port" else ""
         err.print(
             f"[red]cannot listen on {_hostport(host, port)}:[/] {exc.strerror or exc}; "
-            "choose another --port (0 picks a free one) or stop what uses it."
+            f"choose another {flag}{zero} or stop what uses it."
         )
         raise typer.Exit(2) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _check_relay_tls(s: Settings) -> None:
+    """The relay's TLS options, checked before anything starts (one line, exit 2)."""
+    if s.relay_smtps_port and not (s.relay_tls_cert and s.relay_tls_key):
+        err.print("[red]--smtps-port needs --smtp-tls-cert and --smtp-tls-key[/] (PEM files).")
+        raise typer.Exit(2)
+    if not s.relay_tls_cert:
+        return
+    from mailbeacon.relay.server import tls_context
+
+    try:
+        tls_context(s.relay_tls_cert, s.relay_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        err.print(
+            f"[red]cannot use --smtp-tls-cert {s.relay_tls_cert} / --smtp-tls-key "
+            f"{s.relay_tls_key}:[/] {exc.strerror or exc}; give a PEM certificate and its key."
+        )
+        raise typer.Exit(2) from None
 
 
 def _hostport(host: str, port: int) -> str:

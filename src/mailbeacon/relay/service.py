@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Engine
 
@@ -29,9 +29,15 @@ def wanted(settings: Settings, engine: Engine) -> bool:
 
 class RelayService:
     def __init__(
-        self, engine: Engine, settings: Settings, signer: Callable[[], Signer], base_url: str
+        self,
+        engine: Engine,
+        settings: Settings,
+        signer: Callable[[], Signer],
+        base_url: str,
+        sockets: Mapping[int, socket.socket] | None = None,
     ) -> None:
         self.settings = settings
+        self.sockets = dict(sockets or {})  # port -> a socket serve bound (and listens on)
         self.relay = Relay(engine, settings, signer, base_url, socket.gethostname())
         self.worker = QueueWorker(self.relay)
         self.servers: list[asyncio.Server] = []
@@ -61,8 +67,12 @@ class RelayService:
         for port, implicit in ((s.relay_port, False), (s.relay_smtps_port, True)):
             if not port:
                 continue
-            server = await loop.create_server(
-                factory(not implicit), s.relay_host, port, ssl=tls if implicit else None
+            ssl = tls if implicit else None
+            sock = self.sockets.get(port)
+            server = await (
+                loop.create_server(factory(not implicit), sock=sock, ssl=ssl)
+                if sock is not None
+                else loop.create_server(factory(not implicit), s.relay_host, port, ssl=ssl)
             )
             self.servers.append(server)
             kind = "smtps (implicit TLS)" if implicit else (
