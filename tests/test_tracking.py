@@ -206,3 +206,74 @@ def test_a_long_ipv6_zone_from_a_trusted_proxy_fits_the_ip_column(db_url: str) -
         assert _healthy(srv)
         stored = [ip for (ip,) in rows(db_url, "SELECT ip FROM events ORDER BY id")]
         assert stored == [zoned[:64], "127.0.0.1"]
+
+
+def _answers(sock: socket.socket, count: int) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """Read ``count`` answers to GETs (framed by content-length) off ``sock``."""
+    data, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(out)} answers"
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        status, *lines = head.split(b"\r\n")
+        headers = dict(line.lower().split(b": ", 1) for line in lines)
+        size = int(headers[b"content-length"])
+        while len(data) < size:
+            chunk = sock.recv(65536)
+            assert chunk, "closed inside a body"
+            data += chunk
+        out.append((status, headers, data[:size]))
+        data = data[size:]
+    return out
+
+
+def test_pipelined_pixels_and_clicks_are_answered_whole_and_in_order(server: Server) -> None:
+    """serve writes a pixel's or a click's answer in one piece (web/server.py,
+    answer_whole): pipelined requests still get their answers in order, each
+    with the headers an ASGI answer had (date included), a HEAD no body, and
+    an HTTP/1.0 request its connection closed."""
+    msg = server.message(links=["https://example.com/a?b=1"])
+    pixel = msg["open_url"].removeprefix(server.url)
+    click = msg["links"][0]["tracked_url"].removeprefix(server.url)
+    get = b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n"
+    burst = (get % pixel.encode()) + (get % click.encode()) + (get % b"/o/forged.gif")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(burst * 3)
+        answers = _answers(s, 9)
+    for i in range(0, 9, 3):
+        (p_status, p_head, p_body), (c_status, c_head, c_body), (f_status, f_head, f_body) = (
+            answers[i : i + 3]
+        )
+        assert p_status == b"HTTP/1.1 200 OK" and p_body == GIF
+        assert p_head[b"content-type"] == b"image/gif" and b"date" in p_head
+        assert p_head[b"cache-control"] == NO_CACHE.encode()
+        assert p_head[b"x-mailbeacon-recorded"] == b"yes"
+        assert b"connection" not in p_head
+        assert c_status == b"HTTP/1.1 302 Found" and c_body == b""
+        assert c_head[b"location"] == b"https://example.com/a?b=1"
+        assert c_head[b"referrer-policy"] == b"no-referrer"
+        assert f_status == b"HTTP/1.1 200 OK" and f_body == GIF
+        assert f_head[b"x-mailbeacon-recorded"] == b"no; reason=bad_token"
+    assert [e["kind"] for e in server.events(msg["id"])].count("open") == 3
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET %s HTTP/1.0\r\nHost: t\r\n\r\n" % pixel.encode())
+        data = b""
+        while chunk := s.recv(65536):  # the server closes: the loop ends
+            data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"connection: close" in head.lower() and body == GIF
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n" % pixel.encode() + get % pixel.encode())
+        s.settimeout(10)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(GIF):
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+    first, second = data.split(b"HTTP/1.1 200 OK", 2)[1:]
+    assert first.endswith(b"\r\n\r\n") and b"content-length: 43" in first  # HEAD: no body
+    assert second.endswith(GIF)

@@ -62,6 +62,31 @@ _RECORDED: dict[Unrecorded | None, Header] = {
     None: (b"x-mailbeacon-recorded", b"yes"),
     **{r: (b"x-mailbeacon-recorded", f"no; reason={r.value}".encode()) for r in Unrecorded},
 }
+_CLICK_HEADERS = [(b"content-length", b"0"), (b"referrer-policy", b"no-referrer"), *_NO_CACHE]
+
+
+def _head(headers: list[Header]) -> bytes:
+    """Header lines as they go on the wire, for WholeAnswer."""
+    return b"".join(b"%s: %s\r\n" % pair for pair in headers)
+
+
+# The pixel's whole header block per outcome, joined once.
+_GIF_HEAD = {why: _head([*_GIF_HEADERS, recorded]) for why, recorded in _RECORDED.items()}
+_CLICK_HEAD = {why: _head([*_CLICK_HEADERS, recorded]) for why, recorded in _RECORDED.items()}
+
+# The scope extension under which the server offers WholeAnswer.
+ANSWER_EXTENSION = "mailbeacon.answer"
+
+
+class WholeAnswer(Protocol):
+    """What the server offers for a small answer (web/server.GuardedProtocol)."""
+
+    def answer_whole(self, scope: Scope, status: int, head: bytes, body: bytes) -> bool:
+        """Send status line, default headers, ``head`` (header lines, each
+        ending in CRLF) and ``body`` in one write; False: nothing was sent,
+        answer through ASGI instead."""
+
+
 _WANTED = frozenset(h.encode() for h in CLASSIFIER_HEADERS)
 
 NOT_FOUND_PAGE = (
@@ -139,7 +164,7 @@ class Tracker:
                     continue
         if verified is None:
             metrics.REJECTED_OPEN.inc()
-            return await _gif(send, scope, _RECORDED[Unrecorded.BAD_TOKEN])
+            return await _gif(send, scope, Unrecorded.BAD_TOKEN)
         event = self._event(scope, request, Kind.OPEN, verified.message_id, flags)
         why = await self._record(event, scope)
         # A reader's own client, and the open is durable: measure how long
@@ -147,7 +172,7 @@ class Tracker:
         if why is None and self.reading is not None and self.reading.wants(event, scope):
             if await self.reading.serve(scope, receive, send, event, _RECORDED[None]):
                 return
-        await _gif(send, scope, _RECORDED[why])
+        await _gif(send, scope, why)
 
     async def click(self, scope: Scope, _receive: Receive, send: Send, path: str) -> None:
         metrics.HITS_CLICK.inc()
@@ -178,17 +203,13 @@ class Tracker:
         why = await self._record(event, scope)
         # Location must be ASCII: percent-encode anything else, keep the rest.
         location = quote(verified.url, safe="!#$%&'()*+,/:;=?@[]~-._").encode("ascii")
+        if _answered(scope, 302, b"location: %s\r\n%s" % (location, _CLICK_HEAD[why]), b""):
+            return
         await send(
             {
                 "type": "http.response.start",
                 "status": 302,
-                "headers": [
-                    (b"location", location),
-                    (b"content-length", b"0"),
-                    (b"referrer-policy", b"no-referrer"),
-                    *_NO_CACHE,
-                    _RECORDED[why],
-                ],
+                "headers": [(b"location", location), *_CLICK_HEADERS, _RECORDED[why]],
             }
         )
         await send({"type": "http.response.body", "body": b""})
@@ -276,12 +297,20 @@ def _read(scope: Scope) -> tuple[_Refusal | None, _Headers]:
     return None, (ua, forwarded, headers)
 
 
-async def _gif(send: Send, scope: Scope, recorded: Header) -> None:
+def _answered(scope: Scope, status: int, head: bytes, body: bytes) -> bool:
+    """Answered in one write by the server (WholeAnswer), if it offers that."""
+    host: WholeAnswer | None = (scope.get("extensions") or {}).get(ANSWER_EXTENSION)
+    return host is not None and host.answer_whole(scope, status, head, body)
+
+
+async def _gif(send: Send, scope: Scope, why: Unrecorded | None) -> None:
+    if _answered(scope, 200, _GIF_HEAD[why], GIF):
+        return
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [*_GIF_HEADERS, recorded],
+            "headers": [*_GIF_HEADERS, _RECORDED[why]],
         }
     )
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else GIF})

@@ -28,6 +28,12 @@ with ``read_time_streams``. So a full budget of streams never takes a slot
 an ordinary pixel or click needs, and ``header_timeout`` never cuts a
 stream (it only times requests still arriving). On shutdown, streams are
 told to end at once instead of holding the graceful shutdown.
+
+The pixel's and the click's answers are small and made of constants: the
+tracking paths hand them over whole (``answer_whole``), written in one
+socket write instead of ASGI's two sends, each of which checks every header
+again; anything else, and any answer that cannot go at once, takes ASGI's
+way.
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from mailbeacon import metrics
 from mailbeacon.hits.readpixel import STREAM_EXTENSION
+from mailbeacon.hits.track import ANSWER_EXTENSION
 
 
 @dataclass(frozen=True)
@@ -213,8 +220,50 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        self.scope["extensions"] = {STREAM_EXTENSION: self}  # type: ignore[dict-item]
+        offered: Any = {STREAM_EXTENSION: self, ANSWER_EXTENSION: self}
+        self.scope["extensions"] = offered
         super().on_headers_complete()
+
+    # -- whole answers (hits/track.WholeAnswer) ------------------------------------
+
+    def answer_whole(self, scope: Any, status: int, head: bytes, body: bytes) -> bool:
+        """Write a small answer, status line to body, in one write; False if
+        it must go through ASGI's send instead (nothing was written then).
+
+        What uvicorn's two sends do for an answer with a content-length, less
+        their per-header checks (``head`` is built once, from constants), and
+        one socket write instead of two: the pixel and the click answer this
+        way. Only when the answer can go at once: the request is the one being
+        answered (not one pipelined behind it) and the client reads what it
+        is sent; otherwise send() waits for it, as for any answer.
+        """
+        cycle = self.cycle
+        if (
+            cycle is None
+            or cycle.scope is not scope
+            or cycle.response_started
+            or cycle.disconnected
+            or self.flow.write_paused
+        ):
+            return False
+        cycle.response_started = True
+        cycle.waiting_for_100_continue = False
+        parts = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            parts += [name, b": ", value, b"\r\n"]
+        parts.append(head)
+        if not cycle.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if scope["method"] != "HEAD":
+            parts.append(body)
+        self.transport.write(b"".join(parts))
+        cycle.response_complete = True
+        cycle.message_event.set()
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
+        return True
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         """Start the app only once the request is in, or START_BODY_BYTES of its body.
