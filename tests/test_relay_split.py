@@ -166,6 +166,23 @@ def test_prepared_render_is_instrument_eml(name: str, data: bytes, clicks: str) 
         assert prepared.render(**kw) == want  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("name", "data"), _messages(), ids=[n for n, _ in _messages()])
+def test_prepared_without_skipped_gives_the_same_pixel_only_copy(name: str, data: bytes) -> None:
+    """`opens` copies (clicks off) skip reading the links: the same bytes,
+    pixel place and notes as instrument_eml, only no `skipped` list."""
+    prepared = prepare_eml(data, clicks="off", skipped=False)
+
+    def track(url: str, pos: int) -> str:
+        raise AssertionError("no link is signed with clicks off")
+
+    kw = {"track": track, "pixel_html": f'<img src="{BASE}/o/1.gif">'}
+    want = instrument_eml(data, clicks="off", **kw)  # type: ignore[arg-type]
+    got = prepared.render(**kw)  # type: ignore[arg-type]
+    assert got.skipped == []
+    got.skipped = want.skipped
+    assert got == want
+
+
 def _opens_cases() -> list[tuple[str, bytes]]:
     real = [(p.name, p.read_bytes()) for p in realworld.eml_files()]
     return _messages() + real

@@ -136,8 +136,12 @@ def plan_links(  # noqa: C901 - one branch per link kind the planner must leave 
     *,
     clicks: Clicks = "safe",
     tracked_prefixes: Sequence[str] = (),
+    links: bool = True,
 ) -> Plan:
-    """Scan once: where the links are, which ones to track, where the body is."""
+    """Scan once: where the links are, which ones to track, where the body is.
+
+    ``links=False``: only where the body is (all a pixel needs); no link is
+    looked at, so the plan has no occurrences and nothing ``skipped``."""
     prefixes = _links.tracked_prefixes(tracked_prefixes)
     # (tag start, tag end, tag name, raw href, value start, value end, quote, opt-out)
     candidates: list[tuple[int, int, str, str, int, int, str, bool]] = []
@@ -162,6 +166,8 @@ def plan_links(  # noqa: C901 - one branch per link kind the planner must leave 
             if name == "body":
                 if body_open_end is None:
                     body_open_end = pos
+                continue
+            if not links:
                 continue
             # Most hot tags without an href (v:fill, v:textbox) end here.
             low = m.group("tag").lower()

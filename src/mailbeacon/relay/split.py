@@ -250,7 +250,10 @@ def copy_maker(data: bytes, mode: str, signer: Signer, base_url: str) -> Callabl
         return lambda _mid: Copy(data, [], False)
     pixel, clicks = MODES[mode]
     try:
-        prepared = prepare_eml(data, clicks=clicks, tracked_prefixes=(base_url + "/c/",))  # type: ignore[arg-type]
+        # A copy's skipped links are never shown: in `opens` the links are not read.
+        prepared = prepare_eml(
+            data, clicks=clicks, tracked_prefixes=(base_url + "/c/",), skipped=False  # type: ignore[arg-type]
+        )
     except Exception:
         log.warning("instrumenter failed, message relayed unchanged", exc_info=True)
         return lambda _mid: Copy(data, [], False)
