@@ -210,8 +210,23 @@ def is_data_error(exc: BaseException) -> bool:
 def is_store_down(exc: BaseException) -> bool:
     """True when the store could not be reached or could not write: a
     connection refused or lost, a file locked past the busy timeout, no
-    pooled connection in time. Worth "try again later"; not a bug."""
+    pooled connection in time. Worth "try again later"; not a bug. The
+    driver's own errors count too: the hot writes use its cursor directly."""
+    import sqlite3
+
+    import psycopg
     from sqlalchemy.exc import InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    return isinstance(exc, (OperationalError, InterfaceError, PoolTimeout))
+    return isinstance(
+        exc,
+        (
+            OperationalError,
+            InterfaceError,
+            PoolTimeout,
+            sqlite3.OperationalError,
+            sqlite3.InterfaceError,
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+        ),
+    )

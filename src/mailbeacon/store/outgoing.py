@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from mailbeacon.store.db import is_sqlite
+from mailbeacon.store.db import is_sqlite, placeholder, write_cursor
 from mailbeacon.store.messages import add_counter, insert_messages
 from mailbeacon.store.schema import (
     links,
@@ -124,16 +124,33 @@ def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int
         add_counter(conn, campaign_id or 0, "unique", "messages", -len(message_ids))
 
 
-# Built once: a statement's .values() and .where() cost more Python than
-# its execution (SQLAlchemy's cache still needs the construct's key).
+# The second transaction of every relayed message, in SQL on the driver's
+# cursor: SQLAlchemy's Connection, compiling and binding took ~0.3 ms of CPU
+# per 3-recipient message, more than the driver's own work ("?" or "%s").
+_NEW_SUBMISSION_SQL = (
+    "INSERT INTO relay_submissions (sender_id, kind, mail_from, mail_options, track, "
+    "message_id_header, headers, data, size, created_at) "
+    "VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}) RETURNING id"
+)
+_NEW_COPY_SQL = (
+    "INSERT INTO relay_copies (submission_id, sender_id, message_id, recipient, status, "
+    "attempts, created_at, next_at, sent_at, last_code, last_error) "
+    "VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})"
+)
+_SENT_AT_SQL = (
+    "UPDATE messages SET sent_at = {m} WHERE id = {m}",
+    "UPDATE message_stats SET sent_at = {m} WHERE message_id = {m}",
+)
+
+
+# The queue's own updates (finish): built once, a statement's .values() and
+# .where() cost more Python than its execution.
 _SENT_AT = (
     update(messages).where(messages.c.id == bindparam("mid")).values(sent_at=bindparam("at")),
     update(message_stats)
     .where(message_stats.c.message_id == bindparam("mid"))
     .values(sent_at=bindparam("at")),
 )
-_NEW_SUBMISSION = insert(relay_submissions).returning(relay_submissions.c.id)
-_NEW_COPIES = insert(relay_copies)
 
 
 def _set_sent_at(conn: Connection, sent: Sequence[tuple[int, float]]) -> None:
@@ -163,50 +180,32 @@ def record(
     only when some copy is still pending. Sent copies get their ``sent_at``."""
     now = time.time()
     pending = any(o.status == "pending" for o in outcomes)
-    with engine.begin() as conn:
-        sid = conn.execute(
-            _NEW_SUBMISSION,
-            {
-                "sender_id": sender_id,
-                "kind": kind,
-                "mail_from": mail_from,
-                "mail_options": " ".join(mail_options),
-                "track": track,
-                "message_id_header": message_id_header,
-                "headers": headers,
-                "data": data if pending else None,
-                "size": len(data),
-                "created_at": now,
-            },
-        ).scalar_one()
-        conn.execute(
-            _NEW_COPIES,
+    m = placeholder(engine)
+    sent = [
+        (o.at, o.message_id)
+        for o in outcomes
+        if o.status == "sent" and o.message_id is not None and o.at is not None
+    ]
+    with write_cursor(engine) as cur:
+        cur.execute(
+            _NEW_SUBMISSION_SQL.format(m=m),
+            (sender_id, kind, mail_from, " ".join(mail_options), track, message_id_header,
+             headers, data if pending else None, len(data), now),
+        )  # fmt: skip
+        sid = int(cur.fetchone()[0])
+        cur.executemany(
+            _NEW_COPY_SQL.format(m=m),
             [
-                {
-                    "submission_id": sid,
-                    "sender_id": sender_id,
-                    "message_id": o.message_id,
-                    "recipient": o.recipient,
-                    "status": o.status,
-                    "attempts": 0 if o.status == "pending" else 1,
-                    "created_at": now,
-                    "next_at": next_at if o.status == "pending" else None,
-                    "sent_at": o.at,
-                    "last_code": o.code,
-                    "last_error": o.error,
-                }
+                (sid, sender_id, o.message_id, o.recipient, o.status,
+                 0 if o.status == "pending" else 1, now,
+                 next_at if o.status == "pending" else None, o.at, o.code, o.error)
                 for o in outcomes
             ],
-        )
-        _set_sent_at(
-            conn,
-            [
-                (o.message_id, o.at)
-                for o in outcomes
-                if o.status == "sent" and o.message_id is not None and o.at is not None
-            ],
-        )
-    return int(sid)
+        )  # fmt: skip
+        if sent:
+            for sql in _SENT_AT_SQL:
+                cur.executemany(sql.format(m=m), sent)
+    return sid
 
 
 def claim(
