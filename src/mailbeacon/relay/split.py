@@ -105,8 +105,9 @@ def prepare(raw: bytes, domain: str = "mailbeacon.invalid") -> Prepared:
         track = None  # an unknown value: the sender's default, never an error
     campaign = _text(headers.get(CAMPAIGN_HEADER)) or None
     eol = b"\r\n" if b"\r\n" in block or not block else b"\n"
-    kept = [block[s:e] for name, s, e in _fields(block) if name not in _REMOVED]
-    prefix = block[: _fields(block)[0][1]] if _fields(block) else block
+    fields = _fields(block)
+    kept = [block[s:e] for name, s, e in fields if name not in _REMOVED]
+    prefix = block[: fields[0][1]] if fields else block
     message_id = (headers.get("Message-ID") or "").strip()
     if not message_id:
         # RFC 5322 3.6.4: unique, in angle brackets; the sender's domain
