@@ -47,3 +47,26 @@ def test_env_variable_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MAILBEACON_SECRET_KEY", key)
     box = secretbox.load(config.load(data_dir=str(tmp_path)))
     assert secretbox.SecretBox(key).open(box.seal("x")) == "x"
+
+
+def test_the_relay_reads_the_key_each_message_and_keeps_what_it_opened(tmp_path: Path) -> None:
+    """relay/accounts.py upstream_of keeps opened passwords, per key: a key
+    file replaced (or removed) counts from the next message on."""
+    from mailbeacon.relay.accounts import Upstream, upstream_of
+    from mailbeacon.store.senders import Sender
+
+    s = _settings(tmp_path)
+    sealed = secretbox.load(s, create=True).seal("pw")
+    sender = Sender(1, "a@example.com", "x", "smtp://a@h.example:587", sealed, "opens", (), None, 0)
+    want = Upstream("h.example", 587, "starttls", "a", "pw")
+    assert upstream_of(sender, s) == want
+    assert upstream_of(sender, s) == want  # kept
+    key = tmp_path / "secret.key"
+    key.write_text(Fernet.generate_key().decode())
+    with pytest.raises(secretbox.SecretKeyError, match="do not open"):
+        upstream_of(sender, s)
+    key.unlink()
+    with pytest.raises(secretbox.SecretKeyError, match="no secret key"):
+        upstream_of(sender, s)
+    plain = Sender(2, "b@example.com", "x", "smtp://h.example:587", None, "opens", (), None, 0)
+    assert upstream_of(plain, s) == Upstream("h.example", 587, "starttls")

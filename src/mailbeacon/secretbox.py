@@ -56,20 +56,26 @@ def key_path(settings: Settings) -> Path:
     return Path(settings.data_dir) / KEY_FILE
 
 
+def read_key(settings: Settings) -> tuple[str, str]:
+    """The key for ``settings`` and where it comes from (SecretKeyError when none)."""
+    if settings.secret_key:
+        return settings.secret_key.strip(), "MAILBEACON_SECRET_KEY"
+    path = key_path(settings)
+    if path.is_file():
+        return path.read_text().strip(), str(path)
+    raise SecretKeyError(
+        f"no secret key ({path} is missing and MAILBEACON_SECRET_KEY is not set): "
+        "restore the key the stored passwords were sealed with, or enter them again "
+        "(`mailbeacon senders set ADDR --upstream URL`)"
+    )
+
+
 def load(settings: Settings, *, create: bool = False) -> SecretBox:
     """The box for ``settings``. ``create`` writes a new key file when there is
     no key at all (only when sealing: opening with a fresh key cannot work)."""
-    if settings.secret_key:
-        return SecretBox(settings.secret_key.strip(), "MAILBEACON_SECRET_KEY")
     path = key_path(settings)
-    if path.is_file():
-        return SecretBox(path.read_text().strip(), str(path))
-    if not create:
-        raise SecretKeyError(
-            f"no secret key ({path} is missing and MAILBEACON_SECRET_KEY is not set): "
-            "restore the key the stored passwords were sealed with, or enter them again "
-            "(`mailbeacon senders set ADDR --upstream URL`)"
-        )
+    if not create or settings.secret_key or path.is_file():
+        return SecretBox(*read_key(settings))
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
     try:
