@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from email import message_from_bytes
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailbeacon.relay import dsn
+from mailbeacon.relay import dsn, upstream
 from mailbeacon.relay.accounts import Upstream
 from mailbeacon.relay.upstream import CHUNK, Pool, Reply, Session, UpstreamError, send_all
 from tests.helpers import free_port
@@ -29,6 +30,16 @@ def _send(
         up, "relay.test", "", "ana@example.com", options,
         [(r, (lambda d=d: d)) for r, d in items], True, time.monotonic() + 30, pool,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", [b"", b"\n", b"a\n", b"\r\n", b"a\r\nb\nc", b"\r\r\n", b"\n\n", b"\r\n\n\r", b"\n."]
+)
+def test_the_fast_searches_find_what_the_plain_rules_say(text: bytes) -> None:
+    """A bare LF is a LF no CR precedes; a stuffed dot follows a LF."""
+    assert upstream._BARE_LF.sub(b"\r\n", text) == re.sub(rb"(?<!\r)\n", b"\r\n", text)
+    assert bool(upstream._BARE_LF.search(text)) == (text.count(b"\n") != text.count(b"\r\n"))
+    assert bool(upstream.LF_DOT.search(text)) == (b"\n." in text)
 
 
 def test_data_is_streamed_dot_stuffed_and_crlf(stub: tuple[Stub, Controller]) -> None:

