@@ -319,6 +319,8 @@ BASE64_BODIES = [
     ("padding, CRLF lines", PADDED.replace(b"\n", b"\r\n"), 0),
     ("an = inside a line after it", B64 + b"a=b\n", len(b"a=b\n")),
     ("a CR inside a line after it", B64 + b"abc\rdef\n", len(b"abc\rdef\n")),
+    # As many CRs as LFs, alternating, but one CR away from its LF.
+    ("CRLF lines, then a CR inside a line", B64.replace(b"\n", b"\r\n") + b"ab\rcd\n", 6),
 ]
 
 
