@@ -206,3 +206,41 @@ def test_the_queue_view_pages_back_and_filters_by_state(engine: Engine) -> None:
     assert sum(pages, []) == [r["id"] for r in everything]  # newest first, none twice
     older = outgoing.copies(engine, state="given up", before=byname["gone"])
     assert [r["recipient"] for r in older] == ["given-up@example.org"]
+
+
+def test_copies_are_created_in_order_with_their_campaign_and_links(engine: Engine) -> None:
+    """outgoing.create_copies (the relay's first commit, on the driver's cursor)."""
+    from mailbeacon.store.schema import campaigns, links, message_stats
+
+    rcpts = ["b@example.org", "c@example.org", "d@example.org"]
+    got = [
+        outgoing.create_copies(
+            engine, rcpts, subject="Hi", campaign="Spring", message_id_header="<m@x>",
+            links_of=lambda mid: [(1, f"https://example.com/{mid}"), (2, "https://example.com/b")],
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    (ids, cid), (ids2, cid2) = got
+    assert cid == cid2 and ids == sorted(ids) and ids2[0] > ids[-1]
+    with engine.connect() as conn:
+        assert conn.execute(select(campaigns.c.id, campaigns.c.name)).all() == [(cid, "Spring")]
+        rows = conn.execute(
+            select(messages.c.id, messages.c.recipient, messages.c.campaign_id,
+                   messages.c.subject, messages.c.message_id_header, messages.c.sent_at)
+            .order_by(messages.c.id)
+        ).all()  # fmt: skip
+        want = [(i, r, cid, "Hi", "<m@x>", None) for i, r in zip(ids, rcpts, strict=True)]
+        assert rows[:3] == want
+        stats = conn.execute(select(message_stats.c.message_id, message_stats.c.campaign_id))
+        assert sorted(stats.all()) == [(i, cid) for i in ids + ids2]
+        got_links = conn.execute(
+            select(links.c.message_id, links.c.position, links.c.url).where(
+                links.c.message_id == ids[1]
+            )
+        ).all()
+        assert sorted(got_links) == [
+            (ids[1], 1, f"https://example.com/{ids[0]}"), (ids[1], 2, "https://example.com/b")
+        ]  # fmt: skip
+    assert outgoing.create_copies(
+        engine, ["e@example.org"], subject=None, campaign=None, message_id_header="<n@x>"
+    )[1] is None

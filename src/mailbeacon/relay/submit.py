@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from mailbeacon.config import Settings
-from mailbeacon.messages import check_recipient, resolve_campaign
+from mailbeacon.messages import check_recipient
 from mailbeacon.relay import accounts, dsn, split
 from mailbeacon.relay.upstream import Once, Pool, Reply, send_all
 from mailbeacon.secretbox import SecretKeyError
@@ -193,18 +193,11 @@ class Relay:
         # overlap this commit (docs/relay.md, "The store"). And this engine's
         # pooled connections are the hit recorder's too: a connection's
         # PRAGMA synchronous would have to be put back before it is returned.
-        with self.engine.begin() as conn:
-            cid = resolve_campaign(conn, prep.campaign) if prep.campaign else None
-            # All copies' messages at once: create_message per recipient was
-            # 4 statements each and the API's answer, signed, for nothing.
-            ids = outgoing.create_copies(
-                conn, recipients, subject=prep.subject[:2000] if prep.subject else None,
-                campaign_id=cid, message_id_header=prep.message_id_header,
-            )  # fmt: skip
-            # The links are at the same positions in every copy: learn them once
-            # (only modes that track clicks have any).
-            links = make(ids[0]).links if make is not None else []
-            outgoing.mark_copies(conn, ids, links)
+        ids, cid = outgoing.create_copies(
+            self.engine, recipients, subject=prep.subject[:2000] if prep.subject else None,
+            campaign=prep.campaign, message_id_header=prep.message_id_header,
+            links_of=(lambda mid: make(mid).links) if make is not None else None,
+        )  # fmt: skip
         return Created(ids, cid)
 
     def _record(

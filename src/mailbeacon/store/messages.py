@@ -133,10 +133,10 @@ def insert_message(
     return int(mid), now
 
 
-# The relay's copies, in SQL on the driver's cursor (placeholder: "?" or
-# "%s"): built, compiled and bound by SQLAlchemy these two statements and
-# the transaction around them took ~0.5 ms of CPU per 3-recipient message,
-# about twice the driver's own time (tests/test_relay_store.py checks the rows).
+# The relay's copies, in SQL on the driver's cursor (``mark``: "?" or "%s"):
+# built, compiled and bound by SQLAlchemy these statements and the
+# transaction around them took ~0.5 ms of CPU per 3-recipient message, about
+# twice the driver's own time (tests/test_relay_store.py checks the rows).
 _NEW_MESSAGE_SQL = (
     "INSERT INTO messages (recipient, subject, campaign_id, created_at, message_id_header) "
     "VALUES ({m}, {m}, {m}, {m}, {m}) RETURNING id"
@@ -148,7 +148,8 @@ _NEW_STATS_SQL = (
 
 
 def insert_messages(
-    conn: Connection,
+    cur: Any,
+    mark: str,
     recipients: Sequence[str],
     *,
     subject: str | None,
@@ -156,27 +157,31 @@ def insert_messages(
     message_id_header: str | None,
 ) -> list[int]:
     """``insert_message`` for several recipients of one message (the relay's
-    copies: no variant, not sent yet), on ``conn``'s transaction; the ids in
-    the order of ``recipients`` (one INSERT each: the order of a multi-row
-    RETURNING is not promised)."""
+    copies: no variant, not sent yet), on a DB-API cursor's transaction; the
+    ids in the order of ``recipients`` (one INSERT each: the order of a
+    multi-row RETURNING is not promised)."""
     now = time.time()
-    mark = placeholder(conn.engine)
-    cur = conn.connection.cursor()
-    try:
-        ids: list[int] = []
-        sql = _NEW_MESSAGE_SQL.format(m=mark)
-        for r in recipients:
-            cur.execute(sql, (r, subject, campaign_id, now, message_id_header))
-            row = cur.fetchone()
-            assert row is not None  # RETURNING gives the row it inserted
-            ids.append(int(row[0]))
-        cur.executemany(
-            _NEW_STATS_SQL.format(m=mark), [(mid, campaign_id or 0, now) for mid in ids]
-        )
-        rollups.add_counts(cur, mark, {(campaign_id or 0, "unique", "messages"): len(ids)})
-    finally:
-        cur.close()
+    ids: list[int] = []
+    sql = _NEW_MESSAGE_SQL.format(m=mark)
+    for r in recipients:
+        cur.execute(sql, (r, subject, campaign_id, now, message_id_header))
+        ids.append(int(cur.fetchone()[0]))
+    cur.executemany(_NEW_STATS_SQL.format(m=mark), [(mid, campaign_id or 0, now) for mid in ids])
+    rollups.add_counts(cur, mark, {(campaign_id or 0, "unique", "messages"): len(ids)})
     return ids
+
+
+def campaign_id_of(cur: Any, mark: str, name: str) -> int:
+    """The campaign called ``name``, created when new (resolve_campaign, on a
+    DB-API cursor's transaction; a campaign made at the same moment by
+    another writer is taken, not an error)."""
+    cur.execute(
+        f"INSERT INTO campaigns (name, created_at) VALUES ({mark}, {mark}) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, time.time()),
+    )
+    cur.execute(f"SELECT id FROM campaigns WHERE name = {mark}", (name,))
+    return int(cur.fetchone()[0])
 
 
 def add_counter(conn: Connection, campaign_id: int, dim: str, key: str, n: int) -> None:

@@ -8,7 +8,7 @@ what left, which the rate limit counts.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
     text,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 
 from mailbeacon.store.db import is_sqlite, placeholder, write_cursor
-from mailbeacon.store.messages import add_counter, insert_messages
+from mailbeacon.store.messages import add_counter, campaign_id_of, insert_messages
 from mailbeacon.store.schema import (
     links,
     message_stats,
@@ -81,35 +80,33 @@ class Submission:
 
 
 def create_copies(
-    conn: Connection,
+    engine: Engine,
     recipients: Sequence[str],
     *,
     subject: str | None,
-    campaign_id: int | None,
+    campaign: str | None,
     message_id_header: str,
-) -> list[int]:
+    links_of: Callable[[int], Sequence[tuple[int, str]]] | None = None,
+) -> tuple[list[int], int | None]:
     """One message per recipient of a submission, each with the Message-ID
-    header every copy carries; their ids in the order of ``recipients``."""
-    return insert_messages(
-        conn, recipients, subject=subject, campaign_id=campaign_id,
-        message_id_header=message_id_header,
-    )  # fmt: skip
-
-
-def mark_copies(
-    conn: Connection, message_ids: Sequence[int], copy_links: Sequence[tuple[int, str]]
-) -> None:
-    """The links of freshly created copies (the same positions in every copy),
-    in one statement."""
-    if copy_links:
-        conn.execute(
-            insert(links),
-            [
-                {"message_id": mid, "position": p, "url": u}
-                for mid in message_ids
-                for p, u in copy_links
-            ],
-        )
+    header every copy carries, in the campaign named ``campaign`` (created
+    when new), in one transaction: their ids in the order of ``recipients``,
+    and the campaign's id. ``links_of(first id)`` gives the links, at the
+    same positions in every copy (only modes that track clicks have any)."""
+    m = placeholder(engine)
+    with write_cursor(engine) as cur:
+        cid = campaign_id_of(cur, m, campaign) if campaign else None
+        ids = insert_messages(
+            cur, m, recipients, subject=subject, campaign_id=cid,
+            message_id_header=message_id_header,
+        )  # fmt: skip
+        copy_links = links_of(ids[0]) if links_of is not None and ids else []
+        if copy_links:
+            cur.executemany(
+                f"INSERT INTO links (message_id, position, url) VALUES ({m}, {m}, {m})",
+                [(mid, p, u) for mid in ids for p, u in copy_links],
+            )
+    return ids, cid
 
 
 def forget_messages(engine: Engine, message_ids: Sequence[int], campaign_id: int | None) -> None:
