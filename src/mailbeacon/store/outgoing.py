@@ -14,10 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Engine,
     and_,
-    bindparam,
     delete,
     func,
     or_,
@@ -140,23 +138,12 @@ _SENT_AT_SQL = (
 )
 
 
-# The queue's own updates (finish): built once, a statement's .values() and
-# .where() cost more Python than its execution.
-_SENT_AT = (
-    update(messages).where(messages.c.id == bindparam("mid")).values(sent_at=bindparam("at")),
-    update(message_stats)
-    .where(message_stats.c.message_id == bindparam("mid"))
-    .values(sent_at=bindparam("at")),
-)
-
-
-def _set_sent_at(conn: Connection, sent: Sequence[tuple[int, float]]) -> None:
-    """``sent_at`` of each (message id, when): two executemany statements."""
-    if not sent:
-        return
-    rows = [{"mid": mid, "at": at} for mid, at in sent]
-    for stmt in _SENT_AT:
-        conn.execute(stmt, rows)
+def _set_sent_at(cur: Any, mark: str, sent: Sequence[tuple[float, int]]) -> None:
+    """``sent_at`` of each (when, message id) on a DB-API cursor: two
+    executemany statements (the submission's commit and the queue's)."""
+    if sent:
+        for sql in _SENT_AT_SQL:
+            cur.executemany(sql.format(m=mark), sent)
 
 
 def record(
@@ -199,9 +186,7 @@ def record(
                 for o in outcomes
             ],
         )  # fmt: skip
-        if sent:
-            for sql in _SENT_AT_SQL:
-                cur.executemany(sql.format(m=m), sent)
+        _set_sent_at(cur, m, sent)
     return sid
 
 
@@ -294,7 +279,11 @@ def finish(
     with engine.begin() as conn:
         conn.execute(update(relay_copies).where(relay_copies.c.id == copy.id).values(**values))
         if status == "sent" and copy.message_id is not None and at is not None:
-            _set_sent_at(conn, [(copy.message_id, at)])
+            cur = conn.connection.cursor()
+            try:
+                _set_sent_at(cur, placeholder(engine), [(at, copy.message_id)])
+            finally:
+                cur.close()
         if status != "pending":
             still = select(relay_copies.c.id).where(
                 relay_copies.c.submission_id == copy.submission_id,
