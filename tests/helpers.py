@@ -12,17 +12,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 import psycopg
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The banner line `serve` prints once its socket is bound.
+T = TypeVar("T")
+
 LISTENING = re.compile(r"mailbeacon listening on http://127\.0\.0\.1:(\d+)")
 
 
@@ -332,3 +334,20 @@ def outage(db: str) -> Iterator[None]:
             yield
         finally:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def wait_for(
+    fn: Callable[[], T | None],
+    what: str = "the condition",
+    timeout: float = 30.0,
+    every: float = 0.05,
+) -> T:
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)

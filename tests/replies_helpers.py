@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 def mid(tag: str = "m") -> str:
@@ -76,15 +71,3 @@ def dsn(
         + "\r\n--B0--\r\n"
     )
     return text.encode()
-
-
-def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    """Poll ``fn`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)

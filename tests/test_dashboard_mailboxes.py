@@ -16,9 +16,8 @@ import pytest
 
 from tests import dashboard_helpers
 from tests.dashboard_helpers import needs_chromium
-from tests.helpers import Server, cli, start_server
+from tests.helpers import Server, cli, start_server, wait_for
 from tests.mailservers import Dovecot
-from tests.replies_helpers import wait_for
 
 EMAIL, PASSWORD = "sender@example.com", "a long passphrase"
 GONE = "gone@example.com"

@@ -20,9 +20,8 @@ from aiosmtpd.controller import Controller
 
 from tests import dashboard_helpers
 from tests.dashboard_helpers import needs_chromium
-from tests.helpers import Server, cli, free_port, start_server
+from tests.helpers import Server, cli, free_port, start_server, wait_for
 from tests.relay_helpers import Relay, Stub, mail, start_relay
-from tests.replies_helpers import wait_for
 
 EMAIL, PASSWORD = "owner@example.com", "a long passphrase"
 BEA = "bea@example.com"

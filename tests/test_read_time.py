@@ -25,7 +25,7 @@ from PIL import Image
 
 from mailbeacon import readtime
 from mailbeacon.readtime import Thresholds
-from tests.helpers import Server, cli, start_server
+from tests.helpers import Server, cli, start_server, wait_for
 from tests.traffic import CHROME, DATA, GMAIL_PROXY, THUNDERBIRD, ago
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,16 +99,6 @@ def metric(srv: Server, name: str) -> float:
     text = httpx.get(f"{srv.url}/metrics", timeout=5).text
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
-
-
-def wait_for(check: Any, timeout: float = 20.0, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def measured(srv: Server, message_id: int) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, free_port, rows, start_server
+from tests.helpers import cli, free_port, rows, start_server, wait_for
 from tests.mailservers import Dovecot, Postfix
-from tests.replies_helpers import mail, mid, wait_for
+from tests.replies_helpers import mail, mid
 
 pytest.importorskip("mailbeacon.relay.server", reason="the SMTP relay (issue 14) is not merged")
 

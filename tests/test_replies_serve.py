@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import Server, cli, start_server
+from tests.helpers import Server, cli, start_server, wait_for
 from tests.mailservers import Dovecot
-from tests.replies_helpers import mail, mid, wait_for
+from tests.replies_helpers import mail, mid
 
 
 def _watch(srv: Server, dovecot: Dovecot) -> str:
