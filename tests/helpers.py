@@ -21,10 +21,10 @@ from typing import IO, Any, TypeVar
 import httpx
 import psycopg
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# The banner line `serve` prints once its socket is bound.
 T = TypeVar("T")
 
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The banner line `serve` prints once its socket is bound.
 LISTENING = re.compile(r"mailbeacon listening on http://127\.0\.0\.1:(\d+)")
 
 

@@ -19,18 +19,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.helpers import rows, start_server
+from tests.helpers import rows, start_server, wait_for
 from tests.mailservers import BOUNCE, DEFER, REJECT, Dovecot, Postfix, TLSFiles
 from tests.relay_helpers import CutProxy, Relay, Stub, html_of, mail, relaunch, start_relay
 
 PIXEL = re.compile(r"/o/([A-Za-z0-9_-]+)\.gif")
-
-
-def _wait(cond: object, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _report(raw: bytes) -> tuple[Message, list[Message]]:
@@ -128,14 +121,14 @@ def test_failure_after_acceptance_is_queued_and_survives_sigkill(
         rest = [r for r in rcpts if r != first]
         assert len(postfix.wait_for(first)[first]) == 1
         assert proxy.held.wait(30), "the queue did not retry"
-        _wait(lambda: sorted(rows(db, state)) == sorted(
+        wait_for(lambda: sorted(rows(db, state)) == sorted(
             [(first, "sent", False)] + [(r, "pending", True) for r in rest]
         ), "the retry's claim")  # fmt: skip
         relay.server.kill()  # SIGKILL mid-send: nothing is flushed on the way out
         proxy.restore()  # the upstream is back
         relaunch(relay)
         got = postfix.wait_for(rest)  # the dead node's lease ran out, then sent
-        _wait(lambda: rows(db, "SELECT count(*) FROM messages WHERE sent_at IS NULL")
+        wait_for(lambda: rows(db, "SELECT count(*) FROM messages WHERE sent_at IS NULL")
               == [(0,)], "sent_at on every copy")  # fmt: skip
         assert rows(db, state) == [(r, "sent", False) for r in rcpts]
         (sub,) = rows(db, "SELECT data FROM relay_submissions")
@@ -227,7 +220,7 @@ def test_two_nodes_share_the_queue_without_sending_a_copy_twice(
         second = start_server(db_url, tmp_path, env={"MAILBEACON_RELAY_RETRY_BASE": "0.3"})
         is_open[0] = True
         box.wait(48)
-        _wait(lambda: rows(db_url, "SELECT count(*) FROM relay_copies WHERE status = 'pending'")
+        wait_for(lambda: rows(db_url, "SELECT count(*) FROM relay_copies WHERE status = 'pending'")
               == [(0,)], "an empty queue")  # fmt: skip
         time.sleep(1.5)  # a duplicate would arrive within a poll or two
         sent = [d.rcpts[0] for d in box.deliveries]
