@@ -125,6 +125,16 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
+# Background jobs (the outbox, the relay queue, the mailbox supervisor, the
+# reminders): a round ends after its pass, failed or not. A job whose count
+# stands still is stuck or not running on this node; tests wait on it
+# instead of sleeping ("nothing more happened in two rounds").
+JOB_ROUNDS = Counter(
+    "mailbeacon_job_rounds_total",
+    "Passes each background job has finished on this node",
+    ["job"],
+    registry=REGISTRY,
+)
 QUEUE = Gauge("mailbeacon_queue_events", "Events waiting for the writer", registry=REGISTRY)
 STORE_UP = Gauge("mailbeacon_store_up", "1 when the last commit succeeded", registry=REGISTRY)
 

@@ -8,6 +8,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from mailbeacon import metrics
+
 
 class Periodic:
     def __init__(self, job: Callable[[], object], seconds: float, name: str) -> None:
@@ -16,6 +18,7 @@ class Periodic:
         self.name = name
         self.log = logging.getLogger(f"mailbeacon.{name}")
         self._task: asyncio.Task[None] | None = None
+        self.rounds = metrics.JOB_ROUNDS.labels(job=name)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"mailbeacon-{self.name}")
@@ -35,4 +38,5 @@ class Periodic:
                 await asyncio.to_thread(self.job)
             except Exception as exc:  # noqa: BLE001 - store down: try again next round
                 self.log.debug("%s round failed: %s", self.name, exc)
+            self.rounds.inc()
             await asyncio.sleep(self.seconds)

@@ -27,11 +27,13 @@ import time
 import httpx
 from sqlalchemy import Engine
 
+from mailbeacon import metrics
 from mailbeacon.config import Settings
 from mailbeacon.notify import deliver, egress, email_settings
 from mailbeacon.store import outbox as ns
 
 log = logging.getLogger("mailbeacon.notify")
+ROUNDS = metrics.JOB_ROUNDS.labels(job="outbox")
 
 POLL_SECONDS = 0.5  # how late a due delivery may start; a look for due rows is one read
 # A receiver has this long for the whole exchange. Stripe allows 10-20 s; 15 s
@@ -85,6 +87,7 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - store down: try again soon
                 log.debug("outbox pass failed: %s", exc)
                 n = 0
+            ROUNDS.inc()
             if n == 0:  # nothing startable: wait for a free slot or the next poll
                 try:
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)

@@ -16,6 +16,7 @@ import itertools
 import logging
 import time
 
+from mailbeacon import metrics
 from mailbeacon.relay import accounts, dsn, split
 from mailbeacon.relay.submit import Relay
 from mailbeacon.relay.upstream import Reply, send_all
@@ -25,6 +26,7 @@ from mailbeacon.store import senders as sender_store
 from mailbeacon.store.outbox import backoff
 
 log = logging.getLogger("mailbeacon.relay")
+ROUNDS = metrics.JOB_ROUNDS.labels(job="relay_queue")
 
 POLL_SECONDS = 1.0  # how late a due copy may start; an idle poll is one indexed SELECT
 BATCH = 20
@@ -56,6 +58,7 @@ class QueueWorker:
             except Exception as exc:  # noqa: BLE001 - store down: try again soon
                 log.warning("relay queue pass failed: %s", exc)
                 n = 0
+            ROUNDS.inc()
             self.relay.upstreams.sweep()  # closes sockets only: never blocks
             if n < BATCH:
                 await asyncio.sleep(POLL_SECONDS)
