@@ -351,3 +351,17 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+def job_rounds(url: str, job: str) -> int:
+    """Passes background ``job`` has finished on the server at ``url`` (/metrics)."""
+    text = httpx.get(url + "/metrics", timeout=15).text
+    m = re.search(rf'^mailbeacon_job_rounds_total\{{job="{job}"\}} ([\d.e+]+)$', text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def wait_rounds(url: str, job: str, n: int, timeout: float = 60.0) -> None:
+    """Wait until ``job`` has finished ``n`` more passes on that server: what a
+    test that checks that nothing *else* happens waits for, instead of a sleep."""
+    start = job_rounds(url, job)
+    wait_for(lambda: job_rounds(url, job) >= start + n, f"{n} rounds of {job}", timeout)

@@ -11,7 +11,6 @@ import re
 import smtplib
 import socket
 import threading
-import time
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.helpers import rows, start_server, wait_for
+from tests.helpers import rows, start_server, wait_for, wait_rounds
 from tests.mailservers import BOUNCE, DEFER, REJECT, Dovecot, Postfix, TLSFiles
 from tests.relay_helpers import CutProxy, Relay, Stub, html_of, mail, relaunch, start_relay
 
@@ -222,7 +221,10 @@ def test_two_nodes_share_the_queue_without_sending_a_copy_twice(
         box.wait(48)
         wait_for(lambda: rows(db_url, "SELECT count(*) FROM relay_copies WHERE status = 'pending'")
               == [(0,)], "an empty queue")  # fmt: skip
-        time.sleep(1.5)  # a duplicate would arrive within a poll or two
+        # A pass sends all it claimed before it ends: two more passes on each
+        # node and no copy can still be on its way.
+        for node in (relay.server, second):
+            wait_rounds(node.url, "relay_queue", 2)
         sent = [d.rcpts[0] for d in box.deliveries]
         assert len(sent) == len(set(sent)) == 48
     finally:

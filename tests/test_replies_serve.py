@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import Server, cli, start_server, wait_for
+from tests.helpers import Server, cli, start_server, wait_for, wait_rounds
 from tests.mailservers import Dovecot
 from tests.replies_helpers import mail, mid
 
@@ -79,7 +79,7 @@ def test_wrong_password_fails_clearly_and_backs_off(server: Server, dovecot: Dov
     listed = cli("mailboxes", "list", db=server.db).stdout
     assert "failing" in listed and "login refused" in listed
     # Backing off: the next try is a minute away, and no node tries before it.
-    time.sleep(3 * 2.0)  # three supervisor rounds (SUPERVISE_SECONDS)
+    wait_rounds(server.url, "mailboxes", 3)
     assert _box(server, sender)["failures"] == 1
     attempts = dovecot.log_path.read_text(errors="replace").count(f"user=<{sender}>")
     assert 1 <= attempts <= 2, attempts

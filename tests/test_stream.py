@@ -15,9 +15,15 @@ THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderb
 
 
 def read_events(
-    srv: Server, n: int, headers: dict[str, str] | None = None, params: dict[str, Any] | None = None
+    srv: Server,
+    n: int,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    started: threading.Event | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
-    """The first ``n`` `hit` events of a stream (with their ids)."""
+    """The first ``n`` `hit` events of a stream (with their ids); ``started``
+    is set once the stream has begun (its first frame, ``retry:``, came after
+    the server fixed where it starts)."""
     out: list[tuple[int, dict[str, Any]]] = []
     h = {"Authorization": f"Bearer {srv.key}", **(headers or {})}
     with httpx.stream("GET", srv.url + "/api/v1/stream", headers=h, params=params, timeout=20) as r:
@@ -25,7 +31,9 @@ def read_events(
         assert r.headers["content-type"].startswith("text/event-stream")
         eid = None
         for line in r.iter_lines():
-            if line.startswith("id: "):
+            if line.startswith("retry: ") and started is not None:
+                started.set()
+            elif line.startswith("id: "):
                 eid = int(line[4:])
             elif line.startswith("data: "):
                 assert eid is not None
@@ -42,9 +50,10 @@ def test_stream_needs_a_key(server: Server) -> None:
 def test_new_events_arrive_live_and_resume_from_last_event_id(server: Server) -> None:
     msg = server.message(sent_at=time.time() - 600)
     got: list[tuple[int, dict[str, Any]]] = []
-    reader = threading.Thread(target=lambda: got.extend(read_events(server, 2)))
+    started = threading.Event()
+    reader = threading.Thread(target=lambda: got.extend(read_events(server, 2, started=started)))
     reader.start()
-    time.sleep(1.0)  # the stream starts at "now": only later events
+    assert started.wait(20), "the stream did not start"  # it starts at "now": only later events
     for _ in range(2):
         httpx.get(msg["open_url"], headers={"User-Agent": THUNDERBIRD})
     reader.join(20)
