@@ -21,24 +21,50 @@ from mailbeacon.classify.networks import NetworkSet
 from mailbeacon.model import Event, Kind, MessageInfo
 
 MIX: list[tuple[float, Kind, str]] = [
-    (0.35, Kind.OPEN, "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 "
-                      "(via ggpht.com GoogleImageProxy)"),
+    (
+        0.35,
+        Kind.OPEN,
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    ),
     (0.25, Kind.OPEN, "Mozilla/5.0"),
-    (0.08, Kind.OPEN, "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; "
-                      "Microsoft Outlook 16.0.9126; ms-office; MSOffice 16)"),
-    (0.07, Kind.OPEN, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
-                      "(KHTML, like Gecko)"),
-    (0.05, Kind.OPEN, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-                      "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
-    (0.03, Kind.OPEN, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-                      "(KHTML, like Gecko) Chrome/42.0.2311.135 Safari/537.36 Edge/12.246 "
-                      "Mozilla/5.0"),
+    (
+        0.08,
+        Kind.OPEN,
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; "
+        "Microsoft Outlook 16.0.9126; ms-office; MSOffice 16)",
+    ),
+    (
+        0.07,
+        Kind.OPEN,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+    ),
+    (
+        0.05,
+        Kind.OPEN,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    ),
+    (
+        0.03,
+        Kind.OPEN,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/42.0.2311.135 Safari/537.36 Edge/12.246 "
+        "Mozilla/5.0",
+    ),
     (0.02, Kind.OPEN, "python-requests/2.32.3"),
-    (0.08, Kind.CLICK, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
-                       "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 "
-                       "Safari/604.1"),
-    (0.05, Kind.CLICK, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-                       "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"),
+    (
+        0.08,
+        Kind.CLICK,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+        "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 "
+        "Safari/604.1",
+    ),
+    (
+        0.05,
+        Kind.CLICK,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    ),
     (0.02, Kind.CLICK, "Barracuda Sentinel (EE)"),
 ]
 
@@ -67,18 +93,43 @@ def main() -> None:
     ns = networks(args.ranges, rng)
     sent = 1_700_000_000.0
     msg = MessageInfo(1, 7, sent, sent - 60, link_count=4, honeypot_position=4)
-    prior = [Event(1, Kind.OPEN if i % 2 else Kind.CLICK, sent + 100 + i * 30, "GET",
-                   f"198.51.100.{i}", MIX[0][2], link_position=1 + i % 3, ip_hash=f"h{i}",
-                   label="human") for i in range(10)]
+    prior = [
+        Event(
+            1,
+            Kind.OPEN if i % 2 else Kind.CLICK,
+            sent + 100 + i * 30,
+            "GET",
+            f"198.51.100.{i}",
+            MIX[0][2],
+            link_position=1 + i % 3,
+            ip_hash=f"h{i}",
+            label="human",
+        )
+        for i in range(10)
+    ]
     weights = [w for w, _, _ in MIX]
     work = []
     for _ in range(args.calls):
         _, kind, ua = rng.choices(MIX, weights)[0]
         ip = str(ipaddress.IPv4Address(rng.getrandbits(32)))
-        ev = Event(1, kind, sent + rng.uniform(0, 86400), "GET", ip, ua,
-                   link_position=1 if kind == Kind.CLICK else None, ip_hash="h" + ip)
-        work.append((ev, Context(message=msg, prior=prior if kind == Kind.CLICK else (),
-                                 networks=ns, now=ev.at)))
+        ev = Event(
+            1,
+            kind,
+            sent + rng.uniform(0, 86400),
+            "GET",
+            ip,
+            ua,
+            link_position=1 if kind == Kind.CLICK else None,
+            ip_hash="h" + ip,
+        )
+        work.append(
+            (
+                ev,
+                Context(
+                    message=msg, prior=prior if kind == Kind.CLICK else (), networks=ns, now=ev.at
+                ),
+            )
+        )
     for ev, ctx in work[:1000]:  # warm the UA caches
         classify(ev, ctx)
     rates = []
@@ -88,8 +139,10 @@ def main() -> None:
             classify(ev, ctx)
         rates.append(len(work) / (time.perf_counter() - t))
     med = statistics.median(rates)
-    print(f"classify(): median {med:,.0f} calls/s = {1e6 / med:.2f} us/call "
-          f"(min {min(rates):,.0f}, max {max(rates):,.0f}; {args.ranges} ranges loaded)")
+    print(
+        f"classify(): median {med:,.0f} calls/s = {1e6 / med:.2f} us/call "
+        f"(min {min(rates):,.0f}, max {max(rates):,.0f}; {args.ranges} ranges loaded)"
+    )
 
 
 if __name__ == "__main__":

@@ -77,12 +77,18 @@ def main() -> None:
         for p in probes:
             lookup(p)
         samples.append((time.perf_counter_ns() - t) / len(probes))
-    print(f"ranges loaded: {res.loaded} (skipped {res.skipped}); parse {t1 - t0:.2f} s, "
-          f"index build {t2 - t1:.2f} s, traced memory {mem / 1e6:.0f} MB")
-    print(f"segments v4={len(ns._v4.starts)} v6={len(ns._v6.starts)}; "  # type: ignore[union-attr]
-          f"hits in first 1000 probes: {hits}")
-    print(f"median lookup: {statistics.median(samples):.0f} ns "
-          f"(min {min(samples):.0f}, max {max(samples):.0f}) over {len(probes)} lookups x 15")
+    print(
+        f"ranges loaded: {res.loaded} (skipped {res.skipped}); parse {t1 - t0:.2f} s, "
+        f"index build {t2 - t1:.2f} s, traced memory {mem / 1e6:.0f} MB"
+    )
+    print(
+        f"segments v4={len(ns._v4.starts)} v6={len(ns._v6.starts)}; "  # type: ignore[union-attr]
+        f"hits in first 1000 probes: {hits}"
+    )
+    print(
+        f"median lookup: {statistics.median(samples):.0f} ns "
+        f"(min {min(samples):.0f}, max {max(samples):.0f}) over {len(probes)} lookups x 15"
+    )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,7 @@ def build(n: int, tracked: int, replies: int, owner: str, seed: int = 7) -> tupl
             f"Date: Tue, 03 Dec 2024 10:00:00 +0000\r\nMessage-ID: <f{i}@elsewhere.example>\r\n"
             # One in ten answers the sender's other, untracked mail (same host).
             + (f"In-Reply-To: <u{i}@mb.example>\r\n" if i % 10 == 0 else "")
-            +
-            "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+            + "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
             + "Lorem ipsum dolor sit amet. " * rnd.randrange(8, 140)
             + "\r\n"
         ).encode()
@@ -166,7 +165,9 @@ def run(dovecot: Dovecot, work: Path, args: argparse.Namespace) -> list[tuple[st
     out.append(("same look again (server cache warm; dedupe empties)", f"{took:.2f} s"))
     last = (box_store.get(engine, owner) or box).last_uid
     _, took, n = look(last)
-    out.append(("a look with nothing new (UID SEARCH above the checkpoint)", f"{took * 1000:.0f} ms"))
+    out.append(
+        ("a look with nothing new (UID SEARCH above the checkpoint)", f"{took * 1000:.0f} ms")
+    )
 
     session = Session(imap_url)
     session.open()

@@ -242,9 +242,7 @@ def main() -> None:
     args = ap.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        results.append(
-            run("SQLite", f"sqlite:///{tmp}/r.db", args.messages, args.events)
-        )
+        results.append(run("SQLite", f"sqlite:///{tmp}/r.db", args.messages, args.events))
         if args.ten_million:
             results.append(run("SQLite", f"sqlite:///{tmp}/r10.db", 1_000_000, 10_000_000))
     if not args.no_pg:
@@ -256,8 +254,10 @@ def main() -> None:
         finally:
             psql(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
     for r in results:
-        print(f"{r['label']:<11} {r['events']:>11,} events  median {r['median']:.1f} ms  "
-              f"max {r['max']:.1f} ms  ({r['counters']:,} counter rows)")
+        print(
+            f"{r['label']:<11} {r['events']:>11,} events  median {r['median']:.1f} ms  "
+            f"max {r['max']:.1f} ms  ({r['counters']:,} counter rows)"
+        )
     if not args.no_write:
         write_doc(results, "python bench/reports.py " + " ".join(sys.argv[1:]))
 

@@ -181,9 +181,21 @@ def with_slow_clients(
     port = int(base.rsplit(":", 1)[1])
     before = metrics(base)
     driver = subprocess.Popen(
-        ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--drive",
-         str(port), str(n), str(args.drip), kind],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            "taskset",
+            "-c",
+            CLIENT_CPU,
+            sys.executable,
+            __file__,
+            "--drive",
+            str(port),
+            str(n),
+            str(args.drip),
+            kind,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -216,16 +228,30 @@ def with_slow_clients(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--drip", type=float, default=5.0, help="seconds between a slow client's pieces (5)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--drip", type=float, default=5.0, help="seconds between a slow client's pieces (5)"
+    )
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (10)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per condition, interleaved; medians reported (3)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per condition, interleaved; medians reported (3)",
+    )
     ap.add_argument("--quick", action="store_true", help="1 x 3 s per condition")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--conditions", default="900:mixed,2000:head,2000:body,2000:mixed",
-                    help="N:KIND,... slow clients held and what they drip (head, body or mixed); "
-                    "the cap is 1000 (default: %(default)s)")
-    ap.add_argument("--drive", nargs=4, metavar=("PORT", "N", "DRIP", "KIND"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--conditions",
+        default="900:mixed,2000:head,2000:body,2000:mixed",
+        help="N:KIND,... slow clients held and what they drip (head, body or mixed); "
+        "the cap is 1000 (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--drive", nargs=4, metavar=("PORT", "N", "DRIP", "KIND"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.drive:
         drive(int(args.drive[0]), int(args.drive[1]), float(args.drive[2]), args.drive[3])
@@ -265,8 +291,10 @@ def main() -> int:
                 run, drove = with_slow_clients(args, base, running.url, n, kind)
                 runs[name].append(run)
                 seen[name].append(drove)
-                log(f"  p99 {run.p99_ms:.2f} ms, {drove['held']:.0f} held, "
-                      f"{drove['evicted']:.0f} made room, {drove['timed_out']:.0f} timed out")
+                log(
+                    f"  p99 {run.p99_ms:.2f} ms, {drove['held']:.0f} held, "
+                    f"{drove['evicted']:.0f} made room, {drove['timed_out']:.0f} timed out"
+                )
         peak = rss.stop()
     finally:
         cleanup()
@@ -293,9 +321,11 @@ def main() -> int:
             f"{statistics.median(d['timed_out'] for d in drove):,.0f} for taking over 10 s to arrive (medians)."
         )
     over = [d for name, ds in seen.items() if int(name.split(":")[0]) > 1000 for d in ds]
-    churn = statistics.median(
-        (d["evicted"] + d["timed_out"]) / (args.duration + 5) for d in over
-    ) if over else 0.0
+    churn = (
+        statistics.median((d["evicted"] + d["timed_out"]) / (args.duration + 5) for d in over)
+        if over
+        else 0.0
+    )
     command = "bench/slowclients.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     body = f"""## Slow clients: pixel latency for everyone else
 

@@ -49,13 +49,24 @@ def load_cases() -> list[Case]:
     for kind in (Kind.OPEN, Kind.CLICK):
         path = DATA / "classify" / f"{kind.value}s.tsv"
         with path.open(newline="") as fh:
-            rows = csv.reader((ln for ln in fh if not ln.startswith("#")), delimiter="\t",
-                              quoting=csv.QUOTE_NONE)
+            rows = csv.reader(
+                (ln for ln in fh if not ln.startswith("#")), delimiter="\t", quoting=csv.QUOTE_NONE
+            )
             for truth, reason, ua, ip, method, secs, flags, limit, source in rows:
-                cases.append(Case(kind, truth, reason, ua, ip, method,
-                                  float(secs) if secs else None,
-                                  frozenset(f for f in flags.split(",") if f),
-                                  limit == "1", source))
+                cases.append(
+                    Case(
+                        kind,
+                        truth,
+                        reason,
+                        ua,
+                        ip,
+                        method,
+                        float(secs) if secs else None,
+                        frozenset(f for f in flags.split(",") if f),
+                        limit == "1",
+                        source,
+                    )
+                )
     return cases
 
 
@@ -75,14 +86,22 @@ def build(case: Case, networks: NetworkSet) -> tuple[Event, Context]:
         else:
             msg = MessageInfo(1, 7, SENT, SENT - 600, link_count=4, honeypot_position=HONEYPOT)
     ev = Event(
-        message_id=1, kind=case.kind, at=at, method=case.method, ip=case.ip,
-        user_agent=case.ua, ip_hash="h-" + case.ip,
+        message_id=1,
+        kind=case.kind,
+        at=at,
+        method=case.method,
+        ip=case.ip,
+        user_agent=case.ua,
+        ip_hash="h-" + case.ip,
         link_position=(HONEYPOT if "honeypot" in case.flags else 1)
-        if case.kind == Kind.CLICK else None,
+        if case.kind == Kind.CLICK
+        else None,
         token_flags=("mutated",) if "mutated" in case.flags else (),
     )
     ctx = Context(
-        message=msg, networks=networks, now=at,
+        message=msg,
+        networks=networks,
+        now=at,
         sender_cookie="cookie" in case.flags,
         sender_ips=frozenset({case.ip}) if "sender_ip" in case.flags else frozenset(),
         campaign_recent_clicks={ev.ip_hash: {2, 3, 4, 5}} if "campaign" in case.flags else {},
@@ -98,8 +117,10 @@ def run(cases: list[Case]) -> Iterator[tuple[Case, Verdict]]:
 
 
 def table(results: list[tuple[Case, Verdict]]) -> str:
-    lines = ["| kind | label | n (truth) | predicted | correct | precision | recall |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| kind | label | n (truth) | predicted | correct | precision | recall |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind in (Kind.OPEN, Kind.CLICK):
         rs = [(c.truth, v.label) for c, v in results if c.kind == kind]
         truth = Counter(t for t, _ in rs)
@@ -108,11 +129,14 @@ def table(results: list[tuple[Case, Verdict]]) -> str:
         for label in sorted(set(truth) | set(pred)):
             p = f"{ok[label] / pred[label]:.2f}" if pred[label] else "-"
             r = f"{ok[label] / truth[label]:.2f}" if truth[label] else "-"
-            lines.append(f"| {kind.value} | {label} | {truth[label]} | {pred[label]} | "
-                         f"{ok[label]} | {p} | {r} |")
+            lines.append(
+                f"| {kind.value} | {label} | {truth[label]} | {pred[label]} | "
+                f"{ok[label]} | {p} | {r} |"
+            )
         acc = sum(ok.values()) / len(rs)
-        lines.append(f"| {kind.value} | **all** | {len(rs)} | | {sum(ok.values())} | "
-                     f"accuracy {acc:.2f} | |")
+        lines.append(
+            f"| {kind.value} | **all** | {len(rs)} | | {sum(ok.values())} | accuracy {acc:.2f} | |"
+        )
     return "\n".join(lines)
 
 
@@ -120,8 +144,10 @@ def main() -> None:
     results = list(run(load_cases()))
     print(table(results))
     misses = [(c, v) for c, v in results if c.truth != v.label]
-    print(f"\n{len(misses)} of {len(results)} mislabelled "
-          f"({sum(c.limit for c, _ in misses)} of them known limits):")
+    print(
+        f"\n{len(misses)} of {len(results)} mislabelled "
+        f"({sum(c.limit for c, _ in misses)} of them known limits):"
+    )
     for c, v in misses:
         print(f"  {c.kind.value} truth={c.truth} got={v.label} {v.reasons}  <- {c.source}")
 

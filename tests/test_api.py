@@ -59,9 +59,16 @@ def test_campaign_and_message_with_links(api: TestClient) -> None:
     got = api.get(f"/api/v1/messages/{msg['id']}").json()
     assert got["recipient"] == "ana@example.org" and got["variant"] == "A"
     assert [lk["position"] for lk in got["links"]] == [1, 2, 3]
-    assert got["summary"] == {"opens": 0, "clicks": 0, "opens_by_label": {}, "clicks_by_label": {},
-                              "opened": False, "opened_at": None, "first_human_open_at": None,
-                              "first_human_click_at": None}
+    assert got["summary"] == {
+        "opens": 0,
+        "clicks": 0,
+        "opens_by_label": {},
+        "clicks_by_label": {},
+        "opened": False,
+        "opened_at": None,
+        "first_human_open_at": None,
+        "first_human_click_at": None,
+    }
     [camp] = api.get("/api/v1/campaigns").json()
     assert camp["name"] == "Q3 outreach" and camp["messages"] == 1
 

@@ -14,16 +14,22 @@ from tests import classify_corpus as corpus
 CASES = corpus.load_cases()
 NETWORKS = corpus.corpus_networks()
 GIP = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/124.0.0.0 Safari/537.36")
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
 OPEN_LABELS = {x.value for x in OpenLabel}
 CLICK_LABELS = {x.value for x in ClickLabel}
 
 
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, id=c.id, marks=pytest.mark.xfail(reason=c.source, strict=True))
-     if c.limit else pytest.param(c, id=c.id) for c in CASES],
+    [
+        pytest.param(c, id=c.id, marks=pytest.mark.xfail(reason=c.source, strict=True))
+        if c.limit
+        else pytest.param(c, id=c.id)
+        for c in CASES
+    ],
 )
 def test_corpus(case: Any) -> None:
     ev, ctx = corpus.build(case, NETWORKS)
@@ -40,10 +46,20 @@ def test_corpus_covers_every_label() -> None:
     assert {(Kind.CLICK, x) for x in CLICK_LABELS} <= seen
 
 
-def _event(kind: Kind, t: float, ip: str, ua: str = CHROME, link: int | None = None,
-           **kw: Any) -> Event:
-    return Event(message_id=1, kind=kind, at=corpus.SENT + t, method="GET", ip=ip,
-                 user_agent=ua, link_position=link, ip_hash="h-" + ip, **kw)
+def _event(
+    kind: Kind, t: float, ip: str, ua: str = CHROME, link: int | None = None, **kw: Any
+) -> Event:
+    return Event(
+        message_id=1,
+        kind=kind,
+        at=corpus.SENT + t,
+        method="GET",
+        ip=ip,
+        user_agent=ua,
+        link_position=link,
+        ip_hash="h-" + ip,
+        **kw,
+    )
 
 
 SCENARIOS = json.loads((corpus.DATA / "classify/scenarios.json").read_text())["scenarios"]
@@ -52,8 +68,14 @@ SCENARIOS = json.loads((corpus.DATA / "classify/scenarios.json").read_text())["s
 @pytest.mark.parametrize("sc", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
 def test_scenario(sc: dict[str, Any]) -> None:
     m = sc["message"]
-    msg = MessageInfo(1, 7, m.get("sent_at", corpus.SENT), corpus.SENT,
-                      link_count=m["link_count"], honeypot_position=m["honeypot_position"])
+    msg = MessageInfo(
+        1,
+        7,
+        m.get("sent_at", corpus.SENT),
+        corpus.SENT,
+        link_count=m["link_count"],
+        honeypot_position=m["honeypot_position"],
+    )
     done: list[Event] = []
     for i, spec in enumerate(sc["events"]):
         kind = Kind(spec.get("kind", "click"))
@@ -74,12 +96,9 @@ def test_scenario(sc: dict[str, Any]) -> None:
 
 def test_retro_is_idempotent_and_skips_self() -> None:
     msg = MessageInfo(1, 7, corpus.SENT, corpus.SENT, link_count=3, honeypot_position=3)
-    a = _event(Kind.CLICK, 600, "198.51.100.1", link=1, id=1, label="self",
-               reasons=["self:cookie"])
-    b = _event(Kind.CLICK, 603, "198.51.100.2", link=3, id=2, label="scanner",
-               reasons=["honeypot"])
-    c = _event(Kind.CLICK, 595, "198.51.100.3", link=2, id=3, label="human",
-               reasons=["ua:browser"])
+    a = _event(Kind.CLICK, 600, "198.51.100.1", link=1, id=1, label="self", reasons=["self:cookie"])
+    b = _event(Kind.CLICK, 603, "198.51.100.2", link=3, id=2, label="scanner", reasons=["honeypot"])
+    c = _event(Kind.CLICK, 595, "198.51.100.3", link=2, id=3, label="human", reasons=["ua:browser"])
     out = retro_relabel([a, b, c], msg)
     assert out == [(3, "scanner", ["honeypot:window", "ua:browser"])]
     c.label, c.reasons = out[0][1], out[0][2]
@@ -116,8 +135,9 @@ def test_defaults_work_without_any_context() -> None:
 
 
 def test_apple_bare_mozilla_without_list_is_lower_confidence() -> None:
-    with_list = classify(_event(Kind.OPEN, 60, "172.224.226.5", "Mozilla/5.0"),
-                         Context(networks=NETWORKS))
+    with_list = classify(
+        _event(Kind.OPEN, 60, "172.224.226.5", "Mozilla/5.0"), Context(networks=NETWORKS)
+    )
     without = classify(_event(Kind.OPEN, 60, "172.224.226.5", "Mozilla/5.0"), Context())
     assert with_list.label == without.label == "machine_prefetch"
     assert with_list.confidence > without.confidence
@@ -126,8 +146,10 @@ def test_apple_bare_mozilla_without_list_is_lower_confidence() -> None:
 
 def test_apple_egress_never_condemns_a_click_and_cloud_never_an_open() -> None:
     ctx = Context(networks=NETWORKS)
-    safari = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-              "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+    safari = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    )
     assert classify(_event(Kind.CLICK, 5, "172.224.226.9", safari), ctx).label == "human"
     assert classify(_event(Kind.OPEN, 3600, "40.125.1.1"), ctx).label == "human_direct"
 

@@ -119,4 +119,3 @@ def test_per_label_precision_and_recall() -> None:
     assert (rows["human"].precision, rows["human"].recall) == (0.5, 1.0)
     assert (rows["scanner"].precision, rows["scanner"].recall) == (1.0, 0.5)
     assert rows["bot"].precision is None and rows["bot"].recall is None
-

@@ -64,8 +64,16 @@ def test_fit_bounds_every_sized_column_of_a_hostile_event() -> None:
 
 def test_fit_leaves_ordinary_values_alone() -> None:
     ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Gecko/20100101 Thunderbird/115.6.0"
-    e = Event(message_id=1, kind=Kind.OPEN, at=0.0, method="GET", ip="2001:db8::1",
-              user_agent=ua, ip_stored="2001:db8::/48", client="Thunderbird")
+    e = Event(
+        message_id=1,
+        kind=Kind.OPEN,
+        at=0.0,
+        method="GET",
+        ip="2001:db8::1",
+        user_agent=ua,
+        ip_stored="2001:db8::/48",
+        client="Thunderbird",
+    )
     event_store.fit(e)
     assert (e.user_agent, e.ip, e.client, e.os) == (ua, "2001:db8::1", "Thunderbird", None)
     assert e.user_agent is ua  # unchanged values are not copied

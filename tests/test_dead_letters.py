@@ -27,16 +27,29 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     upgrade(engine)
     with engine.begin() as conn:
-        mid, _ = insert_message(conn, recipient="r@example.com", subject=None, campaign_id=None,
-                                variant=None, sent_at=None)
+        mid, _ = insert_message(
+            conn,
+            recipient="r@example.com",
+            subject=None,
+            campaign_id=None,
+            variant=None,
+            sent_at=None,
+        )
     assert mid == MID
     yield engine
 
 
 def _hit(ua: str, **kw: Any) -> Event:
-    fields: dict[str, Any] = dict(message_id=MID, kind=Kind.OPEN, at=1.0e9, method="GET",
-                                  ip="203.0.113.9", ip_stored="203.0.113.0/24", ip_hash="h" * 32,
-                                  user_agent=ua)
+    fields: dict[str, Any] = dict(
+        message_id=MID,
+        kind=Kind.OPEN,
+        at=1.0e9,
+        method="GET",
+        ip="203.0.113.9",
+        ip_stored="203.0.113.0/24",
+        ip_hash="h" * 32,
+        user_agent=ua,
+    )
     fields.update(kw)
     return Event(**fields)
 
@@ -124,9 +137,7 @@ def test_values_no_driver_can_encode_are_dead_lettered_as_escapes(
     assert rows(db_url, "SELECT user_agent FROM events") == [("fine",)]
 
 
-def test_shutdown_writes_every_queued_hit_around_a_refused_one(
-    db_url: str, engine: Engine
-) -> None:
+def test_shutdown_writes_every_queued_hit_around_a_refused_one(db_url: str, engine: Engine) -> None:
     rec = Recorder(engine, commit_timeout=60)
     hits = [_hit(f"queued/{i}") for i in range(200)]
     hits[100] = _hit("no-method", method=None)

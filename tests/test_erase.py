@@ -78,8 +78,11 @@ def test_erase_leaves_no_trace_and_replay_sends_nothing(
     srv: Server, receiver: Receiver, how: str
 ) -> None:
     hook, msg = tracked_person(srv, receiver)
-    theirs = [d["id"] for d in srv.api("GET", f"/api/v1/webhooks/{hook['id']}/deliveries").json()
-              if d["message_id"] == msg["id"]]
+    theirs = [
+        d["id"]
+        for d in srv.api("GET", f"/api/v1/webhooks/{hook['id']}/deliveries").json()
+        if d["message_id"] == msg["id"]
+    ]
     assert len(theirs) == 4
     assert "outbox.payload" in traces(srv.db, ADDRESS, SUBJECT)
 
@@ -126,8 +129,7 @@ def test_purge_and_retention_days_delete_old_deliveries(
     assert wait_delivered(srv, hook["id"], 1)
     execute(srv.db, "UPDATE outbox SET created_at = created_at - ?", [40 * 86400])
     srv.stop()
-    again = start_server(srv.db, tmp_path, key=srv.key,
-                         env={"MAILBEACON_RETENTION_DAYS": "30"})
+    again = start_server(srv.db, tmp_path, key=srv.key, env={"MAILBEACON_RETENTION_DAYS": "30"})
     try:
         deadline = time.monotonic() + 15
         while rows(srv.db, "SELECT count(*) FROM outbox") != [(0,)]:
@@ -169,7 +171,9 @@ def test_addresses_with_a_slash_work_in_every_route(api: TestClient, spelled: st
     assert [m["id"] for m in r.json()["messages"]] == [mid]
     r = api.post(f"{base}/optout")
     assert r.status_code == 200 and r.json() == {
-        "recipient": "a/b@example.com", "opted_out": True, "changed": True
+        "recipient": "a/b@example.com",
+        "opted_out": True,
+        "changed": True,
     }
     r = api.delete(f"{base}/optout")  # not taken for "erase a/b@example.com/optout"
     assert r.status_code == 200 and r.json()["opted_out"] is False and r.json()["changed"]

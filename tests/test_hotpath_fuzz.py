@@ -91,10 +91,20 @@ def test_no_request_stops_recording(db_url: str, tmp_path: Path) -> None:
     @given(st.lists(_REQUEST, min_size=1, max_size=6))
     @example(  # the two requests from issue 9 that stopped recording on PostgreSQL
         [
-            {"click": False, "method": "GET", "ua": "x" * 100 + "/2 CFNetwork/808 Darwin/16",
-             "xff": "", "headers": {}},
-            {"click": True, "method": "GET", "ua": "Mail", "xff": "fe80::1%" + "z" * 200,
-             "headers": {"via": "\x00" * 10}},
+            {
+                "click": False,
+                "method": "GET",
+                "ua": "x" * 100 + "/2 CFNetwork/808 Darwin/16",
+                "xff": "",
+                "headers": {},
+            },
+            {
+                "click": True,
+                "method": "GET",
+                "ua": "Mail",
+                "xff": "fe80::1%" + "z" * 200,
+                "headers": {"via": "\x00" * 10},
+            },
         ]
     )
     def hits(requests: list[dict[str, Any]]) -> None:

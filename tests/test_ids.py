@@ -112,8 +112,12 @@ def test_migration_gives_an_existing_sqlite_database_ids_that_are_never_reused(
         assert db.execute("PRAGMA foreign_keys").fetchone() == (0,)  # a plain connection
         # Indexes survive the rebuild, the expression one (0008) included.
         names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert {"ix_messages_campaign", "ix_messages_recipient_lower", "ix_events_message",
-                "ix_events_at"} <= names
+        assert {
+            "ix_messages_campaign",
+            "ix_messages_recipient_lower",
+            "ix_events_message",
+            "ix_events_at",
+        } <= names
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the app
     engine.dispose()
@@ -168,16 +172,25 @@ def test_an_erase_racing_a_batch_leaves_no_orphan(db_url: str) -> None:
     that starts meanwhile must wait for the batch and then delete its events."""
     engine = make_engine(db_url)
     with engine.begin() as conn:
-        mid, _ = insert_message(conn, recipient="gone@example.com", subject=None,
-                                campaign_id=None, variant=None, sent_at=None)
+        mid, _ = insert_message(
+            conn,
+            recipient="gone@example.com",
+            subject=None,
+            campaign_id=None,
+            variant=None,
+            sent_at=None,
+        )
     raw = engine.raw_connection()
     cur = raw.cursor()
     assert set(rollups.lock_state(cur, "%s", True, [mid])) == {mid}  # as Recorder._insert
     eraser = threading.Thread(target=privacy.recipient_erase, args=(engine, "gone@example.com"))
     eraser.start()
     deadline = time.monotonic() + 30
-    while not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                           "AND datname = current_database()"):
+    while not rows(
+        db_url,
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()",
+    ):
         assert time.monotonic() < deadline, "the erase never waited for the batch"
         time.sleep(0.05)
     cur.execute(

@@ -50,9 +50,7 @@ def test_one_network_guessing_many_accounts_is_stopped(owner: Server) -> None:
 FLOODERS = 24
 
 
-async def _flood(
-    url: str, token: str, stop: asyncio.Event, seen: Counter[int], me: int
-) -> None:
+async def _flood(url: str, token: str, stop: asyncio.Event, seen: Counter[int], me: int) -> None:
     cookies = {"mb_login_csrf": token}
     async with httpx.AsyncClient(base_url=url, timeout=60, cookies=cookies) as c:
         n = 0

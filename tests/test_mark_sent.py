@@ -64,8 +64,15 @@ def test_cli_message_sent_at_a_given_time(tracked_app: InProcess) -> None:
 
 
 def test_dashboard_mark_as_sent(tracked_app: InProcess) -> None:
-    cli("users", "create", "--email", "owner@example.com", "--password", "correct horse battery",
-        db=tracked_app.db)
+    cli(
+        "users",
+        "create",
+        "--email",
+        "owner@example.com",
+        "--password",
+        "correct horse battery",
+        db=tracked_app.db,
+    )
     c = login(tracked_app, "owner@example.com", "correct horse battery")
     msg = tracked_app.message()
     page = c.get(f"/messages/{msg['id']}").text
@@ -73,9 +80,10 @@ def test_dashboard_mark_as_sent(tracked_app: InProcess) -> None:
     r = c.post(f"/messages/{msg['id']}/sent", data={"csrf": csrf_of(page)})
     assert r.status_code == 303 and r.headers["location"] == f"/messages/{msg['id']}"
     page = c.get(f"/messages/{msg['id']}").text
-    assert "Mark as sent" not in page and tracked_app.api(
-        "GET", f"/api/v1/messages/{msg['id']}"
-    ).json()["sent_at"]
+    assert (
+        "Mark as sent" not in page
+        and tracked_app.api("GET", f"/api/v1/messages/{msg['id']}").json()["sent_at"]
+    )
     forged = c.post(f"/messages/{msg['id']}/sent", data={"csrf": "forged"})
     assert forged.status_code in (400, 403)
     anonymous = tracked_app.session().post(f"/messages/{msg['id']}/sent")

@@ -34,8 +34,9 @@ def test_apple_csv() -> None:
 
 def test_google_special_crawlers_json() -> None:
     ns = NetworkSet()
-    r = ns.load("google_special_crawlers", (DATA / "special-crawlers.json").read_bytes(),
-                "google_json")
+    r = ns.load(
+        "google_special_crawlers", (DATA / "special-crawlers.json").read_bytes(), "google_json"
+    )
     assert (r.loaded, r.skipped, r.scope) == (6, 2, "all")
     assert ns.lookup("66.249.91.255") == (("google_special_crawlers", "all"),)
     assert ns.lookup("2001:4860:4801:20b6::1")
@@ -59,21 +60,61 @@ def test_microsoft_endpoints_json_keeps_only_protection_entries() -> None:
     [
         # ip-ranges.json: every service kept, duplicates collapse in the index;
         # a malformed prefix and an entry with none are counted as skipped
-        ("aws", "aws-ip-ranges.json", "aws_json", 4, 2, ["3.80.21.55", "2600:1f18::1"],
-         ["3.96.0.0"]),
+        (
+            "aws",
+            "aws-ip-ranges.json",
+            "aws_json",
+            4,
+            2,
+            ["3.80.21.55", "2600:1f18::1"],
+            ["3.96.0.0"],
+        ),
         # service tags: only the AzureCloud tags (Storage.eastus is a subset)
-        ("azure", "azure-service-tags.json", "azure_json", 4, 1, ["4.157.88.41", "13.69.68.20"],
-         ["20.38.98.1"]),
-        ("gcp", "gcp-cloud.json", "google_json", 3, 0, ["34.86.137.108", "2600:1900:4000::9"],
-         ["34.87.0.0"]),
-        ("oracle_cloud", "oracle-public-ip-ranges.json", "oracle_json", 3, 1,
-         ["129.146.7.255", "130.61.1.1"], ["129.146.8.0"]),
-        ("digitalocean", "digitalocean-geo.csv", "csv", 3, 0, ["64.225.15.1", "2a03:b0c0:2::5"],
-         ["64.225.16.0"]),
+        (
+            "azure",
+            "azure-service-tags.json",
+            "azure_json",
+            4,
+            1,
+            ["4.157.88.41", "13.69.68.20"],
+            ["20.38.98.1"],
+        ),
+        (
+            "gcp",
+            "gcp-cloud.json",
+            "google_json",
+            3,
+            0,
+            ["34.86.137.108", "2600:1900:4000::9"],
+            ["34.87.0.0"],
+        ),
+        (
+            "oracle_cloud",
+            "oracle-public-ip-ranges.json",
+            "oracle_json",
+            3,
+            1,
+            ["129.146.7.255", "130.61.1.1"],
+            ["129.146.8.0"],
+        ),
+        (
+            "digitalocean",
+            "digitalocean-geo.csv",
+            "csv",
+            3,
+            0,
+            ["64.225.15.1", "2a03:b0c0:2::5"],
+            ["64.225.16.0"],
+        ),
     ],
 )
 def test_cloud_provider_files(
-    name: str, file: str, fmt: str, loaded: int, skipped: int, inside: list[str],
+    name: str,
+    file: str,
+    fmt: str,
+    loaded: int,
+    skipped: int,
+    inside: list[str],
     outside: list[str],
 ) -> None:
     ns = NetworkSet()
@@ -87,8 +128,9 @@ def test_cloud_provider_files(
 
 def test_outlook_web_entries_from_the_endpoints_json() -> None:
     ns = NetworkSet()
-    r = ns.load("outlook_web", (DATA / "endpoints-worldwide.json").read_text(), "ms_owa_json",
-                scope="opens")
+    r = ns.load(
+        "outlook_web", (DATA / "endpoints-worldwide.json").read_text(), "ms_owa_json", scope="opens"
+    )
     assert r.loaded == 3  # ID 1 only: 13.107.6.152/31, 13.107.18.10/31, 2603:1006::/40
     assert ns.lookup("13.107.6.153") == (("outlook_web", "opens"),)
     assert ns.lookup("40.107.218.12") == ()
@@ -176,17 +218,29 @@ def test_bad_scope_and_format_are_refused() -> None:
     )
 
 
-_v4_net = st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False),
-                    st.integers(0, 2**32 - 1), st.integers(8, 32))
-_v6_net = st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False),
-                    st.integers(0, 2**128 - 1), st.integers(16, 128))
+_v4_net = st.builds(
+    lambda a, p: ipaddress.ip_network((a, p), strict=False),
+    st.integers(0, 2**32 - 1),
+    st.integers(8, 32),
+)
+_v6_net = st.builds(
+    lambda a, p: ipaddress.ip_network((a, p), strict=False),
+    st.integers(0, 2**128 - 1),
+    st.integers(16, 128),
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(nets=st.lists(st.one_of(_v4_net, _v6_net), min_size=1, max_size=30),
-       probes=st.lists(st.one_of(st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
-                                 st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address)),
-                       max_size=20))
+@given(
+    nets=st.lists(st.one_of(_v4_net, _v6_net), min_size=1, max_size=30),
+    probes=st.lists(
+        st.one_of(
+            st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
+            st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
+        ),
+        max_size=20,
+    ),
+)
 def test_lookup_agrees_with_ipaddress(
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
     probes: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
@@ -199,6 +253,9 @@ def test_lookup_agrees_with_ipaddress(
     for addr in probes + edges:
         if addr.version == 6 and addr.ipv4_mapped is not None:
             continue  # looked up as IPv4 by design
-        want = tuple((name, "all") for name, ns_nets in sorted(lists.items())
-                     if any(addr in n for n in ns_nets))
+        want = tuple(
+            (name, "all")
+            for name, ns_nets in sorted(lists.items())
+            if any(addr in n for n in ns_nets)
+        )
         assert ns.lookup(str(addr)) == want, addr

@@ -30,8 +30,9 @@ def test_a_domain_without_a_single_human_open_is_unknown(tracked_app: InProcess)
     assert labels(tracked_app, int(seen[3]["id"]))[0][1] == "human_via_proxy"
     assert labels(tracked_app, int(blocked[0]["id"]))[0][1] == "security_scanner"
 
-    r = tracked_app.api("GET", f"/api/v1/campaigns/{cid}/recipients",
-                    params={"filter": "not_opened", "limit": 1000})
+    r = tracked_app.api(
+        "GET", f"/api/v1/campaigns/{cid}/recipients", params={"filter": "not_opened", "limit": 1000}
+    )
     assert r.status_code == 200
     status = {row["recipient"]: (row["open_status"], row["open_status_reason"]) for row in r.json()}
     for m in blocked:
@@ -44,8 +45,15 @@ def test_a_domain_without_a_single_human_open_is_unknown(tracked_app: InProcess)
             assert status[str(m["recipient"])] == ("not_opened", None), m["recipient"]
     assert str(seen[3]["recipient"]) not in status  # opened
 
-    cli("users", "create", "--email", "owner@example.com", "--password", "correct horse battery",
-        db=tracked_app.db)
+    cli(
+        "users",
+        "create",
+        "--email",
+        "owner@example.com",
+        "--password",
+        "correct horse battery",
+        db=tracked_app.db,
+    )
     c = login(tracked_app, "owner@example.com", "correct horse battery")
     page = c.get(f"/messages/{blocked[1]['id']}").text  # no hit at all
     assert "Opens unknown" in page and "blocks images" in page

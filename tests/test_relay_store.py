@@ -215,7 +215,11 @@ def test_copies_are_created_in_order_with_their_campaign_and_links(engine: Engin
     rcpts = ["b@example.org", "c@example.org", "d@example.org"]
     got = [
         outgoing.create_copies(
-            engine, rcpts, subject="Hi", campaign="Spring", message_id_header="<m@x>",
+            engine,
+            rcpts,
+            subject="Hi",
+            campaign="Spring",
+            message_id_header="<m@x>",
             links_of=lambda mid: [(1, f"https://example.com/{mid}"), (2, "https://example.com/b")],
         )  # fmt: skip
         for _ in range(2)
@@ -241,6 +245,9 @@ def test_copies_are_created_in_order_with_their_campaign_and_links(engine: Engin
         assert sorted(got_links) == [
             (ids[1], 1, f"https://example.com/{ids[0]}"), (ids[1], 2, "https://example.com/b")
         ]  # fmt: skip
-    assert outgoing.create_copies(
-        engine, ["e@example.org"], subject=None, campaign=None, message_id_header="<n@x>"
-    )[1] is None
+    assert (
+        outgoing.create_copies(
+            engine, ["e@example.org"], subject=None, campaign=None, message_id_header="<n@x>"
+        )[1]
+        is None
+    )

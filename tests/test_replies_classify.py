@@ -52,7 +52,7 @@ CASES: list[tuple[str, str, bytes, bytes | None, str, list[str], tuple[str, ...]
         b"Return-Path: <>\r\nDate: Sat, 12 Aug 2017 21:57:09 +0000 (UTC)\r\n"
         b"From: MAILER-DAEMON@example.net.br (Mail Delivery System)\r\n"
         b"Subject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\n"
-        b'Content-Type: multipart/report; report-type=delivery-status;\r\n'
+        b"Content-Type: multipart/report; report-type=delivery-status;\r\n"
         b'\tboundary="F180CB7A.1502575029/here-redacted.net.br"\r\n'
         b"Message-Id: <20170812215709.84FFABD9@example.net.br>\r\n\r\n",
         POSTFIX_STATUS,

@@ -109,8 +109,13 @@ def test_answers_are_recorded_and_the_mailbox_is_left_as_it_was(
     deliveries = [
         mail("Ana <ana@example.com>", s, "Re: Proposal", in_reply_to=m1, references=m1),
         mail("carl@colleague.example", s, "Re: Proposal", references=f"{m1} {mid()}"),
-        mail("bo@example.com", s, "Automatic reply: Offer", in_reply_to=m2,
-             headers={"Auto-Submitted": "auto-replied"}),
+        mail(
+            "bo@example.com",
+            s,
+            "Automatic reply: Offer",
+            in_reply_to=m2,
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
         dsn(s, "dee@example.net", m3, "Invite"),
         mail("fay@example.com", s, "RE: Quarterly numbers"),  # webmail stripped the thread
         mail("ana@example.com", s, "Lunch on Friday?"),  # unrelated: no match

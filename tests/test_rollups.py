@@ -22,8 +22,14 @@ from mailbeacon.store.rollups import CLASS, SEP
 from mailbeacon.store.schema import counters
 from mailbeacon.tokens import Signer
 
-OPEN = ["human_direct", "human_via_proxy", "machine_prefetch", "security_scanner", "bot_other",
-        "self"]
+OPEN = [
+    "human_direct",
+    "human_via_proxy",
+    "machine_prefetch",
+    "security_scanner",
+    "bot_other",
+    "self",
+]
 CLICK = ["human", "scanner", "bot", "self"]
 CLIENTS = ["Outlook", "Gmail", "Apple Mail", None]
 
@@ -39,21 +45,42 @@ def _engine(db_url: str) -> Engine:
 def _messages(engine: Engine, n: int) -> list[int]:
     signer = Signer({1: b"k" * 32})
     with engine.begin() as conn:
-        cid = conn.execute(text("INSERT INTO campaigns (name, created_at) VALUES ('c', 0) "
-                                "RETURNING id")).scalar_one()
-        return [create_message(conn, signer, "http://x", recipient=f"r{i}@example.org",
-                               campaign_id=cid, variant="AB"[i % 2], sent_at=1_000_000.0,
-                               links=["https://example.com/a", "https://example.com/b"])["id"]
-                for i in range(n)]
+        cid = conn.execute(
+            text("INSERT INTO campaigns (name, created_at) VALUES ('c', 0) RETURNING id")
+        ).scalar_one()
+        return [
+            create_message(
+                conn,
+                signer,
+                "http://x",
+                recipient=f"r{i}@example.org",
+                campaign_id=cid,
+                variant="AB"[i % 2],
+                sent_at=1_000_000.0,
+                links=["https://example.com/a", "https://example.com/b"],
+            )["id"]
+            for i in range(n)
+        ]
 
 
 def _random_event(rng: random.Random, mids: list[int], t: float) -> Event:
     kind = rng.choice([Kind.OPEN, Kind.CLICK])
     label = rng.choice(OPEN if kind == Kind.OPEN else CLICK)
-    return Event(message_id=rng.choice(mids), kind=kind, at=t, method="GET", ip="192.0.2.1",
-                 ip_stored="192.0.2.0/24", ip_hash="h", user_agent="ua", label=label,
-                 link_position=rng.choice([1, 2]) if kind == Kind.CLICK else None,
-                 client=rng.choice(CLIENTS), os="Windows", device="desktop")
+    return Event(
+        message_id=rng.choice(mids),
+        kind=kind,
+        at=t,
+        method="GET",
+        ip="192.0.2.1",
+        ip_stored="192.0.2.0/24",
+        ip_hash="h",
+        user_agent="ua",
+        label=label,
+        link_position=rng.choice([1, 2]) if kind == Kind.CLICK else None,
+        client=rng.choice(CLIENTS),
+        os="Windows",
+        device="desktop",
+    )
 
 
 def _record(engine: Engine, events: list[Event]) -> None:
@@ -71,12 +98,24 @@ def _record(engine: Engine, events: list[Event]) -> None:
 def _expected(engine: Engine) -> Counter[tuple[str, str]]:
     """What the rollups must say, recounted from raw events by brute force."""
     with engine.connect() as conn:
-        evs = conn.execute(text("SELECT e.message_id, e.kind, e.label, e.at, e.link_position, "
-                                "e.client, m.variant FROM events e JOIN messages m "
-                                "ON m.id = e.message_id")).all()
+        evs = conn.execute(
+            text(
+                "SELECT e.message_id, e.kind, e.label, e.at, e.link_position, "
+                "e.client, m.variant FROM events e JOIN messages m "
+                "ON m.id = e.message_id"
+            )
+        ).all()
         n_messages = conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
-        firsts = conn.execute(text("SELECT first_human_open_at FROM message_stats "
-                                   "WHERE first_human_open_at IS NOT NULL")).scalars().all()
+        firsts = (
+            conn.execute(
+                text(
+                    "SELECT first_human_open_at FROM message_stats "
+                    "WHERE first_human_open_at IS NOT NULL"
+                )
+            )
+            .scalars()
+            .all()
+        )
     out: Counter[tuple[str, str]] = Counter()
     out[("unique", "messages")] = n_messages
     for first in firsts:  # one per message, in the hour of its first human open
@@ -103,9 +142,14 @@ def _expected(engine: Engine) -> Counter[tuple[str, str]]:
             out[("link", f"{pos}:unique")] += 1
     for mid, c in per_msg.items():
         opened = c["open:h"] + c["click:h"] > 0
-        flags = {"opened": opened, "clicked": c["click:h"] > 0, "machine": c["open:m"] > 0,
-                 "opened_or_auto": opened or c["open:m"] > 0,
-                 "scanned": c["open:s"] + c["click:s"] > 0, "human_open": c["open:h"] > 0}
+        flags = {
+            "opened": opened,
+            "clicked": c["click:h"] > 0,
+            "machine": c["open:m"] > 0,
+            "opened_or_auto": opened or c["open:m"] > 0,
+            "scanned": c["open:s"] + c["click:s"] > 0,
+            "human_open": c["open:h"] > 0,
+        }
         for flag, on in flags.items():
             if on:
                 out[("unique", flag)] += 1
@@ -118,22 +162,38 @@ def _actual(engine: Engine) -> Counter[tuple[str, str]]:
     with engine.connect() as conn:
         got = conn.execute(select(counters.c.dim, counters.c.key, counters.c.n)).all()
     skip = {"os", "device", "country", "ttfo"}
-    out = Counter({(d, k): n for d, k, n in got
-                   if d not in skip and not (d == "variant" and k.endswith("messages"))})
+    out = Counter(
+        {
+            (d, k): n
+            for d, k, n in got
+            if d not in skip and not (d == "variant" and k.endswith("messages"))
+        }
+    )
     return +out
 
 
 def _relabel_some(engine: Engine, rng: random.Random, k: int) -> None:
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, message_id, kind, label, at, link_position, client "
-                                 "FROM events")).all()
+        rows = conn.execute(
+            text("SELECT id, message_id, kind, label, at, link_position, client FROM events")
+        ).all()
     changes: list[tuple[Event, str, list[str]]] = []
     for r in rng.sample(rows, k):
         kind = Kind(r.kind)
-        stored = Event(id=r.id, message_id=r.message_id, kind=kind, at=r.at, method="GET",
-                       ip="192.0.2.1", user_agent="ua", label=r.label,
-                       link_position=r.link_position, client=r.client, os="Windows",
-                       device="desktop")
+        stored = Event(
+            id=r.id,
+            message_id=r.message_id,
+            kind=kind,
+            at=r.at,
+            method="GET",
+            ip="192.0.2.1",
+            user_agent="ua",
+            label=r.label,
+            link_position=r.link_position,
+            client=r.client,
+            os="Windows",
+            device="desktop",
+        )
         new = rng.choice(OPEN if kind == Kind.OPEN else CLICK)
         changes.append((stored, new, ["test:relabel"]))
     apply_relabels(engine, changes)
@@ -167,8 +227,10 @@ def test_two_writers_on_postgresql_keep_unique_counts_exact(db_url: str) -> None
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(engine_a, events[0::2])),
-               threading.Thread(target=writer, args=(engine_b, events[1::2]))]
+    threads = [
+        threading.Thread(target=writer, args=(engine_a, events[0::2])),
+        threading.Thread(target=writer, args=(engine_b, events[1::2])),
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -36,8 +36,15 @@ def _app() -> tuple[Any, str, Path]:
     _, key = keys.create_api_key(engine, "schemathesis")
     with engine.begin() as conn:
         cid = store.create_campaign(conn, "c")["id"]
-        create_message(conn, keys.ensure_signer(engine), "http://t", recipient="a@example.org",
-                       campaign_id=cid, variant="A", links=["https://example.com/"])
+        create_message(
+            conn,
+            keys.ensure_signer(engine),
+            "http://t",
+            recipient="a@example.org",
+            campaign_id=cid,
+            variant="A",
+            links=["https://example.com/"],
+        )
     engine.dispose()
     return build(s), key, tmp
 
@@ -64,6 +71,4 @@ def _cleanup() -> Iterator[None]:
     derandomize=True,  # the same inputs every run: a failure here is reproducible
 )
 def test_no_server_errors(case: Any) -> None:
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {KEY}"}, checks=[not_a_server_error]
-    )
+    case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=[not_a_server_error])

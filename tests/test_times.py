@@ -83,7 +83,8 @@ def test_api_keeps_good_sent_at(api: TestClient) -> None:
 
 @pytest.mark.parametrize("value", ["nan", "1e20", "10000-01-01", "soon"])
 def test_cli_sent_at_out_of_range_is_one_line(sqlite_url: str, value: str) -> None:
-    proc = cli("message", "new", "--to", "a@example.com", "--sent-at", value, db=sqlite_url,
-               check=False)
+    proc = cli(
+        "message", "new", "--to", "a@example.com", "--sent-at", value, db=sqlite_url, check=False
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--sent-at" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -40,6 +40,8 @@ def test_attribution_is_cached_and_blank_is_unknown() -> None:
 
 
 def test_cubot_phone_is_not_a_bot() -> None:
-    ua = ("Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/120.0.0.0 Mobile Safari/537.36")
+    ua = (
+        "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Mobile Safari/537.36"
+    )
     assert ua_facts(ua).kind.value == "browser"

@@ -133,8 +133,14 @@ def test_allow_internal_lets_them_through(db_url: str) -> None:
             assert create(c, url).status_code == 201, url
 
 
-def deliver_once(db_url: str, url: str, *, allow_internal: bool, dns: dict[str, list[str]],
-                 monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def deliver_once(
+    db_url: str,
+    url: str,
+    *,
+    allow_internal: bool,
+    dns: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
     """One outbox row to a webhook made without the creation check (as if DNS
     had said "public" then), delivered by a real Worker; the row afterwards."""
     monkeypatch.setattr(egress, "resolve_host", fake_dns(dns))
@@ -145,9 +151,18 @@ def deliver_once(db_url: str, url: str, *, allow_internal: bool, dns: dict[str, 
     with engine.begin() as conn:
         did = conn.execute(
             insert(outbox)
-            .values(channel="webhook", webhook_id=hook["id"], event_type="message.open",
-                    event_id=1, message_id=1, created_at=time.time(), next_at=0, attempts=0,
-                    status="pending", payload='{"id":1}')
+            .values(
+                channel="webhook",
+                webhook_id=hook["id"],
+                event_type="message.open",
+                event_id=1,
+                message_id=1,
+                created_at=time.time(),
+                next_at=0,
+                attempts=0,
+                status="pending",
+                payload='{"id":1}',
+            )
             .returning(outbox.c.id)
         ).scalar_one()
 
@@ -180,13 +195,23 @@ def test_delivery_connects_only_to_the_address_it_checked(
         port = rec.httpd.server_port
         url = f"http://rebind.example:{port}/hook"
         # DNS now says 127.0.0.1 (rebinding after a public answer at creation).
-        row = deliver_once(db_url, url, allow_internal=False,
-                           dns={"rebind.example": ["127.0.0.1"]}, monkeypatch=monkeypatch)
+        row = deliver_once(
+            db_url,
+            url,
+            allow_internal=False,
+            dns={"rebind.example": ["127.0.0.1"]},
+            monkeypatch=monkeypatch,
+        )
         assert row["status"] == "pending" and "loopback" in row["last_error"], row
         assert rec.calls == 0  # nothing reached the internal receiver
         # Allowed: it connects to the address it resolved, with the name as Host.
-        row = deliver_once(db_url, url, allow_internal=True,
-                           dns={"rebind.example": ["127.0.0.1"]}, monkeypatch=monkeypatch)
+        row = deliver_once(
+            db_url,
+            url,
+            allow_internal=True,
+            dns={"rebind.example": ["127.0.0.1"]},
+            monkeypatch=monkeypatch,
+        )
         assert row["status"] == "delivered", row
         [(headers, _)] = rec.received
         assert headers["host"] == f"rebind.example:{port}"

@@ -56,13 +56,14 @@ def test_slow_receivers_do_not_delay_a_normal_one(srv: Server) -> None:
         got = normal.wait(n, timeout=60)
         assert len(got) == n, f"the normal receiver got {len(got)} of {n}"
         late = [
-            at - sent[p["data"]["message"]["id"]]
-            for p, at in zip(got, normal.times, strict=True)
+            at - sent[p["data"]["message"]["id"]] for p, at in zip(got, normal.times, strict=True)
         ]
         # 1 s hold for late relabelling + 0.5 s poll; a slow receiver's 15 s
         # deadline must not show up here.
-        print(f"normal receiver beside drip+silent: median {statistics.median(late):.2f} s, "
-              f"max {max(late):.2f} s over {n} deliveries")
+        print(
+            f"normal receiver beside drip+silent: median {statistics.median(late):.2f} s, "
+            f"max {max(late):.2f} s over {n} deliveries"
+        )
         assert max(late) < 8, late
         assert drip.connections >= 1 and silent.connections >= 1  # they were tried
     finally:

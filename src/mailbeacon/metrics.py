@@ -25,6 +25,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client 
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+
 class LoopCounter:
     """A counter for the event loop thread only: a plain int, no lock.
 

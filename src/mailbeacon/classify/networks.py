@@ -148,8 +148,12 @@ class _List:
     def copy(self) -> _List:
         c = _List(self.scope)
         c.v4 = (array("I", self.v4[0]), array("I", self.v4[1]))
-        c.v6 = (array("Q", self.v6[0]), array("Q", self.v6[1]),
-                array("Q", self.v6[2]), array("Q", self.v6[3]))
+        c.v6 = (
+            array("Q", self.v6[0]),
+            array("Q", self.v6[1]),
+            array("Q", self.v6[2]),
+            array("Q", self.v6[3]),
+        )
         return c
 
 

@@ -235,9 +235,7 @@ def _click(
         )
     others = ctx.campaign_recent_clicks.get(event.ip_hash) if event.ip_hash else None
     if others and len(others - {event.message_id}) >= CAMPAIGN_OTHER_MESSAGES:  # C8
-        return verdict(
-            SCANNER, 0.7, f, [Reason.CAMPAIGN_MANY_RECIPIENTS], (f.code, timing, *cloud)
-        )
+        return verdict(SCANNER, 0.7, f, [Reason.CAMPAIGN_MANY_RECIPIENTS], (f.code, timing, *cloud))
     if nets.apple and f.safari:  # C12: Private Relay browsing, not MPP
         return verdict(HUMAN, 0.75, f, [ip(APPLE_EGRESS), Reason.UA_SAFARI], (timing,))
     conf = 0.3 if k is UAKind.UNKNOWN else 0.5 if cloud else 0.6  # C13

@@ -160,9 +160,7 @@ def ua_facts(ua: str) -> UAFacts:  # noqa: C901 - one branch per user-agent fami
     if _FORGED_RE.search(s):
         return UAFacts(UAKind.FORGED, Reason.UA_IMPOSSIBLE, 0.8, a.client, a.os, None)
     if BARE_WEBKIT_RE.match(s):
-        return UAFacts(
-            UAKind.BARE_WEBKIT, Reason.UA_BARE_WEBKIT, 0.6, "Apple Mail", a.os, a.device
-        )
+        return UAFacts(UAKind.BARE_WEBKIT, Reason.UA_BARE_WEBKIT, 0.6, "Apple Mail", a.os, a.device)
     client = a.client
     if mail_client(s) is not None:
         return UAFacts(UAKind.MAIL_CLIENT, Reason.UA_MAIL_CLIENT, 0.85, client, a.os, a.device)

@@ -122,10 +122,18 @@ def keys_ip_hash(
         out.print(f"IP-hash key {mine} in {where}, as the database expects", highlight=False)
         return
     if mine is None:
-        err.print(f"no IP-hash key in {where}" + (
-            f"; the database was set up with {known}: copy {iphash.KEY_FILE} from a node"
-            if known else "; serve makes one on first start"), highlight=False)
+        err.print(
+            f"no IP-hash key in {where}"
+            + (
+                f"; the database was set up with {known}: copy {iphash.KEY_FILE} from a node"
+                if known
+                else "; serve makes one on first start"
+            ),
+            highlight=False,
+        )
     else:
-        err.print(f"IP-hash key {mine} in {where}; the database expects {known or 'none yet'}",
-                  highlight=False)
+        err.print(
+            f"IP-hash key {mine} in {where}; the database expects {known or 'none yet'}",
+            highlight=False,
+        )
     raise typer.Exit(1)

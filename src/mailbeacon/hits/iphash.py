@@ -62,7 +62,8 @@ def load(engine: Engine, data_dir: str, configured: str = "") -> bytes:
         key = _create(path, bytes.fromhex(legacy))
         log.warning(
             "moved the IP-hash key out of the database into %s (mode 0600); back it up, and "
-            "give other nodes of this database the same file or ip_hash_key", path
+            "give other nodes of this database the same file or ip_hash_key",
+            path,
         )
     known = keys.get_setting(engine, FINGERPRINT)
     if key is None:

@@ -94,9 +94,7 @@ class Labeller:
             return  # the `classify` setting is off: stored unlabelled
         mid = event.message_id
         clicks = (
-            self.memory.campaign_clicks(
-                info.campaign_id if info else None, event.at, event.ip_hash
-            )
+            self.memory.campaign_clicks(info.campaign_id if info else None, event.at, event.ip_hash)
             if event.kind == Kind.CLICK
             else {}  # the many-recipients rule is for clicks only
         )

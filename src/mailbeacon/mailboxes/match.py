@@ -173,9 +173,7 @@ def _fallback(reply: Reply, by_recipient: Mapping[str, Sequence[Tracked]]) -> Ma
     if not replied or not subject:
         return None
     same = [
-        t
-        for t in by_recipient.get(reply.sender, ())
-        if base_subject(t.subject or "")[0] == subject
+        t for t in by_recipient.get(reply.sender, ()) if base_subject(t.subject or "")[0] == subject
     ]
     found = _latest(same, reply.at)
     if found is None:

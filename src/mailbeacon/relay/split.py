@@ -253,7 +253,10 @@ def copy_maker(data: bytes, mode: str, signer: Signer, base_url: str) -> Callabl
     try:
         # A copy's skipped links are never shown: in `opens` the links are not read.
         prepared = prepare_eml(
-            data, clicks=clicks, tracked_prefixes=(base_url + "/c/",), skipped=False  # type: ignore[arg-type]
+            data,
+            clicks=clicks,  # type: ignore[arg-type]
+            tracked_prefixes=(base_url + "/c/",),
+            skipped=False,
         )
     except Exception:
         log.warning("instrumenter failed, message relayed unchanged", exc_info=True)

@@ -171,9 +171,7 @@ def _net_key(ip: str) -> str:
     return f"net|{source_network(ip)}"
 
 
-def login_block(
-    engine: Engine, email: str, ip: str, now: float | None = None
-) -> tuple[float, str]:
+def login_block(engine: Engine, email: str, ip: str, now: float | None = None) -> tuple[float, str]:
     """(seconds until another try is allowed, "account" or "network"); (0, "") when
     allowed now. Kept in the store, so the limits hold across every node."""
     now = now if now is not None else time.time()

@@ -74,9 +74,7 @@ def upsert(engine: Engine, email: str, imap_url: str, sealed: str | None) -> tup
             conn.execute(update(mailboxes).where(mailboxes.c.id == found).values(**fresh))
             return int(found), False
         mid = conn.execute(
-            insert(mailboxes)
-            .values(email=email, created_at=now, **fresh)
-            .returning(mailboxes.c.id)
+            insert(mailboxes).values(email=email, created_at=now, **fresh).returning(mailboxes.c.id)
         ).scalar_one()
     return int(mid), True
 

@@ -411,9 +411,7 @@ reminders = Table(
     "reminders",
     metadata,
     Column("id", BigId, primary_key=True),
-    Column(
-        "message_id", BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("message_id", BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
     Column("condition", String(12), nullable=False),  # not_opened | not_clicked | not_replied
     Column("after", String(40), nullable=False),  # as given: "3d", "2 business days"
     Column("tz", String(64), nullable=False),

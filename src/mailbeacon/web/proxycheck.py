@@ -44,8 +44,12 @@ class Sighting:
         )
 
     def public(self) -> dict[str, str]:
-        return {"peer": self.peer, "first_seen": iso(self.first_seen) or "", "fix": self.fix,
-                "message": self.message}
+        return {
+            "peer": self.peer,
+            "first_seen": iso(self.first_seen) or "",
+            "fix": self.fix,
+            "message": self.message,
+        }
 
 
 class ProxyCheck:

@@ -380,12 +380,14 @@ LINGER_BYTES = 16 * 1024 * 1024
 
 
 def _plain(status: int, body: bytes) -> bytes:
-    phrase = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
-              503: b"Service Unavailable"}[status]
+    phrase = {
+        408: b"Request Timeout",
+        431: b"Request Header Fields Too Large",
+        503: b"Service Unavailable",
+    }[status]
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-        % (status, phrase, len(body), body)
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, phrase, len(body), body)
     )
 
 
