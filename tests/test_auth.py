@@ -27,6 +27,12 @@ def login(srv: Running, email: str = EMAIL, password: str = PASSWORD) -> httpx.C
     return c
 
 
+def owner_session(srv: Running) -> httpx.Client:
+    """Create the dashboard's owner (``EMAIL``) and sign in as them."""
+    cli("users", "create", "--email", EMAIL, "--password", PASSWORD, db=srv.db)
+    return login(srv)
+
+
 @pytest.fixture
 def owner(server: Server) -> Server:
     cli("users", "create", "--email", EMAIL, "--password", PASSWORD, db=server.db)

@@ -9,7 +9,7 @@ import time
 
 from tests.helpers import Running, cli
 from tests.inprocess import InProcess
-from tests.test_auth import csrf_of, login
+from tests.test_auth import csrf_of, owner_session
 from tests.traffic import CHROME, THUNDERBIRD, hit, labels
 
 
@@ -64,16 +64,7 @@ def test_cli_message_sent_at_a_given_time(tracked_app: InProcess) -> None:
 
 
 def test_dashboard_mark_as_sent(tracked_app: InProcess) -> None:
-    cli(
-        "users",
-        "create",
-        "--email",
-        "owner@example.com",
-        "--password",
-        "correct horse battery",
-        db=tracked_app.db,
-    )
-    c = login(tracked_app, "owner@example.com", "correct horse battery")
+    c = owner_session(tracked_app)
     msg = tracked_app.message()
     page = c.get(f"/messages/{msg['id']}").text
     assert "Mark as sent" in page and "no send time yet" in page

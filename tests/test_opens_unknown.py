@@ -4,9 +4,8 @@ report and on the dashboard, through the app in process (tests/inprocess.py)."""
 
 from __future__ import annotations
 
-from tests.helpers import cli
 from tests.inprocess import InProcess
-from tests.test_auth import login
+from tests.test_auth import owner_session
 from tests.traffic import CHROME, GMAIL_PROXY, ago, hit, labels
 
 
@@ -45,16 +44,7 @@ def test_a_domain_without_a_single_human_open_is_unknown(tracked_app: InProcess)
             assert status[str(m["recipient"])] == ("not_opened", None), m["recipient"]
     assert str(seen[3]["recipient"]) not in status  # opened
 
-    cli(
-        "users",
-        "create",
-        "--email",
-        "owner@example.com",
-        "--password",
-        "correct horse battery",
-        db=tracked_app.db,
-    )
-    c = login(tracked_app, "owner@example.com", "correct horse battery")
+    c = owner_session(tracked_app)
     page = c.get(f"/messages/{blocked[1]['id']}").text  # no hit at all
     assert "Opens unknown" in page and "blocks images" in page
     page = c.get(f"/messages/{few[0]['id']}").text
