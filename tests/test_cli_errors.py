@@ -194,7 +194,11 @@ def test_a_mistyped_database_is_an_error(tmp_path: Path) -> None:
 
 def test_serve_takes_db_after_the_command(tmp_path: Path) -> None:
     db = tmp_path / "after.db"
-    proc = cli("serve", "--db", str(db), "--port", "70000", check=False)
+    with socket.socket() as busy:  # serve opens its database, then fails to bind
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        proc = cli("serve", "--db", str(db), "--port", port, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
     assert db.exists()  # serve opened (and so created) the database named after it
     help_text = cli("--help", env={"COLUMNS": "200"}).stdout

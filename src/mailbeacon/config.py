@@ -327,6 +327,16 @@ def _coerce(name: str, raw: Any) -> Any:
     return str(raw)
 
 
+# Port settings and how a user names them (the flag, else the setting): a
+# bad one is refused with that name, not with the socket's OverflowError.
+_PORTS = {
+    "port": "--port (port)",
+    "relay_port": "--smtp-port (relay_port)",
+    "relay_smtps_port": "--smtps-port (relay_smtps_port)",
+    "smtp_port": "smtp_port",
+}
+
+
 def load(**overrides: Any) -> Settings:  # noqa: C901 - one check per setting, each with its own message
     """Build settings from every layer; ``overrides`` are the CLI flags (None = unset)."""
     values: dict[str, Any] = {}
@@ -355,6 +365,10 @@ def load(**overrides: Any) -> Settings:  # noqa: C901 - one check per setting, e
         raise SystemExit("smtp_security must be 'none', 'starttls' or 'ssl'")
     if settings.sqlite_sync not in ("full", "normal"):
         raise SystemExit("sqlite_sync must be 'full' or 'normal'")
+    for name, what in _PORTS.items():
+        value = getattr(settings, name)
+        if not 0 <= value <= 65535:
+            raise SystemExit(f"{what} must be a port from 0 to 65535, not {value}")
     if not 0 < settings.read_glanced_below <= settings.read_read_above:
         raise SystemExit("read_glanced_below must be > 0 and at most read_read_above")
     if settings.read_time_cap < 0 or settings.read_time_streams < 0:
