@@ -49,7 +49,11 @@ def _read(path: str) -> bytes:
     mail must come out byte-identical outside the edits."""
     if path == "-":
         return sys.stdin.buffer.read()
-    return Path(path).read_bytes()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:  # a mistyped path is the user's, not a bug: say which
+        err.print(f"cannot read {path}: {exc.strerror or exc}; give an HTML or .eml file, or -")
+        raise typer.Exit(2) from None
 
 
 FORMATS = ("auto", "eml", "html")
