@@ -233,3 +233,25 @@ def test_a_busy_smtp_port_is_one_line_and_never_shared(tmp_path: Path) -> None:
         f"cannot listen on 127.0.0.1:{port}: Address already in use; "
         "choose another --smtp-port or stop what uses it."
     ]
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "says"),
+    [
+        ("port = \n", {}, "is not valid TOML"),
+        ('port = "abc"\n', {}, "setting port (MAILBEACON_PORT or port in the config file)"),
+        ("", {"MAILBEACON_WORKERS": "two"}, "setting workers"),
+        ("", {"MAILBEACON_READ_TIME_CAP": "lots"}, "must be a number, not 'lots'"),
+        ("", {"MAILBEACON_PORT": "99999"}, "must be a port from 0 to 65535"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line(
+    tmp_path: Path, toml: str, env: dict[str, str], says: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    if toml:
+        (data / "mailbeacon.toml").write_text(toml)
+    proc = cli("campaign", "list", env={"MAILBEACON_DATA_DIR": str(data), **env}, check=False)
+    assert proc.returncode != 0 and says in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "MAILBEACON_DEBUG" not in proc.stderr

@@ -309,10 +309,13 @@ def normalise_db_url(url: str) -> str:
 
 def _coerce(name: str, raw: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
+    if kind in ("int", "float"):
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except (TypeError, ValueError):
+            number = "a whole number" if kind == "int" else "a number"
+            where = f"{ENV_PREFIX}{name.upper()} or {name} in the config file"
+            raise SystemExit(f"setting {name} ({where}) must be {number}, not {raw!r}") from None
     if kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -345,7 +348,12 @@ def load(**overrides: Any) -> Settings:  # noqa: C901 - one check per setting, e
     cfg_path = Path(os.environ.get(ENV_PREFIX + "CONFIG") or Path(data_dir) / "mailbeacon.toml")
     if cfg_path.is_file():
         with cfg_path.open("rb") as fh:
-            for key, raw in tomllib.load(fh).items():
+            try:
+                table = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                bad = f"{cfg_path} is not valid TOML ({exc}); fix or remove it"
+                raise SystemExit(bad) from None
+            for key, raw in table.items():
                 key = key.replace("-", "_")
                 if key not in names:
                     raise SystemExit(f"{cfg_path}: unknown setting {key!r}; known: {sorted(names)}")
