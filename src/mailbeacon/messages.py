@@ -72,6 +72,18 @@ def check_recipient(recipient: str) -> str:
     return recipient
 
 
+# The campaigns.name column (String(200)); what the API's schema allows too.
+MAX_CAMPAIGN_NAME = 200
+
+
+def check_campaign_name(name: str) -> str:
+    """A campaign's name as stored: trimmed, 1-200 characters."""
+    name = name.strip()
+    if not name or len(name) > MAX_CAMPAIGN_NAME:
+        raise Invalid(f"a campaign name has 1 to {MAX_CAMPAIGN_NAME} characters")
+    return name
+
+
 def check_message_id(value: str | None) -> str | None:
     """The Message-ID header as sent, in angle brackets (replies name it so)."""
     if value is None or not value.strip():
@@ -254,6 +266,7 @@ def _opened_by(m: dict[str, Any]) -> str | None:
 def resolve_campaign(conn: Connection, name: str | None, create: bool = True) -> int | None:
     if not name:
         return None
+    name = check_campaign_name(name)
     found = store.campaign_by_name(conn, name)
     if found:
         return int(found["id"])

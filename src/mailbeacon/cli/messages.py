@@ -23,7 +23,13 @@ from mailbeacon.cli.base import (
     tracking_base_url,
 )
 from mailbeacon.cli.event_table import event_table, who
-from mailbeacon.messages import Invalid, NotFound, create_message, resolve_campaign
+from mailbeacon.messages import (
+    Invalid,
+    NotFound,
+    check_campaign_name,
+    create_message,
+    resolve_campaign,
+)
 from mailbeacon.reports import messages as message_find
 from mailbeacon.sent_at import mark_sent, parse_when
 from mailbeacon.store import events as event_store
@@ -38,6 +44,11 @@ from mailbeacon.timefmt import iso, parse
 @campaign_app.command("new")
 def campaign_new(name: str) -> None:
     """Create a campaign."""
+    try:
+        name = check_campaign_name(name)
+    except Invalid as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
     engine = open_store(settings())
     try:
         with engine.begin() as conn:
