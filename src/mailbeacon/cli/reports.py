@@ -13,7 +13,7 @@ from rich.table import Column, Table
 from sqlalchemy import Engine
 
 from mailbeacon.cli.base import app, err, open_store, out, settings
-from mailbeacon.messages import NotFound, resolve_campaign
+from mailbeacon.messages import Invalid, NotFound, check_recipient, resolve_campaign
 from mailbeacon.reports import campaign_report
 from mailbeacon.reports import export as exports
 from mailbeacon.store import messages as store
@@ -255,6 +255,14 @@ def purge(
     )
 
 
+def _address(address: str) -> str:
+    try:
+        return check_recipient(address)
+    except Invalid as exc:
+        err.print(f"{exc}, not {address!r}")
+        raise typer.Exit(2) from None
+
+
 @recipient_app.command("export")
 def recipient_export(
     address: str,
@@ -263,6 +271,7 @@ def recipient_export(
     ),
 ) -> None:
     """Everything stored about one address (their messages and events), as JSON."""
+    address = _address(address)
     data = json.dumps(privacy.recipient_export(open_store(settings()), address), indent=2)
     if str(out_file) == "-":
         print(data)
@@ -277,6 +286,7 @@ def recipient_erase(address: str) -> None:
 
     Anonymous campaign counters stay, so totals already reported do not change.
     """
+    address = _address(address)
     done = privacy.recipient_erase(open_store(settings()), address)
     out.print(
         f"erased {address}: {done['messages']} messages, {done['events']} events, "
@@ -291,6 +301,7 @@ def recipient_optout(
 ) -> None:
     """Stop recording hits for an address (the pixel is still served); running
     servers notice within 10 s."""
+    address = _address(address)
     changed = privacy.set_optout(open_store(settings()), address, not undo)
     state = "tracked again" if undo else "opted out"
     out.print(f"{address} {state}" + ("" if changed else " (already)"))
