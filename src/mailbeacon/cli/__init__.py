@@ -112,6 +112,11 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("MAILBEACON_DEBUG", "").lower() in ("1", "true", "yes"):
             raise
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # A file the user named (--out in a missing directory, a file not
+            # readable): say which and why, not "report it if it looks like a bug".
+            print(f"mailbeacon: cannot use {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            sys.exit(1)
         text = str(exc).strip().splitlines()
         what = f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
         print(

@@ -222,17 +222,21 @@ def export_cmd(
                 bar.update(task, completed=count)
             yield r
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeRemainingColumn(),
-        console=err,
-    ) as bar:
+    # Opened before the bar starts: a path that cannot be written is said
+    # alone (cli.main names it), not under a bar of 0 rows.
+    with (
+        out_file.open("w", encoding="utf-8", newline="") as fh,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,} rows"),
+            TimeRemainingColumn(),
+            console=err,
+        ) as bar,
+    ):
         task = bar.add_task(f"exporting {what}", total=exports.estimate(engine, cid, w) or None)
-        with out_file.open("w", encoding="utf-8", newline="") as fh:
-            for piece in exports.render(counted(), w, f):
-                fh.write(piece)
+        for piece in exports.render(counted(), w, f):
+            fh.write(piece)
         bar.update(task, completed=count, total=count)
     out.print(f"{count} {what} written to {out_file}")
 
