@@ -27,7 +27,11 @@ BAD: dict[str, list[list[str]]] = {
         ["1", "--if", "x", "--after", "soon"],
     ],
     "report": [["no-such-campaign"]],
-    "export": [["no-such-campaign"], ["taken", "--format", "xml"]],
+    "export": [
+        ["no-such-campaign"],
+        ["taken", "--format", "xml"],
+        ["taken", "--out", "{tmp}/missing/events.csv"],
+    ],
     "purge": [["--older-than", "ninety days"]],
     "demo": [["--url", "http://127.0.0.1:9"], ["--url", "ht!tp:/x"]],
     "instrument": [
@@ -80,7 +84,11 @@ BAD: dict[str, list[list[str]]] = {
     "reminders list": [["--bogus"]],
     "reminders cancel": [["999999"]],
     "reminders default": [["ana@example.com", "--if", "sometimes", "--after", "3d"]],
-    "recipient export": [["--bogus", "ana@example.com"], ["not-an-address"]],
+    "recipient export": [
+        ["--bogus", "ana@example.com"],
+        ["not-an-address"],
+        ["ana@example.com", "--out", "{tmp}/missing/ana.json"],
+    ],
     "recipient erase": [["--bogus", "ana@example.com"], ["not-an-address"]],
     "recipient optout": [["--bogus", "ana@example.com"], ["not-an-address"]],
     "senders create": [["--email", "ana@example.com", "--upstream", "ftp://x"]],
