@@ -72,15 +72,11 @@ def check_recipient(recipient: str) -> str:
     return recipient
 
 
-# The campaigns.name column (String(200)); what the API's schema allows too.
-MAX_CAMPAIGN_NAME = 200
-
-
 def check_campaign_name(name: str) -> str:
-    """A campaign's name as stored: trimmed, 1-200 characters."""
+    """A campaign's name as stored: trimmed, 1 to CAMPAIGN_NAME_MAX characters."""
     name = name.strip()
-    if not name or len(name) > MAX_CAMPAIGN_NAME:
-        raise Invalid(f"a campaign name has 1 to {MAX_CAMPAIGN_NAME} characters")
+    if not name or len(name) > store.CAMPAIGN_NAME_MAX:
+        raise Invalid(f"a campaign name has 1 to {store.CAMPAIGN_NAME_MAX} characters")
     return name
 
 

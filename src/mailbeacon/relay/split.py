@@ -32,6 +32,7 @@ from mailbeacon.instrument.mime import Text, read_text, walk
 from mailbeacon.instrument.pixel import pixel_img
 from mailbeacon.instrument.prepared import prepare_eml
 from mailbeacon.messages import click_url, open_url
+from mailbeacon.store.messages import CAMPAIGN_NAME_MAX
 from mailbeacon.tokens import Signer
 
 log = logging.getLogger("mailbeacon.relay")
@@ -123,7 +124,7 @@ def prepare(raw: bytes, domain: str = "mailbeacon.invalid") -> Prepared:
         data=data,
         header_block=new_block,
         track=track,
-        campaign=campaign[:200] if campaign else None,
+        campaign=campaign[:CAMPAIGN_NAME_MAX] if campaign else None,
         message_id_header=message_id[:998],
         subject=_text(headers.get("Subject")),
         from_addresses=froms,

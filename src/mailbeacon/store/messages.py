@@ -27,6 +27,11 @@ class Conflict(ValueError):
     pass
 
 
+# The longest campaign name the column holds (String(200)): every path that
+# names a campaign (API, CLI, relay header) is held to it.
+CAMPAIGN_NAME_MAX: int = campaigns.c.name.type.length  # type: ignore[attr-defined]
+
+
 def create_campaign(conn: Connection, name: str) -> dict[str, Any]:
     now = time.time()
     try:

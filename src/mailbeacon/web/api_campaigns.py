@@ -21,7 +21,7 @@ router = APIRouter(tags=["campaigns"])
 
 
 class CampaignIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=store.CAMPAIGN_NAME_MAX)
 
 
 class Campaign(BaseModel):

@@ -19,6 +19,7 @@ from mailbeacon.messages import (
 )
 from mailbeacon.reports import messages as message_list
 from mailbeacon.sent_at import mark_sent, parse_when
+from mailbeacon.store.messages import CAMPAIGN_NAME_MAX
 from mailbeacon.timefmt import parse
 from mailbeacon.web.api import ERRORS, ApiError, Auth, DbId, Id, fail, sent_at_of
 from mailbeacon.web.deps import NodeDep
@@ -167,7 +168,9 @@ def find_messages(
     q: Annotated[
         str | None, Query(max_length=320, description="words in the recipient or subject")
     ] = None,
-    campaign: Annotated[str | None, Query(max_length=200, description="id or name")] = None,
+    campaign: Annotated[
+        str | None, Query(max_length=CAMPAIGN_NAME_MAX, description="id or name")
+    ] = None,
     status: Annotated[
         str | None,
         Query(description="opened, clicked, not_opened or replied (people only)"),
