@@ -26,7 +26,7 @@ from typing import Any, cast
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailbeacon.relay import accounts
-from mailbeacon.relay.submit import Relay
+from mailbeacon.relay.submit import Early, Relay
 from mailbeacon.relay.upstream import LF_DOT
 from mailbeacon.store import accounts as throttle
 from mailbeacon.store import outgoing
@@ -220,17 +220,24 @@ class Submission(SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        got = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
-        if got is None:  # the client went away mid-message
-            return
-        if isinstance(got, str):
-            await self.push(got)
-            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: untyped
-            return
-        self.envelope.content = self.envelope.original_content = got
-        del got
-        status = await self._call_handler_hook("DATA")
+        # The copies' envelopes go upstream while the message arrives.
+        early = self.relay_handler.begin(self.session, self.envelope)
+        try:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            got = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+            if got is None:  # the client went away mid-message
+                return
+            if isinstance(got, str):
+                await self.push(got)
+                self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: untyped
+                return
+            self.envelope.content = self.envelope.original_content = got
+            del got
+            self.envelope.relay_early = early  # type: ignore[attr-defined]  # for handle_DATA
+            status = await self._call_handler_hook("DATA")
+        finally:
+            if early is not None:  # a no-op once its copies were handed over
+                early.abandon()
         self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: untyped
         await self.push(status)
 
@@ -339,6 +346,15 @@ class Handler:
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
+    def begin(self, session: Session | None, envelope: Envelope) -> Early | None:
+        """At DATA, before the message: the copies' envelopes (Relay.begin)."""
+        if session is None or session.auth_data is None:
+            return None
+        return self.relay.begin(
+            cast(Sender, session.auth_data), envelope.mail_from or "",
+            list(envelope.rcpt_tos), list(envelope.mail_options),
+        )  # fmt: skip
+
     async def handle_DATA(self, _server: Submission, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         # Drop aiosmtpd's references: the submission is the only full copy kept.
@@ -347,6 +363,7 @@ class Handler:
             return await self.relay.submit(
                 cast(Sender, session.auth_data), envelope.mail_from or "",
                 list(envelope.rcpt_tos), list(envelope.mail_options), raw,
+                getattr(envelope, "relay_early", None),
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - answered here, so DATA ends as usual
             return try_later(exc)

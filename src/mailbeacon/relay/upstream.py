@@ -178,24 +178,27 @@ class Session:
         data: bytes | Callable[[], bytes],
         wanted_options: Sequence[str] = (),
         size: int | None = None,
+        early: bool = False,
     ) -> Reply:
         """One copy, one recipient. A refusal comes back as a Reply; a broken
         connection raises UpstreamError (the rest of the session is lost).
 
         ``data`` may be the function that makes the copy. With ``size`` (the
-        SIZE to declare: an estimate, RFC 1870) and PIPELINING the envelope
-        then goes first and the copy is made while the upstream answers it;
-        if making it raises, the connection is closed (after DATA there is
-        no other way to take the envelope back) and the error goes on."""
+        SIZE to declare: an estimate, RFC 1870), or ``early`` (no SIZE: the
+        copy's size is not known yet), and PIPELINING the envelope then goes
+        first and the copy is made while the upstream answers it; if making
+        it raises, the connection is closed (after DATA there is no other
+        way to take the envelope back) and the error goes on."""
         smtp = self.smtp
         assert smtp is not None
         self.answered = False
         opts = self.options(wanted_options)
         if isinstance(opts, Reply):
             return opts
-        if callable(data) and (size is None or not smtp.has_extn("pipelining")):
+        first = size is not None or early  # the envelope before the copy
+        if callable(data) and not (first and smtp.has_extn("pipelining")):
             data = data()
-        if smtp.has_extn("size"):
+        if smtp.has_extn("size") and (size is not None or not callable(data)):
             opts.append(f"SIZE={size if callable(data) else len(data)}")
         try:
             if smtp.has_extn("pipelining"):
@@ -374,6 +377,7 @@ def send_all(
     lanes: int = 1,
     executor: Executor | None = None,
     size: int | None = None,
+    early: bool = False,
 ) -> list[Reply | None]:
     """Send each (recipient, make copy) over one connection (from ``pool``
     when given); one reply each, None for a copy not tried (the deadline
@@ -388,14 +392,15 @@ def send_all(
     too many connections") leaves its copies to this thread's session,
     after its own.
 
-    ``size`` (an estimate of a copy's size): each envelope goes before its
-    copy is made (Session.send), so a slow ``make`` overlaps the upstream's
-    reading of the envelope."""
+    ``size`` (an estimate of a copy's size), or ``early`` (no SIZE declared):
+    each envelope goes before its copy is made (Session.send), so a slow
+    ``make`` overlaps the upstream's reading of the envelope; ``make`` may
+    even wait for the client's message to arrive (Relay.begin)."""
     lanes = min(lanes, len(items)) if executor is not None else 1
     if lanes <= 1:
         got = _send_lane(
             up, helo, cafile, mail_from, options, items, stop_at_first_later, deadline, pool,
-            size=size,
+            size=size, early=early,
         )  # fmt: skip
         assert got is not None
         return got
@@ -408,14 +413,14 @@ def send_all(
         return [_later(exc.reply)] * len(items)
     groups = [list(range(len(items)))[k::lanes] for k in range(lanes)]
     args = (up, helo, cafile, mail_from, options)
-    lane = functools.partial(_send_lane, *args, optional=True, size=size)
+    lane = functools.partial(_send_lane, *args, optional=True, size=size, early=early)
     others = [
         executor.submit(lane, [items[i] for i in g], stop_at_first_later, deadline, pool)
         for g in groups[1:]
     ]
     mine = _send_lane(
         *args, [items[i] for i in groups[0]], stop_at_first_later, deadline, pool,
-        session=first, size=size,
+        session=first, size=size, early=early,
     )  # fmt: skip
     assert mine is not None
     replies: list[Reply | None] = [None] * len(items)
@@ -434,7 +439,7 @@ def send_all(
     if left and not (stop_at_first_later and later and not taken):
         late = _send_lane(
             *args, [items[i] for i in sorted(left)], stop_at_first_later, deadline, pool,
-            size=size,
+            size=size, early=early,
         )  # fmt: skip
         assert late is not None
         for i, reply in zip(sorted(left), late, strict=True):
@@ -460,6 +465,53 @@ class Once(Generic[T]):
             return cast(T, self._value)
 
 
+class Abandoned(Exception):
+    """The client's message will not come to the copies waiting for it."""
+
+
+class Awaited(Generic[T]):
+    """A value one thread puts and others wait for, until a deadline: the
+    copy maker of a submission whose envelopes went upstream at the client's
+    DATA command, before its message arrived (Relay.begin).
+
+    Either the value is put and every waiter gets it, or the waiting ends
+    first (the deadline passed for a waiter, or ``abandon``) and no waiter
+    ever gets it: ``put`` then says False, and as no copy has left, the
+    caller sends them its own way."""
+
+    def __init__(self, wait: float) -> None:
+        self._deadline = time.monotonic() + wait
+        self._cond = threading.Condition()
+        self._value: T | None = None
+        self._state = "waiting"  # "put" | "abandoned"
+
+    def put(self, value: T) -> bool:
+        with self._cond:
+            if self._state != "waiting":
+                return False
+            self._value, self._state = value, "put"
+            self._cond.notify_all()
+            return True
+
+    def abandon(self) -> None:
+        """No value will come (a no-op once it came)."""
+        with self._cond:
+            if self._state == "waiting":
+                self._state = "abandoned"
+                self._cond.notify_all()
+
+    def get(self) -> T:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._state != "waiting", max(0.0, self._deadline - time.monotonic())
+            )
+            if self._state == "put":
+                return cast(T, self._value)
+            self._state = "abandoned"
+            self._cond.notify_all()
+            raise Abandoned
+
+
 def _send_lane(
     up: Upstream,
     helo: str,
@@ -473,6 +525,7 @@ def _send_lane(
     optional: bool = False,
     session: Session | None = None,
     size: int | None = None,
+    early: bool = False,
 ) -> list[Reply | None] | None:
     """One session's share of send_all (on ``session`` when given, already
     open); None when ``optional`` and no session opened."""
@@ -490,10 +543,11 @@ def _send_lane(
         for i, (rcpt, make) in enumerate(items):
             if time.monotonic() > deadline:
                 break
-            data: bytes | Callable[[], bytes] = make() if size is None else Once(make)
+            first = size is not None or early  # the envelope before the copy
+            data: bytes | Callable[[], bytes] = Once(make) if first else make()
             try:
                 try:
-                    reply = session.send(mail_from, rcpt, data, options, size)
+                    reply = session.send(mail_from, rcpt, data, options, size, early)
                 except UpstreamError:
                     if not session.reused or session.answered:
                         raise
@@ -502,7 +556,7 @@ def _send_lane(
                     # a new connection.
                     session.close()
                     session = Session(up, helo=helo, cafile=cafile).__enter__()
-                    reply = session.send(mail_from, rcpt, data, options, size)
+                    reply = session.send(mail_from, rcpt, data, options, size, early)
             except UpstreamError as exc:
                 replies[i] = _later(exc.reply)
                 healthy = False
