@@ -14,7 +14,16 @@ from aiosmtpd.controller import Controller
 
 from mailbeacon.relay import dsn, upstream
 from mailbeacon.relay.accounts import Upstream
-from mailbeacon.relay.upstream import CHUNK, Pool, Reply, Session, UpstreamError, send_all
+from mailbeacon.relay.upstream import (
+    CHUNK,
+    Abandoned,
+    Awaited,
+    Pool,
+    Reply,
+    Session,
+    UpstreamError,
+    send_all,
+)
 from tests.helpers import free_port
 from tests.relay_helpers import Stub
 
@@ -229,3 +238,51 @@ def test_copies_side_by_side_and_when_only_one_session_opens(
     assert sorted(d.rcpts[0] for d in box.deliveries) == rcpts
     assert all(d.data.startswith(f"To: {d.rcpts[0]}".encode()) for d in box.deliveries)
     assert box.sessions == (3 if pool_kind == "roomy" else 1)
+
+
+@pytest.mark.parametrize(
+    ("first", "waiter_gets"),
+    [
+        ("put", "value"),  # a second put changes nothing
+        ("abandon", Abandoned),
+        ("expire", Abandoned),  # a waiter's deadline passed: too late to put
+    ],
+)
+def test_awaited_gives_the_value_to_every_waiter_or_to_none(
+    first: str, waiter_gets: object
+) -> None:
+    """The hand-over between the client's message and the lanes holding its
+    envelopes: either every lane gets the copy maker, or none does and
+    ``put`` says so (the copies then go another way, none of them twice)."""
+    box: Awaited[str] = Awaited(0.0 if first == "expire" else 30.0)
+    if first == "put":
+        assert box.put("value")
+    elif first == "abandon":
+        box.abandon()
+    got: list[object] = []
+
+    def wait() -> None:
+        try:
+            got.append(box.get())
+        except Abandoned:
+            got.append(Abandoned)
+
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    for t in waiters:
+        t.join(10)
+    assert got == [waiter_gets] * 3
+    assert not box.put("late")
+    box.abandon()  # a no-op once the value came
+    assert first != "put" or box.get() == "value"
+
+
+def test_awaited_wakes_waiters_when_the_value_comes() -> None:
+    box: Awaited[str] = Awaited(30.0)
+    got: list[str] = []
+    waiter = threading.Thread(target=lambda: got.append(box.get()))
+    waiter.start()
+    assert box.put("copy maker")
+    waiter.join(10)
+    assert got == ["copy maker"]
