@@ -14,8 +14,9 @@ import smtplib
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailbeacon.store.messages import ID_GAP
 from tests.helpers import rows, wait_for
-from tests.relay_helpers import Relay, Stub, mail
+from tests.relay_helpers import Relay, Stub, mail, relaunch
 
 ZOE, YAN = "zoe@example.org", "yan@example.org"
 
@@ -132,3 +133,19 @@ def test_a_message_bigger_than_its_size_said_goes_one_copy_at_a_time(
     for c in copies:
         (part,) = [p for p in c.message.walk() if p.get_filename() == "data.bin"]
         assert part.get_payload(decode=True) == attachment
+
+
+def test_after_a_kill_no_message_id_is_handed_out_again(
+    relay: Relay, stub: tuple[Stub, Controller]
+) -> None:
+    """The relay's messages are committed without waiting for the disk (on
+    SQLite) before their copies leave; a node that starts again, as after a
+    power failure, skips ahead so no delivered copy's id is ever reused."""
+    box, _ = stub
+    assert relay.send(mail(to=[ZOE]), [ZOE]) == {}
+    relaunch(relay)  # SIGKILL, then a new serve on the same store
+    assert relay.send(mail(to=[YAN]), [YAN]) == {}
+    box.wait(2)
+    (before,), (after,) = rows(relay.server.db, "SELECT id FROM messages ORDER BY id")
+    gap = ID_GAP if relay.server.db.startswith("sqlite") else 0
+    assert after == before + 1 + gap

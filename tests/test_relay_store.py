@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from mailbeacon.store import make_engine, outgoing, upgrade
 from mailbeacon.store import senders as store
-from mailbeacon.store.messages import insert_message
+from mailbeacon.store.db import write_cursor
+from mailbeacon.store.messages import ID_GAP, insert_message, skip_unsure_ids
 from mailbeacon.store.schema import messages, relay_copies, relay_submissions
 
 
@@ -251,3 +252,49 @@ def test_copies_are_created_in_order_with_their_campaign_and_links(engine: Engin
         )[1]
         is None
     )
+
+
+def test_the_relays_first_commit_puts_the_connections_own_setting_back(engine: Engine) -> None:
+    """create_copies commits without waiting for the disk (SQLite): the pooled
+    connection it used is the hit recorder's too, and goes back to the pool
+    fsyncing every commit again, also when the transaction failed."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL commits as always")
+
+    def synchronous() -> int:
+        raw = engine.raw_connection()
+        try:
+            return int(raw.cursor().execute("PRAGMA synchronous").fetchone()[0])
+        finally:
+            raw.close()
+
+    assert synchronous() == 2  # FULL
+    with write_cursor(engine, wait_for_disk=False) as cur:
+        assert int(cur.execute("PRAGMA synchronous").fetchone()[0]) == 1  # NORMAL
+    assert synchronous() == 2
+    with pytest.raises(ZeroDivisionError), write_cursor(engine, wait_for_disk=False):
+        raise ZeroDivisionError
+    assert synchronous() == 2
+    ids, _ = outgoing.create_copies(
+        engine, ["b@example.org"], subject=None, campaign=None, message_id_header=None
+    )
+    assert ids and synchronous() == 2
+
+
+def test_message_ids_skip_ahead_at_each_start_on_sqlite(engine: Engine) -> None:
+    """Ids a power failure may have taken back (that commit did not wait for
+    the disk) are never handed out again: each node start skips ahead."""
+
+    def new_id() -> int:
+        (mid,), _ = outgoing.create_copies(
+            engine, ["b@example.org"], subject=None, campaign=None, message_id_header=None
+        )
+        return mid
+
+    first = new_id()
+    skip_unsure_ids(engine)
+    second = new_id()
+    if engine.dialect.name == "sqlite":
+        assert second == first + 1 + ID_GAP
+    else:  # there the relay's commit waits for the disk: nothing to skip
+        assert second == first + 1

@@ -116,6 +116,7 @@ def serve(
 
     from mailbeacon.node import Node
     from mailbeacon.store.db import make_engine
+    from mailbeacon.store.messages import skip_unsure_ids
     from mailbeacon.web.app import serving
     from mailbeacon.web.server import ServerLimits, uvicorn_options
     from mailbeacon.web.workers import supervise, worker_count
@@ -144,6 +145,7 @@ def serve(
     fix_mmap_threshold()  # before anything big is built (mailbeacon/malloc.py); workers inherit it
     _refuse_damaged(s)
     engine = open_store(s, create=True)
+    skip_unsure_ids(engine)  # before any worker hands out a message id
     # Bound before anything is built, so port 0 works: the port the kernel
     # picked is in the banner and, without --base-url, in every generated link.
     sock = _bind(s.host, s.port)

@@ -144,14 +144,26 @@ def begin_write(cur: Any, sqlite: bool) -> None:
 
 
 @contextmanager
-def write_cursor(engine: Engine) -> Iterator[Any]:
+def write_cursor(engine: Engine, *, wait_for_disk: bool = True) -> Iterator[Any]:
     """A raw DB-API cursor in one write transaction: committed when the block
     ends, rolled back if it raises. For the few hot or locking statements
-    written in SQL; with :func:`placeholder` for the parameter marker."""
+    written in SQL; with :func:`placeholder` for the parameter marker.
+
+    ``wait_for_disk=False`` (SQLite only; PostgreSQL commits as always): the
+    commit is written to the WAL but not fsynced (``synchronous=NORMAL``
+    for this transaction). It survives a crash of the process, not a power
+    failure, until the next commit that waits for the disk covers it (the
+    WAL is written in order). Only for a commit nothing is acknowledged on
+    (the relay's messages, before the submission's own commit)."""
+    sqlite = is_sqlite(engine)
     raw = engine.raw_connection()
+    was = None  # the connection's own synchronous, put back before it goes back to the pool
     try:
         cur = raw.cursor()
-        begin_write(cur, is_sqlite(engine))
+        if sqlite and not wait_for_disk:  # before BEGIN: SQLite refuses it inside a transaction
+            was = int(cur.execute("PRAGMA synchronous").fetchone()[0])
+            cur.execute("PRAGMA synchronous=NORMAL")
+        begin_write(cur, sqlite)
         yield cur
         raw.commit()
         cur.close()
@@ -159,6 +171,11 @@ def write_cursor(engine: Engine) -> Iterator[Any]:
         raw.rollback()
         raise
     finally:
+        if was is not None:
+            try:
+                raw.cursor().execute(f"PRAGMA synchronous={was}")
+            except sqlite3.Error:
+                raw.invalidate()  # never handed out again with a weaker setting
         raw.close()
 
 
