@@ -350,10 +350,10 @@ side by side on three sessions, {side_ms:.1f} ms: Postfix taking the copies, wit
 in between, already adds **{side_added:.2f}x** its time for one transaction, against the
 target's 2x.
 The relay sends its copies side by side on up to 4 pooled upstream sessions (MAIL, RCPT
-and DATA pipelined), so its time is {rl_ms / each_ms:.2f}x that sequential floor; the rest
+and DATA pipelined, and sent at the client's DATA command), so its time is {rl_ms / each_ms:.2f}x that sequential floor; the rest
 is its own work (the client's DATA, reading the message once and splicing each copy's
-tokens, two SQLite commits: the messages before any copy leaves, the submission and
-`sent_at` before the 250). The serve process used **{cpu_ms:.1f} ms of CPU per message**
+tokens, two SQLite commits: the messages before any copy leaves, not waiting for the
+disk, and the submission and `sent_at`, fsynced, before the 250). The serve process used **{cpu_ms:.1f} ms of CPU per message**
 (all its threads; less sensitive to the machine's load than the times above).
 `bench/relay.py --profile FILE` shows where (py-spy).
 
