@@ -259,19 +259,15 @@ def test_awaited_gives_the_value_to_every_waiter_or_to_none(
         assert box.put("value")
     elif first == "abandon":
         box.abandon()
-    got: list[object] = []
 
-    def wait() -> None:
+    def wait(_: int) -> object:
         try:
-            got.append(box.get())
+            return box.get()
         except Abandoned:
-            got.append(Abandoned)
+            return Abandoned
 
-    waiters = [threading.Thread(target=wait) for _ in range(3)]
-    for t in waiters:
-        t.start()
-    for t in waiters:
-        t.join(10)
+    with ThreadPoolExecutor(3) as lanes:  # three lanes waiting at once
+        got = list(lanes.map(wait, range(3)))
     assert got == [waiter_gets] * 3
     assert not box.put("late")
     box.abandon()  # a no-op once the value came
