@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import smtplib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -149,3 +150,25 @@ def test_after_a_kill_no_message_id_is_handed_out_again(
     (before,), (after,) = rows(relay.server.db, "SELECT id FROM messages ORDER BY id")
     gap = ID_GAP if relay.server.db.startswith("sqlite") else 0
     assert after == before + 1 + gap
+
+
+def test_clients_at_once_each_copy_once(relay: Relay, stub: tuple[Stub, Controller]) -> None:
+    """Five clients submitting at the same moment: two begin early (the
+    slots), the others send their envelopes after their message; every copy
+    arrives once, to its own recipient, with its own message."""
+    box, _ = stub
+    box.pipelining = True
+    clients = [[f"c{n}a@example.org", f"c{n}b@example.org"] for n in range(5)]
+
+    def submit(rcpts: list[str]) -> dict[str, tuple[int, bytes]]:
+        return relay.send(mail(to=rcpts), rcpts)
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        assert list(pool.map(submit, clients)) == [{}] * len(clients)
+    copies = box.wait(10)
+    assert sorted(c.rcpts[0] for c in copies) == sorted(r for rc in clients for r in rc)
+    stored = rows(relay.server.db, "SELECT recipient, sent_at FROM messages")
+    assert sorted(r for r, _ in stored) == sorted(r for rc in clients for r in rc)
+    assert all(sent is not None for _, sent in stored)
+    pixels = {re.findall(r"/o/([^./\"]+)", c.html())[0] for c in copies}
+    assert len(pixels) == 10
