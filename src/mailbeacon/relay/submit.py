@@ -175,14 +175,12 @@ class Relay:
         """The reply to the client's DATA. All of it runs in one of the relay's
         threads: the event loop only reads and answers (parsing, the store and
         the upstream took 5 ms of it per message, and every hop between the
-        loop and a thread costs a wake-up on a loaded machine)."""
-        try:
-            return await self.run(
-                self.deliver, sender, mail_from, list(rcpts), list(options), raw, early
-            )
-        finally:
-            if early is not None:
-                early.abandon()  # a no-op once its copies were handed over
+        loop and a thread costs a wake-up on a loaded machine). Whoever began
+        ``early`` abandons it once this answers (Submission.smtp_DATA): a
+        no-op once its copies were handed over."""
+        return await self.run(
+            self.deliver, sender, mail_from, list(rcpts), list(options), raw, early
+        )
 
     def deliver(
         self, sender: Sender, mail_from: str, rcpts: list[str], options: list[str], raw: bytes,
